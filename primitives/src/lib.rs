@@ -1,0 +1,61 @@
+//! Types shared by every part of OPG chain: the runtime, the node, the inference engine and
+//! clients. Nothing here depends on FRAME, so the engine and client tools can use it without
+//! pulling in a runtime.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+pub mod token;
+
+use sp_runtime::{
+	generic,
+	traits::{BlakeTwo256, IdentifyAccount, Verify},
+	MultiAddress, MultiSignature,
+};
+
+/// A transaction signature: sr25519, ed25519 or ecdsa.
+pub type Signature = MultiSignature;
+
+/// An account on chain: the public key of the account's signing key (or its hash for ecdsa).
+pub type AccountId = <<Signature as Verify>::Signer as IdentifyAccount>::AccountId;
+
+/// How an extrinsic names an account.
+pub type Address = MultiAddress<AccountId, ()>;
+
+/// An amount of $OPG in its smallest unit (18 decimals; see [`token`]).
+pub type Balance = u128;
+
+/// The height of a block.
+pub type BlockNumber = u32;
+
+/// How many transactions an account has sent.
+pub type Nonce = u32;
+
+/// Block and state hashes.
+pub type Hash = sp_core::H256;
+
+/// The hashing algorithm used for blocks, state and extrinsics.
+pub type Hashing = BlakeTwo256;
+
+/// Block header.
+pub type Header = generic::Header<BlockNumber, Hashing>;
+
+/// A block whose extrinsics are kept opaque: what the node needs without knowing the runtime.
+pub type OpaqueBlock = generic::Block<Header, sp_runtime::OpaqueExtrinsic>;
+
+/// Milliseconds since the unix epoch, as pallet-timestamp counts them.
+pub type Moment = u64;
+
+/// Block production cadence.
+pub mod time {
+	use super::BlockNumber;
+
+	/// Target time between blocks. Aura's slot is this long; it cannot change once a chain runs.
+	pub const MILLISECS_PER_BLOCK: u64 = 6_000;
+	/// Aura slot length in milliseconds.
+	pub const SLOT_DURATION: u64 = MILLISECS_PER_BLOCK;
+
+	/// Blocks per minute, hour and day at the target cadence.
+	pub const MINUTES: BlockNumber = 60_000 / (MILLISECS_PER_BLOCK as BlockNumber);
+	pub const HOURS: BlockNumber = MINUTES * 60;
+	pub const DAYS: BlockNumber = HOURS * 24;
+}

@@ -1,0 +1,108 @@
+//! Genesis presets: `development` (one validator) and `local_testnet` (four validators).
+//!
+//! Four is the smallest validator set that survives one node down: GRANDPA needs more than two
+//! thirds of the voters, and 3 of 4 is enough while 2 of 3 is not.
+
+use crate::{AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig, OPG};
+use alloc::{vec, vec::Vec};
+use frame_support::build_struct_json_patch;
+use serde_json::Value;
+use sp_consensus_aura::sr25519::AuthorityId as AuraId;
+use sp_consensus_grandpa::AuthorityId as GrandpaId;
+use sp_genesis_builder::{self, PresetId};
+use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
+
+/// What each endowed development account starts with.
+pub const ENDOWMENT: crate::Balance = 1_000_000 * OPG;
+
+/// The dev keyring names that validate the local testnet, in authority order.
+pub const LOCAL_TESTNET_VALIDATORS: [Sr25519Keyring; 4] =
+	[Sr25519Keyring::Alice, Sr25519Keyring::Bob, Sr25519Keyring::Charlie, Sr25519Keyring::Dave];
+
+fn genesis(
+	authorities: Vec<(AuraId, GrandpaId)>,
+	endowed_accounts: Vec<AccountId>,
+	root: AccountId,
+) -> Value {
+	build_struct_json_patch!(RuntimeGenesisConfig {
+		balances: BalancesConfig {
+			balances: endowed_accounts.into_iter().map(|k| (k, ENDOWMENT)).collect::<Vec<_>>(),
+		},
+		aura: pallet_aura::GenesisConfig {
+			authorities: authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>(),
+		},
+		grandpa: pallet_grandpa::GenesisConfig {
+			authorities: authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
+		},
+		sudo: SudoConfig { key: Some(root) },
+	})
+}
+
+/// The Aura (sr25519) and GRANDPA (ed25519) keys a dev keyring name derives from `//Name`.
+fn authority_keys(who: Sr25519Keyring) -> (AuraId, GrandpaId) {
+	(who.public().into(), ed25519_named(who).public().into())
+}
+
+/// The ed25519 keyring entry with the same name as an sr25519 one.
+fn ed25519_named(who: Sr25519Keyring) -> Ed25519Keyring {
+	match who {
+		Sr25519Keyring::Alice => Ed25519Keyring::Alice,
+		Sr25519Keyring::Bob => Ed25519Keyring::Bob,
+		Sr25519Keyring::Charlie => Ed25519Keyring::Charlie,
+		Sr25519Keyring::Dave => Ed25519Keyring::Dave,
+		Sr25519Keyring::Eve => Ed25519Keyring::Eve,
+		Sr25519Keyring::Ferdie => Ed25519Keyring::Ferdie,
+		Sr25519Keyring::AliceStash => Ed25519Keyring::AliceStash,
+		Sr25519Keyring::BobStash => Ed25519Keyring::BobStash,
+		Sr25519Keyring::CharlieStash => Ed25519Keyring::CharlieStash,
+		Sr25519Keyring::DaveStash => Ed25519Keyring::DaveStash,
+		Sr25519Keyring::EveStash => Ed25519Keyring::EveStash,
+		Sr25519Keyring::FerdieStash => Ed25519Keyring::FerdieStash,
+		Sr25519Keyring::One => Ed25519Keyring::One,
+		Sr25519Keyring::Two => Ed25519Keyring::Two,
+	}
+}
+
+/// The well-known dev accounts (Alice..Ferdie and their stashes), all endowed.
+fn dev_accounts() -> Vec<AccountId> {
+	Sr25519Keyring::iter()
+		.filter(|k| *k != Sr25519Keyring::One && *k != Sr25519Keyring::Two)
+		.map(|k| k.to_account_id())
+		.collect()
+}
+
+/// One validator (Alice), who is also root.
+pub fn development_genesis() -> Value {
+	genesis(
+		vec![authority_keys(Sr25519Keyring::Alice)],
+		dev_accounts(),
+		Sr25519Keyring::Alice.to_account_id(),
+	)
+}
+
+/// Four validators (Alice, Bob, Charlie, Dave); Alice is root.
+pub fn local_testnet_genesis() -> Value {
+	genesis(
+		LOCAL_TESTNET_VALIDATORS.iter().copied().map(authority_keys).collect(),
+		dev_accounts(),
+		Sr25519Keyring::Alice.to_account_id(),
+	)
+}
+
+/// The JSON patch for a preset, or `None` for an unknown name.
+pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
+	let patch = match id.as_ref() {
+		sp_genesis_builder::DEV_RUNTIME_PRESET => development_genesis(),
+		sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET => local_testnet_genesis(),
+		_ => return None,
+	};
+	serde_json::to_string(&patch).ok().map(|s| s.into_bytes())
+}
+
+/// The presets this runtime offers.
+pub fn preset_names() -> Vec<PresetId> {
+	vec![
+		PresetId::from(sp_genesis_builder::DEV_RUNTIME_PRESET),
+		PresetId::from(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET),
+	]
+}

@@ -1,0 +1,57 @@
+# Shared by the scripts: find or install what building OPG chain needs, or say exactly what is
+# missing. Source it, then call `ensure_prerequisites`.
+
+# One target dir shared by every build of this checkout and of later clones.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/opg/target}"
+
+opg_die() {
+	echo "error: $*" >&2
+	exit 1
+}
+
+# Run a command as root (directly, or through sudo when that is available).
+opg_as_root() {
+	if [ "$(id -u)" = 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		return 1
+	fi
+}
+
+opg_apt_install() {
+	command -v apt-get >/dev/null 2>&1 || return 1
+	echo "installing Debian packages: $*" >&2
+	opg_as_root apt-get update -qq >&2 && opg_as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq "$@" >&2
+}
+
+ensure_prerequisites() {
+	command -v cargo >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1 ||
+		opg_die "cargo and rustup are required: install Rust from rustup (https://rustup.rs) and re-run"
+
+	# The runtime is compiled to wasm; wasm-builder needs these targets and the std sources.
+	local installed
+	installed="$(rustup target list --installed)"
+	for target in wasm32-unknown-unknown wasm32v1-none; do
+		if ! grep -qx "$target" <<<"$installed"; then
+			echo "adding rust target $target" >&2
+			rustup target add "$target" >&2 || opg_die "could not add the rust target $target"
+		fi
+	done
+	if ! rustup component list --installed | grep -q '^rust-src'; then
+		echo "adding rust component rust-src" >&2
+		rustup component add rust-src >&2 || opg_die "could not add the rust-src component"
+	fi
+
+	# libp2p/litep2p generate their protocol types with protoc at build time.
+	if ! command -v protoc >/dev/null 2>&1; then
+		opg_apt_install protobuf-compiler ||
+			opg_die "protoc is missing: install your distribution's protobuf-compiler package"
+	fi
+	command -v cc >/dev/null 2>&1 || opg_apt_install build-essential ||
+		opg_die "a C compiler is missing: install build-essential (gcc)"
+	command -v curl >/dev/null 2>&1 || opg_apt_install curl ||
+		opg_die "curl is missing: install curl"
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Run the whole OPG chain test suite: unit tests, and the end-to-end tests that start the real
+# `opg-node` binary (a 4-validator network and a dev node on 127.0.0.1).
+#
+# Everything is built once, in the release profile, so the node the tests start is the node
+# operators run and the wasm runtime is built exactly once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/prereqs.sh
+ensure_prerequisites
+
+echo "target dir: $CARGO_TARGET_DIR" >&2
+start=$(date +%s)
+cargo build --release --locked --workspace --tests
+built=$(date +%s)
+echo "build: $((built - start)) s" >&2
+cargo test --release --locked --workspace "$@"
+echo "build $((built - start)) s, tests $(($(date +%s) - built)) s" >&2
