@@ -4,7 +4,11 @@
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
+extern crate alloc;
+
+pub mod committee;
 pub mod token;
+pub mod worker;
 
 use sp_runtime::{
 	generic,
@@ -58,4 +62,29 @@ pub mod time {
 	pub const MINUTES: BlockNumber = 60_000 / (MILLISECS_PER_BLOCK as BlockNumber);
 	pub const HOURS: BlockNumber = MINUTES * 60;
 	pub const DAYS: BlockNumber = HOURS * 24;
+}
+
+/// A model's content id: blake2-256 of its canonical manifest.
+pub type ModelId = sp_core::H256;
+
+/// Why a worker is slashed.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	codec::Encode,
+	codec::Decode,
+	codec::DecodeWithMemTracking,
+	codec::MaxEncodedLen,
+	scale_info::TypeInfo,
+	Debug,
+)]
+pub enum Misconduct {
+	/// Revealed an output outside the agreeing quorum.
+	WrongOutput,
+	/// Committed but never revealed, or revealed something that does not match the commitment.
+	BadOrMissingReveal,
+	/// Was assigned and never committed.
+	NoShow,
 }

@@ -1,0 +1,314 @@
+//! The bodies of the pallet's calls. Each reads and checks everything first, then moves funds,
+//! then writes storage and emits its event.
+
+use super::*;
+use frame_support::{
+	ensure,
+	pallet_prelude::*,
+	traits::{
+		fungible::{Inspect, InspectHold, Mutate, MutateHold},
+		tokens::{Fortitude, Precision, Preservation},
+	},
+};
+use frame_system::pallet_prelude::BlockNumberFor;
+use sp_runtime::{
+	traits::{Saturating, Zero},
+	Perbill,
+};
+
+impl<T: Config> Pallet<T> {
+	fn ensure_models(models: &ModelsOf<T>) -> DispatchResult {
+		let mut sorted = models.clone().into_inner();
+		sorted.sort();
+		ensure!(sorted.windows(2).all(|w| w[0] != w[1]), Error::<T>::DuplicateModel);
+		Ok(())
+	}
+
+	/// Hold `amount` more on `who` for `reason`, mapping "not enough free balance" to our error.
+	fn hold(reason: HoldReason, who: &T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
+		let spendable =
+			T::Currency::reducible_balance(who, Preservation::Preserve, Fortitude::Polite);
+		ensure!(spendable >= amount, Error::<T>::InsufficientBalance);
+		T::Currency::hold(&reason.into(), who, amount)
+	}
+
+	fn unlock_at() -> BlockNumberFor<T> {
+		frame_system::Pallet::<T>::block_number().saturating_add(T::UnbondingPeriod::get())
+	}
+
+	/// Put `worker` on the candidate list of each model; fails if a list is full.
+	fn join_models(worker: &T::AccountId, models: &[T::ModelId]) -> DispatchResult {
+		for model in models {
+			ModelWorkers::<T>::try_mutate(model, |list| -> DispatchResult {
+				if !list.contains(worker) {
+					list.try_push(worker.clone()).map_err(|_| Error::<T>::ModelFull)?;
+				}
+				Ok(())
+			})?;
+		}
+		Ok(())
+	}
+
+	pub(crate) fn leave_models(worker: &T::AccountId, models: &[T::ModelId]) {
+		for model in models {
+			ModelWorkers::<T>::mutate_exists(model, |maybe| {
+				if let Some(list) = maybe {
+					list.retain(|w| w != worker);
+					if list.is_empty() {
+						*maybe = None;
+					}
+				}
+			});
+		}
+	}
+
+	pub(crate) fn do_register_worker(
+		who: T::AccountId,
+		bond: BalanceOf<T>,
+		key: T::WorkerKey,
+		models: ModelsOf<T>,
+		commission: Perbill,
+	) -> DispatchResult {
+		ensure!(!Workers::<T>::contains_key(&who), Error::<T>::AlreadyWorker);
+		ensure!(!WorkerKeys::<T>::contains_key(&key), Error::<T>::KeyInUse);
+		ensure!(bond >= T::MinWorkerBond::get() && !bond.is_zero(), Error::<T>::BondTooLow);
+		Self::ensure_models(&models)?;
+
+		// `join_models` is the last check that can fail; the call is transactional, so a full
+		// model list undoes the hold as well.
+		Self::hold(HoldReason::WorkerBond, &who, bond)?;
+		Self::join_models(&who, &models)?;
+
+		let worker = Worker {
+			key: key.clone(),
+			models,
+			commission,
+			status: WorkerStatus::Active,
+			own: Stake::new(bond, Default::default()),
+			delegated: Zero::zero(),
+			delegators: 0,
+			reward_per_stake: Default::default(),
+		};
+		Workers::<T>::insert(&who, worker);
+		WorkerKeys::<T>::insert(&key, &who);
+		Self::deposit_event(Event::WorkerRegistered { worker: who, key, bond, commission });
+		Ok(())
+	}
+
+	pub(crate) fn do_update_worker(
+		who: T::AccountId,
+		models: ModelsOf<T>,
+		commission: Perbill,
+	) -> DispatchResult {
+		let mut worker = Workers::<T>::get(&who).ok_or(Error::<T>::UnknownWorker)?;
+		ensure!(worker.is_active(), Error::<T>::WorkerLeaving);
+		Self::ensure_models(&models)?;
+
+		// Settle everyone at the old commission: only future rewards see the new one. Positions
+		// settle lazily, so nothing to do for delegators; the worker's own settles on claim.
+		let old = core::mem::replace(&mut worker.models, models.clone());
+		let dropped: alloc::vec::Vec<_> =
+			old.iter().filter(|m| !models.contains(m)).copied().collect();
+		Self::leave_models(&who, &dropped);
+		Self::join_models(&who, &models)?;
+		worker.commission = commission;
+		Workers::<T>::insert(&who, worker);
+		Self::deposit_event(Event::WorkerUpdated { worker: who, models, commission });
+		Ok(())
+	}
+
+	pub(crate) fn do_bond_extra(who: T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
+		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
+		let mut worker = Workers::<T>::get(&who).ok_or(Error::<T>::UnknownWorker)?;
+		ensure!(worker.is_active(), Error::<T>::WorkerLeaving);
+
+		Self::hold(HoldReason::WorkerBond, &who, amount)?;
+		worker.own.settle(worker.reward_per_stake);
+		worker.own.active = worker.own.active.saturating_add(amount);
+		Workers::<T>::insert(&who, worker);
+		Self::deposit_event(Event::Bonded { worker: who, amount });
+		Ok(())
+	}
+
+	pub(crate) fn do_unbond(who: T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
+		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
+		let mut worker = Workers::<T>::get(&who).ok_or(Error::<T>::UnknownWorker)?;
+		ensure!(worker.is_active(), Error::<T>::WorkerLeaving);
+		ensure!(amount <= worker.own.active, Error::<T>::InsufficientStake);
+		ensure!(
+			worker.own.active.saturating_sub(amount) >= T::MinWorkerBond::get(),
+			Error::<T>::WouldFallBelowMinimum
+		);
+
+		let unlock_at = Self::unlock_at();
+		worker.own.settle(worker.reward_per_stake);
+		worker
+			.own
+			.start_unbonding(amount, unlock_at)
+			.map_err(|_| Error::<T>::TooManyUnbondingChunks)?;
+		Workers::<T>::insert(&who, worker);
+		Self::deposit_event(Event::Unbonding { worker: who.clone(), who, amount, unlock_at });
+		Ok(())
+	}
+
+	pub(crate) fn do_leave(who: T::AccountId) -> DispatchResult {
+		let mut worker = Workers::<T>::get(&who).ok_or(Error::<T>::UnknownWorker)?;
+		ensure!(worker.is_active(), Error::<T>::AlreadyLeaving);
+
+		let unlock_at = Self::unlock_at();
+		let amount = worker.own.active;
+		worker.own.settle(worker.reward_per_stake);
+		if !amount.is_zero() {
+			worker
+				.own
+				.start_unbonding(amount, unlock_at)
+				.map_err(|_| Error::<T>::TooManyUnbondingChunks)?;
+		}
+		let now = frame_system::Pallet::<T>::block_number();
+		worker.status = WorkerStatus::Leaving { since: now };
+		Self::leave_models(&who, &worker.models);
+		Workers::<T>::insert(&who, worker);
+		Self::deposit_event(Event::WorkerLeaving { worker: who, unlock_at });
+		Ok(())
+	}
+
+	pub(crate) fn do_delegate(
+		who: T::AccountId,
+		worker_id: T::AccountId,
+		amount: BalanceOf<T>,
+	) -> DispatchResult {
+		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
+		ensure!(who != worker_id, Error::<T>::SelfDelegation);
+		let mut worker = Workers::<T>::get(&worker_id).ok_or(Error::<T>::UnknownWorker)?;
+		ensure!(worker.is_active(), Error::<T>::WorkerLeaving);
+		let existing = Delegations::<T>::get(&worker_id, &who);
+		let mut position =
+			existing.clone().unwrap_or_else(|| Stake::new(Zero::zero(), worker.reward_per_stake));
+		ensure!(
+			position.active.saturating_add(amount) >= T::MinDelegation::get(),
+			Error::<T>::DelegationTooLow
+		);
+		if existing.is_none() {
+			ensure!(
+				worker.delegators < T::MaxDelegatorsPerWorker::get(),
+				Error::<T>::TooManyDelegators
+			);
+		}
+
+		Self::hold(HoldReason::Delegation, &who, amount)?;
+		position.settle(worker.reward_per_stake);
+		position.active = position.active.saturating_add(amount);
+		worker.delegated = worker.delegated.saturating_add(amount);
+		if existing.is_none() {
+			worker.delegators = worker.delegators.saturating_add(1);
+		}
+		Delegations::<T>::insert(&worker_id, &who, position);
+		Workers::<T>::insert(&worker_id, worker);
+		Self::deposit_event(Event::Delegated { worker: worker_id, delegator: who, amount });
+		Ok(())
+	}
+
+	pub(crate) fn do_undelegate(
+		who: T::AccountId,
+		worker_id: T::AccountId,
+		amount: BalanceOf<T>,
+	) -> DispatchResult {
+		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
+		let mut worker = Workers::<T>::get(&worker_id).ok_or(Error::<T>::UnknownWorker)?;
+		let mut position =
+			Delegations::<T>::get(&worker_id, &who).ok_or(Error::<T>::NoDelegation)?;
+		ensure!(amount <= position.active, Error::<T>::InsufficientStake);
+		let remaining = position.active.saturating_sub(amount);
+		ensure!(
+			remaining.is_zero() || remaining >= T::MinDelegation::get(),
+			Error::<T>::DelegationTooLow
+		);
+
+		let unlock_at = Self::unlock_at();
+		position.settle(worker.reward_per_stake);
+		position
+			.start_unbonding(amount, unlock_at)
+			.map_err(|_| Error::<T>::TooManyUnbondingChunks)?;
+		worker.delegated = worker.delegated.saturating_sub(amount);
+		Delegations::<T>::insert(&worker_id, &who, position);
+		Workers::<T>::insert(&worker_id, worker);
+		Self::deposit_event(Event::Unbonding { worker: worker_id, who, amount, unlock_at });
+		Ok(())
+	}
+
+	pub(crate) fn do_withdraw_unbonded(
+		who: T::AccountId,
+		worker_id: T::AccountId,
+	) -> DispatchResult {
+		let mut worker = Workers::<T>::get(&worker_id).ok_or(Error::<T>::UnknownWorker)?;
+		let now = frame_system::Pallet::<T>::block_number();
+		let amount = if who == worker_id {
+			let amount = worker.own.take_withdrawable(now);
+			ensure!(!amount.is_zero(), Error::<T>::NothingToWithdraw);
+			T::Currency::release(&HoldReason::WorkerBond.into(), &who, amount, Precision::Exact)?;
+			amount
+		} else {
+			let mut position =
+				Delegations::<T>::get(&worker_id, &who).ok_or(Error::<T>::NoDelegation)?;
+			let amount = position.take_withdrawable(now);
+			ensure!(!amount.is_zero(), Error::<T>::NothingToWithdraw);
+			T::Currency::release(&HoldReason::Delegation.into(), &who, amount, Precision::Exact)?;
+			if position.is_empty() {
+				Delegations::<T>::remove(&worker_id, &who);
+				worker.delegators = worker.delegators.saturating_sub(1);
+			} else {
+				Delegations::<T>::insert(&worker_id, &who, position);
+			}
+			amount
+		};
+		Self::store_or_remove(worker_id.clone(), worker);
+		Self::deposit_event(Event::Withdrawn { worker: worker_id, who, amount });
+		Ok(())
+	}
+
+	pub(crate) fn do_claim_rewards(who: T::AccountId, worker_id: T::AccountId) -> DispatchResult {
+		let mut worker = Workers::<T>::get(&worker_id).ok_or(Error::<T>::UnknownWorker)?;
+		let amount = if who == worker_id {
+			worker.own.settle(worker.reward_per_stake);
+			core::mem::take(&mut worker.own.unclaimed)
+		} else {
+			let mut position =
+				Delegations::<T>::get(&worker_id, &who).ok_or(Error::<T>::NoDelegation)?;
+			position.settle(worker.reward_per_stake);
+			let amount = core::mem::take(&mut position.unclaimed);
+			ensure!(!amount.is_zero(), Error::<T>::NothingToClaim);
+			if position.is_empty() {
+				Delegations::<T>::remove(&worker_id, &who);
+				worker.delegators = worker.delegators.saturating_sub(1);
+			} else {
+				Delegations::<T>::insert(&worker_id, &who, position);
+			}
+			amount
+		};
+		ensure!(!amount.is_zero(), Error::<T>::NothingToClaim);
+
+		// The reward account keeps its existential deposit, so it is never reaped.
+		T::Currency::transfer(&Self::reward_account(), &who, amount, Preservation::Preserve)?;
+		Self::store_or_remove(worker_id.clone(), worker);
+		Self::deposit_event(Event::RewardClaimed { worker: worker_id, who, amount });
+		Ok(())
+	}
+
+	/// Write back a worker, or remove a leaving one that has nothing left with it.
+	pub(crate) fn store_or_remove(worker_id: T::AccountId, worker: WorkerOf<T>) {
+		let finished =
+			!worker.is_active() && worker.own.is_empty() && worker.delegators == 0;
+		if finished {
+			WorkerKeys::<T>::remove(&worker.key);
+			Workers::<T>::remove(&worker_id);
+			Self::deposit_event(Event::WorkerRemoved { worker: worker_id });
+		} else {
+			Workers::<T>::insert(&worker_id, worker);
+		}
+	}
+
+	/// Funds this pallet holds on `who` for `reason`.
+	pub fn held(reason: HoldReason, who: &T::AccountId) -> BalanceOf<T> {
+		T::Currency::balance_on_hold(&reason.into(), who)
+	}
+}

@@ -1,0 +1,401 @@
+//! # Worker staking
+//!
+//! Workers run inference and sit on verification committees; this pallet is what they put at
+//! stake for it.
+//!
+//! - A **worker** registers a stash account with a bond of at least `MinWorkerBond`, a worker key
+//!   (an sr25519 key its node signs duties with, distinct from the stash), the models it serves
+//!   and a commission.
+//! - Any account **delegates** to a worker. Bonds and delegations are fungible holds on the
+//!   staker's own account (`HoldReason::WorkerBond`, `HoldReason::Delegation`).
+//! - Unbonding takes `UnbondingPeriod` blocks; unbonding funds stay slashable, so leaving does
+//!   not escape a pending slash. A leaving worker goes through the same delay.
+//! - **Rewards** credited to a worker pay its commission first; the rest is shared by its active
+//!   stake (its own bond included) through a reward-per-stake accumulator, settled lazily and
+//!   claimed with `claim_rewards`: no loop over delegators.
+//! - A **slash** takes a fraction of the worker's and every delegation's stake (active and
+//!   unbonding) and moves it to the treasury account.
+//!
+//! The inference pallet reaches this pallet through a trait it defines; the runtime implements
+//! that trait with the public functions in [`duty_impls`].
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub use pallet::*;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+#[cfg(feature = "runtime-benchmarks")]
+pub use benchmarking::BenchmarkHelper;
+mod dispatchable_impls;
+pub mod duty_impls;
+#[cfg(any(feature = "try-runtime", test))]
+mod invariants;
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+pub mod types;
+pub mod weights;
+
+pub use types::*;
+pub use weights::WeightInfo;
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use frame_support::{
+		pallet_prelude::*,
+		traits::{
+			fungible::{Inspect, Mutate, MutateHold},
+			BuildGenesisConfig,
+		},
+		PalletId,
+	};
+	use frame_system::pallet_prelude::*;
+	use sp_runtime::Perbill;
+
+	pub(crate) type BalanceOf<T> =
+		<<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
+	pub type StakeOf<T> =
+		Stake<BalanceOf<T>, BlockNumberFor<T>, <T as Config>::MaxUnbondingChunks>;
+	pub type WorkerOf<T> = Worker<
+		<T as Config>::WorkerKey,
+		<T as Config>::ModelId,
+		BalanceOf<T>,
+		BlockNumberFor<T>,
+		<T as Config>::MaxModelsPerWorker,
+		<T as Config>::MaxUnbondingChunks,
+	>;
+	pub type ModelsOf<T> = BoundedVec<<T as Config>::ModelId, <T as Config>::MaxModelsPerWorker>;
+
+	#[pallet::pallet]
+	pub struct Pallet<T>(_);
+
+	#[pallet::config]
+	pub trait Config: frame_system::Config {
+		#[allow(deprecated)]
+		type RuntimeEvent: From<Event<Self>> + IsType<<Self as frame_system::Config>::RuntimeEvent>;
+
+		/// The staked token.
+		type Currency: Mutate<Self::AccountId>
+			+ MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+
+		/// The runtime's hold reasons, which include this pallet's.
+		type RuntimeHoldReason: From<HoldReason>;
+
+		/// A worker's public key.
+		type WorkerKey: Parameter + Member + MaxEncodedLen + Ord;
+
+		/// A model's content id.
+		type ModelId: Parameter + Member + MaxEncodedLen + Ord + Copy;
+
+		/// The smallest own bond a worker may register with or keep while serving.
+		#[pallet::constant]
+		type MinWorkerBond: Get<BalanceOf<Self>>;
+
+		/// The smallest delegation.
+		#[pallet::constant]
+		type MinDelegation: Get<BalanceOf<Self>>;
+
+		/// Blocks between unbonding and withdrawing; slashes still reach funds in this window.
+		#[pallet::constant]
+		type UnbondingPeriod: Get<BlockNumberFor<Self>>;
+
+		/// Models one worker may serve.
+		#[pallet::constant]
+		type MaxModelsPerWorker: Get<u32>;
+
+		/// Workers one model may have (bounds the committee candidate list).
+		#[pallet::constant]
+		type MaxWorkersPerModel: Get<u32>;
+
+		/// Delegation records one worker may have (bounds a slash's work).
+		#[pallet::constant]
+		type MaxDelegatorsPerWorker: Get<u32>;
+
+		/// Unbonding chunks one position may have at once.
+		#[pallet::constant]
+		type MaxUnbondingChunks: Get<u32>;
+
+		/// Derives the account that holds rewards until they are claimed.
+		#[pallet::constant]
+		type PalletId: Get<PalletId>;
+
+		/// Where slashed funds go.
+		type Treasury: Get<Self::AccountId>;
+
+		type WeightInfo: WeightInfo;
+
+		/// Makes worker keys and model ids for the benchmarks.
+		#[cfg(feature = "runtime-benchmarks")]
+		type BenchmarkHelper: crate::BenchmarkHelper<Self::WorkerKey, Self::ModelId>;
+	}
+
+	/// Why this pallet holds funds.
+	#[pallet::composite_enum]
+	pub enum HoldReason {
+		/// A worker's own bond (active or unbonding).
+		WorkerBond,
+		/// Funds delegated to workers (active or unbonding).
+		Delegation,
+	}
+
+	/// Registered workers by stash account.
+	#[pallet::storage]
+	pub type Workers<T: Config> = StorageMap<_, Twox64Concat, T::AccountId, WorkerOf<T>>;
+
+	/// The stash account behind each worker key (keys are unique across workers).
+	#[pallet::storage]
+	pub type WorkerKeys<T: Config> = StorageMap<_, Blake2_128Concat, T::WorkerKey, T::AccountId>;
+
+	/// The active workers serving each model, in registration order.
+	#[pallet::storage]
+	pub type ModelWorkers<T: Config> = StorageMap<
+		_,
+		Identity,
+		T::ModelId,
+		BoundedVec<T::AccountId, T::MaxWorkersPerModel>,
+		ValueQuery,
+	>;
+
+	/// Delegations: worker, delegator → position.
+	#[pallet::storage]
+	pub type Delegations<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		T::AccountId,
+		Blake2_128Concat,
+		T::AccountId,
+		StakeOf<T>,
+	>;
+
+	#[pallet::genesis_config]
+	#[derive(frame_support::DefaultNoBound)]
+	pub struct GenesisConfig<T: Config> {
+		#[serde(skip)]
+		pub _config: core::marker::PhantomData<T>,
+	}
+
+	#[pallet::genesis_build]
+	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
+		fn build(&self) {
+			// The reward account must exist before the first (possibly tiny) reward arrives.
+			let pot = Pallet::<T>::reward_account();
+			let ed = T::Currency::minimum_balance();
+			if T::Currency::balance(&pot) < ed {
+				let _ = T::Currency::mint_into(&pot, ed);
+			}
+		}
+	}
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// A worker registered with `bond` held from its stash.
+		WorkerRegistered {
+			worker: T::AccountId,
+			key: T::WorkerKey,
+			bond: BalanceOf<T>,
+			commission: Perbill,
+		},
+		/// A worker changed the models it serves or its commission.
+		WorkerUpdated { worker: T::AccountId, models: ModelsOf<T>, commission: Perbill },
+		/// A worker added to its own bond.
+		Bonded { worker: T::AccountId, amount: BalanceOf<T> },
+		/// A worker started to leave; its bond unbonds until `unlock_at`.
+		WorkerLeaving { worker: T::AccountId, unlock_at: BlockNumberFor<T> },
+		/// A leaving worker has nothing bonded or delegated any more and is gone.
+		WorkerRemoved { worker: T::AccountId },
+		/// `delegator` delegated `amount` more to `worker`.
+		Delegated { worker: T::AccountId, delegator: T::AccountId, amount: BalanceOf<T> },
+		/// `who` (the worker itself or a delegator) started unbonding `amount` from `worker`.
+		Unbonding {
+			worker: T::AccountId,
+			who: T::AccountId,
+			amount: BalanceOf<T>,
+			unlock_at: BlockNumberFor<T>,
+		},
+		/// Unbonded funds were released to `who`.
+		Withdrawn { worker: T::AccountId, who: T::AccountId, amount: BalanceOf<T> },
+		/// `worker` was credited `amount`: `commission` to it, the rest shared by its stake.
+		Rewarded { worker: T::AccountId, amount: BalanceOf<T>, commission: BalanceOf<T> },
+		/// `who` claimed its rewards from `worker`.
+		RewardClaimed { worker: T::AccountId, who: T::AccountId, amount: BalanceOf<T> },
+		/// `fraction` of everything staked on `worker` was slashed: `amount` went to the treasury.
+		Slashed {
+			worker: T::AccountId,
+			fraction: Perbill,
+			reason: opg_primitives::Misconduct,
+			amount: BalanceOf<T>,
+		},
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// The account is already a registered worker.
+		AlreadyWorker,
+		/// No worker is registered under this account.
+		UnknownWorker,
+		/// Another worker already uses this worker key; generate a new one.
+		KeyInUse,
+		/// The bond is below `MinWorkerBond`.
+		BondTooLow,
+		/// The delegation would be below `MinDelegation`; delegate more or withdraw it all.
+		DelegationTooLow,
+		/// Amounts must be greater than zero.
+		ZeroAmount,
+		/// The free balance cannot cover the bond or delegation.
+		InsufficientBalance,
+		/// More than the active stake was asked for.
+		InsufficientStake,
+		/// The worker is leaving: it takes no new delegations or changes.
+		WorkerLeaving,
+		/// The worker is already leaving.
+		AlreadyLeaving,
+		/// A worker adds to its own bond with `bond_extra`, not by delegating to itself.
+		SelfDelegation,
+		/// The worker has as many delegators as `MaxDelegatorsPerWorker` allows.
+		TooManyDelegators,
+		/// No position of this account with this worker.
+		NoDelegation,
+		/// Too many unbonding chunks; withdraw the ended ones first.
+		TooManyUnbondingChunks,
+		/// More models than `MaxModelsPerWorker`.
+		TooManyModels,
+		/// A model is listed twice.
+		DuplicateModel,
+		/// A model already has `MaxWorkersPerModel` workers.
+		ModelFull,
+		/// No unbonding has ended yet.
+		NothingToWithdraw,
+		/// No rewards to claim.
+		NothingToClaim,
+		/// Unbonding the worker's own bond would leave it below `MinWorkerBond`; use `leave`.
+		WouldFallBelowMinimum,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		#[cfg(feature = "try-runtime")]
+		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Register the signer as a worker.
+		///
+		/// - `bond`: held from the signer's free balance; at least `MinWorkerBond`.
+		/// - `key`: the worker key its node signs duties with; unique among workers.
+		/// - `models`: the model ids it serves (no duplicates).
+		/// - `commission`: its share of each reward before the rest is split by stake.
+		#[pallet::call_index(0)]
+		#[pallet::weight(T::WeightInfo::register_worker(models.len() as u32))]
+		pub fn register_worker(
+			origin: OriginFor<T>,
+			#[pallet::compact] bond: BalanceOf<T>,
+			key: T::WorkerKey,
+			models: ModelsOf<T>,
+			commission: Perbill,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_register_worker(who, bond, key, models, commission)
+		}
+
+		/// Change the models a worker serves and its commission. Signed by the worker's stash.
+		#[pallet::call_index(1)]
+		#[pallet::weight(T::WeightInfo::update_worker(models.len() as u32))]
+		pub fn update_worker(
+			origin: OriginFor<T>,
+			models: ModelsOf<T>,
+			commission: Perbill,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_update_worker(who, models, commission)
+		}
+
+		/// Add `amount` from the worker's free balance to its own bond.
+		#[pallet::call_index(2)]
+		#[pallet::weight(T::WeightInfo::bond_extra())]
+		pub fn bond_extra(
+			origin: OriginFor<T>,
+			#[pallet::compact] amount: BalanceOf<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_bond_extra(who, amount)
+		}
+
+		/// Start unbonding `amount` of the worker's own bond; what stays must be at least
+		/// `MinWorkerBond` (to go lower, `leave`).
+		#[pallet::call_index(3)]
+		#[pallet::weight(T::WeightInfo::unbond())]
+		pub fn unbond(origin: OriginFor<T>, #[pallet::compact] amount: BalanceOf<T>) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_unbond(who, amount)
+		}
+
+		/// Stop serving: the worker leaves every model's candidate list now and its whole bond
+		/// starts unbonding. Delegators keep their positions until they undelegate.
+		#[pallet::call_index(4)]
+		#[pallet::weight(T::WeightInfo::leave(T::MaxModelsPerWorker::get()))]
+		pub fn leave(origin: OriginFor<T>) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_leave(who)
+		}
+
+		/// Delegate `amount` of the signer's free balance to `worker` (an active worker other
+		/// than the signer).
+		#[pallet::call_index(5)]
+		#[pallet::weight(T::WeightInfo::delegate())]
+		pub fn delegate(
+			origin: OriginFor<T>,
+			worker: T::AccountId,
+			#[pallet::compact] amount: BalanceOf<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_delegate(who, worker, amount)
+		}
+
+		/// Start unbonding `amount` of the signer's delegation to `worker`. What stays must be
+		/// zero or at least `MinDelegation`.
+		#[pallet::call_index(6)]
+		#[pallet::weight(T::WeightInfo::undelegate())]
+		pub fn undelegate(
+			origin: OriginFor<T>,
+			worker: T::AccountId,
+			#[pallet::compact] amount: BalanceOf<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_undelegate(who, worker, amount)
+		}
+
+		/// Release the signer's unbonded funds with `worker` whose unbonding period has ended
+		/// (the worker's own bond when the signer is `worker`).
+		#[pallet::call_index(7)]
+		#[pallet::weight(T::WeightInfo::withdraw_unbonded())]
+		pub fn withdraw_unbonded(origin: OriginFor<T>, worker: T::AccountId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_withdraw_unbonded(who, worker)
+		}
+
+		/// Pay the signer's rewards earned with `worker` (as the worker or as a delegator).
+		#[pallet::call_index(8)]
+		#[pallet::weight(T::WeightInfo::claim_rewards())]
+		pub fn claim_rewards(origin: OriginFor<T>, worker: T::AccountId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_claim_rewards(who, worker)
+		}
+	}
+
+	impl<T: Config> Pallet<T> {
+		/// The account rewards wait in until claimed.
+		pub fn reward_account() -> T::AccountId {
+			use sp_runtime::traits::AccountIdConversion;
+			T::PalletId::get().into_account_truncating()
+		}
+	}
+}

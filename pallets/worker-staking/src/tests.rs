@@ -1,0 +1,561 @@
+//! Unit and property tests of worker staking on the mock runtime.
+
+use crate::{mock::*, *};
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::fungible::{Inspect, InspectHold},
+};
+use opg_primitives::Misconduct;
+use sp_runtime::{BoundedVec, Perbill};
+
+const W: AccountId = 1;
+const W2: AccountId = 2;
+const D1: AccountId = 5;
+const D2: AccountId = 6;
+const D3: AccountId = 7;
+const D4: AccountId = 8;
+
+fn models(ids: &[u32]) -> BoundedVec<u32, frame_support::traits::ConstU32<4>> {
+	ids.to_vec().try_into().unwrap()
+}
+
+fn register(who: AccountId, bond: Balance, key: u64, ids: &[u32], commission: u32) {
+	assert_ok!(Staking::register_worker(
+		RuntimeOrigin::signed(who),
+		bond,
+		key,
+		models(ids),
+		Perbill::from_percent(commission)
+	));
+}
+
+fn bond_hold(who: AccountId) -> Balance {
+	Balances::balance_on_hold(&HoldReason::WorkerBond.into(), &who)
+}
+
+fn delegation_hold(who: AccountId) -> Balance {
+	Balances::balance_on_hold(&HoldReason::Delegation.into(), &who)
+}
+
+fn free(who: AccountId) -> Balance {
+	Balances::balance(&who)
+}
+
+fn last_event() -> RuntimeEvent {
+	System::events().pop().expect("an event").event
+}
+
+fn advance(blocks: u64) {
+	System::set_block_number(System::block_number() + blocks);
+}
+
+/// Pay `amount` into the reward account and credit it to `worker`, as the inference pallet does.
+fn reward(worker: AccountId, amount: Balance) {
+	use frame_support::traits::fungible::Mutate;
+	assert_ok!(Balances::transfer(
+		&12,
+		&Staking::reward_account(),
+		amount,
+		frame_support::traits::tokens::Preservation::Preserve
+	));
+	Staking::credit_reward(&worker, amount);
+}
+
+// ---- registration ----
+
+#[test]
+fn register_holds_bond_and_indexes_key_and_models() {
+	run(|| {
+		register(W, 5_000, 100, &[1, 2], 10);
+		assert_eq!(bond_hold(W), 5_000);
+		assert_eq!(free(W), INITIAL - 5_000);
+		assert_eq!(Staking::worker_of_key(&100), Some(W));
+		assert_eq!(Staking::key_of_worker(&W), Some(100));
+		assert_eq!(Staking::eligible_workers(&1), vec![(W, 5_000)]);
+		assert_eq!(Staking::eligible_workers(&2), vec![(W, 5_000)]);
+		assert!(Staking::eligible_workers(&3).is_empty());
+		assert_eq!(
+			last_event(),
+			RuntimeEvent::Staking(Event::WorkerRegistered {
+				worker: W,
+				key: 100,
+				bond: 5_000,
+				commission: Perbill::from_percent(10)
+			})
+		);
+	});
+}
+
+#[test]
+fn register_rejects_bad_input_without_state_change() {
+	run(|| {
+		register(W, 5_000, 100, &[1], 10);
+		let r = |who, bond, key, ids: &[u32]| {
+			Staking::register_worker(
+				RuntimeOrigin::signed(who),
+				bond,
+				key,
+				models(ids),
+				Perbill::zero(),
+			)
+		};
+		assert_noop!(r(W2, MIN_WORKER_BOND - 1, 200, &[1]), Error::<Test>::BondTooLow);
+		assert_noop!(r(W2, 0, 200, &[1]), Error::<Test>::BondTooLow);
+		assert_noop!(r(W2, 5_000, 100, &[1]), Error::<Test>::KeyInUse);
+		assert_noop!(r(W, 5_000, 200, &[1]), Error::<Test>::AlreadyWorker);
+		assert_noop!(r(W2, 5_000, 200, &[1, 1]), Error::<Test>::DuplicateModel);
+		assert_noop!(r(W2, INITIAL, 200, &[1]), Error::<Test>::InsufficientBalance);
+		// Model 1 takes three workers.
+		register(W2, 5_000, 200, &[1], 0);
+		register(3, 5_000, 300, &[1], 0);
+		assert_noop!(r(4, 5_000, 400, &[2, 1]), Error::<Test>::ModelFull);
+		assert_eq!(bond_hold(4), 0);
+	});
+}
+
+#[test]
+fn update_worker_changes_models_and_commission() {
+	run(|| {
+		register(W, 5_000, 100, &[1, 2], 10);
+		assert_ok!(Staking::update_worker(
+			RuntimeOrigin::signed(W),
+			models(&[2, 3]),
+			Perbill::from_percent(50)
+		));
+		assert!(Staking::eligible_workers(&1).is_empty());
+		assert_eq!(Staking::eligible_workers(&3), vec![(W, 5_000)]);
+		assert_eq!(Workers::<Test>::get(W).unwrap().commission, Perbill::from_percent(50));
+		assert_noop!(
+			Staking::update_worker(RuntimeOrigin::signed(W2), models(&[1]), Perbill::zero()),
+			Error::<Test>::UnknownWorker
+		);
+		assert_noop!(
+			Staking::update_worker(RuntimeOrigin::signed(W), models(&[4, 4]), Perbill::zero()),
+			Error::<Test>::DuplicateModel
+		);
+	});
+}
+
+// ---- own bond ----
+
+#[test]
+fn bond_extra_and_unbond_respect_the_minimum() {
+	run(|| {
+		register(W, 2_000, 100, &[1], 0);
+		assert_ok!(Staking::bond_extra(RuntimeOrigin::signed(W), 500));
+		assert_eq!(bond_hold(W), 2_500);
+		assert_noop!(Staking::bond_extra(RuntimeOrigin::signed(W), 0), Error::<Test>::ZeroAmount);
+		assert_noop!(
+			Staking::bond_extra(RuntimeOrigin::signed(W2), 10),
+			Error::<Test>::UnknownWorker
+		);
+		assert_noop!(
+			Staking::unbond(RuntimeOrigin::signed(W), 1_501),
+			Error::<Test>::WouldFallBelowMinimum
+		);
+		assert_noop!(Staking::unbond(RuntimeOrigin::signed(W), 9_999), Error::<Test>::InsufficientStake);
+		assert_ok!(Staking::unbond(RuntimeOrigin::signed(W), 1_500));
+		// Unbonding stays held and no longer counts as stake.
+		assert_eq!(bond_hold(W), 2_500);
+		assert_eq!(Staking::eligible_workers(&1), vec![(W, 1_000)]);
+	});
+}
+
+#[test]
+fn unbonding_chunks_are_bounded_and_merge_per_block() {
+	run(|| {
+		register(W, 10_000, 100, &[1], 0);
+		assert_ok!(Staking::unbond(RuntimeOrigin::signed(W), 100));
+		assert_ok!(Staking::unbond(RuntimeOrigin::signed(W), 100)); // same block: merged
+		advance(1);
+		assert_ok!(Staking::unbond(RuntimeOrigin::signed(W), 100));
+		advance(1);
+		assert_ok!(Staking::unbond(RuntimeOrigin::signed(W), 100));
+		advance(1);
+		assert_noop!(
+			Staking::unbond(RuntimeOrigin::signed(W), 100),
+			Error::<Test>::TooManyUnbondingChunks
+		);
+		assert_eq!(Workers::<Test>::get(W).unwrap().own.unbonding.len(), 3);
+	});
+}
+
+#[test]
+fn withdraw_only_after_the_unbonding_period() {
+	run(|| {
+		register(W, 3_000, 100, &[1], 0);
+		assert_ok!(Staking::unbond(RuntimeOrigin::signed(W), 1_000));
+		assert_noop!(
+			Staking::withdraw_unbonded(RuntimeOrigin::signed(W), W),
+			Error::<Test>::NothingToWithdraw
+		);
+		advance(UNBONDING - 1);
+		assert_noop!(
+			Staking::withdraw_unbonded(RuntimeOrigin::signed(W), W),
+			Error::<Test>::NothingToWithdraw
+		);
+		advance(1);
+		assert_ok!(Staking::withdraw_unbonded(RuntimeOrigin::signed(W), W));
+		assert_eq!(bond_hold(W), 2_000);
+		assert_eq!(free(W), INITIAL - 2_000);
+		// Over-withdrawal: nothing left to take.
+		assert_noop!(
+			Staking::withdraw_unbonded(RuntimeOrigin::signed(W), W),
+			Error::<Test>::NothingToWithdraw
+		);
+	});
+}
+
+// ---- delegation ----
+
+#[test]
+fn delegate_holds_and_counts_toward_stake() {
+	run(|| {
+		register(W, 2_000, 100, &[1], 0);
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 500));
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 300));
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D2), W, 200));
+		assert_eq!(delegation_hold(D1), 800);
+		assert_eq!(delegation_hold(D2), 200);
+		let worker = Workers::<Test>::get(W).unwrap();
+		assert_eq!((worker.delegated, worker.delegators), (1_000, 2));
+		assert_eq!(Staking::eligible_workers(&1), vec![(W, 3_000)]);
+	});
+}
+
+#[test]
+fn delegate_rejects_bad_input_without_state_change() {
+	run(|| {
+		register(W, 2_000, 100, &[1], 0);
+		assert_noop!(Staking::delegate(RuntimeOrigin::signed(D1), W2, 500), Error::<Test>::UnknownWorker);
+		assert_noop!(Staking::delegate(RuntimeOrigin::signed(D1), W, 0), Error::<Test>::ZeroAmount);
+		assert_noop!(
+			Staking::delegate(RuntimeOrigin::signed(D1), W, MIN_DELEGATION - 1),
+			Error::<Test>::DelegationTooLow
+		);
+		assert_noop!(Staking::delegate(RuntimeOrigin::signed(W), W, 500), Error::<Test>::SelfDelegation);
+		assert_noop!(
+			Staking::delegate(RuntimeOrigin::signed(D1), W, INITIAL),
+			Error::<Test>::InsufficientBalance
+		);
+		for d in [D1, D2, D3] {
+			assert_ok!(Staking::delegate(RuntimeOrigin::signed(d), W, 100));
+		}
+		assert_noop!(
+			Staking::delegate(RuntimeOrigin::signed(D4), W, 100),
+			Error::<Test>::TooManyDelegators
+		);
+		// An existing delegator may still add.
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 100));
+	});
+}
+
+#[test]
+fn delegating_to_a_leaving_worker_fails() {
+	run(|| {
+		register(W, 2_000, 100, &[1], 0);
+		assert_ok!(Staking::leave(RuntimeOrigin::signed(W)));
+		assert_noop!(Staking::delegate(RuntimeOrigin::signed(D1), W, 500), Error::<Test>::WorkerLeaving);
+		assert_noop!(Staking::bond_extra(RuntimeOrigin::signed(W), 500), Error::<Test>::WorkerLeaving);
+		assert_noop!(Staking::leave(RuntimeOrigin::signed(W)), Error::<Test>::AlreadyLeaving);
+		assert_noop!(
+			Staking::update_worker(RuntimeOrigin::signed(W), models(&[1]), Perbill::zero()),
+			Error::<Test>::WorkerLeaving
+		);
+	});
+}
+
+#[test]
+fn undelegate_and_withdraw() {
+	run(|| {
+		register(W, 2_000, 100, &[1], 0);
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 500));
+		assert_noop!(
+			Staking::undelegate(RuntimeOrigin::signed(D1), W, 501),
+			Error::<Test>::InsufficientStake
+		);
+		assert_noop!(
+			Staking::undelegate(RuntimeOrigin::signed(D1), W, 450),
+			Error::<Test>::DelegationTooLow
+		);
+		assert_noop!(Staking::undelegate(RuntimeOrigin::signed(D2), W, 100), Error::<Test>::NoDelegation);
+		assert_noop!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 0), Error::<Test>::ZeroAmount);
+		assert_ok!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 500));
+		assert_eq!(Workers::<Test>::get(W).unwrap().delegated, 0);
+		assert_eq!(delegation_hold(D1), 500);
+		advance(UNBONDING);
+		assert_ok!(Staking::withdraw_unbonded(RuntimeOrigin::signed(D1), W));
+		assert_eq!(delegation_hold(D1), 0);
+		assert_eq!(free(D1), INITIAL);
+		assert!(!Delegations::<Test>::contains_key(W, D1));
+		assert_eq!(Workers::<Test>::get(W).unwrap().delegators, 0);
+		assert_noop!(
+			Staking::withdraw_unbonded(RuntimeOrigin::signed(D1), W),
+			Error::<Test>::NoDelegation
+		);
+	});
+}
+
+// ---- leaving ----
+
+#[test]
+fn leaving_worker_unbonds_everything_and_is_removed_when_empty() {
+	run(|| {
+		register(W, 2_000, 100, &[1, 2], 0);
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 500));
+		assert_ok!(Staking::leave(RuntimeOrigin::signed(W)));
+		assert!(Staking::eligible_workers(&1).is_empty());
+		assert!(ModelWorkers::<Test>::get(1).is_empty());
+		advance(UNBONDING);
+		assert_ok!(Staking::withdraw_unbonded(RuntimeOrigin::signed(W), W));
+		assert_eq!(bond_hold(W), 0);
+		// The delegator keeps the worker record alive until it leaves too.
+		assert!(Workers::<Test>::contains_key(W));
+		assert_ok!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 500));
+		advance(UNBONDING);
+		assert_ok!(Staking::withdraw_unbonded(RuntimeOrigin::signed(D1), W));
+		assert!(!Workers::<Test>::contains_key(W));
+		assert_eq!(Staking::worker_of_key(&100), None);
+		assert_eq!(free(W), INITIAL);
+		assert_eq!(free(D1), INITIAL);
+		// The key is free again.
+		register(W2, 2_000, 100, &[1], 0);
+	});
+}
+
+// ---- rewards ----
+
+#[test]
+fn rewards_pay_commission_then_share_by_stake() {
+	run(|| {
+		// Own 1_000, delegators 2_000 and 1_000: a 4_000 stake.
+		register(W, 1_000, 100, &[1], 20);
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 2_000));
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D2), W, 1_000));
+		reward(W, 10_000);
+		// Commission 2_000; 8_000 shared: worker 2_000, D1 4_000, D2 2_000.
+		assert_ok!(Staking::claim_rewards(RuntimeOrigin::signed(W), W));
+		assert_ok!(Staking::claim_rewards(RuntimeOrigin::signed(D1), W));
+		assert_ok!(Staking::claim_rewards(RuntimeOrigin::signed(D2), W));
+		assert_eq!(free(W), INITIAL - 1_000 + 4_000);
+		assert_eq!(free(D1), INITIAL - 2_000 + 4_000);
+		assert_eq!(free(D2), INITIAL - 1_000 + 2_000);
+		assert_noop!(Staking::claim_rewards(RuntimeOrigin::signed(D1), W), Error::<Test>::NothingToClaim);
+		assert_noop!(Staking::claim_rewards(RuntimeOrigin::signed(D3), W), Error::<Test>::NoDelegation);
+	});
+}
+
+#[test]
+fn late_delegators_and_unbonding_stake_earn_nothing_from_earlier_rewards() {
+	run(|| {
+		register(W, 1_000, 100, &[1], 0);
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 1_000));
+		reward(W, 1_000); // 500 each
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D2), W, 2_000));
+		assert_ok!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 1_000));
+		reward(W, 3_000); // own 1_000 and D2 2_000 share: 1_000 and 2_000
+		assert_ok!(Staking::claim_rewards(RuntimeOrigin::signed(D1), W));
+		assert_ok!(Staking::claim_rewards(RuntimeOrigin::signed(D2), W));
+		assert_ok!(Staking::claim_rewards(RuntimeOrigin::signed(W), W));
+		assert_eq!(free(D1), INITIAL - 1_000 + 500);
+		assert_eq!(free(D2), INITIAL - 2_000 + 2_000);
+		assert_eq!(free(W), INITIAL - 1_000 + 1_500);
+	});
+}
+
+#[test]
+fn reward_with_no_active_stake_goes_to_the_worker() {
+	run(|| {
+		register(W, 1_000, 100, &[1], 0);
+		assert_ok!(Staking::leave(RuntimeOrigin::signed(W)));
+		reward(W, 700);
+		assert_ok!(Staking::claim_rewards(RuntimeOrigin::signed(W), W));
+		assert_eq!(free(W), INITIAL - 1_000 + 700);
+	});
+}
+
+// ---- slashing ----
+
+#[test]
+fn slash_hits_worker_and_delegators_pro_rata_and_pays_the_treasury() {
+	run(|| {
+		register(W, 2_000, 100, &[1], 0);
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 1_000));
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D2), W, 500));
+		let issuance = Balances::total_issuance();
+		let slashed = Staking::slash(&W, Perbill::from_percent(10), Misconduct::WrongOutput);
+		assert_eq!(slashed, 350);
+		assert_eq!(bond_hold(W), 1_800);
+		assert_eq!(delegation_hold(D1), 900);
+		assert_eq!(delegation_hold(D2), 450);
+		assert_eq!(free(TREASURY), ED + 350);
+		assert_eq!(Balances::total_issuance(), issuance);
+		assert_eq!(Staking::eligible_workers(&1), vec![(W, 3_150)]);
+		assert_eq!(
+			last_event(),
+			RuntimeEvent::Staking(Event::Slashed {
+				worker: W,
+				fraction: Perbill::from_percent(10),
+				reason: Misconduct::WrongOutput,
+				amount: 350
+			})
+		);
+	});
+}
+
+#[test]
+fn unbonding_does_not_escape_a_slash() {
+	run(|| {
+		register(W, 2_000, 100, &[1], 0);
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 1_000));
+		assert_ok!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 1_000));
+		assert_ok!(Staking::leave(RuntimeOrigin::signed(W)));
+		let slashed = Staking::slash(&W, Perbill::from_percent(50), Misconduct::NoShow);
+		assert_eq!(slashed, 1_500);
+		advance(UNBONDING);
+		assert_ok!(Staking::withdraw_unbonded(RuntimeOrigin::signed(W), W));
+		assert_ok!(Staking::withdraw_unbonded(RuntimeOrigin::signed(D1), W));
+		assert_eq!(free(W), INITIAL - 1_000);
+		assert_eq!(free(D1), INITIAL - 500);
+		assert!(!Workers::<Test>::contains_key(W));
+	});
+}
+
+#[test]
+fn slashed_below_minimum_is_not_eligible_until_topped_up() {
+	run(|| {
+		register(W, MIN_WORKER_BOND, 100, &[1], 0);
+		Staking::slash(&W, Perbill::from_percent(1), Misconduct::NoShow);
+		assert!(Staking::eligible_workers(&1).is_empty());
+		assert_ok!(Staking::bond_extra(RuntimeOrigin::signed(W), 10));
+		assert_eq!(Staking::eligible_workers(&1), vec![(W, MIN_WORKER_BOND)]);
+	});
+}
+
+#[test]
+fn rewards_earned_before_a_slash_are_kept() {
+	run(|| {
+		register(W, 1_000, 100, &[1], 0);
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 1_000));
+		reward(W, 1_000);
+		Staking::slash(&W, Perbill::from_percent(50), Misconduct::WrongOutput);
+		reward(W, 1_000); // stakes now 500/500
+		assert_ok!(Staking::claim_rewards(RuntimeOrigin::signed(D1), W));
+		assert_eq!(free(D1), INITIAL - 1_000 + 500 + 500);
+	});
+}
+
+#[test]
+fn slash_and_reward_of_unknown_worker_do_nothing() {
+	run(|| {
+		assert_eq!(Staking::slash(&W, Perbill::from_percent(10), Misconduct::NoShow), 0);
+		assert!(System::events().is_empty());
+	});
+}
+
+// ---- property test: random operation sequences ----
+
+mod properties {
+	use super::*;
+	use proptest::prelude::*;
+
+	#[derive(Debug, Clone)]
+	enum Op {
+		Register { who: u8, bond: u32, key: u8, model: u8 },
+		BondExtra { who: u8, amount: u32 },
+		Unbond { who: u8, amount: u32 },
+		Leave { who: u8 },
+		Delegate { who: u8, worker: u8, amount: u32 },
+		Undelegate { who: u8, worker: u8, amount: u32 },
+		Withdraw { who: u8, worker: u8 },
+		Claim { who: u8, worker: u8 },
+		Reward { worker: u8, amount: u32 },
+		Slash { worker: u8, percent: u8 },
+		Advance { blocks: u8 },
+	}
+
+	fn op() -> impl Strategy<Value = Op> {
+		let who = 1u8..=6;
+		prop_oneof![
+			(who.clone(), 0u32..5_000, 0u8..4, 0u8..3)
+				.prop_map(|(who, bond, key, model)| Op::Register { who, bond, key, model }),
+			(who.clone(), 0u32..2_000).prop_map(|(who, amount)| Op::BondExtra { who, amount }),
+			(who.clone(), 0u32..2_000).prop_map(|(who, amount)| Op::Unbond { who, amount }),
+			who.clone().prop_map(|who| Op::Leave { who }),
+			(who.clone(), who.clone(), 0u32..3_000)
+				.prop_map(|(who, worker, amount)| Op::Delegate { who, worker, amount }),
+			(who.clone(), who.clone(), 0u32..3_000)
+				.prop_map(|(who, worker, amount)| Op::Undelegate { who, worker, amount }),
+			(who.clone(), who.clone()).prop_map(|(who, worker)| Op::Withdraw { who, worker }),
+			(who.clone(), who.clone()).prop_map(|(who, worker)| Op::Claim { who, worker }),
+			(who.clone(), 0u32..5_000).prop_map(|(worker, amount)| Op::Reward { worker, amount }),
+			(who.clone(), 0u8..=100).prop_map(|(worker, percent)| Op::Slash { worker, percent }),
+			(0u8..15).prop_map(|blocks| Op::Advance { blocks }),
+		]
+	}
+
+	proptest! {
+		#![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+		/// Whatever the sequence: issuance is unchanged, the treasury gains exactly what was
+		/// slashed, holds match records, and nobody ends with more than it started with plus the
+		/// rewards it was paid.
+		#[test]
+		fn random_sequences_conserve_funds(ops in proptest::collection::vec(op(), 1..60)) {
+			new_test_ext().execute_with(|| {
+				let issuance = Balances::total_issuance();
+				let mut slashed: Balance = 0;
+				let mut paid_in: Balance = 0;
+				for op in ops {
+					let acc = |x: u8| x as AccountId;
+					let _ = match op {
+						Op::Register { who, bond, key, model } => Staking::register_worker(
+							RuntimeOrigin::signed(acc(who)), bond as Balance, key as u64,
+							models(&[model as u32]), Perbill::from_percent(10)),
+						Op::BondExtra { who, amount } =>
+							Staking::bond_extra(RuntimeOrigin::signed(acc(who)), amount as Balance),
+						Op::Unbond { who, amount } =>
+							Staking::unbond(RuntimeOrigin::signed(acc(who)), amount as Balance),
+						Op::Leave { who } => Staking::leave(RuntimeOrigin::signed(acc(who))),
+						Op::Delegate { who, worker, amount } => Staking::delegate(
+							RuntimeOrigin::signed(acc(who)), acc(worker), amount as Balance),
+						Op::Undelegate { who, worker, amount } => Staking::undelegate(
+							RuntimeOrigin::signed(acc(who)), acc(worker), amount as Balance),
+						Op::Withdraw { who, worker } => Staking::withdraw_unbonded(
+							RuntimeOrigin::signed(acc(who)), acc(worker)),
+						Op::Claim { who, worker } => Staking::claim_rewards(
+							RuntimeOrigin::signed(acc(who)), acc(worker)),
+						Op::Reward { worker, amount } => {
+							if Workers::<Test>::contains_key(acc(worker)) {
+								reward(acc(worker), amount as Balance);
+								paid_in += amount as Balance;
+							}
+							Ok(())
+						},
+						Op::Slash { worker, percent } => {
+							slashed += Staking::slash(&acc(worker),
+								Perbill::from_percent(percent as u32), Misconduct::WrongOutput);
+							Ok(())
+						},
+						Op::Advance { blocks } => { advance(blocks as u64); Ok(()) },
+					};
+					prop_assert_eq!(Staking::do_try_state(), Ok(()));
+				}
+				prop_assert_eq!(Balances::total_issuance(), issuance);
+				prop_assert_eq!(free(TREASURY), ED + slashed);
+				// Rewards paid out never exceed what was paid in.
+				let pot = free(Staking::reward_account());
+				prop_assert!(pot >= ED);
+				let claimed = paid_in - (pot - ED);
+				let mut gained: Balance = 0;
+				for who in 1..=6u64 {
+					let total = Balances::total_balance(&who);
+					prop_assert!(total <= INITIAL + claimed, "{} ended with {}", who, total);
+					gained += total.saturating_sub(INITIAL);
+				}
+				prop_assert!(gained <= claimed);
+				Ok(())
+			})?;
+		}
+	}
+}
