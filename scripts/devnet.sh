@@ -120,7 +120,7 @@ for i in "${!VALIDATORS[@]}"; do
 		--listen-addr "/ip4/127.0.0.1/tcp/$((P2P_PORT + i))"
 		--rpc-port $((RPC_PORT + i))
 		--prometheus-port $((PROMETHEUS_PORT + i))
-		--no-mdns --no-telemetry --no-hardware-benchmarks
+		--no-mdns --no-telemetry
 	)
 	[ "$i" -gt 0 ] && args+=(--bootnodes "$bootnode")
 	"$NODE" "${args[@]}" >"$base_path/$name.log" 2>&1 &

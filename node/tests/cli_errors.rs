@@ -25,8 +25,8 @@ fn rpc_port_in_use_fails_instead_of_hanging() {
 		LIMIT,
 	);
 	assert!(!status.success(), "node started although its RPC port was taken");
-	assert!(stderr.to_lowercase().contains("address already in use") || stderr.contains("RPC"),
-		"stderr: {stderr}");
+	assert!(stderr.contains(&format!("RPC port {port}")), "stderr: {stderr}");
+	assert!(stderr.contains("already in use") && stderr.contains("--rpc-port"), "stderr: {stderr}");
 }
 
 #[test]
@@ -40,7 +40,23 @@ fn p2p_port_in_use_fails_instead_of_hanging() {
 		LIMIT,
 	);
 	assert!(!status.success(), "node started although its p2p port was taken");
-	assert!(!stderr.is_empty());
+	assert!(stderr.contains(&format!("p2p port {port}")), "stderr: {stderr}");
+	assert!(stderr.contains("already in use"), "stderr: {stderr}");
+}
+
+#[test]
+fn prometheus_port_in_use_fails_instead_of_hanging() {
+	let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+	let port = taken.local_addr().expect("addr").port();
+	let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+	let rpc = free_port().to_string();
+	let (status, _, stderr) = run_to_exit(
+		&["--dev", "--tmp", "--rpc-port", &rpc, "--listen-addr", &p2p,
+			"--prometheus-port", &port.to_string()],
+		LIMIT,
+	);
+	assert!(!status.success(), "node started although its Prometheus port was taken");
+	assert!(stderr.contains(&format!("Prometheus port {port}")), "stderr: {stderr}");
 }
 
 #[test]

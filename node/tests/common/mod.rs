@@ -116,7 +116,7 @@ impl Node {
 			.args(["--listen-addr", &format!("/ip4/127.0.0.1/tcp/{}", self.p2p_port)])
 			.args(["--rpc-port", &self.rpc_port.to_string()])
 			.args(["--prometheus-port", &self.prometheus_port.to_string()])
-			.args(["--no-mdns", "--no-telemetry", "--no-hardware-benchmarks"])
+			.args(["--no-mdns", "--no-telemetry"])
 			.args(&self.args)
 			.stdin(Stdio::null())
 			.stdout(log.try_clone().expect("log handle"))
