@@ -14,5 +14,12 @@ start=$(date +%s)
 cargo build --release --locked --workspace --tests
 built=$(date +%s)
 echo "build: $((built - start)) s" >&2
-cargo test --release --locked --workspace "$@"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --release --locked --workspace "$@" 2>&1 | tee "$log" || status=$?
 echo "build $((built - start)) s, tests $(($(date +%s) - built)) s" >&2
+# One closing line for the whole suite: the sum over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+	END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

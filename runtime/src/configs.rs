@@ -2,6 +2,7 @@
 
 use frame_support::{
 	derive_impl,
+	PalletId,
 	dispatch::DispatchClass,
 	parameter_types,
 	traits::{ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, VariantCountOf},
@@ -19,7 +20,7 @@ use sp_version::RuntimeVersion;
 use super::{
 	AccountId, Aura, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime,
 	RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask,
-	System, EXISTENTIAL_DEPOSIT, MICRO_OPG, SLOT_DURATION, VERSION,
+	System, DAYS, EXISTENTIAL_DEPOSIT, MICRO_OPG, OPG, SLOT_DURATION, VERSION,
 };
 
 /// Share of a block that ordinary transactions may fill; the rest is kept for operational ones.
@@ -118,6 +119,50 @@ impl pallet_transaction_payment::Config for Runtime {
 	type LengthToFee = ConstantMultiplier<Balance, ConstU128<FEE_PER_BYTE>>;
 	type FeeMultiplierUpdate = ConstFeeMultiplier<FeeMultiplier>;
 	type WeightInfo = pallet_transaction_payment::weights::SubstrateWeight<Runtime>;
+}
+
+parameter_types! {
+	pub const WorkerStakingPalletId: PalletId = PalletId(*b"opg/stak");
+	pub TreasuryAccount: AccountId = super::treasury_account();
+}
+
+impl pallet_worker_staking::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type WorkerKey = opg_primitives::worker::WorkerId;
+	type ModelId = opg_primitives::ModelId;
+	type MinWorkerBond = ConstU128<{ 100 * OPG }>;
+	type MinDelegation = ConstU128<OPG>;
+	/// A day: longer than any request's deadlines, so misconduct is slashed before its stake
+	/// can leave.
+	type UnbondingPeriod = ConstU32<DAYS>;
+	type MaxModelsPerWorker = ConstU32<16>;
+	type MaxWorkersPerModel = ConstU32<64>;
+	type MaxDelegatorsPerWorker = ConstU32<128>;
+	type MaxUnbondingChunks = ConstU32<16>;
+	type PalletId = WorkerStakingPalletId;
+	type Treasury = TreasuryAccount;
+	type WeightInfo = pallet_worker_staking::weights::SubstrateWeight<Runtime>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = WorkerStakingBenchmarkHelper;
+}
+
+/// Worker keys and model ids made from an index, for the staking benchmarks.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct WorkerStakingBenchmarkHelper;
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_worker_staking::BenchmarkHelper<opg_primitives::worker::WorkerId, opg_primitives::ModelId>
+	for WorkerStakingBenchmarkHelper
+{
+	fn worker_key(i: u32) -> opg_primitives::worker::WorkerId {
+		let mut raw = [0u8; 32];
+		raw[..4].copy_from_slice(&i.to_le_bytes());
+		sp_core::sr25519::Public::from_raw(raw).into()
+	}
+	fn model_id(i: u32) -> opg_primitives::ModelId {
+		opg_primitives::ModelId::from_low_u64_be(i as u64)
+	}
 }
 
 impl pallet_sudo::Config for Runtime {

@@ -3,7 +3,7 @@
 //! Four is the smallest validator set that survives one node down: GRANDPA needs more than two
 //! thirds of the voters, and 3 of 4 is enough while 2 of 3 is not.
 
-use crate::{AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig, OPG};
+use crate::{AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig, EXISTENTIAL_DEPOSIT, OPG};
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
 use serde_json::Value;
@@ -26,7 +26,12 @@ fn genesis(
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
-			balances: endowed_accounts.into_iter().map(|k| (k, ENDOWMENT)).collect::<Vec<_>>(),
+			balances: endowed_accounts
+				.into_iter()
+				.map(|k| (k, ENDOWMENT))
+				// The treasury exists from genesis, so the first slash of any size can land.
+				.chain(core::iter::once((crate::treasury_account(), EXISTENTIAL_DEPOSIT)))
+				.collect::<Vec<_>>(),
 		},
 		aura: pallet_aura::GenesisConfig {
 			authorities: authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>(),

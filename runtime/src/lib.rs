@@ -15,8 +15,12 @@ extern crate alloc;
 use alloc::vec::Vec;
 
 pub mod apis;
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarks;
 pub mod configs;
 pub mod genesis_config_presets;
+#[cfg(test)]
+mod tests;
 
 use sp_runtime::{generic, impl_opaque_keys};
 use sp_version::RuntimeVersion;
@@ -141,4 +145,16 @@ mod runtime {
 
 	#[runtime::pallet_index(6)]
 	pub type Sudo = pallet_sudo;
+
+	#[runtime::pallet_index(10)]
+	pub type WorkerStaking = pallet_worker_staking;
+}
+
+/// The account slashed stake and the inference fees' treasury share are paid to.
+pub const TREASURY_PALLET_ID: frame_support::PalletId = frame_support::PalletId(*b"opg/trsy");
+
+/// The treasury's account.
+pub fn treasury_account() -> AccountId {
+	use sp_runtime::traits::AccountIdConversion;
+	TREASURY_PALLET_ID.into_account_truncating()
 }

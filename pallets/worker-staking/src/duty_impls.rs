@@ -7,6 +7,7 @@ use frame_support::{
 	defensive,
 	traits::{
 		fungible::MutateHold,
+		Get,
 		tokens::{Fortitude, Precision, Restriction},
 	},
 };

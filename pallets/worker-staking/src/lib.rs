@@ -31,7 +31,6 @@ mod benchmarking;
 pub use benchmarking::BenchmarkHelper;
 mod dispatchable_impls;
 pub mod duty_impls;
-#[cfg(any(feature = "try-runtime", test))]
 mod invariants;
 #[cfg(test)]
 mod mock;

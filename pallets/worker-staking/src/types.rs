@@ -1,7 +1,9 @@
 //! What the pallet stores.
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use frame_support::{pallet_prelude::*, BoundedVec};
+use frame_support::{
+	pallet_prelude::*, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
+};
 use scale_info::TypeInfo;
 use sp_runtime::{
 	traits::{Saturating, Zero},
@@ -9,7 +11,7 @@ use sp_runtime::{
 };
 
 /// Funds that stop being bonded at `unlock_at` and can then be withdrawn.
-#[derive(Clone, Encode, Decode, DecodeWithMemTracking, PartialEq, Eq, RuntimeDebug, TypeInfo, MaxEncodedLen)]
+#[derive(Clone, Encode, Decode, DecodeWithMemTracking, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
 pub struct UnbondChunk<Balance, BlockNumber> {
 	pub amount: Balance,
 	pub unlock_at: BlockNumber,
@@ -20,10 +22,16 @@ pub struct UnbondChunk<Balance, BlockNumber> {
 /// `active` is at risk and earns rewards; `unbonding` is at risk but earns nothing. Rewards are
 /// accounted lazily: `reward_checkpoint` is the worker's reward-per-stake when this position was
 /// last settled, so what it earned since is `active × (now − checkpoint)`.
-#[derive(Clone, Encode, Decode, PartialEq, Eq, RuntimeDebug, TypeInfo, MaxEncodedLen)]
+#[derive(
+	CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
+)]
 #[scale_info(skip_type_params(MaxChunks))]
 #[codec(mel_bound(Balance: MaxEncodedLen, BlockNumber: MaxEncodedLen))]
-pub struct Stake<Balance, BlockNumber, MaxChunks: Get<u32>> {
+pub struct Stake<
+	Balance: Clone + PartialEq + Eq + core::fmt::Debug,
+	BlockNumber: Clone + PartialEq + Eq + core::fmt::Debug,
+	MaxChunks: Get<u32>,
+> {
 	pub active: Balance,
 	pub unbonding: BoundedVec<UnbondChunk<Balance, BlockNumber>, MaxChunks>,
 	pub reward_checkpoint: FixedU128,
@@ -33,8 +41,8 @@ pub struct Stake<Balance, BlockNumber, MaxChunks: Get<u32>> {
 
 impl<Balance, BlockNumber, MaxChunks> Stake<Balance, BlockNumber, MaxChunks>
 where
-	Balance: Copy + Zero + Saturating + sp_runtime::traits::AtLeast32BitUnsigned,
-	BlockNumber: Copy + PartialOrd,
+	Balance: Copy + Zero + Saturating + sp_runtime::traits::AtLeast32BitUnsigned + core::fmt::Debug,
+	BlockNumber: Copy + PartialOrd + Eq + core::fmt::Debug,
 	MaxChunks: Get<u32>,
 {
 	pub fn new(active: Balance, reward_per_stake: FixedU128) -> Self {
@@ -112,7 +120,7 @@ where
 }
 
 /// Whether a worker takes new work and new delegations.
-#[derive(Clone, Copy, Encode, Decode, PartialEq, Eq, RuntimeDebug, TypeInfo, MaxEncodedLen)]
+#[derive(Clone, Copy, Encode, Decode, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
 pub enum WorkerStatus<BlockNumber> {
 	/// Serving its models; eligible for committees while its own bond is at least the minimum.
 	Active,
@@ -121,7 +129,9 @@ pub enum WorkerStatus<BlockNumber> {
 }
 
 /// A registered worker.
-#[derive(Clone, Encode, Decode, PartialEq, Eq, RuntimeDebug, TypeInfo, MaxEncodedLen)]
+#[derive(
+	CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
+)]
 #[scale_info(skip_type_params(MaxModels, MaxChunks))]
 #[codec(mel_bound(
 	WorkerKey: MaxEncodedLen,
@@ -129,8 +139,14 @@ pub enum WorkerStatus<BlockNumber> {
 	Balance: MaxEncodedLen,
 	BlockNumber: MaxEncodedLen
 ))]
-pub struct Worker<WorkerKey, ModelId, Balance, BlockNumber, MaxModels: Get<u32>, MaxChunks: Get<u32>>
-{
+pub struct Worker<
+	WorkerKey: Clone + PartialEq + Eq + core::fmt::Debug,
+	ModelId: Clone + PartialEq + Eq + core::fmt::Debug,
+	Balance: Clone + PartialEq + Eq + core::fmt::Debug,
+	BlockNumber: Clone + PartialEq + Eq + core::fmt::Debug,
+	MaxModels: Get<u32>,
+	MaxChunks: Get<u32>,
+> {
 	/// The key the worker's node signs its duties with (not the stash account).
 	pub key: WorkerKey,
 	/// The models it serves.
@@ -151,7 +167,10 @@ pub struct Worker<WorkerKey, ModelId, Balance, BlockNumber, MaxModels: Get<u32>,
 impl<WorkerKey, ModelId, Balance, BlockNumber, MaxModels, MaxChunks>
 	Worker<WorkerKey, ModelId, Balance, BlockNumber, MaxModels, MaxChunks>
 where
-	Balance: Copy + Saturating + sp_runtime::traits::AtLeast32BitUnsigned,
+	WorkerKey: Clone + PartialEq + Eq + core::fmt::Debug,
+	ModelId: Clone + PartialEq + Eq + core::fmt::Debug,
+	BlockNumber: Clone + PartialEq + Eq + core::fmt::Debug,
+	Balance: Copy + Saturating + sp_runtime::traits::AtLeast32BitUnsigned + core::fmt::Debug,
 	MaxModels: Get<u32>,
 	MaxChunks: Get<u32>,
 {

@@ -39,3 +39,18 @@ impl WeightInfo for () {
 	fn credit_reward() -> Weight { Weight::zero() }
 	fn slash(_d: u32) -> Weight { Weight::zero() }
 }
+
+pub struct SubstrateWeight<T>(PhantomData<T>);
+impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
+	fn register_worker(_m: u32) -> Weight { Weight::zero() }
+	fn update_worker(_m: u32) -> Weight { Weight::zero() }
+	fn bond_extra() -> Weight { Weight::zero() }
+	fn unbond() -> Weight { Weight::zero() }
+	fn leave(_m: u32) -> Weight { Weight::zero() }
+	fn delegate() -> Weight { Weight::zero() }
+	fn undelegate() -> Weight { Weight::zero() }
+	fn withdraw_unbonded() -> Weight { Weight::zero() }
+	fn claim_rewards() -> Weight { Weight::zero() }
+	fn credit_reward() -> Weight { Weight::zero() }
+	fn slash(_d: u32) -> Weight { Weight::zero() }
+}

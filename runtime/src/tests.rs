@@ -1,0 +1,50 @@
+//! Checks of the runtime as configured: genesis presets build, and the pallets' invariants hold
+//! on them.
+
+use crate::*;
+use frame_support::traits::{fungible::Inspect, Hooks};
+use sp_runtime::BuildStorage;
+
+fn genesis(preset: &str) -> sp_io::TestExternalities {
+	let patch = genesis_config_presets::get_preset(&preset.into()).expect("preset exists");
+	let patch: serde_json::Value = serde_json::from_slice(&patch).expect("preset is JSON");
+	let mut config = serde_json::to_value(RuntimeGenesisConfig::default()).expect("default");
+	json_merge(&mut config, patch);
+	let config: RuntimeGenesisConfig = serde_json::from_value(config).expect("valid config");
+	config.build_storage().expect("genesis builds").into()
+}
+
+fn json_merge(a: &mut serde_json::Value, b: serde_json::Value) {
+	match (a, b) {
+		(serde_json::Value::Object(a), serde_json::Value::Object(b)) =>
+			for (k, v) in b {
+				json_merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+			},
+		(a, b) => *a = b,
+	}
+}
+
+#[test]
+fn local_testnet_has_four_validators_and_a_funded_treasury() {
+	genesis(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
+		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 4);
+		assert_eq!(pallet_grandpa::Pallet::<Runtime>::grandpa_authorities().len(), 4);
+		assert_eq!(Balances::balance(&treasury_account()), EXISTENTIAL_DEPOSIT);
+		let pot = pallet_worker_staking::Pallet::<Runtime>::reward_account();
+		assert_eq!(Balances::balance(&pot), EXISTENTIAL_DEPOSIT);
+		pallet_worker_staking::Pallet::<Runtime>::do_try_state().expect("staking invariants");
+	});
+}
+
+#[test]
+fn development_has_one_validator() {
+	genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
+		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 1);
+		System::on_initialize(1);
+	});
+}
+
+#[test]
+fn unknown_preset_is_none() {
+	assert!(genesis_config_presets::get_preset(&"mainnet".into()).is_none());
+}
