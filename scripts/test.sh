@@ -8,12 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/prereqs.sh
 ensure_prerequisites
+ensure_python_yaml
 
 echo "target dir: $CARGO_TARGET_DIR" >&2
 start=$(date +%s)
 cargo build --release --locked --workspace --tests
 built=$(date +%s)
 echo "build: $((built - start)) s" >&2
+python3 scripts/check-deploy.py "$CARGO_TARGET_DIR/release/opg-node"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0

@@ -55,3 +55,11 @@ ensure_prerequisites() {
 	command -v curl >/dev/null 2>&1 || opg_apt_install curl ||
 		opg_die "curl is missing: install curl"
 }
+
+# Python with PyYAML, for checking the deployment files.
+ensure_python_yaml() {
+	command -v python3 >/dev/null 2>&1 || opg_apt_install python3 ||
+		opg_die "python3 is missing: install python3"
+	python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml >&2 ||
+		opg_apt_install python3-yaml || opg_die "PyYAML is missing: pip install pyyaml"
+}
