@@ -1,0 +1,302 @@
+//! Benchmarks (v2) of every call, the authorization of member submissions, and the hook's
+//! units of work, each in its worst case.
+
+use super::*;
+use alloc::{vec, vec::Vec};
+use frame_benchmarking::v2::*;
+use frame_support::traits::{fungible::Mutate, Authorize, Hooks};
+use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
+use opg_primitives::inference::{commitment, ComparisonRule, ExecutionProfile, ModelFormat};
+use sp_runtime::{traits::Saturating, transaction_validity::TransactionSource, BoundedVec};
+
+/// What the benchmarks need from the runtime: model ids, staked workers and their signatures.
+pub trait BenchmarkHelper<T: Config> {
+	fn model_id(i: u32) -> T::ModelId;
+	/// Register worker `i`, staked and serving `model`; return its account and key.
+	fn worker(model: T::ModelId, i: u32) -> (T::AccountId, T::WorkerKey);
+	fn sign(key: &T::WorkerKey, msg: &[u8]) -> SignatureOf<T>;
+}
+
+fn funded<T: Config>(name: &'static str, i: u32) -> T::AccountId {
+	let who: T::AccountId = account(name, i, 0);
+	let amount = T::ModelDeposit::get()
+		.saturating_add(T::VerificationFee::get())
+		.saturating_mul(1_000_000u32.into());
+	T::Currency::set_balance(&who, amount);
+	who
+}
+
+fn model<T: Config>() -> T::ModelId {
+	let owner = funded::<T>("owner", 0);
+	let id = T::BenchmarkHelper::model_id(0);
+	Pallet::<T>::do_register_model(
+		owner,
+		id,
+		ModelFormat::BertEmbedding,
+		vec![b'a'; T::MaxArchitectureLen::get() as usize],
+		T::VerificationFee::get(),
+		ComparisonRule::Exact,
+		ExecutionProfile::Portable,
+		vec![vec![b'u'; T::MaxUriLen::get() as usize]; T::MaxUris::get() as usize],
+	)
+	.expect("registers");
+	id
+}
+
+fn max_fee<T: Config>() -> BalanceOf<T> {
+	T::VerificationFee::get().saturating_mul(10_000u32.into())
+}
+
+/// An open request whose committee of `k` has committed to `output` and is in its reveal
+/// phase; `revealed` of them have revealed.
+fn in_reveal<T: Config>(k: u32, revealed: u32, output: &[u8]) -> (RequestId, Vec<(T::AccountId, T::WorkerKey)>) {
+	let model = model::<T>();
+	let workers: Vec<_> = (0..k).map(|i| T::BenchmarkHelper::worker(model, i)).collect();
+	let requester = funded::<T>("requester", 0);
+	let seats = k.min(Pallet::<T>::max_first_round_seats()).max(1);
+	Pallet::<T>::do_request_inference(requester, model, vec![1u8; 8], max_fee::<T>(), Some(seats))
+		.expect("requests");
+	let id = NextRequestId::<T>::get() - 1;
+	Drawing::<T>::kill();
+	let now = frame_system::Pallet::<T>::block_number();
+	let ends = now.saturating_add(T::RevealWindow::get());
+	let mut req = Requests::<T>::get(id).expect("open");
+	req.committee = workers
+		.iter()
+		.enumerate()
+		.map(|(i, (w, key))| Seat {
+			worker: w.clone(),
+			key: key.clone(),
+			commitment: Some(commitment(output, w)),
+			revealed: (i as u32) < revealed,
+		})
+		.collect::<Vec<_>>()
+		.try_into()
+		.expect("k <= MaxSeats");
+	req.phase = Phase::Reveal { ends };
+	for (i, (w, _)) in workers.iter().enumerate().take(revealed as usize) {
+		Outputs::<T>::insert(id, i as u32, BoundedVec::try_from(output.to_vec()).expect("fits"));
+		Assignments::<T>::insert(w, id, ());
+	}
+	Requests::<T>::insert(id, req);
+	Deadlines::<T>::mutate(ends, |d| d.try_push(id).expect("room"));
+	(id, workers)
+}
+
+fn max_output<T: Config>() -> Vec<u8> {
+	vec![7u8; T::MaxOutputLen::get() as usize]
+}
+
+#[benchmarks]
+mod benchmarks {
+	use super::*;
+
+	#[benchmark]
+	fn register_model() {
+		let owner = funded::<T>("owner", 1);
+		let id = T::BenchmarkHelper::model_id(1);
+		let uris = vec![vec![b'u'; T::MaxUriLen::get() as usize]; T::MaxUris::get() as usize];
+		let arch = vec![b'a'; T::MaxArchitectureLen::get() as usize];
+
+		#[extrinsic_call]
+		_(
+			RawOrigin::Signed(owner),
+			id,
+			ModelFormat::Onnx,
+			arch,
+			1u32.into(),
+			ComparisonRule::Exact,
+			ExecutionProfile::Fast,
+			uris,
+		);
+
+		assert!(Models::<T>::contains_key(id));
+	}
+
+	#[benchmark]
+	fn update_model() {
+		let id = model::<T>();
+		let owner = Models::<T>::get(id).expect("registered").owner;
+		let uris = vec![vec![b'v'; T::MaxUriLen::get() as usize]; T::MaxUris::get() as usize];
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(owner), id, 5u32.into(), uris);
+
+		assert_eq!(Models::<T>::get(id).map(|m| m.price), Some(5u32.into()));
+	}
+
+	#[benchmark]
+	fn retire_model() {
+		let id = model::<T>();
+		let owner = Models::<T>::get(id).expect("registered").owner;
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(owner), id);
+
+		assert!(!Models::<T>::contains_key(id));
+	}
+
+	#[benchmark]
+	fn request_inference(l: Linear<1, { T::MaxInputLen::get() }>) {
+		let id = model::<T>();
+		let seats = T::DefaultSeats::get();
+		for i in 0..seats {
+			T::BenchmarkHelper::worker(id, i);
+		}
+		let requester = funded::<T>("requester", 0);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(requester), id, vec![1u8; l as usize], max_fee::<T>(), Some(seats));
+
+		assert_eq!(Drawing::<T>::get().len(), 1);
+	}
+
+	#[benchmark]
+	fn authorize_commit() -> Result<(), BenchmarkError> {
+		let (id, workers) = in_reveal::<T>(1, 0, b"x");
+		let mut req = Requests::<T>::get(id).expect("open");
+		req.committee[0].commitment = None;
+		req.phase = Phase::Commit { ends: frame_system::Pallet::<T>::block_number() };
+		Requests::<T>::insert(id, req);
+		let (_, key) = workers[0].clone();
+		let c = [9u8; 32];
+		let signature = T::BenchmarkHelper::sign(&key, &commit_payload(id, 0, &c));
+		let call = Call::<T>::commit { request: id, round: 0, key, commitment: c, signature };
+
+		#[block]
+		{
+			call.authorize(TransactionSource::External).ok_or("authorizes")?.map_err(|_| "valid")?;
+		}
+		Ok(())
+	}
+
+	#[benchmark]
+	fn commit() {
+		// The last commit of a full first-round committee: it opens the reveal phase.
+		let k = Pallet::<T>::max_first_round_seats();
+		let (id, workers) = in_reveal::<T>(k, 0, b"x");
+		let mut req = Requests::<T>::get(id).expect("open");
+		req.committee.last_mut().expect("k >= 1").commitment = None;
+		req.phase = Phase::Commit { ends: frame_system::Pallet::<T>::block_number() };
+		Requests::<T>::insert(id, req);
+		let (_, key) = workers.last().expect("k >= 1").clone();
+		let c = [9u8; 32];
+		let signature = T::BenchmarkHelper::sign(&key, &commit_payload(id, 0, &c));
+
+		#[extrinsic_call]
+		_(RawOrigin::Authorized, id, 0, key, c, signature);
+
+		assert!(matches!(Requests::<T>::get(id).map(|r| r.phase), Some(Phase::Reveal { .. })));
+	}
+
+	#[benchmark]
+	fn authorize_reveal() -> Result<(), BenchmarkError> {
+		let output = max_output::<T>();
+		let (id, workers) = in_reveal::<T>(2, 0, &output);
+		let (_, key) = workers[0].clone();
+		let signature = T::BenchmarkHelper::sign(&key, &reveal_payload(id, 0, &output));
+		let call = Call::<T>::reveal { request: id, round: 0, key, output, signature };
+
+		#[block]
+		{
+			call.authorize(TransactionSource::External).ok_or("authorizes")?.map_err(|_| "valid")?;
+		}
+		Ok(())
+	}
+
+	#[benchmark]
+	fn reveal(k: Linear<1, { T::MaxSeats::get() }>) {
+		// The last reveal of a committee of `k`: it settles the request.
+		let output = max_output::<T>();
+		let (id, workers) = in_reveal::<T>(k, k - 1, &output);
+		let (_, key) = workers.last().expect("k >= 1").clone();
+		let signature = T::BenchmarkHelper::sign(&key, &reveal_payload(id, 0, &output));
+
+		#[extrinsic_call]
+		_(RawOrigin::Authorized, id, 0, key, output, signature);
+
+		assert!(Requests::<T>::get(id).is_none());
+	}
+
+	#[benchmark]
+	fn on_initialize_idle() {
+		let n = frame_system::Pallet::<T>::block_number().saturating_add(1u32.into());
+
+		#[block]
+		{
+			Pallet::<T>::on_initialize(n);
+		}
+	}
+
+	#[benchmark]
+	fn draw(k: Linear<1, { T::MaxSeats::get() }>) {
+		let id = model::<T>();
+		for i in 0..k {
+			T::BenchmarkHelper::worker(id, i);
+		}
+		let requester = funded::<T>("requester", 0);
+		Pallet::<T>::do_request_inference(requester, id, vec![1u8; 8], max_fee::<T>(), Some(1))
+			.expect("requests");
+		let rid = NextRequestId::<T>::get() - 1;
+		let mut req = Requests::<T>::get(rid).expect("open");
+
+		#[block]
+		{
+			Pallet::<T>::draw(rid, &mut req, k);
+		}
+
+		assert_eq!(req.committee.len() as u32, k);
+	}
+
+	#[benchmark]
+	fn deadline(k: Linear<1, { T::MaxSeats::get() }>) {
+		// A reveal deadline where a third of the committee revealed a wrong answer and a third
+		// never revealed: the most slashing with a settlement.
+		let output = max_output::<T>();
+		let (id, workers) = in_reveal::<T>(k, k, &output);
+		let wrong = k / 3;
+		let silent = k / 3;
+		let mut req = Requests::<T>::get(id).expect("open");
+		for (i, m) in req.committee.iter_mut().enumerate() {
+			let i = i as u32;
+			if i < wrong {
+				Outputs::<T>::insert(id, i, BoundedVec::try_from(vec![0u8]).expect("fits"));
+			} else if i < wrong + silent {
+				m.revealed = false;
+			}
+		}
+		let Phase::Reveal { ends } = req.phase else { panic!("in reveal") };
+		Requests::<T>::insert(id, req);
+		let _ = workers;
+
+		#[block]
+		{
+			Pallet::<T>::tick(ends);
+		}
+
+		assert!(Requests::<T>::get(id).is_none());
+	}
+
+	#[benchmark]
+	fn prune_result() {
+		let now: BlockNumberFor<T> = 1u32.into();
+		Results::<T>::insert(
+			0,
+			InferenceResult {
+				model: T::BenchmarkHelper::model_id(0),
+				output: BoundedVec::try_from(max_output::<T>()).expect("fits"),
+				settled: now,
+			},
+		);
+		Expiries::<T>::mutate(now, |e| e.try_push(0).expect("room"));
+
+		#[block]
+		{
+			Pallet::<T>::tick(now);
+		}
+
+		assert!(Results::<T>::get(0).is_none());
+	}
+
+	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(0), crate::mock::Test);
+}

@@ -1,0 +1,45 @@
+//! `try_state` invariants: the escrow held on each requester equals the fee ceilings of its open
+//! requests, model deposits equal their records, and every open request can still end.
+
+use super::*;
+use alloc::collections::btree_map::BTreeMap;
+use frame_support::ensure;
+use sp_runtime::{traits::Saturating, TryRuntimeError};
+
+impl<T: Config> Pallet<T> {
+	pub fn do_try_state() -> Result<(), TryRuntimeError> {
+		let mut escrow: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
+		let drawing = Drawing::<T>::get();
+		for (id, req) in Requests::<T>::iter() {
+			let e = escrow.entry(req.requester.clone()).or_default();
+			*e = e.saturating_add(req.max_fee);
+			match req.phase {
+				Phase::Drawing => ensure!(drawing.contains(&id), "request waits for no draw"),
+				Phase::Commit { ends } | Phase::Reveal { ends } => {
+					let scheduled = (0..16u32).any(|i| {
+						Deadlines::<T>::get(ends.saturating_add(i.into())).contains(&id)
+					});
+					ensure!(scheduled, "open request without a scheduled deadline");
+					for m in req.committee.iter() {
+						ensure!(Assignments::<T>::contains_key(&m.worker, id), "member not assigned");
+					}
+				},
+			}
+		}
+		for (who, amount) in escrow.iter() {
+			ensure!(Self::held(HoldReason::Escrow, who) == *amount, "escrow hold != open requests");
+		}
+		let mut deposits: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
+		for (_, model) in Models::<T>::iter() {
+			let d = deposits.entry(model.owner.clone()).or_default();
+			*d = d.saturating_add(model.deposit);
+		}
+		for (who, amount) in deposits.iter() {
+			ensure!(Self::held(HoldReason::ModelDeposit, who) == *amount, "deposit hold != models");
+		}
+		for (_, id, ()) in Assignments::<T>::iter() {
+			ensure!(Requests::<T>::contains_key(id), "assignment to a closed request");
+		}
+		Ok(())
+	}
+}

@@ -1,0 +1,499 @@
+//! # Inference
+//!
+//! dApps ask for inference on a registered model and escrow `$OPG`; a stake-weighted random
+//! committee of workers runs the model, commits to its outputs, reveals them, and the request
+//! settles only when a quorum agrees.
+//!
+//! Lifecycle of a request (every phase has a deadline in blocks):
+//!
+//! 1. `request_inference` holds `max_fee` on the requester (`HoldReason::Escrow`).
+//! 2. **Draw**: in the next block's `on_initialize` a committee of `seats` workers serving the
+//!    model is drawn, weighted by stake, from the parent block hash (the requester cannot know it
+//!    when signing; see `docs/ARCHITECTURE.md` for its grinding bound).
+//! 3. **Commit** until `CommitWindow` blocks have passed or every member committed:
+//!    `commit = blake2_256(output ‖ member account)`. Members missing the deadline are slashed
+//!    `NoShowSlash`.
+//! 4. **Reveal** until `RevealWindow` more blocks or everyone revealed; a reveal must match its
+//!    commitment.
+//! 5. **Verdict**: outputs are grouped by the model's comparison rule; ⌈2k/3⌉ agreeing members
+//!    settle the request. Members outside the group, and members that committed without a valid
+//!    reveal, are slashed `WrongOutputSlash`. Without a quorum the request escalates once to
+//!    `2k + 1` seats, then fails with a full refund.
+//! 6. **Settle**: the owner gets the price, each agreeing member the per-member fee (credited to
+//!    it and its delegators through the worker registry), the treasury its share; the rest of
+//!    the hold returns to the requester. The answer is kept for `ResultRetention` blocks and
+//!    consumers are told through `OnInferenceResult`.
+//!
+//! Members submit `commit` and `reveal` as fee-free general transactions authorized by a
+//! signature of their worker key (`#[pallet::authorize]`): only a member of the request's open
+//! phase can submit, once per phase.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub use pallet::*;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+mod dispatchable_impls;
+mod invariants;
+#[cfg(test)]
+mod mock;
+pub mod protocol;
+#[cfg(test)]
+mod tests;
+mod tick_impls;
+pub mod traits;
+pub mod types;
+pub mod weights;
+
+pub use traits::*;
+pub use types::*;
+pub use weights::WeightInfo;
+
+/// The message a member signs to commit.
+pub fn commit_payload(request: RequestId, round: u8, commitment: &[u8; 32]) -> alloc::vec::Vec<u8> {
+	use codec::Encode;
+	(b"opg/commit", request, round, commitment).encode()
+}
+
+/// The message a member signs to reveal.
+pub fn reveal_payload(request: RequestId, round: u8, output: &[u8]) -> alloc::vec::Vec<u8> {
+	use codec::Encode;
+	(b"opg/reveal", request, round, sp_runtime::traits::BlakeTwo256::hash(output)).encode()
+}
+
+use sp_runtime::traits::Hash as _;
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use alloc::vec::Vec;
+	use frame_support::{
+		pallet_prelude::*,
+		traits::fungible::{Inspect, Mutate, MutateHold},
+	};
+	use frame_system::pallet_prelude::*;
+	use opg_primitives::inference::{ComparisonRule, ExecutionProfile, ModelFormat};
+	use sp_runtime::{Perbill, RuntimeAppPublic};
+
+	pub(crate) type BalanceOf<T> =
+		<<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
+	pub type ModelOf<T> = Model<
+		<T as frame_system::Config>::AccountId,
+		BalanceOf<T>,
+		<T as Config>::MaxArchitectureLen,
+		<T as Config>::MaxUris,
+		<T as Config>::MaxUriLen,
+	>;
+	pub type RequestOf<T> = Request<
+		<T as frame_system::Config>::AccountId,
+		BalanceOf<T>,
+		BlockNumberFor<T>,
+		<T as Config>::ModelId,
+		<T as Config>::WorkerKey,
+		<T as Config>::MaxInputLen,
+		<T as Config>::MaxSeats,
+	>;
+	pub type ResultOf<T> =
+		InferenceResult<<T as Config>::ModelId, BlockNumberFor<T>, <T as Config>::MaxOutputLen>;
+	pub type UrisOf<T> = BoundedVec<
+		BoundedVec<u8, <T as Config>::MaxUriLen>,
+		<T as Config>::MaxUris,
+	>;
+	pub type SignatureOf<T> = <<T as Config>::WorkerKey as RuntimeAppPublic>::Signature;
+
+	#[pallet::pallet]
+	pub struct Pallet<T>(_);
+
+	#[pallet::config]
+	pub trait Config: frame_system::Config {
+		#[allow(deprecated)]
+		type RuntimeEvent: From<Event<Self>> + IsType<<Self as frame_system::Config>::RuntimeEvent>;
+
+		/// The token fees and deposits are paid in.
+		type Currency: Mutate<Self::AccountId>
+			+ MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+
+		type RuntimeHoldReason: From<HoldReason>;
+
+		/// A model's content id.
+		type ModelId: Parameter + Member + MaxEncodedLen + Copy + Ord;
+
+		/// The key workers sign commits and reveals with.
+		type WorkerKey: Parameter + Member + MaxEncodedLen + Ord + RuntimeAppPublic;
+
+		/// Workers, their stake, their rewards and their slashes.
+		type Workers: WorkerRegistry<Self::AccountId, Self::WorkerKey, Self::ModelId, BalanceOf<Self>>;
+
+		/// Told about every settled or failed request.
+		type OnResult: OnInferenceResult<Self::AccountId, Self::ModelId>;
+
+		/// Receives the treasury share of each settled request.
+		type Treasury: Get<Self::AccountId>;
+
+		/// Held from a model's owner while the model is registered.
+		#[pallet::constant]
+		type ModelDeposit: Get<BalanceOf<Self>>;
+
+		/// Paid to each agreeing committee member of a settled request.
+		#[pallet::constant]
+		type VerificationFee: Get<BalanceOf<Self>>;
+
+		/// The treasury's share on top of price and member fees.
+		#[pallet::constant]
+		type TreasuryShare: Get<Perbill>;
+
+		/// Committee seats when the requester does not choose.
+		#[pallet::constant]
+		type DefaultSeats: Get<u32>;
+
+		/// Seats any committee may have, escalations included; a request may ask for at most
+		/// `(MaxSeats - 1) / 2` so that its escalation fits.
+		#[pallet::constant]
+		type MaxSeats: Get<u32>;
+
+		/// Blocks members have to commit.
+		#[pallet::constant]
+		type CommitWindow: Get<BlockNumberFor<Self>>;
+
+		/// Blocks members have to reveal after the commit phase.
+		#[pallet::constant]
+		type RevealWindow: Get<BlockNumberFor<Self>>;
+
+		/// Slash for a wrong, unrevealed or mismatching output.
+		#[pallet::constant]
+		type WrongOutputSlash: Get<Perbill>;
+
+		/// Slash for not committing at all.
+		#[pallet::constant]
+		type NoShowSlash: Get<Perbill>;
+
+		/// Largest request input in bytes.
+		#[pallet::constant]
+		type MaxInputLen: Get<u32>;
+
+		/// Largest revealed output in bytes.
+		#[pallet::constant]
+		type MaxOutputLen: Get<u32>;
+
+		#[pallet::constant]
+		type MaxArchitectureLen: Get<u32>;
+
+		#[pallet::constant]
+		type MaxUris: Get<u32>;
+
+		#[pallet::constant]
+		type MaxUriLen: Get<u32>;
+
+		/// New requests one block accepts (each is drawn in the next block).
+		#[pallet::constant]
+		type MaxRequestsPerBlock: Get<u32>;
+
+		/// Deadlines and expiries one block processes.
+		#[pallet::constant]
+		type MaxDeadlinesPerBlock: Get<u32>;
+
+		/// Blocks a settled answer stays in storage.
+		#[pallet::constant]
+		type ResultRetention: Get<BlockNumberFor<Self>>;
+
+		type WeightInfo: WeightInfo;
+
+		/// Sets up workers and keys for the benchmarks.
+		#[cfg(feature = "runtime-benchmarks")]
+		type BenchmarkHelper: crate::benchmarking::BenchmarkHelper<Self>;
+	}
+
+	/// Why this pallet holds funds.
+	#[pallet::composite_enum]
+	pub enum HoldReason {
+		/// A model owner's deposit.
+		ModelDeposit,
+		/// A requester's fee ceiling, held until the request ends.
+		Escrow,
+	}
+
+	#[pallet::storage]
+	pub type Models<T: Config> = StorageMap<_, Identity, T::ModelId, ModelOf<T>>;
+
+	#[pallet::storage]
+	pub type NextRequestId<T: Config> = StorageValue<_, RequestId, ValueQuery>;
+
+	/// Open requests.
+	#[pallet::storage]
+	pub type Requests<T: Config> = StorageMap<_, Twox64Concat, RequestId, RequestOf<T>>;
+
+	/// Revealed outputs of open requests, by seat.
+	#[pallet::storage]
+	pub type Outputs<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		RequestId,
+		Twox64Concat,
+		u32,
+		BoundedVec<u8, T::MaxOutputLen>,
+	>;
+
+	/// Requests waiting for the next block's seed to draw their committee.
+	#[pallet::storage]
+	pub type Drawing<T: Config> =
+		StorageValue<_, BoundedVec<RequestId, T::MaxRequestsPerBlock>, ValueQuery>;
+
+	/// Requests whose phase deadline falls in a block.
+	#[pallet::storage]
+	pub type Deadlines<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		BlockNumberFor<T>,
+		BoundedVec<RequestId, T::MaxDeadlinesPerBlock>,
+		ValueQuery,
+	>;
+
+	/// Settled answers, kept for `ResultRetention` blocks.
+	#[pallet::storage]
+	pub type Results<T: Config> = StorageMap<_, Twox64Concat, RequestId, ResultOf<T>>;
+
+	/// Answers that expire in a block.
+	#[pallet::storage]
+	pub type Expiries<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		BlockNumberFor<T>,
+		BoundedVec<RequestId, T::MaxDeadlinesPerBlock>,
+		ValueQuery,
+	>;
+
+	/// The open requests each worker sits on (what its node must work on).
+	#[pallet::storage]
+	pub type Assignments<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		T::AccountId,
+		Twox64Concat,
+		RequestId,
+		(),
+	>;
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		ModelRegistered { model: T::ModelId, owner: T::AccountId, price: BalanceOf<T> },
+		ModelUpdated { model: T::ModelId, price: BalanceOf<T> },
+		/// The model takes no new requests; open ones finish at their terms.
+		ModelRetired { model: T::ModelId },
+		InferenceRequested {
+			request: RequestId,
+			requester: T::AccountId,
+			model: T::ModelId,
+			seats: u32,
+			max_fee: BalanceOf<T>,
+		},
+		/// A committee was drawn; its members commit until `commit_ends`.
+		CommitteeDrawn {
+			request: RequestId,
+			round: u8,
+			members: Vec<T::AccountId>,
+			commit_ends: BlockNumberFor<T>,
+		},
+		Committed { request: RequestId, worker: T::AccountId },
+		/// Commits are closed; members reveal until `ends`.
+		RevealStarted { request: RequestId, ends: BlockNumberFor<T> },
+		Revealed { request: RequestId, worker: T::AccountId },
+		/// A member was slashed for `reason` on this request.
+		MemberSlashed {
+			request: RequestId,
+			worker: T::AccountId,
+			reason: opg_primitives::Misconduct,
+			amount: BalanceOf<T>,
+		},
+		/// No quorum: a larger committee is drawn.
+		Escalated { request: RequestId, seats: u32 },
+		/// The committee agreed on `output`; the requester paid `paid` and got the rest back.
+		Settled {
+			request: RequestId,
+			output: Vec<u8>,
+			agreeing: Vec<T::AccountId>,
+			paid: BalanceOf<T>,
+		},
+		/// The request ended without an answer; the requester's hold was released in full.
+		Failed { request: RequestId, reason: FailureReason },
+		/// A settled answer left storage at the end of its retention window.
+		ResultPruned { request: RequestId },
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// No model is registered under this id.
+		UnknownModel,
+		/// A model with this id is already registered.
+		ModelExists,
+		/// Only the model's owner may do this.
+		NotOwner,
+		/// More than `MaxUris` URIs, a URI longer than `MaxUriLen`, or no URI at all.
+		BadUris,
+		/// The architecture name is empty or longer than `MaxArchitectureLen`.
+		BadArchitecture,
+		/// The input is empty.
+		EmptyInput,
+		/// The input is longer than `MaxInputLen` bytes.
+		InputTooLarge,
+		/// The output is longer than `MaxOutputLen` bytes.
+		OutputTooLarge,
+		/// Seats must be at least 1 and at most `(MaxSeats - 1) / 2`.
+		SeatsOutOfBounds,
+		/// `max_fee` is below price + seats × verification fee + treasury share.
+		FeeTooLow,
+		/// The free balance cannot cover `max_fee` or the model deposit.
+		InsufficientBalance,
+		/// Fewer eligible workers serve this model than the committee needs.
+		NotEnoughWorkers,
+		/// This block takes no more requests; submit in the next one.
+		TooManyRequests,
+		/// No open request with this id.
+		UnknownRequest,
+		/// The request is not in the phase (or round) this submission is for.
+		WrongPhase,
+		/// The key is not on the request's committee.
+		NotMember,
+		/// This member already committed in this round.
+		AlreadyCommitted,
+		/// This member already revealed, or never committed.
+		CannotReveal,
+		/// The output does not match the member's commitment.
+		CommitmentMismatch,
+		/// The worker key's signature does not verify.
+		BadSignature,
+		/// An amount overflowed.
+		Overflow,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
+			Self::tick(now)
+		}
+
+		#[cfg(feature = "try-runtime")]
+		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Register a model; its owner is the signer, who deposits `ModelDeposit`.
+		///
+		/// - `model`: blake2-256 of the model bundle's canonical manifest.
+		/// - `format`, `architecture`: how the engine loads it.
+		/// - `price`: what the owner earns per settled request.
+		/// - `rule`, `profile`: how outputs are compared, how workers must execute.
+		/// - `uris`: where workers fetch the bundle (at least one).
+		#[pallet::call_index(0)]
+		#[pallet::weight(T::WeightInfo::register_model())]
+		pub fn register_model(
+			origin: OriginFor<T>,
+			model: T::ModelId,
+			format: ModelFormat,
+			architecture: Vec<u8>,
+			#[pallet::compact] price: BalanceOf<T>,
+			rule: ComparisonRule,
+			profile: ExecutionProfile,
+			uris: Vec<Vec<u8>>,
+		) -> DispatchResult {
+			let owner = ensure_signed(origin)?;
+			Self::do_register_model(owner, model, format, architecture, price, rule, profile, uris)
+		}
+
+		/// Change a model's price and URIs. Owner only; open requests keep their terms.
+		#[pallet::call_index(1)]
+		#[pallet::weight(T::WeightInfo::update_model())]
+		pub fn update_model(
+			origin: OriginFor<T>,
+			model: T::ModelId,
+			#[pallet::compact] price: BalanceOf<T>,
+			uris: Vec<Vec<u8>>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_update_model(who, model, price, uris)
+		}
+
+		/// Retire a model: no new requests, the deposit is released. Owner only.
+		#[pallet::call_index(2)]
+		#[pallet::weight(T::WeightInfo::retire_model())]
+		pub fn retire_model(origin: OriginFor<T>, model: T::ModelId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_retire_model(who, model)
+		}
+
+		/// Ask for inference on `model` with `input`, holding `max_fee` until the request ends.
+		///
+		/// - `seats`: committee size (default `DefaultSeats`).
+		/// - `max_fee`: the most the signer will pay; must cover price + seats × verification
+		///   fee + treasury share. What is not spent is released.
+		#[pallet::call_index(3)]
+		#[pallet::weight(T::WeightInfo::request_inference(input.len() as u32))]
+		pub fn request_inference(
+			origin: OriginFor<T>,
+			model: T::ModelId,
+			input: Vec<u8>,
+			#[pallet::compact] max_fee: BalanceOf<T>,
+			seats: Option<u32>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_request_inference(who, model, input, max_fee, seats)
+		}
+
+		/// A committee member commits to its output: `blake2_256(output ‖ SCALE(account))`,
+		/// signed with its worker key over [`commit_payload`]. Fee-free; valid once per member
+		/// and round while commits are open.
+		#[pallet::call_index(4)]
+		#[pallet::weight(T::WeightInfo::commit())]
+		#[pallet::authorize(Pallet::<T>::authorize_commit)]
+		#[pallet::weight_of_authorize(T::WeightInfo::authorize_commit())]
+		pub fn commit(
+			origin: OriginFor<T>,
+			request: RequestId,
+			round: u8,
+			key: T::WorkerKey,
+			commitment: [u8; 32],
+			signature: SignatureOf<T>,
+		) -> DispatchResultWithPostInfo {
+			frame_system::ensure_authorized(origin)?;
+			Self::do_commit(request, round, key, commitment, &signature)
+		}
+
+		/// A committee member reveals the output it committed to, signed with its worker key
+		/// over [`reveal_payload`]. Fee-free; valid once per member while reveals are open.
+		#[pallet::call_index(5)]
+		#[pallet::weight(T::WeightInfo::reveal(T::MaxSeats::get()))]
+		#[pallet::authorize(Pallet::<T>::authorize_reveal)]
+		#[pallet::weight_of_authorize(T::WeightInfo::authorize_reveal())]
+		pub fn reveal(
+			origin: OriginFor<T>,
+			request: RequestId,
+			round: u8,
+			key: T::WorkerKey,
+			output: Vec<u8>,
+			signature: SignatureOf<T>,
+		) -> DispatchResultWithPostInfo {
+			frame_system::ensure_authorized(origin)?;
+			Self::do_reveal(request, round, key, output, &signature)
+		}
+	}
+
+	impl<T: Config> Pallet<T> {
+		/// The first-round committee sizes a request may ask for.
+		pub fn max_first_round_seats() -> u32 {
+			T::MaxSeats::get().saturating_sub(1) / 2
+		}
+
+		/// What a request on `model` with `seats` costs at most, if the model exists.
+		pub fn quote(model: &T::ModelId, seats: u32) -> Option<BalanceOf<T>> {
+			let m = Models::<T>::get(model)?;
+			protocol::cost(m.price, T::VerificationFee::get(), T::TreasuryShare::get(), seats)
+				.map(|c| c.total)
+		}
+	}
+}

@@ -1,0 +1,236 @@
+//! A runtime with System, Balances, the real worker staking pallet as the worker registry, and
+//! this pallet: tests exercise the two pallets together, funds and all.
+
+use crate as pallet_inference;
+use frame_support::{
+	derive_impl, parameter_types,
+	traits::{ConstU128, ConstU32, ConstU64},
+	PalletId,
+};
+use opg_primitives::{
+	inference::{ComparisonRule, ExecutionProfile, ModelFormat},
+	Misconduct,
+};
+use sp_runtime::{testing::UintAuthorityId, BuildStorage, Perbill};
+
+pub type AccountId = u64;
+pub type Balance = u128;
+pub type ModelId = u32;
+
+frame_support::construct_runtime!(
+	pub enum Test {
+		System: frame_system,
+		Balances: pallet_balances,
+		Staking: pallet_worker_staking,
+		Inference: pallet_inference,
+	}
+);
+
+#[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
+impl frame_system::Config for Test {
+	type Block = frame_system::mocking::MockBlock<Test>;
+	type AccountData = pallet_balances::AccountData<Balance>;
+}
+
+#[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
+impl pallet_balances::Config for Test {
+	type Balance = Balance;
+	type AccountStore = System;
+	type ExistentialDeposit = ConstU128<ED>;
+	type RuntimeHoldReason = RuntimeHoldReason;
+}
+
+pub const ED: Balance = 1;
+pub const INITIAL: Balance = 1_000_000;
+pub const TREASURY: AccountId = 999;
+pub const OWNER: AccountId = 100;
+pub const REQUESTER: AccountId = 200;
+pub const MODEL: ModelId = 7;
+pub const PRICE: Balance = 1_000;
+pub const FEE: Balance = 100;
+pub const DEPOSIT: Balance = 500;
+pub const COMMIT_WINDOW: u64 = 5;
+pub const REVEAL_WINDOW: u64 = 5;
+pub const RETENTION: u64 = 20;
+pub const BOND: Balance = 10_000;
+
+parameter_types! {
+	pub const StakingPalletId: PalletId = PalletId(*b"opg/stak");
+	pub const Treasury: AccountId = TREASURY;
+	pub const TreasuryShare: Perbill = Perbill::from_percent(10);
+	pub const WrongOutputSlash: Perbill = Perbill::from_percent(10);
+	pub const NoShowSlash: Perbill = Perbill::from_percent(1);
+}
+
+impl pallet_worker_staking::Config for Test {
+	type RuntimeEvent = RuntimeEvent;
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type WorkerKey = UintAuthorityId;
+	type ModelId = ModelId;
+	type MinWorkerBond = ConstU128<1_000>;
+	type MinDelegation = ConstU128<100>;
+	type UnbondingPeriod = ConstU64<100>;
+	type MaxModelsPerWorker = ConstU32<4>;
+	type MaxWorkersPerModel = ConstU32<16>;
+	type MaxDelegatorsPerWorker = ConstU32<8>;
+	type MaxUnbondingChunks = ConstU32<4>;
+	type PalletId = StakingPalletId;
+	type Treasury = Treasury;
+	type WeightInfo = ();
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = StakingBenchHelper;
+}
+
+#[cfg(feature = "runtime-benchmarks")]
+pub struct StakingBenchHelper;
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_worker_staking::BenchmarkHelper<UintAuthorityId, ModelId> for StakingBenchHelper {
+	fn worker_key(i: u32) -> UintAuthorityId {
+		UintAuthorityId(10_000 + i as u64)
+	}
+	fn model_id(i: u32) -> ModelId {
+		i
+	}
+}
+
+/// The worker registry as the runtime wires it: the worker staking pallet.
+pub struct StakedWorkers;
+impl crate::WorkerRegistry<AccountId, UintAuthorityId, ModelId, Balance> for StakedWorkers {
+	fn eligible_workers(model: &ModelId) -> Vec<(AccountId, Balance)> {
+		Staking::eligible_workers(model)
+	}
+	fn worker_of_key(key: &UintAuthorityId) -> Option<AccountId> {
+		Staking::worker_of_key(key)
+	}
+	fn key_of_worker(worker: &AccountId) -> Option<UintAuthorityId> {
+		Staking::key_of_worker(worker)
+	}
+	fn reward_account() -> AccountId {
+		Staking::reward_account()
+	}
+	fn credit_reward(worker: &AccountId, amount: Balance) {
+		Staking::credit_reward(worker, amount)
+	}
+	fn slash(worker: &AccountId, fraction: Perbill, reason: Misconduct) -> Balance {
+		Staking::slash(worker, fraction, reason)
+	}
+}
+
+impl pallet_inference::Config for Test {
+	type RuntimeEvent = RuntimeEvent;
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type ModelId = ModelId;
+	type WorkerKey = UintAuthorityId;
+	type Workers = StakedWorkers;
+	type OnResult = ();
+	type Treasury = Treasury;
+	type ModelDeposit = ConstU128<DEPOSIT>;
+	type VerificationFee = ConstU128<FEE>;
+	type TreasuryShare = TreasuryShare;
+	type DefaultSeats = ConstU32<3>;
+	type MaxSeats = ConstU32<7>;
+	type CommitWindow = ConstU64<COMMIT_WINDOW>;
+	type RevealWindow = ConstU64<REVEAL_WINDOW>;
+	type WrongOutputSlash = WrongOutputSlash;
+	type NoShowSlash = NoShowSlash;
+	type MaxInputLen = ConstU32<64>;
+	type MaxOutputLen = ConstU32<64>;
+	type MaxArchitectureLen = ConstU32<16>;
+	type MaxUris = ConstU32<2>;
+	type MaxUriLen = ConstU32<32>;
+	type MaxRequestsPerBlock = ConstU32<4>;
+	type MaxDeadlinesPerBlock = ConstU32<16>;
+	type ResultRetention = ConstU64<RETENTION>;
+	type WeightInfo = ();
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = InferenceBenchHelper;
+}
+
+#[cfg(feature = "runtime-benchmarks")]
+pub struct InferenceBenchHelper;
+#[cfg(feature = "runtime-benchmarks")]
+impl crate::benchmarking::BenchmarkHelper<Test> for InferenceBenchHelper {
+	fn model_id(i: u32) -> ModelId {
+		i
+	}
+	fn worker(model: ModelId, i: u32) -> (AccountId, UintAuthorityId) {
+		let who = 50_000 + i as u64;
+		let key = UintAuthorityId(60_000 + i as u64);
+		let _ = pallet_balances::Pallet::<Test>::force_set_balance(
+			RuntimeOrigin::root(),
+			who,
+			INITIAL,
+		);
+		let models: frame_support::BoundedVec<_, _> = vec![model].try_into().unwrap();
+		pallet_worker_staking::Pallet::<Test>::register_worker(
+			RuntimeOrigin::signed(who),
+			BOND,
+			key.clone(),
+			models,
+			Perbill::zero(),
+		)
+		.unwrap();
+		(who, key)
+	}
+	fn sign(key: &UintAuthorityId, msg: &[u8]) -> sp_runtime::testing::TestSignature {
+		use sp_runtime::RuntimeAppPublic;
+		key.sign(&msg).unwrap()
+	}
+}
+
+/// Workers 1..=7 with keys 11..=17, each bonded `BOND` and serving `MODEL`.
+pub const WORKERS: [AccountId; 7] = [1, 2, 3, 4, 5, 6, 7];
+
+pub fn key_of(worker: AccountId) -> UintAuthorityId {
+	UintAuthorityId(10 + worker)
+}
+
+pub fn new_test_ext(workers: usize) -> sp_io::TestExternalities {
+	let mut storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
+	let mut balances: Vec<(AccountId, Balance)> =
+		WORKERS.iter().map(|w| (*w, INITIAL)).collect();
+	balances.extend([(OWNER, INITIAL), (REQUESTER, INITIAL), (201, INITIAL), (TREASURY, ED)]);
+	pallet_balances::GenesisConfig::<Test> { balances, ..Default::default() }
+		.assimilate_storage(&mut storage)
+		.unwrap();
+	pallet_worker_staking::GenesisConfig::<Test>::default()
+		.assimilate_storage(&mut storage)
+		.unwrap();
+	let mut ext = sp_io::TestExternalities::new(storage);
+	ext.execute_with(|| {
+		System::set_block_number(1);
+		for w in WORKERS.iter().take(workers) {
+			Staking::register_worker(
+				RuntimeOrigin::signed(*w),
+				BOND,
+				key_of(*w),
+				vec![MODEL].try_into().unwrap(),
+				Perbill::zero(),
+			)
+			.unwrap();
+		}
+		Inference::register_model(
+			RuntimeOrigin::signed(OWNER),
+			MODEL,
+			ModelFormat::BertEmbedding,
+			b"bert".to_vec(),
+			PRICE,
+			ComparisonRule::Exact,
+			ExecutionProfile::Portable,
+			vec![b"https://models.example/7".to_vec()],
+		)
+		.unwrap();
+	});
+	ext
+}
+
+/// Run `test` with `workers` registered workers, then check both pallets' invariants.
+pub fn run(workers: usize, test: impl FnOnce()) {
+	new_test_ext(workers).execute_with(|| {
+		test();
+		Inference::do_try_state().expect("inference invariants");
+		Staking::do_try_state().expect("staking invariants");
+	});
+}

@@ -1,0 +1,543 @@
+//! Mock-runtime tests of the whole request lifecycle, with the real worker staking pallet.
+
+use crate::{mock::*, *};
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::{fungible::Inspect, Authorize, Hooks},
+};
+use opg_primitives::{
+	inference::{commitment, quorum},
+	Misconduct,
+};
+use sp_runtime::{
+	testing::UintAuthorityId,
+	transaction_validity::{InvalidTransaction, TransactionSource},
+	RuntimeAppPublic,
+};
+
+const MAX_FEE: Balance = 5_000;
+
+fn now() -> u64 {
+	System::block_number()
+}
+
+/// Finish this block and start the next, as the executive would.
+fn next_block() {
+	let n = now() + 1;
+	System::set_parent_hash(sp_core::H256::from_low_u64_be(n * 7919));
+	System::set_block_number(n);
+	Inference::on_initialize(n);
+}
+
+fn run_to(n: u64) {
+	while now() < n {
+		next_block();
+	}
+}
+
+fn request(seats: Option<u32>) -> RequestId {
+	let id = NextRequestId::<Test>::get();
+	assert_ok!(Inference::request_inference(
+		RuntimeOrigin::signed(REQUESTER),
+		MODEL,
+		b"hello".to_vec(),
+		MAX_FEE,
+		seats
+	));
+	id
+}
+
+fn committee(id: RequestId) -> Vec<AccountId> {
+	Requests::<Test>::get(id).unwrap().committee.iter().map(|m| m.worker).collect()
+}
+
+fn round(id: RequestId) -> u8 {
+	Requests::<Test>::get(id).map_or(0, |r| r.round)
+}
+
+fn commit_call(id: RequestId, worker: AccountId, commitment: [u8; 32]) -> RuntimeCall {
+	let key = key_of(worker);
+	let round = round(id);
+	let signature = key.sign(&commit_payload(id, round, &commitment)).unwrap();
+	RuntimeCall::Inference(Call::commit { request: id, round, key, commitment, signature })
+}
+
+fn reveal_call(id: RequestId, worker: AccountId, output: &[u8]) -> RuntimeCall {
+	let key = key_of(worker);
+	let round = round(id);
+	let signature = key.sign(&reveal_payload(id, round, output)).unwrap();
+	RuntimeCall::Inference(Call::reveal { request: id, round, key, output: output.to_vec(), signature })
+}
+
+/// Validate `call` as the transaction pool would, then dispatch it as the block would.
+fn submit(call: RuntimeCall) -> Result<(), InvalidTransaction> {
+	use sp_runtime::traits::Dispatchable;
+	match call.authorize(TransactionSource::External) {
+		Some(Ok(_)) => {},
+		Some(Err(sp_runtime::transaction_validity::TransactionValidityError::Invalid(e))) =>
+			return Err(e),
+		other => panic!("unexpected authorization {other:?}"),
+	}
+	call.dispatch(frame_system::RawOrigin::Authorized.into()).expect("authorized call dispatches");
+	Ok(())
+}
+
+fn commit(id: RequestId, worker: AccountId, output: &[u8]) {
+	submit(commit_call(id, worker, commitment(output, &worker))).expect("commit accepted");
+}
+
+fn reveal(id: RequestId, worker: AccountId, output: &[u8]) {
+	submit(reveal_call(id, worker, output)).expect("reveal accepted");
+}
+
+fn slashed(worker: AccountId) -> Option<Misconduct> {
+	System::events().iter().find_map(|r| match &r.event {
+		RuntimeEvent::Inference(Event::MemberSlashed { worker: w, reason, .. }) if *w == worker =>
+			Some(*reason),
+		_ => None,
+	})
+}
+
+fn settled(id: RequestId) -> Option<(Vec<u8>, Vec<AccountId>)> {
+	System::events().iter().find_map(|r| match &r.event {
+		RuntimeEvent::Inference(Event::Settled { request, output, agreeing, .. }) if *request == id =>
+			Some((output.clone(), agreeing.clone())),
+		_ => None,
+	})
+}
+
+fn failed(id: RequestId) -> Option<FailureReason> {
+	System::events().iter().find_map(|r| match &r.event {
+		RuntimeEvent::Inference(Event::Failed { request, reason }) if *request == id => Some(*reason),
+		_ => None,
+	})
+}
+
+fn free(who: AccountId) -> Balance {
+	Balances::balance(&who)
+}
+
+fn total(who: AccountId) -> Balance {
+	Balances::total_balance(&who)
+}
+
+// ---- registry ----
+
+#[test]
+fn model_registry_holds_deposit_and_checks_owner() {
+	run(0, || {
+		assert_eq!(Inference::held(HoldReason::ModelDeposit, &OWNER), DEPOSIT);
+		assert_noop!(
+			Inference::register_model(
+				RuntimeOrigin::signed(201),
+				MODEL,
+				opg_primitives::inference::ModelFormat::Onnx,
+				b"mlp".to_vec(),
+				1,
+				opg_primitives::inference::ComparisonRule::Exact,
+				opg_primitives::inference::ExecutionProfile::Portable,
+				vec![b"x".to_vec()]
+			),
+			Error::<Test>::ModelExists
+		);
+		assert_noop!(
+			Inference::update_model(RuntimeOrigin::signed(201), MODEL, 5, vec![b"y".to_vec()]),
+			Error::<Test>::NotOwner
+		);
+		assert_noop!(
+			Inference::update_model(RuntimeOrigin::signed(OWNER), MODEL, 5, vec![]),
+			Error::<Test>::BadUris
+		);
+		assert_noop!(
+			Inference::update_model(RuntimeOrigin::signed(OWNER), MODEL, 5, vec![vec![b'u'; 33]]),
+			Error::<Test>::BadUris
+		);
+		assert_ok!(Inference::update_model(RuntimeOrigin::signed(OWNER), MODEL, 5, vec![b"y".to_vec()]));
+		assert_eq!(Models::<Test>::get(MODEL).unwrap().price, 5);
+		assert_noop!(Inference::retire_model(RuntimeOrigin::signed(201), MODEL), Error::<Test>::NotOwner);
+		assert_ok!(Inference::retire_model(RuntimeOrigin::signed(OWNER), MODEL));
+		assert_eq!(free(OWNER), INITIAL);
+		assert_noop!(Inference::retire_model(RuntimeOrigin::signed(OWNER), MODEL), Error::<Test>::UnknownModel);
+	});
+}
+
+// ---- requests: bad input ----
+
+#[test]
+fn request_rejects_bad_input_without_state_change() {
+	run(3, || {
+		let r = |model, input: &[u8], fee, seats| {
+			Inference::request_inference(RuntimeOrigin::signed(REQUESTER), model, input.to_vec(), fee, seats)
+		};
+		assert_noop!(r(99, b"x", MAX_FEE, None), Error::<Test>::UnknownModel);
+		assert_noop!(r(MODEL, b"", MAX_FEE, None), Error::<Test>::EmptyInput);
+		assert_noop!(r(MODEL, &[0u8; 65], MAX_FEE, None), Error::<Test>::InputTooLarge);
+		// 3 seats: 1_000 + 3 × 100, plus 10 % = 1_430.
+		assert_eq!(Inference::quote(&MODEL, 3), Some(1_430));
+		assert_noop!(r(MODEL, b"x", 1_429, None), Error::<Test>::FeeTooLow);
+		assert_noop!(r(MODEL, b"x", MAX_FEE, Some(0)), Error::<Test>::SeatsOutOfBounds);
+		assert_noop!(r(MODEL, b"x", MAX_FEE, Some(4)), Error::<Test>::SeatsOutOfBounds);
+		assert_noop!(
+			Inference::request_inference(RuntimeOrigin::signed(REQUESTER), MODEL, b"x".to_vec(), INITIAL, None),
+			Error::<Test>::InsufficientBalance
+		);
+		for _ in 0..4 {
+			assert_ok!(r(MODEL, b"x", MAX_FEE, Some(1)));
+		}
+		assert_noop!(r(MODEL, b"x", MAX_FEE, Some(1)), Error::<Test>::TooManyRequests);
+	});
+	run(2, || {
+		assert_noop!(
+			Inference::request_inference(RuntimeOrigin::signed(REQUESTER), MODEL, b"x".to_vec(), MAX_FEE, None),
+			Error::<Test>::NotEnoughWorkers
+		);
+	});
+}
+
+// ---- the lifecycle ----
+
+#[test]
+fn honest_committee_settles_and_pays_everyone() {
+	run(3, || {
+		let issuance = Balances::total_issuance();
+		let id = request(None);
+		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), MAX_FEE);
+		next_block();
+		let members = committee(id);
+		assert_eq!(members.len(), 3);
+		for w in &members {
+			commit(id, *w, b"answer");
+		}
+		assert!(matches!(Requests::<Test>::get(id).unwrap().phase, Phase::Reveal { .. }));
+		for w in &members {
+			reveal(id, *w, b"answer");
+		}
+		let (output, agreeing) = settled(id).expect("settled");
+		assert_eq!(output, b"answer".to_vec());
+		assert_eq!(agreeing.len(), 3);
+		// Price 1_000 to the owner, 3 × 100 to the members, 130 to the treasury.
+		assert_eq!(free(OWNER), INITIAL - DEPOSIT + PRICE);
+		assert_eq!(free(TREASURY), ED + 130);
+		assert_eq!(total(REQUESTER), INITIAL - 1_430);
+		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), 0);
+		for w in &members {
+			assert_ok!(Staking::claim_rewards(RuntimeOrigin::signed(*w), *w));
+			assert_eq!(free(*w), INITIAL - BOND + FEE);
+		}
+		assert_eq!(Balances::total_issuance(), issuance);
+		assert_eq!(Results::<Test>::get(id).unwrap().output.to_vec(), b"answer".to_vec());
+		assert!(Requests::<Test>::get(id).is_none());
+		assert_eq!(Assignments::<Test>::iter().count(), 0);
+	});
+}
+
+#[test]
+fn lying_executor_is_outvoted_and_slashed() {
+	run(3, || {
+		let id = request(None);
+		next_block();
+		let m = committee(id);
+		commit(id, m[0], b"lie");
+		commit(id, m[1], b"truth");
+		commit(id, m[2], b"truth");
+		reveal(id, m[0], b"lie");
+		reveal(id, m[1], b"truth");
+		reveal(id, m[2], b"truth");
+		assert_eq!(settled(id).unwrap().0, b"truth".to_vec());
+		assert_eq!(slashed(m[0]), Some(Misconduct::WrongOutput));
+		assert_eq!(slashed(m[1]), None);
+		assert_eq!(Staking::held(pallet_worker_staking::HoldReason::WorkerBond, &m[0]), BOND - BOND / 10);
+		// The liar is not paid: only two member fees were spent.
+		assert_eq!(total(REQUESTER), INITIAL - (PRICE + 2 * FEE + 120));
+	});
+}
+
+#[test]
+fn lying_minority_of_verifiers_is_slashed() {
+	run(7, || {
+		let id = request(Some(3));
+		next_block();
+		let m = committee(id);
+		// Two of three lie the same way: they are the quorum. With five of seven honest on
+		// escalation the honest answer wins instead, as shown below.
+		commit(id, m[0], b"truth");
+		commit(id, m[1], b"lie");
+		commit(id, m[2], b"lie-2");
+		reveal(id, m[0], b"truth");
+		reveal(id, m[1], b"lie");
+		reveal(id, m[2], b"lie-2");
+		assert!(settled(id).is_none(), "three different answers are no quorum");
+		let m2 = committee(id);
+		assert_eq!(m2.len(), 7);
+		assert_eq!(round(id), 1);
+		for (i, w) in m2.iter().enumerate() {
+			let out: &[u8] = if i < 5 { b"truth" } else { b"lie" };
+			commit(id, *w, out);
+		}
+		for (i, w) in m2.iter().enumerate() {
+			let out: &[u8] = if i < 5 { b"truth" } else { b"lie" };
+			reveal(id, *w, out);
+		}
+		assert_eq!(settled(id).unwrap().0, b"truth".to_vec());
+		assert_eq!(slashed(m2[5]), Some(Misconduct::WrongOutput));
+		assert_eq!(slashed(m2[6]), Some(Misconduct::WrongOutput));
+	});
+}
+
+#[test]
+fn copied_commitment_cannot_be_revealed_and_is_slashed() {
+	run(3, || {
+		let id = request(None);
+		next_block();
+		let m = committee(id);
+		let honest = commitment(b"answer", &m[0]);
+		commit(id, m[0], b"answer");
+		commit(id, m[1], b"answer");
+		// The lazy member copies m[0]'s commitment instead of running the model.
+		submit(commit_call(id, m[2], honest)).expect("a commitment is opaque");
+		reveal(id, m[0], b"answer");
+		reveal(id, m[1], b"answer");
+		// Revealing m[0]'s output does not open m[2]'s commitment: the account is in the hash.
+		assert_eq!(submit(reveal_call(id, m[2], b"answer")), Err(InvalidTransaction::Custom(6)));
+		run_to(now() + REVEAL_WINDOW);
+		assert_eq!(settled(id).unwrap().1, vec![m[0], m[1]]);
+		assert_eq!(slashed(m[2]), Some(Misconduct::BadOrMissingReveal));
+	});
+}
+
+#[test]
+fn no_show_is_slashed_and_the_rest_settle() {
+	run(3, || {
+		let id = request(None);
+		next_block();
+		let m = committee(id);
+		commit(id, m[0], b"answer");
+		commit(id, m[1], b"answer");
+		run_to(now() + COMMIT_WINDOW);
+		assert_eq!(slashed(m[2]), Some(Misconduct::NoShow));
+		assert_eq!(Staking::held(pallet_worker_staking::HoldReason::WorkerBond, &m[2]), BOND - BOND / 100);
+		reveal(id, m[0], b"answer");
+		reveal(id, m[1], b"answer");
+		assert_eq!(settled(id).unwrap().1.len(), 2);
+	});
+}
+
+#[test]
+fn no_quorum_escalates_once_then_refunds_in_full() {
+	run(7, || {
+		let id = request(None);
+		next_block();
+		let m = committee(id);
+		for (i, w) in m.iter().enumerate() {
+			commit(id, *w, &[i as u8]);
+		}
+		for (i, w) in m.iter().enumerate() {
+			reveal(id, *w, &[i as u8]);
+		}
+		assert_eq!(round(id), 1);
+		let m = committee(id);
+		for (i, w) in m.iter().enumerate() {
+			commit(id, *w, &[i as u8]);
+		}
+		for (i, w) in m.iter().enumerate() {
+			reveal(id, *w, &[i as u8]);
+		}
+		assert_eq!(failed(id), Some(FailureReason::NoQuorum));
+		assert_eq!(total(REQUESTER), INITIAL);
+		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), 0);
+		assert!(Requests::<Test>::get(id).is_none());
+	});
+}
+
+#[test]
+fn silent_committee_times_out_and_refunds() {
+	run(7, || {
+		let id = request(None);
+		next_block();
+		let first = committee(id);
+		run_to(now() + COMMIT_WINDOW);
+		for w in &first {
+			assert_eq!(slashed(*w), Some(Misconduct::NoShow));
+		}
+		assert_eq!(round(id), 1, "escalated");
+		run_to(now() + COMMIT_WINDOW);
+		assert_eq!(failed(id), Some(FailureReason::NoQuorum));
+		assert_eq!(total(REQUESTER), INITIAL);
+	});
+}
+
+#[test]
+fn escalation_without_enough_workers_fails_and_refunds() {
+	run(3, || {
+		let id = request(None);
+		next_block();
+		let m = committee(id);
+		for (i, w) in m.iter().enumerate() {
+			commit(id, *w, &[i as u8]);
+		}
+		for (i, w) in m.iter().enumerate() {
+			reveal(id, *w, &[i as u8]);
+		}
+		assert_eq!(failed(id), Some(FailureReason::NotEnoughWorkers));
+		assert_eq!(total(REQUESTER), INITIAL);
+	});
+}
+
+#[test]
+fn retiring_a_model_keeps_open_requests_on_their_terms() {
+	run(3, || {
+		let id = request(None);
+		assert_ok!(Inference::retire_model(RuntimeOrigin::signed(OWNER), MODEL));
+		assert_noop!(
+			Inference::request_inference(RuntimeOrigin::signed(REQUESTER), MODEL, b"x".to_vec(), MAX_FEE, None),
+			Error::<Test>::UnknownModel
+		);
+		next_block();
+		for w in committee(id) {
+			commit(id, w, b"answer");
+		}
+		for w in committee(id) {
+			reveal(id, w, b"answer");
+		}
+		assert!(settled(id).is_some());
+		assert_eq!(free(OWNER), INITIAL + PRICE);
+	});
+}
+
+#[test]
+fn only_members_of_the_open_phase_submit_once() {
+	run(4, || {
+		let id = request(None);
+		// Before the draw nobody is a member.
+		assert_eq!(submit(commit_call(id, 1, [0; 32])), Err(InvalidTransaction::Custom(3)));
+		next_block();
+		let m = committee(id);
+		let outsider = *[1, 2, 3, 4].iter().find(|w| !m.contains(w)).unwrap();
+		assert_eq!(submit(commit_call(id, outsider, [0; 32])), Err(InvalidTransaction::Custom(3)));
+		assert_eq!(submit(commit_call(99, m[0], [0; 32])), Err(InvalidTransaction::Custom(1)));
+		commit(id, m[0], b"a");
+		assert_eq!(submit(commit_call(id, m[0], [1; 32])), Err(InvalidTransaction::Custom(4)));
+		// Reveals are not open yet.
+		assert_eq!(submit(reveal_call(id, m[0], b"a")), Err(InvalidTransaction::Custom(2)));
+		// A signature by another key is refused.
+		let key = key_of(m[1]);
+		let signature = UintAuthorityId(12345).sign(&commit_payload(id, 0, &[2; 32])).unwrap();
+		let forged = RuntimeCall::Inference(Call::commit { request: id, round: 0, key, commitment: [2; 32], signature });
+		assert_eq!(submit(forged), Err(InvalidTransaction::BadProof));
+		// Dispatching without the authorization origin fails.
+		assert_noop!(
+			Inference::commit(
+				RuntimeOrigin::signed(m[1]),
+				id,
+				0,
+				key_of(m[1]),
+				[3; 32],
+				key_of(m[1]).sign(&commit_payload(id, 0, &[3; 32])).unwrap()
+			),
+			sp_runtime::DispatchError::BadOrigin
+		);
+	});
+}
+
+#[test]
+fn results_are_pruned_after_retention() {
+	run(3, || {
+		let id = request(Some(1));
+		next_block();
+		let m = committee(id);
+		commit(id, m[0], b"a");
+		reveal(id, m[0], b"a");
+		assert!(Results::<Test>::get(id).is_some());
+		run_to(now() + RETENTION);
+		assert!(Results::<Test>::get(id).is_none());
+		assert!(System::events()
+			.iter()
+			.any(|r| matches!(r.event, RuntimeEvent::Inference(Event::ResultPruned { request }) if request == id)));
+	});
+}
+
+#[test]
+fn quorum_matches_design() {
+	assert_eq!(quorum(3), 2);
+	assert_eq!(quorum(7), 5);
+}
+
+// ---- property test ----
+
+mod properties {
+	use super::*;
+	use proptest::prelude::*;
+
+	#[derive(Debug, Clone)]
+	enum Op {
+		Request { seats: u32 },
+		/// Member `seat` of request `nth` commits output `out` (0 = the honest answer).
+		Commit { nth: u8, seat: u8, out: u8 },
+		Reveal { nth: u8, seat: u8 },
+		Blocks { n: u8 },
+	}
+
+	fn op() -> impl Strategy<Value = Op> {
+		prop_oneof![
+			(1u32..=3).prop_map(|seats| Op::Request { seats }),
+			(0u8..6, 0u8..7, prop_oneof![4 => Just(0u8), 1 => 1u8..3])
+				.prop_map(|(nth, seat, out)| Op::Commit { nth, seat, out }),
+			(0u8..6, 0u8..7).prop_map(|(nth, seat)| Op::Reveal { nth, seat }),
+			(1u8..4).prop_map(|n| Op::Blocks { n }),
+		]
+	}
+
+	proptest! {
+		#![proptest_config(ProptestConfig { cases: 150, .. ProptestConfig::default() })]
+
+		/// Any mix of requests, commits, reveals and silence: issuance is conserved, invariants
+		/// hold at every step, and once the deadlines have passed every request has ended with
+		/// its fee either paid out or refunded.
+		#[test]
+		fn every_request_ends_and_funds_are_conserved(ops in proptest::collection::vec(op(), 1..50)) {
+			new_test_ext(7).execute_with(|| {
+				let issuance = Balances::total_issuance();
+				let mut ids: Vec<RequestId> = Vec::new();
+				let mut outputs: std::collections::BTreeMap<(RequestId, u8, AccountId), Vec<u8>> = Default::default();
+				for op in ops {
+					match op {
+						Op::Request { seats } => {
+							if let Ok(()) = Inference::request_inference(
+								RuntimeOrigin::signed(REQUESTER), MODEL, b"in".to_vec(), MAX_FEE, Some(seats)) {
+								ids.push(NextRequestId::<Test>::get() - 1);
+							}
+						},
+						Op::Commit { nth, seat, out } => {
+							let Some(id) = ids.get(nth as usize).copied() else { continue };
+							let Some(req) = Requests::<Test>::get(id) else { continue };
+							let Some(member) = req.committee.get(seat as usize) else { continue };
+							let output = vec![out];
+							let _ = submit(commit_call(id, member.worker, commitment(&output, &member.worker)));
+							outputs.insert((id, req.round, member.worker), output);
+						},
+						Op::Reveal { nth, seat } => {
+							let Some(id) = ids.get(nth as usize).copied() else { continue };
+							let Some(req) = Requests::<Test>::get(id) else { continue };
+							let Some(member) = req.committee.get(seat as usize) else { continue };
+							if let Some(out) = outputs.get(&(id, req.round, member.worker)) {
+								let _ = submit(reveal_call(id, member.worker, &out.clone()));
+							}
+						},
+						Op::Blocks { n } => run_to(now() + n as u64),
+					}
+					prop_assert_eq!(Inference::do_try_state(), Ok(()));
+					prop_assert_eq!(Staking::do_try_state(), Ok(()));
+				}
+				// Two full rounds of deadlines later, nothing is open.
+				run_to(now() + 2 * (1 + COMMIT_WINDOW + REVEAL_WINDOW) + 2);
+				prop_assert_eq!(Requests::<Test>::iter().count(), 0);
+				prop_assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), 0);
+				prop_assert_eq!(Balances::total_issuance(), issuance);
+				for id in ids {
+					prop_assert!(settled(id).is_some() || failed(id).is_some(), "request {} never ended", id);
+				}
+				Ok(())
+			})?;
+		}
+	}
+}

@@ -1,0 +1,305 @@
+//! What happens without a transaction: committee draws, phase deadlines, verdicts, settlement
+//! and pruning. Everything is bounded per block.
+
+use super::*;
+use alloc::vec::Vec;
+use codec::Encode;
+use frame_support::{
+	defensive,
+	pallet_prelude::*,
+	traits::{
+		fungible::MutateHold,
+		tokens::{Fortitude, Precision, Restriction},
+	},
+};
+use frame_system::pallet_prelude::BlockNumberFor;
+use opg_primitives::{committee::select_committee, Misconduct};
+use sp_runtime::traits::{Saturating, Zero};
+
+/// How many later blocks a full deadline bucket spills into before a request gives up.
+const SPILL_BLOCKS: u32 = 16;
+
+impl<T: Config> Pallet<T> {
+	pub(crate) fn tick(now: BlockNumberFor<T>) -> Weight {
+		let mut weight = T::WeightInfo::on_initialize_idle();
+
+		let drawing = Drawing::<T>::take();
+		for id in drawing.iter() {
+			if let Some(mut req) = Requests::<T>::get(id) {
+				let seats = req.seats;
+				if Self::draw(*id, &mut req, seats) {
+					Requests::<T>::insert(id, req);
+				}
+			}
+			weight.saturating_accrue(T::WeightInfo::draw(T::MaxSeats::get()));
+		}
+
+		for id in Deadlines::<T>::take(now) {
+			weight.saturating_accrue(T::WeightInfo::deadline(T::MaxSeats::get()));
+			let Some(req) = Requests::<T>::get(id) else { continue };
+			match req.phase {
+				Phase::Commit { ends } if ends <= now => Self::close_commits(id, req),
+				Phase::Reveal { ends } if ends <= now => Self::conclude(id, req),
+				// Moved on early; a later deadline of its own is scheduled.
+				_ => {},
+			}
+		}
+
+		for id in Expiries::<T>::take(now) {
+			weight.saturating_accrue(T::WeightInfo::prune_result());
+			if Results::<T>::take(id).is_some() {
+				Self::deposit_event(Event::ResultPruned { request: id });
+			}
+		}
+		weight
+	}
+
+	/// Put `id` in the bucket of `at`, or of a later block if that is full; the block used.
+	fn schedule(
+		buckets: impl Fn(BlockNumberFor<T>, RequestId) -> Result<(), ()>,
+		at: BlockNumberFor<T>,
+		id: RequestId,
+	) -> Option<BlockNumberFor<T>> {
+		let mut block = at;
+		for _ in 0..SPILL_BLOCKS {
+			if buckets(block, id).is_ok() {
+				return Some(block);
+			}
+			block = block.saturating_add(1u32.into());
+		}
+		None
+	}
+
+	fn schedule_deadline(at: BlockNumberFor<T>, id: RequestId) -> bool {
+		Self::schedule(|b, id| Deadlines::<T>::try_mutate(b, |v| v.try_push(id).map_err(|_| ())), at, id)
+			.is_some()
+	}
+
+	/// Draw a committee of `seats` for the request's current round and open its commit phase.
+	/// On failure the request is ended and refunded, and `false` returned.
+	pub(crate) fn draw(id: RequestId, req: &mut RequestOf<T>, seats: u32) -> bool {
+		use sp_runtime::SaturatedConversion;
+		let candidates: Vec<(T::AccountId, u128)> = T::Workers::eligible_workers(&req.model)
+			.into_iter()
+			.map(|(w, stake)| (w, stake.saturated_into::<u128>()))
+			.collect();
+		let parent = frame_system::Pallet::<T>::parent_hash();
+		// One seed per request and round: every request of a block gets its own draw.
+		let seed: [u8; 32] =
+			<sp_runtime::traits::BlakeTwo256 as sp_runtime::traits::Hash>::hash(&(parent, id, req.round).encode())
+				.into();
+		let drawn = match select_committee(&candidates, seats, &seed) {
+			Ok(drawn) => drawn,
+			Err(_) => {
+				Self::fail(id, req.clone(), FailureReason::NotEnoughWorkers);
+				return false;
+			},
+		};
+		let members: Option<Vec<Seat<T::AccountId, T::WorkerKey>>> = drawn
+			.iter()
+			.map(|w| {
+				T::Workers::key_of_worker(w).map(|key| Seat {
+					worker: w.clone(),
+					key,
+					commitment: None,
+					revealed: false,
+				})
+			})
+			.collect();
+		let Some(committee) = members.and_then(|m| BoundedVec::try_from(m).ok()) else {
+			Self::fail(id, req.clone(), FailureReason::NotEnoughWorkers);
+			return false;
+		};
+		let now = frame_system::Pallet::<T>::block_number();
+		let ends = now.saturating_add(T::CommitWindow::get());
+		if !Self::schedule_deadline(ends, id) {
+			Self::fail(id, req.clone(), FailureReason::Congested);
+			return false;
+		}
+		for member in committee.iter() {
+			Assignments::<T>::insert(&member.worker, id, ());
+		}
+		req.committee = committee;
+		req.phase = Phase::Commit { ends };
+		Self::deposit_event(Event::CommitteeDrawn {
+			request: id,
+			round: req.round,
+			members: drawn,
+			commit_ends: ends,
+		});
+		true
+	}
+
+	/// Open the reveal phase now (every member committed, or the commit deadline passed) and
+	/// store the request; with no room left to schedule its deadline, fail it instead.
+	pub(crate) fn start_reveal(id: RequestId, mut req: RequestOf<T>) {
+		let now = frame_system::Pallet::<T>::block_number();
+		let ends = now.saturating_add(T::RevealWindow::get());
+		if !Self::schedule_deadline(ends, id) {
+			Self::fail(id, req, FailureReason::Congested);
+			return;
+		}
+		req.phase = Phase::Reveal { ends };
+		Requests::<T>::insert(id, req);
+		Self::deposit_event(Event::RevealStarted { request: id, ends });
+	}
+
+	fn slash_member(id: RequestId, worker: &T::AccountId, reason: Misconduct) {
+		let fraction = match reason {
+			Misconduct::NoShow => T::NoShowSlash::get(),
+			Misconduct::WrongOutput | Misconduct::BadOrMissingReveal => T::WrongOutputSlash::get(),
+		};
+		let amount = T::Workers::slash(worker, fraction, reason);
+		Self::deposit_event(Event::MemberSlashed { request: id, worker: worker.clone(), reason, amount });
+	}
+
+	/// The commit deadline passed: slash who did not commit; reveal if a quorum still can agree.
+	fn close_commits(id: RequestId, req: RequestOf<T>) {
+		let mut committed = 0u32;
+		for member in req.committee.iter() {
+			if member.commitment.is_some() {
+				committed += 1;
+			} else {
+				Self::slash_member(id, &member.worker, Misconduct::NoShow);
+			}
+		}
+		let seats = req.committee.len() as u32;
+		if committed >= opg_primitives::inference::quorum(seats) {
+			Self::start_reveal(id, req);
+		} else {
+			Self::escalate_or_fail(id, req);
+		}
+	}
+
+	/// The reveal phase is over: judge, then settle, escalate or fail.
+	pub(crate) fn conclude(id: RequestId, req: RequestOf<T>) {
+		let seats = req.committee.len() as u32;
+		let outputs: Vec<(u32, BoundedVec<u8, T::MaxOutputLen>)> = req
+			.committee
+			.iter()
+			.enumerate()
+			.filter(|(_, m)| m.revealed)
+			.filter_map(|(seat, _)| Outputs::<T>::get(id, seat as u32).map(|o| (seat as u32, o)))
+			.collect();
+		let revealed: Vec<(u32, &[u8])> = outputs.iter().map(|(s, o)| (*s, &o[..])).collect();
+
+		for member in req.committee.iter().filter(|m| m.commitment.is_some() && !m.revealed) {
+			Self::slash_member(id, &member.worker, Misconduct::BadOrMissingReveal);
+		}
+		match protocol::judge(req.rule, seats, &revealed) {
+			protocol::Verdict::Agreed { output, agreeing, disagreeing } => {
+				for seat in disagreeing {
+					Self::slash_member(id, &req.committee[seat as usize].worker, Misconduct::WrongOutput);
+				}
+				let answer = outputs
+					.iter()
+					.find(|(s, _)| *s == output)
+					.map(|(_, o)| o.clone())
+					.unwrap_or_default();
+				let agreeing: Vec<T::AccountId> =
+					agreeing.iter().map(|s| req.committee[*s as usize].worker.clone()).collect();
+				Self::settle(id, req, answer, agreeing);
+			},
+			protocol::Verdict::NoQuorum => Self::escalate_or_fail(id, req),
+		}
+	}
+
+	fn clear_round(id: RequestId, req: &RequestOf<T>) {
+		for (seat, member) in req.committee.iter().enumerate() {
+			Outputs::<T>::remove(id, seat as u32);
+			Assignments::<T>::remove(&member.worker, id);
+		}
+	}
+
+	fn escalate_or_fail(id: RequestId, mut req: RequestOf<T>) {
+		Self::clear_round(id, &req);
+		let seats = protocol::escalated_seats(req.seats);
+		let affordable = protocol::cost(req.price, T::VerificationFee::get(), T::TreasuryShare::get(), seats)
+			.is_some_and(|c| c.total <= req.max_fee);
+		if req.round > 0 || seats > T::MaxSeats::get() || !affordable {
+			Self::fail(id, req, FailureReason::NoQuorum);
+			return;
+		}
+		req.round = req.round.saturating_add(1);
+		req.committee = Default::default();
+		Self::deposit_event(Event::Escalated { request: id, seats });
+		if Self::draw(id, &mut req, seats) {
+			Requests::<T>::insert(id, req);
+		}
+	}
+
+	/// Move `amount` of the requester's escrow to `to`; what cannot be moved stays held and is
+	/// released with the rest.
+	fn pay(requester: &T::AccountId, to: &T::AccountId, amount: BalanceOf<T>) -> BalanceOf<T> {
+		if amount.is_zero() {
+			return amount;
+		}
+		T::Currency::transfer_on_hold(
+			&HoldReason::Escrow.into(),
+			requester,
+			to,
+			amount,
+			Precision::Exact,
+			Restriction::Free,
+			Fortitude::Polite,
+		)
+		.unwrap_or_else(|_| Zero::zero())
+	}
+
+	fn release_rest(requester: &T::AccountId, amount: BalanceOf<T>) {
+		if amount.is_zero() {
+			return;
+		}
+		if T::Currency::release(&HoldReason::Escrow.into(), requester, amount, Precision::Exact).is_err() {
+			// Holds match open requests (a `try_state` invariant), so this cannot fail.
+			defensive!("escrow release failed");
+		}
+	}
+
+	fn settle(
+		id: RequestId,
+		req: RequestOf<T>,
+		output: BoundedVec<u8, T::MaxOutputLen>,
+		agreeing: Vec<T::AccountId>,
+	) {
+		Self::clear_round(id, &req);
+		Requests::<T>::remove(id);
+		let requester = req.requester.clone();
+		let fee = T::VerificationFee::get();
+		let mut paid = Self::pay(&requester, &req.owner, req.price);
+		let pot = T::Workers::reward_account();
+		for worker in agreeing.iter() {
+			let moved = Self::pay(&requester, &pot, fee);
+			if !moved.is_zero() {
+				T::Workers::credit_reward(worker, moved);
+			}
+			paid = paid.saturating_add(moved);
+		}
+		let work = req.price.saturating_add(fee.saturating_mul((agreeing.len() as u32).into()));
+		let treasury_fee = T::TreasuryShare::get().mul_ceil(work);
+		paid = paid.saturating_add(Self::pay(&requester, &T::Treasury::get(), treasury_fee));
+		Self::release_rest(&requester, req.max_fee.saturating_sub(paid));
+
+		let now = frame_system::Pallet::<T>::block_number();
+		let expires = now.saturating_add(T::ResultRetention::get());
+		let stored = Self::schedule(
+			|b, id| Expiries::<T>::try_mutate(b, |v| v.try_push(id).map_err(|_| ())),
+			expires,
+			id,
+		)
+		.is_some();
+		if stored {
+			Results::<T>::insert(id, InferenceResult { model: req.model, output: output.clone(), settled: now });
+		}
+		T::OnResult::on_result(id, &requester, &req.model, &output);
+		Self::deposit_event(Event::Settled { request: id, output: output.into_inner(), agreeing, paid });
+	}
+
+	pub(crate) fn fail(id: RequestId, req: RequestOf<T>, reason: FailureReason) {
+		Self::clear_round(id, &req);
+		Requests::<T>::remove(id);
+		Self::release_rest(&req.requester, req.max_fee);
+		T::OnResult::on_failure(id, &req.requester, reason);
+		Self::deposit_event(Event::Failed { request: id, reason });
+	}
+}

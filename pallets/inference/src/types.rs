@@ -1,0 +1,107 @@
+//! What the pallet stores.
+
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use frame_support::{
+	pallet_prelude::*, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
+};
+use opg_primitives::inference::{ComparisonRule, ExecutionProfile, ModelFormat};
+use scale_info::TypeInfo;
+
+/// A request's id: assigned in order from 0.
+pub type RequestId = u64;
+
+/// A registered model.
+#[derive(
+	CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
+)]
+#[scale_info(skip_type_params(MaxArchitectureLen, MaxUris, MaxUriLen))]
+pub struct Model<
+	AccountId: Clone + PartialEq + Eq + core::fmt::Debug,
+	Balance: Clone + PartialEq + Eq + core::fmt::Debug,
+	MaxArchitectureLen: Get<u32>,
+	MaxUris: Get<u32>,
+	MaxUriLen: Get<u32>,
+> {
+	pub owner: AccountId,
+	pub format: ModelFormat,
+	/// The architecture or config name the engine loads the bundle with, e.g. `bert`.
+	pub architecture: BoundedVec<u8, MaxArchitectureLen>,
+	/// What the owner earns per settled request.
+	pub price: Balance,
+	pub rule: ComparisonRule,
+	pub profile: ExecutionProfile,
+	/// Where workers can fetch the bundle (they verify it against the id).
+	pub uris: BoundedVec<BoundedVec<u8, MaxUriLen>, MaxUris>,
+	/// Held from the owner while registered.
+	pub deposit: Balance,
+}
+
+/// One committee seat.
+#[derive(Clone, Encode, Decode, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub struct Seat<AccountId, WorkerKey> {
+	pub worker: AccountId,
+	/// The key the member signs with, fixed at the draw.
+	pub key: WorkerKey,
+	pub commitment: Option<[u8; 32]>,
+	/// The output was revealed and matches the commitment.
+	pub revealed: bool,
+}
+
+/// Where a request is in its lifecycle. Every phase has a deadline.
+#[derive(Clone, Copy, Encode, Decode, DecodeWithMemTracking, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub enum Phase<BlockNumber> {
+	/// Waiting for the next block's seed to draw the committee.
+	Drawing,
+	/// Members run the model and commit to their outputs until `ends`.
+	Commit { ends: BlockNumber },
+	/// Members reveal their outputs until `ends`.
+	Reveal { ends: BlockNumber },
+}
+
+/// An open request.
+#[derive(
+	CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
+)]
+#[scale_info(skip_type_params(MaxInputLen, MaxSeats))]
+pub struct Request<
+	AccountId: Clone + PartialEq + Eq + core::fmt::Debug,
+	Balance: Clone + PartialEq + Eq + core::fmt::Debug,
+	BlockNumber: Clone + PartialEq + Eq + core::fmt::Debug,
+	ModelId: Clone + PartialEq + Eq + core::fmt::Debug,
+	WorkerKey: Clone + PartialEq + Eq + core::fmt::Debug,
+	MaxInputLen: Get<u32>,
+	MaxSeats: Get<u32>,
+> {
+	pub requester: AccountId,
+	pub model: ModelId,
+	pub input: BoundedVec<u8, MaxInputLen>,
+	/// Copied from the model at request time: retiring or repricing a model does not change
+	/// what an open request pays or how it is judged.
+	pub owner: AccountId,
+	pub price: Balance,
+	pub rule: ComparisonRule,
+	/// Seats of the first round; an escalation draws `2 × seats + 1`.
+	pub seats: u32,
+	/// The requester's ceiling, held in full until the request ends.
+	pub max_fee: Balance,
+	/// 0 for the first committee, 1 after escalation.
+	pub round: u8,
+	pub phase: Phase<BlockNumber>,
+	pub committee: BoundedVec<Seat<AccountId, WorkerKey>, MaxSeats>,
+	pub created: BlockNumber,
+}
+
+/// A settled request's answer, kept for the retention window.
+#[derive(
+	CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
+)]
+#[scale_info(skip_type_params(MaxOutputLen))]
+pub struct InferenceResult<
+	ModelId: Clone + PartialEq + Eq + core::fmt::Debug,
+	BlockNumber: Clone + PartialEq + Eq + core::fmt::Debug,
+	MaxOutputLen: Get<u32>,
+> {
+	pub model: ModelId,
+	pub output: BoundedVec<u8, MaxOutputLen>,
+	pub settled: BlockNumber,
+}

@@ -1,0 +1,213 @@
+//! What a request and its answer look like on chain, and how two answers are compared.
+//!
+//! Comparison runs inside the runtime, so it uses integers only: an `f32` is compared through its
+//! bit pattern, never as a float.
+
+use alloc::vec::Vec;
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use scale_info::TypeInfo;
+
+/// How a model's bundle is laid out and executed.
+#[derive(Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug)]
+pub enum ModelFormat {
+	/// An ONNX graph (operator allowlist enforced by the engine).
+	Onnx,
+	/// A BERT-family sentence embedding model with its tokenizer.
+	BertEmbedding,
+	/// A Llama-family causal LM, greedy decoding.
+	LlamaCausalLm,
+}
+
+/// How workers must execute a model, which decides how their outputs are compared.
+#[derive(Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug)]
+pub enum ExecutionProfile {
+	/// Bit-identical on every CPU: outputs compared exactly.
+	Portable,
+	/// Native speed: outputs compared with a tolerance.
+	Fast,
+}
+
+/// When two revealed outputs count as the same answer.
+#[derive(Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug)]
+pub enum ComparisonRule {
+	/// The encoded outputs are byte-for-byte equal.
+	Exact,
+	/// Both outputs are `f32` tensors of the same shape whose elements are each within
+	/// `max_ulps` units in the last place, or both no larger in magnitude than `abs_floor_bits`
+	/// (an `f32` bit pattern, e.g. `1e-6f32.to_bits()`). NaN or infinity never agrees. Any other
+	/// pair of outputs is compared exactly.
+	F32Ulps { max_ulps: u32, abs_floor_bits: u32 },
+}
+
+/// A typed model input or output, with one canonical SCALE encoding.
+#[derive(Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, Debug)]
+pub enum Value {
+	/// `f32` tensor, row-major, elements as IEEE-754 bit patterns.
+	F32 { shape: Vec<u32>, bits: Vec<u32> },
+	/// `i64` tensor, row-major.
+	I64 { shape: Vec<u32>, data: Vec<i64> },
+	/// UTF-8 text.
+	Text(Vec<u8>),
+	/// Token ids.
+	Tokens(Vec<u32>),
+}
+
+/// What a committee member commits to: `blake2_256(output ‖ SCALE(member))`.
+///
+/// The member's account is part of the hash, so copying another member's commitment is useless:
+/// it cannot be revealed by anyone else.
+pub fn commitment<AccountId: Encode>(output: &[u8], member: &AccountId) -> [u8; 32] {
+	let mut preimage = Vec::with_capacity(output.len() + 32);
+	preimage.extend_from_slice(output);
+	member.encode_to(&mut preimage);
+	sp_crypto_hashing::blake2_256(&preimage)
+}
+
+const EXPONENT_MASK: u32 = 0x7f80_0000;
+const MAGNITUDE_MASK: u32 = 0x7fff_ffff;
+
+fn is_finite(bits: u32) -> bool {
+	bits & EXPONENT_MASK != EXPONENT_MASK
+}
+
+/// Position of an `f32` on the number line as an integer: adjacent floats differ by one, and
+/// +0 and -0 coincide.
+fn ordinal(bits: u32) -> i64 {
+	let magnitude = (bits & MAGNITUDE_MASK) as i64;
+	if bits & !MAGNITUDE_MASK != 0 {
+		-magnitude
+	} else {
+		magnitude
+	}
+}
+
+/// Whether two `f32` values (as bits) agree within `max_ulps`, or are both within the floor.
+pub fn f32_agree(a: u32, b: u32, max_ulps: u32, abs_floor_bits: u32) -> bool {
+	if !is_finite(a) || !is_finite(b) {
+		return false;
+	}
+	let floor = abs_floor_bits & MAGNITUDE_MASK;
+	if a & MAGNITUDE_MASK <= floor && b & MAGNITUDE_MASK <= floor {
+		return true;
+	}
+	ordinal(a).abs_diff(ordinal(b)) <= max_ulps as u64
+}
+
+/// Whether two encoded outputs are the same answer under `rule`.
+pub fn outputs_agree(rule: ComparisonRule, a: &[u8], b: &[u8]) -> bool {
+	match rule {
+		ComparisonRule::Exact => a == b,
+		ComparisonRule::F32Ulps { max_ulps, abs_floor_bits } => {
+			let decoded = (Value::decode(&mut &a[..]), Value::decode(&mut &b[..]));
+			match decoded {
+				(
+					Ok(Value::F32 { shape: sa, bits: ba }),
+					Ok(Value::F32 { shape: sb, bits: bb }),
+				) =>
+					sa == sb &&
+						ba.len() == bb.len() &&
+						ba.iter()
+							.zip(bb.iter())
+							.all(|(x, y)| f32_agree(*x, *y, max_ulps, abs_floor_bits)),
+				_ => a == b,
+			}
+		},
+	}
+}
+
+/// The largest set of outputs that agree with one of them (the first such output wins ties).
+///
+/// Returns the index of that representative output and the indices that agree with it (itself
+/// included). With `Exact` this is the largest group of identical outputs; with a tolerance the
+/// group is everyone within tolerance of the representative, which keeps the verdict
+/// deterministic even though tolerance is not transitive. `None` for no outputs.
+pub fn largest_agreeing_group(rule: ComparisonRule, outputs: &[&[u8]]) -> Option<(usize, Vec<usize>)> {
+	let mut best: Option<(usize, Vec<usize>)> = None;
+	for (i, candidate) in outputs.iter().enumerate() {
+		let group: Vec<usize> = outputs
+			.iter()
+			.enumerate()
+			.filter(|(_, other)| outputs_agree(rule, candidate, other))
+			.map(|(j, _)| j)
+			.collect();
+		if best.as_ref().map_or(true, |(_, g)| group.len() > g.len()) {
+			best = Some((i, group));
+		}
+	}
+	best
+}
+
+/// The smallest number of agreeing members that settles a committee of `size`: ⌈2·size/3⌉.
+pub fn quorum(size: u32) -> u32 {
+	(2 * size).div_ceil(3)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn tensor(values: &[f32]) -> Vec<u8> {
+		Value::F32 { shape: vec![values.len() as u32], bits: values.iter().map(|v| v.to_bits()).collect() }
+			.encode()
+	}
+
+	const RULE: ComparisonRule =
+		ComparisonRule::F32Ulps { max_ulps: 4, abs_floor_bits: 0x3586_37bd /* 1e-6 */ };
+
+	#[test]
+	fn ulp_distance_is_integer_and_symmetric() {
+		let one = 1.0f32.to_bits();
+		assert!(f32_agree(one, one + 4, 4, 0));
+		assert!(!f32_agree(one, one + 5, 4, 0));
+		assert!(f32_agree(one + 4, one, 4, 0));
+		// Across zero: -0 and +0 coincide, and the smallest subnormals of both signs are 2 apart.
+		assert!(f32_agree(0.0f32.to_bits(), (-0.0f32).to_bits(), 0, 0));
+		assert!(f32_agree(1, 0x8000_0001, 2, 0));
+		assert!(!f32_agree(1, 0x8000_0001, 1, 0));
+	}
+
+	#[test]
+	fn honest_drift_is_accepted() {
+		let a = tensor(&[0.1, -2.5, 3.25e-3, 0.0]);
+		// One-ulp noise everywhere, and a sum taken in another order.
+		let noisy: Vec<f32> = [0.1f32, -2.5, 3.25e-3, 0.0]
+			.iter()
+			.map(|v| f32::from_bits(v.to_bits() + 1))
+			.collect();
+		assert!(outputs_agree(RULE, &a, &tensor(&noisy)));
+		let (x, y, z) = (0.1f32, 0.2f32, 0.3f32);
+		assert!(outputs_agree(RULE, &tensor(&[(x + y) + z]), &tensor(&[x + (y + z)])));
+		// Values around zero within the floor agree whatever their ulps.
+		assert!(outputs_agree(RULE, &tensor(&[1e-9]), &tensor(&[-5e-7])));
+	}
+
+	#[test]
+	fn perturbation_nan_and_shape_are_rejected() {
+		let a = tensor(&[0.5, 0.25]);
+		assert!(!outputs_agree(RULE, &a, &tensor(&[0.5, 0.2501])));
+		assert!(!outputs_agree(RULE, &a, &tensor(&[0.5, f32::NAN])));
+		assert!(!outputs_agree(RULE, &tensor(&[f32::INFINITY]), &tensor(&[f32::INFINITY])));
+		assert!(!outputs_agree(RULE, &a, &tensor(&[0.5, 0.25, 0.0])));
+		// Non-tensor outputs fall back to exact comparison.
+		let t1 = Value::Text(b"yes".to_vec()).encode();
+		assert!(outputs_agree(RULE, &t1, &t1));
+		assert!(!outputs_agree(RULE, &t1, &Value::Text(b"no".to_vec()).encode()));
+		assert!(!outputs_agree(RULE, &[0xff, 0x00], &[0xff, 0x01]));
+	}
+
+	#[test]
+	fn grouping_and_quorum() {
+		let (a, b): (&[u8], &[u8]) = (b"yes", b"no");
+		assert_eq!(largest_agreeing_group(ComparisonRule::Exact, &[a, b, a]), Some((0, vec![0, 2])));
+		assert_eq!(largest_agreeing_group(ComparisonRule::Exact, &[b, a, a]), Some((1, vec![1, 2])));
+		assert_eq!(largest_agreeing_group(ComparisonRule::Exact, &[]), None);
+		assert_eq!([1, 2, 3, 4, 5, 7].map(quorum), [1, 2, 2, 3, 4, 5]);
+	}
+
+	#[test]
+	fn commitment_binds_the_member() {
+		assert_ne!(commitment(b"out", &1u64), commitment(b"out", &2u64));
+		assert_ne!(commitment(b"out", &1u64), commitment(b"ou", &1u64));
+		assert_eq!(commitment(b"out", &1u64), commitment(b"out", &1u64));
+	}
+}
