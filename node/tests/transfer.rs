@@ -60,6 +60,7 @@ fn sign(rpc: &Client, signer: Sr25519Keyring, call: RuntimeCall) -> UncheckedExt
 	let nonce = nonce.as_u64().expect("nonce number") as u32;
 
 	let tx_ext: TxExtension = (
+		frame_system::AuthorizeCall::new(),
 		frame_system::CheckNonZeroSender::new(),
 		frame_system::CheckSpecVersion::new(),
 		frame_system::CheckTxVersion::new(),
@@ -72,7 +73,7 @@ fn sign(rpc: &Client, signer: Sr25519Keyring, call: RuntimeCall) -> UncheckedExt
 		frame_system::WeightReclaim::new(),
 	);
 	let implicit =
-		((), spec_version, tx_version, genesis, genesis, (), (), (), None, ());
+		((), (), spec_version, tx_version, genesis, genesis, (), (), (), None, ());
 	let payload = SignedPayload::from_raw(call.clone(), tx_ext.clone(), implicit);
 	let signature = payload.using_encoded(|bytes| signer.pair().sign(bytes));
 	UncheckedExtrinsic::new_signed(

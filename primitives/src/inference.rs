@@ -211,3 +211,71 @@ mod tests {
 		assert_eq!(commitment(b"out", &1u64), commitment(b"out", &1u64));
 	}
 }
+
+/// A registered model, as the runtime API reports it.
+#[derive(Clone, PartialEq, Eq, Encode, Decode, TypeInfo, Debug)]
+pub struct ModelInfo<AccountId, Balance> {
+	pub owner: AccountId,
+	pub format: ModelFormat,
+	pub architecture: Vec<u8>,
+	pub price: Balance,
+	pub rule: ComparisonRule,
+	pub profile: ExecutionProfile,
+	pub uris: Vec<Vec<u8>>,
+}
+
+/// Where a request is, as the runtime API reports it.
+#[derive(Clone, PartialEq, Eq, Encode, Decode, TypeInfo, Debug)]
+pub enum RequestStatus<BlockNumber> {
+	/// No open request and no retained result under this id.
+	Unknown,
+	/// Waiting for the next block to draw its committee.
+	Drawing,
+	/// Committee `round` commits until `ends`.
+	Commit { round: u8, ends: BlockNumber },
+	/// Committee `round` reveals until `ends`.
+	Reveal { round: u8, ends: BlockNumber },
+	/// Settled with `output` at block `at` (kept for the retention window).
+	Settled { output: Vec<u8>, at: BlockNumber },
+}
+
+/// What a committee member must do now.
+#[derive(Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo, Debug)]
+pub enum Duty {
+	/// Run the model on the input and submit a commitment.
+	Commit,
+	/// Reveal the output committed to.
+	Reveal,
+}
+
+/// One open duty of a worker.
+#[derive(Clone, PartialEq, Eq, Encode, Decode, TypeInfo, Debug)]
+pub struct Assignment<ModelId, BlockNumber> {
+	pub request: u64,
+	pub round: u8,
+	pub model: ModelId,
+	pub input: Vec<u8>,
+	pub duty: Duty,
+	/// The last block the submission is accepted in.
+	pub ends: BlockNumber,
+}
+
+sp_api::decl_runtime_apis! {
+	/// Inference state for nodes (the worker) and clients.
+	pub trait InferenceApi<AccountId, Balance, BlockNumber, WorkerKey>
+	where
+		AccountId: codec::Codec,
+		Balance: codec::Codec,
+		BlockNumber: codec::Codec,
+		WorkerKey: codec::Codec,
+	{
+		/// A registered model.
+		fn model(model: crate::ModelId) -> Option<ModelInfo<AccountId, Balance>>;
+		/// What a request on `model` with `seats` committee members costs at most.
+		fn quote(model: crate::ModelId, seats: u32) -> Option<Balance>;
+		/// Where request `id` is.
+		fn request_status(id: u64) -> RequestStatus<BlockNumber>;
+		/// What the worker with this key must do now.
+		fn assignments(key: WorkerKey) -> Vec<Assignment<crate::ModelId, BlockNumber>>;
+	}
+}

@@ -17,7 +17,7 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Aura, Balance, Block, Executive, Grandpa, InherentDataExt, Nonce, Runtime,
+	AccountId, Aura, Balance, Block, BlockNumber, Executive, Grandpa, Inference, InherentDataExt, Nonce, Runtime,
 	RuntimeCall, RuntimeGenesisConfig, SessionKeys, System, TransactionPayment, VERSION,
 };
 
@@ -194,6 +194,30 @@ impl_runtime_apis! {
 		}
 		fn query_length_to_fee(length: u32) -> Balance {
 			TransactionPayment::length_to_fee(length)
+		}
+	}
+
+	impl opg_primitives::inference::InferenceApi<Block, AccountId, Balance, BlockNumber, opg_primitives::worker::WorkerId>
+		for Runtime
+	{
+		fn model(
+			model: opg_primitives::ModelId,
+		) -> Option<opg_primitives::inference::ModelInfo<AccountId, Balance>> {
+			Inference::model_info(&model)
+		}
+
+		fn quote(model: opg_primitives::ModelId, seats: u32) -> Option<Balance> {
+			Inference::quote(&model, seats)
+		}
+
+		fn request_status(id: u64) -> opg_primitives::inference::RequestStatus<BlockNumber> {
+			Inference::request_status(id)
+		}
+
+		fn assignments(
+			key: opg_primitives::worker::WorkerId,
+		) -> Vec<opg_primitives::inference::Assignment<opg_primitives::ModelId, BlockNumber>> {
+			Inference::assignments(&key)
 		}
 	}
 

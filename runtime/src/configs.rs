@@ -20,7 +20,8 @@ use sp_version::RuntimeVersion;
 use super::{
 	AccountId, Aura, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime,
 	RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask,
-	System, DAYS, EXISTENTIAL_DEPOSIT, MICRO_OPG, OPG, SLOT_DURATION, VERSION,
+	System, WorkerStaking, DAYS, EXISTENTIAL_DEPOSIT, MICRO_OPG, MILLI_OPG, OPG, SLOT_DURATION,
+	VERSION,
 };
 
 /// Share of a block that ordinary transactions may fill; the rest is kept for operational ones.
@@ -162,6 +163,111 @@ impl pallet_worker_staking::BenchmarkHelper<opg_primitives::worker::WorkerId, op
 	}
 	fn model_id(i: u32) -> opg_primitives::ModelId {
 		opg_primitives::ModelId::from_low_u64_be(i as u64)
+	}
+}
+
+/// The inference pallet's view of workers: the worker staking pallet.
+pub struct StakedWorkers;
+impl
+	pallet_inference::WorkerRegistry<
+		AccountId,
+		opg_primitives::worker::WorkerId,
+		opg_primitives::ModelId,
+		Balance,
+	> for StakedWorkers
+{
+	fn eligible_workers(model: &opg_primitives::ModelId) -> alloc::vec::Vec<(AccountId, Balance)> {
+		WorkerStaking::eligible_workers(model)
+	}
+	fn worker_of_key(key: &opg_primitives::worker::WorkerId) -> Option<AccountId> {
+		WorkerStaking::worker_of_key(key)
+	}
+	fn key_of_worker(worker: &AccountId) -> Option<opg_primitives::worker::WorkerId> {
+		WorkerStaking::key_of_worker(worker)
+	}
+	fn reward_account() -> AccountId {
+		WorkerStaking::reward_account()
+	}
+	fn credit_reward(worker: &AccountId, amount: Balance) {
+		WorkerStaking::credit_reward(worker, amount)
+	}
+	fn slash(worker: &AccountId, fraction: Perbill, reason: opg_primitives::Misconduct) -> Balance {
+		WorkerStaking::slash(worker, fraction, reason)
+	}
+}
+
+parameter_types! {
+	pub const InferenceTreasuryShare: Perbill = Perbill::from_percent(5);
+	pub const WrongOutputSlash: Perbill = Perbill::from_percent(10);
+	pub const NoShowSlash: Perbill = Perbill::from_percent(1);
+}
+
+impl pallet_inference::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type ModelId = opg_primitives::ModelId;
+	type WorkerKey = opg_primitives::worker::WorkerId;
+	type Workers = StakedWorkers;
+	type OnResult = ();
+	type Treasury = TreasuryAccount;
+	type ModelDeposit = ConstU128<{ 10 * OPG }>;
+	type VerificationFee = ConstU128<{ MILLI_OPG }>;
+	type TreasuryShare = InferenceTreasuryShare;
+	type DefaultSeats = ConstU32<3>;
+	/// First rounds of up to 7 members; escalations of up to 15.
+	type MaxSeats = ConstU32<15>;
+	/// Two slots each: time to run a small model and get the transaction into a block.
+	type CommitWindow = ConstU32<10>;
+	type RevealWindow = ConstU32<10>;
+	type WrongOutputSlash = WrongOutputSlash;
+	type NoShowSlash = NoShowSlash;
+	type MaxInputLen = ConstU32<{ 16 * 1024 }>;
+	type MaxOutputLen = ConstU32<{ 16 * 1024 }>;
+	type MaxArchitectureLen = ConstU32<64>;
+	type MaxUris = ConstU32<4>;
+	type MaxUriLen = ConstU32<256>;
+	type MaxRequestsPerBlock = ConstU32<16>;
+	type MaxDeadlinesPerBlock = ConstU32<64>;
+	type ResultRetention = ConstU32<{ DAYS }>;
+	type WeightInfo = pallet_inference::weights::SubstrateWeight<Runtime>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = InferenceBenchmarkHelper;
+}
+
+/// Staked workers and signatures for the inference benchmarks.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct InferenceBenchmarkHelper;
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_inference::BenchmarkHelper<Runtime> for InferenceBenchmarkHelper {
+	fn model_id(i: u32) -> opg_primitives::ModelId {
+		opg_primitives::ModelId::from_low_u64_be(i as u64)
+	}
+	fn worker(
+		model: opg_primitives::ModelId,
+		i: u32,
+	) -> (AccountId, opg_primitives::worker::WorkerId) {
+		use frame_support::traits::fungible::Mutate;
+		use sp_runtime::RuntimeAppPublic;
+		let who: AccountId = frame_benchmarking::account("inference-worker", i, 0);
+		let _ = Balances::set_balance(&who, 1_000_000 * OPG);
+		let key = opg_primitives::worker::WorkerId::generate_pair(None);
+		let models = alloc::vec![model].try_into().expect("one model fits");
+		let _ = WorkerStaking::register_worker(
+			RuntimeOrigin::signed(who.clone()),
+			1_000 * OPG,
+			key.clone(),
+			models,
+			Perbill::zero(),
+		);
+		(who, key)
+	}
+	fn sign(
+		key: &opg_primitives::worker::WorkerId,
+		msg: &[u8],
+	) -> <opg_primitives::worker::WorkerId as sp_runtime::RuntimeAppPublic>::Signature {
+		use sp_runtime::RuntimeAppPublic;
+		key.sign(&msg).expect("the benchmark keystore holds the key")
 	}
 }
 

@@ -76,6 +76,8 @@ pub type SignedBlock = generic::SignedBlock<Block>;
 
 /// Checks every signed transaction goes through, in order.
 pub type TxExtension = (
+	// Lets committee members submit commits and reveals authorized by their worker key, fee-free.
+	frame_system::AuthorizeCall<Runtime>,
 	frame_system::CheckNonZeroSender<Runtime>,
 	frame_system::CheckSpecVersion<Runtime>,
 	frame_system::CheckTxVersion<Runtime>,
@@ -148,6 +150,9 @@ mod runtime {
 
 	#[runtime::pallet_index(10)]
 	pub type WorkerStaking = pallet_worker_staking;
+
+	#[runtime::pallet_index(11)]
+	pub type Inference = pallet_inference;
 }
 
 /// The account slashed stake and the inference fees' treasury share are paid to.

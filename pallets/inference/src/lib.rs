@@ -36,11 +36,14 @@ pub use pallet::*;
 
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
+#[cfg(feature = "runtime-benchmarks")]
+pub use benchmarking::BenchmarkHelper;
 mod dispatchable_impls;
 mod invariants;
 #[cfg(test)]
 mod mock;
 pub mod protocol;
+mod queries;
 #[cfg(test)]
 mod tests;
 mod tick_impls;

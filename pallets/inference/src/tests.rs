@@ -541,3 +541,29 @@ mod properties {
 		}
 	}
 }
+
+#[test]
+fn runtime_api_views_follow_the_lifecycle() {
+	use opg_primitives::inference::{Duty, RequestStatus};
+	run(3, || {
+		assert_eq!(Inference::model_info(&MODEL).map(|m| m.price), Some(PRICE));
+		let id = request(None);
+		assert_eq!(Inference::request_status(id), RequestStatus::Drawing);
+		next_block();
+		let m = committee(id);
+		let duties = Inference::assignments(&key_of(m[0]));
+		assert_eq!(duties.len(), 1);
+		assert_eq!((duties[0].request, duties[0].duty, duties[0].input.clone()), (id, Duty::Commit, b"hello".to_vec()));
+		commit(id, m[0], b"a");
+		assert!(Inference::assignments(&key_of(m[0])).is_empty(), "committed: nothing to do until reveal");
+		commit(id, m[1], b"a");
+		commit(id, m[2], b"a");
+		assert_eq!(Inference::assignments(&key_of(m[0]))[0].duty, Duty::Reveal);
+		for w in &m {
+			reveal(id, *w, b"a");
+		}
+		assert!(matches!(Inference::request_status(id), RequestStatus::Settled { ref output, .. } if output == b"a"));
+		assert!(Inference::assignments(&key_of(m[0])).is_empty());
+		assert_eq!(Inference::request_status(999), RequestStatus::Unknown);
+	});
+}
