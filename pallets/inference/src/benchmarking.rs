@@ -4,7 +4,7 @@
 use super::*;
 use alloc::{vec, vec::Vec};
 use frame_benchmarking::v2::*;
-use frame_support::traits::{fungible::Mutate, Authorize, Hooks};
+use frame_support::traits::{fungible::Mutate, Authorize, Get, Hooks};
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use opg_primitives::inference::{commitment, ComparisonRule, ExecutionProfile, ModelFormat};
 use sp_runtime::{traits::Saturating, transaction_validity::TransactionSource, BoundedVec};
@@ -250,12 +250,13 @@ mod benchmarks {
 
 	#[benchmark]
 	fn deadline(k: Linear<1, { T::MaxSeats::get() }>) {
-		// A reveal deadline where a third of the committee revealed a wrong answer and a third
-		// never revealed: the most slashing with a settlement.
+		// A reveal deadline where just a quorum agrees and everyone else either revealed a wrong
+		// answer or never revealed: the most slashing with a settlement.
 		let output = max_output::<T>();
 		let (id, workers) = in_reveal::<T>(k, k, &output);
-		let wrong = k / 3;
-		let silent = k / 3;
+		let others = k - opg_primitives::inference::quorum(k);
+		let wrong = others / 2;
+		let silent = others - wrong;
 		let mut req = Requests::<T>::get(id).expect("open");
 		for (i, m) in req.committee.iter_mut().enumerate() {
 			let i = i as u32;

@@ -35,7 +35,9 @@ impl<T: Config> Pallet<T> {
 		}
 
 		for id in Deadlines::<T>::take(now) {
+			// A deadline may also escalate, which draws a new committee.
 			weight.saturating_accrue(T::WeightInfo::deadline(T::MaxSeats::get()));
+			weight.saturating_accrue(T::WeightInfo::draw(T::MaxSeats::get()));
 			let Some(req) = Requests::<T>::get(id) else { continue };
 			match req.phase {
 				Phase::Commit { ends } if ends <= now => Self::close_commits(id, req),

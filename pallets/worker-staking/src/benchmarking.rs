@@ -4,7 +4,10 @@
 use super::*;
 use alloc::vec::Vec;
 use frame_benchmarking::v2::*;
-use frame_support::traits::fungible::{Inspect, Mutate};
+use frame_support::traits::{
+	fungible::{Inspect, Mutate},
+	Get,
+};
 use frame_system::RawOrigin;
 use sp_runtime::{traits::Saturating, Perbill};
 
@@ -67,6 +70,9 @@ fn fill_unbonding<T: Config>(worker: &T::AccountId, who: &T::AccountId) {
 			Pallet::<T>::do_undelegate(who.clone(), worker.clone(), step).expect("undelegates");
 		}
 	}
+	// The benchmarked call then unbonds in a block of its own: a new chunk, not a merge.
+	let now = frame_system::Pallet::<T>::block_number();
+	frame_system::Pallet::<T>::set_block_number(now.saturating_add(1u32.into()));
 }
 
 #[benchmarks]
