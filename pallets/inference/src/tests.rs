@@ -90,6 +90,17 @@ fn reveal(id: RequestId, worker: AccountId, output: &[u8]) {
 	submit(reveal_call(id, worker, output)).expect("reveal accepted");
 }
 
+/// Every member of the current committee commits, then every one reveals, `output(seat)`.
+fn answer_all(id: RequestId, output: impl Fn(usize) -> Vec<u8>) {
+	let members = committee(id);
+	for (seat, w) in members.iter().enumerate() {
+		commit(id, *w, &output(seat));
+	}
+	for (seat, w) in members.iter().enumerate() {
+		reveal(id, *w, &output(seat));
+	}
+}
+
 fn slashed(worker: AccountId) -> Option<Misconduct> {
 	System::events().iter().find_map(|r| match &r.event {
 		RuntimeEvent::Inference(Event::MemberSlashed { worker: w, reason, .. }) if *w == worker =>
@@ -327,21 +338,9 @@ fn no_quorum_escalates_once_then_refunds_in_full() {
 	run(7, || {
 		let id = request(None);
 		next_block();
-		let m = committee(id);
-		for (i, w) in m.iter().enumerate() {
-			commit(id, *w, &[i as u8]);
-		}
-		for (i, w) in m.iter().enumerate() {
-			reveal(id, *w, &[i as u8]);
-		}
+		answer_all(id, |seat| vec![seat as u8]);
 		assert_eq!(round(id), 1);
-		let m = committee(id);
-		for (i, w) in m.iter().enumerate() {
-			commit(id, *w, &[i as u8]);
-		}
-		for (i, w) in m.iter().enumerate() {
-			reveal(id, *w, &[i as u8]);
-		}
+		answer_all(id, |seat| vec![seat as u8]);
 		assert_eq!(failed(id), Some(FailureReason::NoQuorum));
 		assert_eq!(total(REQUESTER), INITIAL);
 		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), 0);
@@ -371,13 +370,7 @@ fn escalation_without_enough_workers_fails_and_refunds() {
 	run(3, || {
 		let id = request(None);
 		next_block();
-		let m = committee(id);
-		for (i, w) in m.iter().enumerate() {
-			commit(id, *w, &[i as u8]);
-		}
-		for (i, w) in m.iter().enumerate() {
-			reveal(id, *w, &[i as u8]);
-		}
+		answer_all(id, |seat| vec![seat as u8]);
 		assert_eq!(failed(id), Some(FailureReason::NotEnoughWorkers));
 		assert_eq!(total(REQUESTER), INITIAL);
 	});
@@ -393,12 +386,7 @@ fn retiring_a_model_keeps_open_requests_on_their_terms() {
 			Error::<Test>::UnknownModel
 		);
 		next_block();
-		for w in committee(id) {
-			commit(id, w, b"answer");
-		}
-		for w in committee(id) {
-			reveal(id, w, b"answer");
-		}
+		answer_all(id, |_| b"answer".to_vec());
 		assert!(settled(id).is_some());
 		assert_eq!(free(OWNER), INITIAL + PRICE);
 	});

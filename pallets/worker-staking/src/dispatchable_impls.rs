@@ -253,12 +253,7 @@ impl<T: Config> Pallet<T> {
 			let amount = position.take_withdrawable(now);
 			ensure!(!amount.is_zero(), Error::<T>::NothingToWithdraw);
 			T::Currency::release(&HoldReason::Delegation.into(), &who, amount, Precision::Exact)?;
-			if position.is_empty() {
-				Delegations::<T>::remove(&worker_id, &who);
-				worker.delegators = worker.delegators.saturating_sub(1);
-			} else {
-				Delegations::<T>::insert(&worker_id, &who, position);
-			}
+			Self::store_position(&worker_id, &who, position, &mut worker);
 			amount
 		};
 		Self::store_or_remove(worker_id.clone(), worker);
@@ -277,12 +272,7 @@ impl<T: Config> Pallet<T> {
 			position.settle(worker.reward_per_stake);
 			let amount = core::mem::take(&mut position.unclaimed);
 			ensure!(!amount.is_zero(), Error::<T>::NothingToClaim);
-			if position.is_empty() {
-				Delegations::<T>::remove(&worker_id, &who);
-				worker.delegators = worker.delegators.saturating_sub(1);
-			} else {
-				Delegations::<T>::insert(&worker_id, &who, position);
-			}
+			Self::store_position(&worker_id, &who, position, &mut worker);
 			amount
 		};
 		ensure!(!amount.is_zero(), Error::<T>::NothingToClaim);
@@ -292,6 +282,22 @@ impl<T: Config> Pallet<T> {
 		Self::store_or_remove(worker_id.clone(), worker);
 		Self::deposit_event(Event::RewardClaimed { worker: worker_id, who, amount });
 		Ok(())
+	}
+
+	/// Write back a delegation, or remove it (and count one delegator less) once it holds and
+	/// owes nothing.
+	fn store_position(
+		worker_id: &T::AccountId,
+		who: &T::AccountId,
+		position: StakeOf<T>,
+		worker: &mut WorkerOf<T>,
+	) {
+		if position.is_empty() {
+			Delegations::<T>::remove(worker_id, who);
+			worker.delegators = worker.delegators.saturating_sub(1);
+		} else {
+			Delegations::<T>::insert(worker_id, who, position);
+		}
 	}
 
 	/// Write back a worker, or remove a leaving one that has nothing left with it.
