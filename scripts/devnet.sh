@@ -37,7 +37,8 @@ NODE="$CARGO_TARGET_DIR/release/opg-node"
 ensure_prerequisites
 if [ "$build" = 1 ]; then
 	echo "building opg-node (release; the first build takes a while)..." >&2
-	cargo build --release --locked -p opg-node
+	# The whole workspace, like scripts/test.sh: the same features, so neither rebuilds the other.
+	cargo build --release --locked --workspace
 fi
 [ -x "$NODE" ] || opg_die "no node binary at $NODE: run without --no-build"
 

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod chain;
 pub mod rpc;
 
 use std::{
@@ -209,6 +210,27 @@ impl Drop for Node {
 	fn drop(&mut self) {
 		self.kill();
 	}
+}
+
+/// Wait until a block at or after `from` includes the extrinsic `xt_hex`; its number and hash.
+pub fn wait_included(node: &Node, xt_hex: &str, from: u32, timeout: Duration) -> (u32, String) {
+	let rpc = node.rpc();
+	let mut scanned = from.saturating_sub(1);
+	wait_for("the extrinsic to be included", timeout, || {
+		let best = node.best_number()?;
+		while scanned <= best {
+			let hash = node.block_hash(scanned)?;
+			let block = rpc.call("chain_getBlock", serde_json::json!([hash])).ok()?;
+			let found = block["block"]["extrinsics"]
+				.as_array()
+				.is_some_and(|xts| xts.iter().any(|x| x.as_str() == Some(xt_hex)));
+			if found {
+				return Some((scanned, hash));
+			}
+			scanned += 1;
+		}
+		None
+	})
 }
 
 /// Create a node key file with the binary's own `key generate-node-key`, and return the peer id
