@@ -5,7 +5,7 @@ use frame_support::{
 	PalletId,
 	dispatch::DispatchClass,
 	parameter_types,
-	traits::{ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, VariantCountOf},
+	traits::{ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, Get, VariantCountOf},
 	weights::{
 		constants::{ParityDbWeight, WEIGHT_REF_TIME_PER_SECOND},
 		ConstantMultiplier, Weight,
@@ -193,6 +193,12 @@ impl
 	}
 	fn slash(worker: &AccountId, fraction: Perbill, reason: opg_primitives::Misconduct) -> Balance {
 		WorkerStaking::slash(worker, fraction, reason)
+	}
+	fn slash_weight() -> Weight {
+		use pallet_worker_staking::WeightInfo;
+		pallet_worker_staking::weights::SubstrateWeight::<Runtime>::slash(
+			<Runtime as pallet_worker_staking::Config>::MaxDelegatorsPerWorker::get(),
+		)
 	}
 }
 

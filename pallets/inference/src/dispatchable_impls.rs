@@ -279,7 +279,8 @@ impl<T: Config> Pallet<T> {
 		if done {
 			let seats = req.committee.len() as u32;
 			Self::conclude(request, req);
-			return Ok(Some(T::WeightInfo::reveal(seats)).into());
+			let weight = T::WeightInfo::reveal(seats).saturating_add(Self::slashes_weight(seats));
+			return Ok(Some(weight).into());
 		}
 		Requests::<T>::insert(request, req);
 		Ok(Some(T::WeightInfo::reveal(0)).into())

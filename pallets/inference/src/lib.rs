@@ -470,7 +470,10 @@ pub mod pallet {
 		/// A committee member reveals the output it committed to, signed with its worker key
 		/// over [`reveal_payload`]. Fee-free; valid once per member while reveals are open.
 		#[pallet::call_index(5)]
-		#[pallet::weight(T::WeightInfo::reveal(T::MaxSeats::get()))]
+		#[pallet::weight(
+			T::WeightInfo::reveal(T::MaxSeats::get())
+				.saturating_add(Pallet::<T>::slashes_weight(T::MaxSeats::get()))
+		)]
 		#[pallet::authorize(Pallet::<T>::authorize_reveal)]
 		#[pallet::weight_of_authorize(T::WeightInfo::authorize_reveal())]
 		pub fn reveal(

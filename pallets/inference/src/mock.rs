@@ -115,6 +115,10 @@ impl crate::WorkerRegistry<AccountId, UintAuthorityId, ModelId, Balance> for Sta
 	fn slash(worker: &AccountId, fraction: Perbill, reason: Misconduct) -> Balance {
 		Staking::slash(worker, fraction, reason)
 	}
+	fn slash_weight() -> frame_support::weights::Weight {
+		use pallet_worker_staking::WeightInfo;
+		<() as WeightInfo>::slash(8)
+	}
 }
 
 impl pallet_inference::Config for Test {

@@ -35,9 +35,10 @@ impl<T: Config> Pallet<T> {
 		}
 
 		for id in Deadlines::<T>::take(now) {
-			// A deadline may also escalate, which draws a new committee.
+			// A deadline may slash every member, and escalate, which draws a new committee.
 			weight.saturating_accrue(T::WeightInfo::deadline(T::MaxSeats::get()));
 			weight.saturating_accrue(T::WeightInfo::draw(T::MaxSeats::get()));
+			weight.saturating_accrue(Self::slashes_weight(T::MaxSeats::get()));
 			let Some(req) = Requests::<T>::get(id) else { continue };
 			match req.phase {
 				Phase::Commit { ends } if ends <= now => Self::close_commits(id, req),
@@ -54,6 +55,11 @@ impl<T: Config> Pallet<T> {
 			}
 		}
 		weight
+	}
+
+	/// What slashing `members` committee members can weigh beyond the benchmarked path.
+	pub(crate) fn slashes_weight(members: u32) -> Weight {
+		T::Workers::slash_weight().saturating_mul(members.into())
 	}
 
 	/// Put `id` in the bucket of `at`, or of a later block if that is full; the block used.

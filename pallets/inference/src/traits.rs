@@ -21,6 +21,8 @@ pub trait WorkerRegistry<AccountId, WorkerKey, ModelId, Balance> {
 	fn credit_reward(worker: &AccountId, amount: Balance);
 	/// Slash `fraction` of everything staked on `worker`; returns the amount slashed.
 	fn slash(worker: &AccountId, fraction: Perbill, reason: Misconduct) -> Balance;
+	/// The most one `slash` can weigh (the registry knows how many stakers it touches).
+	fn slash_weight() -> frame_support::weights::Weight;
 }
 
 /// Why a request ended without an answer (the requester was refunded in full).
