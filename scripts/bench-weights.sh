@@ -15,7 +15,7 @@ ensure_prerequisites
 BENCH_TARGET_DIR="${BENCH_TARGET_DIR:-$HOME/.cache/opg/bench-target}"
 STEPS="${STEPS:-50}"
 REPEAT="${REPEAT:-20}"
-declare -A DIRS=([pallet_worker_staking]=pallets/worker-staking)
+declare -A DIRS=([pallet_worker_staking]=pallets/worker-staking [pallet_inference]=pallets/inference)
 pallets=("$@")
 [ ${#pallets[@]} -gt 0 ] || pallets=("${!DIRS[@]}")
 

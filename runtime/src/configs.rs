@@ -149,6 +149,14 @@ impl pallet_worker_staking::Config for Runtime {
 	type BenchmarkHelper = WorkerStakingBenchmarkHelper;
 }
 
+/// A model id made from an index, for benchmarks.
+#[cfg(feature = "runtime-benchmarks")]
+fn benchmark_model_id(i: u32) -> opg_primitives::ModelId {
+	let mut raw = [0u8; 32];
+	raw[28..].copy_from_slice(&i.to_be_bytes());
+	opg_primitives::ModelId::from(raw)
+}
+
 /// Worker keys and model ids made from an index, for the staking benchmarks.
 #[cfg(feature = "runtime-benchmarks")]
 pub struct WorkerStakingBenchmarkHelper;
@@ -162,7 +170,7 @@ impl pallet_worker_staking::BenchmarkHelper<opg_primitives::worker::WorkerId, op
 		sp_core::sr25519::Public::from_raw(raw).into()
 	}
 	fn model_id(i: u32) -> opg_primitives::ModelId {
-		opg_primitives::ModelId::from_low_u64_be(i as u64)
+		benchmark_model_id(i)
 	}
 }
 
@@ -247,7 +255,7 @@ pub struct InferenceBenchmarkHelper;
 #[cfg(feature = "runtime-benchmarks")]
 impl pallet_inference::BenchmarkHelper<Runtime> for InferenceBenchmarkHelper {
 	fn model_id(i: u32) -> opg_primitives::ModelId {
-		opg_primitives::ModelId::from_low_u64_be(i as u64)
+		benchmark_model_id(i)
 	}
 	fn worker(
 		model: opg_primitives::ModelId,

@@ -83,6 +83,11 @@ fn in_reveal<T: Config>(k: u32, revealed: u32, output: &[u8]) -> (RequestId, Vec
 	(id, workers)
 }
 
+/// A deadline that is still open when the benchmark runs (the harness may move to block 1).
+fn open_until<T: Config>() -> BlockNumberFor<T> {
+	frame_system::Pallet::<T>::block_number().saturating_add(T::CommitWindow::get())
+}
+
 fn max_output<T: Config>() -> Vec<u8> {
 	vec![7u8; T::MaxOutputLen::get() as usize]
 }
@@ -156,7 +161,7 @@ mod benchmarks {
 		let (id, workers) = in_reveal::<T>(1, 0, b"x");
 		let mut req = Requests::<T>::get(id).expect("open");
 		req.committee[0].commitment = None;
-		req.phase = Phase::Commit { ends: frame_system::Pallet::<T>::block_number() };
+		req.phase = Phase::Commit { ends: open_until::<T>() };
 		Requests::<T>::insert(id, req);
 		let (_, key) = workers[0].clone();
 		let c = [9u8; 32];
@@ -177,7 +182,7 @@ mod benchmarks {
 		let (id, workers) = in_reveal::<T>(k, 0, b"x");
 		let mut req = Requests::<T>::get(id).expect("open");
 		req.committee.last_mut().expect("k >= 1").commitment = None;
-		req.phase = Phase::Commit { ends: frame_system::Pallet::<T>::block_number() };
+		req.phase = Phase::Commit { ends: open_until::<T>() };
 		Requests::<T>::insert(id, req);
 		let (_, key) = workers.last().expect("k >= 1").clone();
 		let c = [9u8; 32];
