@@ -13,8 +13,8 @@ source scripts/lib/prereqs.sh
 ensure_prerequisites
 
 BENCH_TARGET_DIR="${BENCH_TARGET_DIR:-$HOME/.cache/opg/bench-target}"
-STEPS="${STEPS:-50}"
-REPEAT="${REPEAT:-20}"
+STEPS="${STEPS:-25}"
+REPEAT="${REPEAT:-10}"
 declare -A DIRS=([pallet_worker_staking]=pallets/worker-staking [pallet_inference]=pallets/inference)
 pallets=("$@")
 [ ${#pallets[@]} -gt 0 ] || pallets=("${!DIRS[@]}")
