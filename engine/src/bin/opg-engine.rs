@@ -1,0 +1,273 @@
+//! `opg-engine`: manage a model store and run models from the command line; also the check
+//! binary of the golden-hash test and the engine's benchmark driver.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use codec::Encode;
+use opg_engine::{
+	hash::{from_hex, to_hex},
+	output_hash, testmodels, ExecutionProfile, Model, ModelStore, Value,
+};
+use std::{
+	path::{Path, PathBuf},
+	process::ExitCode,
+	time::Instant,
+};
+
+#[derive(Parser)]
+#[command(name = "opg-engine", version, about = "OPG chain inference engine")]
+struct Cli {
+	/// Worker threads for the kernels (default: all cores, or RAYON_NUM_THREADS).
+	#[arg(long, global = true)]
+	threads: Option<usize>,
+	#[command(subcommand)]
+	command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Profile {
+	Portable,
+	Fast,
+}
+
+impl From<Profile> for ExecutionProfile {
+	fn from(p: Profile) -> Self {
+		match p {
+			Profile::Portable => ExecutionProfile::Portable,
+			Profile::Fast => ExecutionProfile::Fast,
+		}
+	}
+}
+
+#[derive(Subcommand)]
+enum Command {
+	/// Write the seeded test models (ONNX MLP, tiny Llama in safetensors and GGUF) as bundles.
+	MakeTestModels { out: PathBuf },
+	/// Make a bundle of a sentence-transformers BERT directory (e.g. all-MiniLM-L6-v2).
+	BundleSentenceBert { model_dir: PathBuf, out: PathBuf },
+	/// Import a bundle directory, tarball or http(s) URL into a store; prints the model id.
+	Import {
+		#[arg(long)]
+		store: PathBuf,
+		source: String,
+		/// Refuse imports larger than this many bytes.
+		#[arg(long, default_value_t = 8 << 30)]
+		max_bytes: u64,
+	},
+	/// Re-hash every file of a stored model against its id.
+	Verify {
+		#[arg(long)]
+		store: PathBuf,
+		id: String,
+	},
+	/// Run a stored model on one input: `--text`, `--tokens 1,2,3`, or `--input-hex` (SCALE
+	/// `Value`); prints the output hash and the output.
+	Run {
+		#[arg(long)]
+		store: PathBuf,
+		id: String,
+		#[arg(long, value_enum, default_value = "portable")]
+		profile: Profile,
+		#[arg(long, group = "input")]
+		text: Option<String>,
+		#[arg(long, group = "input", value_delimiter = ',')]
+		tokens: Option<Vec<u32>>,
+		#[arg(long, group = "input")]
+		input_hex: Option<String>,
+	},
+	/// Print the portable-profile output hash of every test model on its fixed input.
+	Golden {
+		/// Directory written by `make-test-models`.
+		models: PathBuf,
+		/// A bundle made by `bundle-sentence-bert` of all-MiniLM-L6-v2.
+		#[arg(long)]
+		minilm: Option<PathBuf>,
+	},
+	/// Measure latency and throughput of the test models in both profiles (JSON lines).
+	Bench {
+		models: PathBuf,
+		#[arg(long)]
+		minilm: Option<PathBuf>,
+		/// Timed runs per case (after one warm-up).
+		#[arg(long, default_value_t = 20)]
+		iters: usize,
+	},
+}
+
+fn main() -> ExitCode {
+	let cli = Cli::parse();
+	if let Some(threads) = cli.threads {
+		if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global() {
+			eprintln!("error: cannot set {threads} threads: {e}");
+			return ExitCode::FAILURE;
+		}
+	}
+	match run(cli.command) {
+		Ok(()) => ExitCode::SUCCESS,
+		Err(e) => {
+			eprintln!("error: {e}");
+			ExitCode::FAILURE
+		},
+	}
+}
+
+type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn parse_id(id: &str) -> AnyResult<[u8; 32]> {
+	from_hex(id).ok_or_else(|| format!("{id:?} is not a model id (64 hex digits)").into())
+}
+
+fn run(command: Command) -> AnyResult<()> {
+	match command {
+		Command::MakeTestModels { out } => {
+			testmodels::write_all(&out)?;
+			for name in [testmodels::ONNX_MLP, testmodels::ONNX_UNSUPPORTED, testmodels::TINY_LLAMA, testmodels::TINY_LLAMA_GGUF] {
+				let manifest = opg_engine::Manifest::from_json(&std::fs::read(out.join(name).join("manifest.json"))?)?;
+				println!("{name} {}", to_hex(&manifest.id()));
+			}
+		},
+		Command::BundleSentenceBert { model_dir, out } => {
+			let manifest = testmodels::write_sentence_bert_bundle(&model_dir, &out)?;
+			println!("{}", to_hex(&manifest.id()));
+		},
+		Command::Import { store, source, max_bytes } => {
+			let store = ModelStore::open(store)?;
+			let id = if source.starts_with("http://") || source.starts_with("https://") {
+				let mut last = 0u64;
+				store.import_url(&source, max_bytes, &mut |done, total| {
+					if done >= last + (16 << 20) || Some(done) == total {
+						last = done;
+						eprintln!("downloaded {done} of {} bytes", total.map_or("?".into(), |t| t.to_string()));
+					}
+				})?
+			} else if Path::new(&source).is_dir() {
+				store.import_dir(Path::new(&source), max_bytes)?
+			} else {
+				store.import_tarball(Path::new(&source), max_bytes)?
+			};
+			println!("{}", to_hex(&id));
+		},
+		Command::Verify { store, id } => {
+			let store = ModelStore::open(store)?;
+			let manifest = store.verify(&parse_id(&id)?)?;
+			println!("ok: {} files verified", manifest.files.len());
+		},
+		Command::Run { store, id, profile, text, tokens, input_hex } => {
+			let store = ModelStore::open(store)?;
+			let bundle = store.open_model(&parse_id(&id)?)?;
+			let model = Model::load(&bundle, profile.into())?;
+			let input = match (text, tokens, input_hex) {
+				(Some(t), _, _) => Value::Text(t.into_bytes()),
+				(_, Some(t), _) => Value::Tokens(t),
+				(_, _, Some(h)) => opg_engine::decode_input(&decode_hex(&h)?)?,
+				_ => return Err("give --text, --tokens or --input-hex".into()),
+			};
+			let output = model.run(&input)?;
+			println!("output_hash {}", to_hex(&output_hash(&output)));
+			println!("output_hex {}", to_hex(&output.encode()));
+		},
+		Command::Golden { models, minilm } => golden(&models, minilm.as_deref())?,
+		Command::Bench { models, minilm, iters } => bench(&models, minilm.as_deref(), iters)?,
+	}
+	Ok(())
+}
+
+fn decode_hex(text: &str) -> AnyResult<Vec<u8>> {
+	let text = text.strip_prefix("0x").unwrap_or(text);
+	if text.len() % 2 != 0 {
+		return Err("odd number of hex digits".into());
+	}
+	(0..text.len() / 2)
+		.map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|e| e.into()))
+		.collect()
+}
+
+/// Load a bundle directory straight from disk (verifying it) for the check and bench commands.
+fn load(dir: &Path, profile: ExecutionProfile) -> AnyResult<Model> {
+	let scratch = tempfile::tempdir()?;
+	let store = ModelStore::open(scratch.path())?;
+	let id = store.import_dir(dir, u64::MAX)?;
+	let bundle = store.open_model(&id)?;
+	Ok(Model::load(&bundle, profile)?)
+}
+
+fn golden(models: &Path, minilm: Option<&Path>) -> AnyResult<()> {
+	let p = ExecutionProfile::Portable;
+	let mut cases: Vec<(String, PathBuf, Value)> = vec![
+		("onnx-mlp".into(), models.join(testmodels::ONNX_MLP), testmodels::golden_mlp_input()),
+		("tiny-llama".into(), models.join(testmodels::TINY_LLAMA), testmodels::golden_llama_prompt()),
+		("tiny-llama-gguf".into(), models.join(testmodels::TINY_LLAMA_GGUF), testmodels::golden_llama_prompt()),
+	];
+	if let Some(dir) = minilm {
+		for (i, text) in testmodels::golden_texts().iter().enumerate() {
+			cases.push((format!("minilm-{i}"), dir.to_path_buf(), Value::Text(text.as_bytes().to_vec())));
+		}
+	}
+	for (name, dir, input) in cases {
+		let model = load(&dir, p)?;
+		let output = model.run(&input)?;
+		println!("{name} model={} output={}", to_hex(&model.id), to_hex(&output_hash(&output)));
+	}
+	Ok(())
+}
+
+fn median_ms(mut samples: Vec<f64>) -> f64 {
+	samples.sort_by(|a, b| a.total_cmp(b));
+	samples[samples.len() / 2]
+}
+
+fn time_runs(iters: usize, mut f: impl FnMut() -> AnyResult<()>) -> AnyResult<f64> {
+	f()?;
+	let mut samples = Vec::with_capacity(iters);
+	for _ in 0..iters.max(1) {
+		let start = Instant::now();
+		f()?;
+		samples.push(start.elapsed().as_secs_f64() * 1e3);
+	}
+	Ok(median_ms(samples))
+}
+
+fn bench(models: &Path, minilm: Option<&Path>, iters: usize) -> AnyResult<()> {
+	let threads = rayon::current_num_threads();
+	for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+		let name = if profile == ExecutionProfile::Portable { "portable" } else { "fast" };
+		// ONNX MLP, batch 32.
+		let model = load(&models.join(testmodels::ONNX_MLP), profile)?;
+		let batch = 32usize;
+		let input = Value::F32 {
+			shape: vec![batch as u32, testmodels::MLP_INPUT as u32],
+			bits: (0..batch * testmodels::MLP_INPUT).map(|i| ((i % 97) as f32 / 97.0 - 0.5).to_bits()).collect(),
+		};
+		let ms = time_runs(iters, || model.run(&input).map(|_| ()).map_err(Into::into))?;
+		println!(
+			"{{\"model\":\"onnx-mlp\",\"profile\":\"{name}\",\"batch\":{batch},\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
+			batch as f64 * 1e3 / ms
+		);
+		// MiniLM, one sentence per request.
+		if let Some(dir) = minilm {
+			let model = load(dir, profile)?;
+			let text = Value::Text(testmodels::golden_texts()[0].as_bytes().to_vec());
+			let tokens = model.as_bert().expect("a BERT bundle").tokenize(testmodels::golden_texts()[0])?.len();
+			let ms = time_runs(iters, || model.run(&text).map(|_| ()).map_err(Into::into))?;
+			println!(
+				"{{\"model\":\"minilm\",\"profile\":\"{name}\",\"batch\":1,\"tokens\":{tokens},\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
+				1e3 / ms
+			);
+		}
+		// Tiny Llama: generation vs teacher-forced verification of the same tokens.
+		for (label, dir) in [("tiny-llama", testmodels::TINY_LLAMA), ("tiny-llama-gguf", testmodels::TINY_LLAMA_GGUF)] {
+			let model = load(&models.join(dir), profile)?;
+			let llama = model.as_llama().expect("a Llama bundle");
+			let Value::Tokens(prompt) = testmodels::golden_llama_prompt() else { unreachable!() };
+			let n = llama.max_new_tokens();
+			let generated = llama.generate(&prompt, n)?;
+			let gen_ms = time_runs(iters, || llama.generate(&prompt, n).map(|_| ()).map_err(Into::into))?;
+			let ver_ms = time_runs(iters, || llama.verify(&prompt, &generated, 0.0).map(|_| ()).map_err(Into::into))?;
+			println!(
+				"{{\"model\":\"{label}\",\"profile\":\"{name}\",\"new_tokens\":{n},\"generate_ms\":{gen_ms:.3},\"verify_ms\":{ver_ms:.3},\"verify_over_generate\":{:.3},\"tokens_per_s\":{:.1},\"threads\":{threads}}}",
+				ver_ms / gen_ms,
+				n as f64 * 1e3 / gen_ms
+			);
+		}
+	}
+	Ok(())
+}

@@ -1,0 +1,139 @@
+//! The OPG chain inference engine: a content-addressed model store and candle execution in two
+//! profiles — `portable` (bit-identical on every CPU, compared exactly on chain) and `fast`
+//! (native speed, compared with an integer tolerance rule on chain).
+//!
+//! ```text
+//! bundle dir / tarball / URL ──import──▶ ModelStore ──open_model (verify)──▶ Model::load(profile)
+//!                                                                              │
+//!                                   SCALE Value ──run_encoded──▶ SCALE Value ◀─┘
+//! ```
+
+pub mod error;
+pub mod hash;
+pub mod kernels;
+pub mod manifest;
+pub mod models;
+pub mod ops;
+pub mod store;
+pub mod testmodels;
+
+use codec::{Decode, Encode};
+use std::path::Path;
+
+pub use error::{EngineError, InputError, Result};
+pub use manifest::{Architecture, Manifest};
+pub use opg_primitives::inference::{ExecutionProfile, Value};
+pub use store::{ModelStore, VerifiedBundle};
+
+use models::{bert::BertEmbedder, llama::LlamaModel, onnx::OnnxModel};
+
+/// Largest encoded input accepted.
+pub const MAX_INPUT_BYTES: usize = 16 << 20;
+
+/// Format checks run on a bundle before the store accepts it.
+pub fn check_bundle(dir: &Path, manifest: &Manifest) -> Result<()> {
+	match &manifest.architecture {
+		Architecture::Onnx { graph } => models::onnx::read_checked(&dir.join(graph)).map(|_| ()),
+		Architecture::BertEmbedding { config, .. } =>
+			models::read_json::<models::bert::BertConfig>(&dir.join(config)).map(|_| ()),
+		Architecture::LlamaCausalLm { config: Some(config), .. } =>
+			models::read_json::<models::llama::LlamaConfig>(&dir.join(config)).map(|_| ()),
+		Architecture::LlamaCausalLm { config: None, .. } => Ok(()),
+	}
+}
+
+enum Kind {
+	Onnx(OnnxModel),
+	Bert(BertEmbedder),
+	Llama(LlamaModel),
+}
+
+/// A verified model loaded for one execution profile.
+pub struct Model {
+	pub id: [u8; 32],
+	pub profile: ExecutionProfile,
+	kind: Kind,
+}
+
+impl Model {
+	pub fn load(bundle: &VerifiedBundle, profile: ExecutionProfile) -> Result<Self> {
+		let kind = match &bundle.manifest.architecture {
+			Architecture::Onnx { graph } => Kind::Onnx(OnnxModel::load(profile, &bundle.path(graph))?),
+			Architecture::BertEmbedding { weights, config, tokenizer, max_tokens, normalize } =>
+				Kind::Bert(BertEmbedder::load(
+					profile,
+					&bundle.path(weights),
+					&bundle.path(config),
+					&bundle.path(tokenizer),
+					*max_tokens,
+					*normalize,
+				)?),
+			Architecture::LlamaCausalLm { weights, config: Some(config), max_new_tokens } =>
+				Kind::Llama(LlamaModel::from_safetensors(profile, &bundle.path(weights), &bundle.path(config), *max_new_tokens)?),
+			Architecture::LlamaCausalLm { weights, config: None, max_new_tokens } =>
+				Kind::Llama(LlamaModel::from_gguf(profile, &bundle.path(weights), *max_new_tokens)?),
+		};
+		Ok(Self { id: bundle.id, profile, kind })
+	}
+
+	/// Run one request: ONNX takes an f32/i64 tensor, BERT takes text (→ f32 embedding), Llama
+	/// takes prompt token ids (→ generated token ids).
+	pub fn run(&self, input: &Value) -> Result<Value> {
+		match (&self.kind, input) {
+			(Kind::Onnx(m), v) => m.run(v),
+			(Kind::Bert(m), Value::Text(bytes)) => {
+				let text = std::str::from_utf8(bytes).map_err(|_| InputError::NotUtf8)?;
+				models::onnx::value_from_tensor(&m.embed(text)?)
+			},
+			(Kind::Llama(m), Value::Tokens(prompt)) => Ok(Value::Tokens(m.generate(prompt, m.max_new_tokens())?)),
+			(Kind::Bert(_), other) => Err(InputError::WrongType { expected: "text", got: value_kind(other) }.into()),
+			(Kind::Llama(_), other) => Err(InputError::WrongType { expected: "token ids", got: value_kind(other) }.into()),
+		}
+	}
+
+	/// [`Model::run`] on SCALE-encoded values, as they travel on chain.
+	pub fn run_encoded(&self, input: &[u8]) -> Result<Vec<u8>> {
+		Ok(self.run(&decode_input(input)?)?.encode())
+	}
+
+	pub fn as_llama(&self) -> Option<&LlamaModel> {
+		match &self.kind {
+			Kind::Llama(m) => Some(m),
+			_ => None,
+		}
+	}
+
+	pub fn as_bert(&self) -> Option<&BertEmbedder> {
+		match &self.kind {
+			Kind::Bert(m) => Some(m),
+			_ => None,
+		}
+	}
+}
+
+fn value_kind(v: &Value) -> &'static str {
+	match v {
+		Value::F32 { .. } => "f32 tensor",
+		Value::I64 { .. } => "i64 tensor",
+		Value::Text(_) => "text",
+		Value::Tokens(_) => "token ids",
+	}
+}
+
+/// Decode a request input: the whole buffer must be exactly one canonical value.
+pub fn decode_input(bytes: &[u8]) -> Result<Value> {
+	if bytes.len() > MAX_INPUT_BYTES {
+		return Err(InputError::TooLarge { size: bytes.len(), limit: MAX_INPUT_BYTES }.into());
+	}
+	let mut cursor = bytes;
+	let value = Value::decode(&mut cursor).map_err(|e| InputError::Undecodable(e.to_string()))?;
+	if !cursor.is_empty() {
+		return Err(InputError::Undecodable(format!("{} trailing bytes", cursor.len())).into());
+	}
+	Ok(value)
+}
+
+/// The hash honest workers must agree on in the portable profile: `blake2_256(SCALE(output))`.
+pub fn output_hash(output: &Value) -> [u8; 32] {
+	hash::blake2_256(&output.encode())
+}

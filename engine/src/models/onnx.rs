@@ -1,0 +1,388 @@
+//! ONNX graphs through candle-onnx, restricted to an allowlist of operators, opsets and data
+//! types that is checked when a model is imported.
+//!
+//! The fast profile runs the graph with `candle_onnx::simple_eval`. The portable profile
+//! interprets the same allowlisted graph here, routing every order-sensitive operator through
+//! [`Ops`], so its output is bit-identical on every CPU.
+
+use candle_core::{DType, Device, Tensor};
+use candle_onnx::onnx::{self, tensor_shape_proto::dimension, type_proto, ModelProto, NodeProto, TensorProto};
+use std::{collections::HashMap, path::Path};
+
+use crate::{
+	error::{EngineError, InputError, Result},
+	kernels::Activation,
+	ops::Ops,
+};
+use opg_primitives::inference::{ExecutionProfile, Value};
+
+/// Operators both profiles implement.
+pub const ALLOWED_OPERATORS: &[&str] = &[
+	"Add", "Constant", "Div", "Flatten", "Gemm", "Identity", "MatMul", "Mul", "Relu", "Reshape", "Sigmoid", "Softmax",
+	"Sub", "Tanh", "Transpose",
+];
+/// Default-domain opset versions accepted.
+pub const MIN_OPSET: i64 = 13;
+pub const MAX_OPSET: i64 = 21;
+const FLOAT: i32 = onnx::tensor_proto::DataType::Float as i32;
+const INT64: i32 = onnx::tensor_proto::DataType::Int64 as i32;
+/// Largest input tensor accepted, in elements.
+pub const MAX_INPUT_ELEMENTS: usize = 1 << 24;
+
+/// The one graph input a request feeds.
+#[derive(Clone, Debug)]
+struct InputSpec {
+	name: String,
+	dtype: i32,
+	/// `None` for a symbolic dimension.
+	dims: Vec<Option<usize>>,
+}
+
+pub struct OnnxModel {
+	ops: Ops,
+	proto: ModelProto,
+	input: InputSpec,
+	output: String,
+	initializers: HashMap<String, Tensor>,
+}
+
+/// Parse an ONNX file and check it against the allowlist; the error names every offending
+/// operator.
+pub fn read_checked(path: &Path) -> Result<ModelProto> {
+	let proto = candle_onnx::read_file(path).map_err(|e| EngineError::Model(format!("not an ONNX model: {e}")))?;
+	check_allowlist(&proto)?;
+	Ok(proto)
+}
+
+pub fn check_allowlist(proto: &ModelProto) -> Result<()> {
+	for opset in &proto.opset_import {
+		let default_domain = opset.domain.is_empty() || opset.domain == "ai.onnx";
+		if !default_domain || !(MIN_OPSET..=MAX_OPSET).contains(&opset.version) {
+			return Err(EngineError::UnsupportedOpset {
+				domain: if opset.domain.is_empty() { "ai.onnx".into() } else { opset.domain.clone() },
+				version: opset.version,
+				min: MIN_OPSET,
+				max: MAX_OPSET,
+			});
+		}
+	}
+	if proto.opset_import.is_empty() {
+		return Err(EngineError::Model("ONNX model declares no opset".into()));
+	}
+	let graph = proto.graph.as_ref().ok_or_else(|| EngineError::Model("ONNX model has no graph".into()))?;
+	let mut unsupported: Vec<String> = graph
+		.node
+		.iter()
+		.filter(|n| !(n.domain.is_empty() || n.domain == "ai.onnx") || !ALLOWED_OPERATORS.contains(&n.op_type.as_str()))
+		.map(|n| if n.domain.is_empty() { n.op_type.clone() } else { format!("{}:{}", n.domain, n.op_type) })
+		.collect();
+	unsupported.sort();
+	unsupported.dedup();
+	if !unsupported.is_empty() {
+		return Err(EngineError::UnsupportedOperators(unsupported));
+	}
+	for init in &graph.initializer {
+		if init.data_type != FLOAT && init.data_type != INT64 {
+			return Err(EngineError::UnsupportedDtype { dtype: init.data_type, place: format!("initializer {}", init.name) });
+		}
+	}
+	for node in graph.node.iter().filter(|n| n.op_type == "Constant") {
+		match node.attribute.iter().find(|a| a.name == "value").and_then(|a| a.t.as_ref()) {
+			Some(t) if t.data_type == FLOAT || t.data_type == INT64 => {},
+			Some(t) => return Err(EngineError::UnsupportedDtype { dtype: t.data_type, place: format!("constant {}", node.name) }),
+			None => return Err(EngineError::Model(format!("Constant {} has no tensor value", node.name))),
+		}
+	}
+	for info in graph.input.iter().chain(&graph.output) {
+		let dtype = tensor_type(info)?.elem_type;
+		if dtype != FLOAT && dtype != INT64 {
+			return Err(EngineError::UnsupportedDtype { dtype, place: format!("graph value {}", info.name) });
+		}
+	}
+	let inputs = graph.input.iter().filter(|i| !graph.initializer.iter().any(|t| t.name == i.name)).count();
+	if inputs != 1 || graph.output.is_empty() {
+		return Err(EngineError::Model(format!("the graph must have one input and an output, it has {inputs} inputs")));
+	}
+	Ok(())
+}
+
+fn tensor_type(info: &onnx::ValueInfoProto) -> Result<&type_proto::Tensor> {
+	match info.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+		Some(type_proto::Value::TensorType(t)) => Ok(t),
+		_ => Err(EngineError::Model(format!("graph value {} is not a tensor", info.name))),
+	}
+}
+
+impl OnnxModel {
+	pub fn load(profile: ExecutionProfile, path: &Path) -> Result<Self> {
+		let proto = read_checked(path)?;
+		let graph = proto.graph.as_ref().expect("checked by the allowlist");
+		let info = graph
+			.input
+			.iter()
+			.find(|i| !graph.initializer.iter().any(|t| t.name == i.name))
+			.expect("checked by the allowlist");
+		let ty = tensor_type(info)?;
+		let dims = ty
+			.shape
+			.as_ref()
+			.map(|s| {
+				s.dim
+					.iter()
+					.map(|d| match d.value {
+						Some(dimension::Value::DimValue(v)) if v > 0 => Some(v as usize),
+						_ => None,
+					})
+					.collect()
+			})
+			.unwrap_or_default();
+		let input = InputSpec { name: info.name.clone(), dtype: ty.elem_type, dims };
+		let output = graph.output[0].name.clone();
+		let mut initializers = HashMap::new();
+		if profile == ExecutionProfile::Portable {
+			for t in &graph.initializer {
+				initializers.insert(t.name.clone(), tensor_from_proto(t)?);
+			}
+		}
+		Ok(Self { ops: Ops::new(profile), proto, input, output, initializers })
+	}
+
+	/// Check a request's value against the graph input and make it a tensor.
+	pub fn input_tensor(&self, value: &Value) -> Result<Tensor> {
+		let (shape, tensor, got) = match value {
+			Value::F32 { shape, bits } => {
+				let data: Vec<f32> = bits.iter().map(|b| f32::from_bits(*b)).collect();
+				(shape, checked_tensor(shape, data)?, FLOAT)
+			},
+			Value::I64 { shape, data } => (shape, checked_tensor(shape, data.clone())?, INT64),
+			Value::Text(_) => return Err(wrong_type(self.input.dtype, "text")),
+			Value::Tokens(_) => return Err(wrong_type(self.input.dtype, "token ids")),
+		};
+		if got != self.input.dtype {
+			return Err(wrong_type(self.input.dtype, if got == FLOAT { "f32 tensor" } else { "i64 tensor" }));
+		}
+		let fits = shape.len() == self.input.dims.len() &&
+			shape.iter().zip(&self.input.dims).all(|(g, e)| e.is_none_or(|e| e == *g as usize));
+		if !fits {
+			let expected: Vec<String> =
+				self.input.dims.iter().map(|d| d.map_or("?".to_string(), |d| d.to_string())).collect();
+			return Err(InputError::WrongShape { expected: format!("[{}]", expected.join(", ")), got: shape.clone() }.into());
+		}
+		Ok(tensor)
+	}
+
+	pub fn run(&self, value: &Value) -> Result<Value> {
+		let input = self.input_tensor(value)?;
+		let out = match self.ops.profile {
+			ExecutionProfile::Fast => {
+				let mut outputs = candle_onnx::simple_eval(&self.proto, HashMap::from([(self.input.name.clone(), input)]))?;
+				outputs.remove(&self.output).ok_or_else(|| EngineError::Model("the graph produced no output".into()))?
+			},
+			ExecutionProfile::Portable => self.eval_portable(input)?,
+		};
+		value_from_tensor(&out)
+	}
+
+	fn eval_portable(&self, input: Tensor) -> Result<Tensor> {
+		let graph = self.proto.graph.as_ref().expect("checked by the allowlist");
+		let mut values: HashMap<&str, Tensor> = self.initializers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+		values.insert(&self.input.name, input);
+		for node in &graph.node {
+			let get = |i: usize| -> Result<&Tensor> {
+				let name = node.input.get(i).ok_or_else(|| EngineError::Model(format!("{} lacks input {i}", node.op_type)))?;
+				values.get(name.as_str()).ok_or_else(|| EngineError::Model(format!("{} reads undefined value {name}", node.op_type)))
+			};
+			let out = self.eval_node(node, &get)?;
+			let name = node.output.first().ok_or_else(|| EngineError::Model(format!("{} has no output", node.op_type)))?;
+			values.insert(name, out);
+		}
+		values.remove(self.output.as_str()).ok_or_else(|| EngineError::Model("the graph produced no output".into()))
+	}
+
+	fn eval_node<'a>(&self, node: &NodeProto, get: &dyn Fn(usize) -> Result<&'a Tensor>) -> Result<Tensor> {
+		let ops = &self.ops;
+		let int_attr = |name: &str, default: i64| node.attribute.iter().find(|a| a.name == name).map_or(default, |a| a.i);
+		let float_attr = |name: &str, default: f32| node.attribute.iter().find(|a| a.name == name).map_or(default, |a| a.f);
+		Ok(match node.op_type.as_str() {
+			"Add" => get(0)?.broadcast_add(get(1)?)?,
+			"Sub" => get(0)?.broadcast_sub(get(1)?)?,
+			"Mul" => get(0)?.broadcast_mul(get(1)?)?,
+			"Div" => get(0)?.broadcast_div(get(1)?)?,
+			"Identity" => get(0)?.clone(),
+			"Relu" => ops.activate(get(0)?, Activation::Relu)?,
+			"Sigmoid" => ops.activate(get(0)?, Activation::Sigmoid)?,
+			"Tanh" => ops.activate(get(0)?, Activation::Tanh)?,
+			"Constant" => {
+				let t = node.attribute.iter().find(|a| a.name == "value").and_then(|a| a.t.as_ref());
+				tensor_from_proto(t.ok_or_else(|| EngineError::Model("Constant without value".into()))?)?
+			},
+			"Softmax" => {
+				let x = get(0)?;
+				let axis = int_attr("axis", -1);
+				if axis != -1 && axis != x.rank() as i64 - 1 {
+					return Err(EngineError::Model("Softmax is supported over the last axis only".into()));
+				}
+				ops.softmax_last(x)?
+			},
+			"MatMul" => {
+				let (a, b) = (get(0)?, get(1)?);
+				if b.rank() == 2 && a.rank() >= 2 {
+					let (k, n) = b.dims2()?;
+					let mut dims = a.dims().to_vec();
+					let rows = a.elem_count() / k.max(1);
+					let flat = a.reshape((1, rows, k))?;
+					let y = ops.matmul_nt(&flat, &b.t()?.contiguous()?.unsqueeze(0)?)?;
+					*dims.last_mut().expect("rank ≥ 2") = n;
+					y.reshape(dims)?
+				} else {
+					ops.matmul(a, b)?
+				}
+			},
+			"Gemm" => {
+				let a = if int_attr("transA", 0) != 0 { get(0)?.t()? } else { get(0)?.clone() };
+				let b = if int_attr("transB", 0) != 0 { get(1)?.clone() } else { get(1)?.t()? };
+				let y = ops.matmul_nt(&a.contiguous()?.unsqueeze(0)?, &b.contiguous()?.unsqueeze(0)?)?.squeeze(0)?;
+				let alpha = float_attr("alpha", 1.0);
+				let y = if alpha != 1.0 { y.affine(alpha as f64, 0.0)? } else { y };
+				match node.input.get(2).filter(|n| !n.is_empty()) {
+					Some(_) => {
+						let beta = float_attr("beta", 1.0);
+						let c = get(2)?;
+						let c = if beta != 1.0 { c.affine(beta as f64, 0.0)? } else { c.clone() };
+						y.broadcast_add(&c)?
+					},
+					None => y,
+				}
+			},
+			"Flatten" => {
+				let x = get(0)?;
+				let rank = x.rank() as i64;
+				let mut axis = int_attr("axis", 1);
+				if axis < 0 {
+					axis += rank;
+				}
+				if !(0..=rank).contains(&axis) {
+					return Err(EngineError::Model(format!("Flatten axis {axis} out of range")));
+				}
+				let outer: usize = x.dims()[..axis as usize].iter().product();
+				x.reshape((outer, x.elem_count() / outer.max(1)))?
+			},
+			"Reshape" => {
+				let x = get(0)?;
+				let spec = get(1)?.to_dtype(DType::I64)?.to_vec1::<i64>()?;
+				x.reshape(reshape_dims(x.dims(), &spec)?)?
+			},
+			"Transpose" => {
+				let x = get(0)?;
+				let perm: Vec<usize> = match node.attribute.iter().find(|a| a.name == "perm") {
+					Some(a) => a.ints.iter().map(|&i| i as usize).collect(),
+					None => (0..x.rank()).rev().collect(),
+				};
+				let mut sorted = perm.clone();
+				sorted.sort();
+				if sorted != (0..x.rank()).collect::<Vec<_>>() {
+					return Err(EngineError::Model(format!("Transpose perm {perm:?} is not a permutation")));
+				}
+				x.permute(perm)?.contiguous()?
+			},
+			other => return Err(EngineError::UnsupportedOperators(vec![other.to_string()])),
+		})
+	}
+}
+
+fn wrong_type(expected: i32, got: &'static str) -> EngineError {
+	InputError::WrongType { expected: if expected == FLOAT { "an f32 tensor" } else { "an i64 tensor" }, got }.into()
+}
+
+fn checked_tensor<T: candle_core::WithDType>(shape: &[u32], data: Vec<T>) -> Result<Tensor> {
+	if data.is_empty() {
+		return Err(InputError::Empty.into());
+	}
+	if data.len() > MAX_INPUT_ELEMENTS {
+		return Err(InputError::TooLarge { size: data.len(), limit: MAX_INPUT_ELEMENTS }.into());
+	}
+	let elements = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d as usize));
+	if elements != Some(data.len()) {
+		return Err(InputError::Inconsistent { shape: shape.to_vec(), elements: data.len() }.into());
+	}
+	let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+	Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
+}
+
+/// ONNX `Reshape` semantics: `0` copies the input dimension, one `-1` is inferred.
+fn reshape_dims(input: &[usize], spec: &[i64]) -> Result<Vec<usize>> {
+	let total: usize = input.iter().product();
+	let mut dims = Vec::with_capacity(spec.len());
+	let mut infer = None;
+	for (i, &d) in spec.iter().enumerate() {
+		match d {
+			0 => dims.push(*input.get(i).ok_or_else(|| EngineError::Model("Reshape copies a missing dimension".into()))?),
+			-1 if infer.is_none() => {
+				infer = Some(i);
+				dims.push(1);
+			},
+			d if d > 0 => dims.push(d as usize),
+			_ => return Err(EngineError::Model(format!("invalid Reshape target {spec:?}"))),
+		}
+	}
+	let known: usize = dims.iter().product();
+	if let Some(i) = infer {
+		if known == 0 || total % known != 0 {
+			return Err(EngineError::Model(format!("cannot reshape {input:?} to {spec:?}")));
+		}
+		dims[i] = total / known;
+	}
+	if dims.iter().product::<usize>() != total {
+		return Err(EngineError::Model(format!("cannot reshape {input:?} to {spec:?}")));
+	}
+	Ok(dims)
+}
+
+/// An f32/i64 initializer or constant as a tensor.
+pub fn tensor_from_proto(t: &TensorProto) -> Result<Tensor> {
+	let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d)).collect::<std::result::Result<_, _>>()
+		.map_err(|_| EngineError::Model(format!("tensor {} has a negative dimension", t.name)))?;
+	let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+		.ok_or_else(|| EngineError::Model(format!("tensor {} is too large", t.name)))?;
+	let bad = || EngineError::Model(format!("tensor {} holds the wrong number of elements", t.name));
+	match t.data_type {
+		FLOAT => {
+			let data: Vec<f32> = if !t.raw_data.is_empty() {
+				if t.raw_data.len() != count * 4 {
+					return Err(bad());
+				}
+				t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+			} else {
+				t.float_data.clone()
+			};
+			if data.len() != count {
+				return Err(bad());
+			}
+			Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
+		},
+		INT64 => {
+			let data: Vec<i64> = if !t.raw_data.is_empty() {
+				if t.raw_data.len() != count * 8 {
+					return Err(bad());
+				}
+				t.raw_data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
+			} else {
+				t.int64_data.clone()
+			};
+			if data.len() != count {
+				return Err(bad());
+			}
+			Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
+		},
+		other => Err(EngineError::UnsupportedDtype { dtype: other, place: format!("tensor {}", t.name) }),
+	}
+}
+
+/// A result tensor as a request output value.
+pub fn value_from_tensor(t: &Tensor) -> Result<Value> {
+	let shape: Vec<u32> = t.dims().iter().map(|&d| d as u32).collect();
+	Ok(match t.dtype() {
+		DType::I64 => Value::I64 { shape, data: t.flatten_all()?.to_vec1::<i64>()? },
+		_ => Value::F32 { shape, bits: crate::ops::host(t)?.into_iter().map(f32::to_bits).collect() },
+	})
+}

