@@ -27,6 +27,11 @@ pub use store::{ModelStore, VerifiedBundle};
 
 use models::{bert::BertEmbedder, llama::LlamaModel, onnx::OnnxModel};
 
+/// The comparison rule for models registered in the fast profile: within 256 ulps, or at most
+/// 1e-5 apart. Chosen from the drift measured between the two profiles (docs/BENCHMARKS.md).
+pub const FAST_PROFILE_RULE: opg_primitives::inference::ComparisonRule =
+	opg_primitives::inference::ComparisonRule::F32Ulps { max_ulps: 256, abs_tol_bits: 0x3727_c5ac /* 1e-5 */ };
+
 /// Largest encoded input accepted.
 pub const MAX_INPUT_BYTES: usize = 16 << 20;
 

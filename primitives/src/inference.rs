@@ -33,10 +33,11 @@ pub enum ComparisonRule {
 	/// The encoded outputs are byte-for-byte equal.
 	Exact,
 	/// Both outputs are `f32` tensors of the same shape whose elements are each within
-	/// `max_ulps` units in the last place, or both no larger in magnitude than `abs_floor_bits`
-	/// (an `f32` bit pattern, e.g. `1e-6f32.to_bits()`). NaN or infinity never agrees. Any other
-	/// pair of outputs is compared exactly.
-	F32Ulps { max_ulps: u32, abs_floor_bits: u32 },
+	/// `max_ulps` units in the last place (a relative tolerance), or differ by at most
+	/// `abs_tol_bits` (an `f32` bit pattern, e.g. `1e-5f32.to_bits()`; an absolute tolerance for
+	/// elements near zero, applied below 2^25 in magnitude). NaN or infinity never agrees. Any
+	/// other pair of outputs is compared exactly.
+	F32Ulps { max_ulps: u32, abs_tol_bits: u32 },
 }
 
 /// A typed model input or output, with one canonical SCALE encoding.
@@ -81,23 +82,40 @@ fn ordinal(bits: u32) -> i64 {
 	}
 }
 
-/// Whether two `f32` values (as bits) agree within `max_ulps`, or are both within the floor.
-pub fn f32_agree(a: u32, b: u32, max_ulps: u32, abs_floor_bits: u32) -> bool {
+/// A finite `f32` as an integer count of 2^-100, exact down to 2^-77 and truncated below
+/// (far under any useful tolerance); `None` from 2^25 in magnitude, where the absolute test is
+/// not applied.
+fn fixed_point(bits: u32) -> Option<i128> {
+	let exponent = (bits & EXPONENT_MASK) >> 23;
+	if exponent > 152 {
+		return None;
+	}
+	let fraction = (bits & 0x007f_ffff) as i128;
+	// value = mantissa · 2^(e − 150), with subnormals at e = 1 without the implicit bit.
+	let (mantissa, e) = if exponent == 0 { (fraction, 1) } else { (fraction | 0x0080_0000, exponent as i32) };
+	let magnitude = if e >= 50 { mantissa << (e - 50) } else { mantissa >> (50 - e) };
+	Some(if bits & !MAGNITUDE_MASK != 0 { -magnitude } else { magnitude })
+}
+
+/// Whether two `f32` values (as bits) agree: within `max_ulps`, or at most `abs_tol_bits` apart.
+pub fn f32_agree(a: u32, b: u32, max_ulps: u32, abs_tol_bits: u32) -> bool {
 	if !is_finite(a) || !is_finite(b) {
 		return false;
 	}
-	let floor = abs_floor_bits & MAGNITUDE_MASK;
-	if a & MAGNITUDE_MASK <= floor && b & MAGNITUDE_MASK <= floor {
+	if ordinal(a).abs_diff(ordinal(b)) <= max_ulps as u64 {
 		return true;
 	}
-	ordinal(a).abs_diff(ordinal(b)) <= max_ulps as u64
+	match (fixed_point(a), fixed_point(b), fixed_point(abs_tol_bits & MAGNITUDE_MASK)) {
+		(Some(x), Some(y), Some(tol)) => (x - y).abs() <= tol,
+		_ => false,
+	}
 }
 
 /// Whether two encoded outputs are the same answer under `rule`.
 pub fn outputs_agree(rule: ComparisonRule, a: &[u8], b: &[u8]) -> bool {
 	match rule {
 		ComparisonRule::Exact => a == b,
-		ComparisonRule::F32Ulps { max_ulps, abs_floor_bits } => {
+		ComparisonRule::F32Ulps { max_ulps, abs_tol_bits } => {
 			let decoded = (Value::decode(&mut &a[..]), Value::decode(&mut &b[..]));
 			match decoded {
 				(
@@ -108,7 +126,7 @@ pub fn outputs_agree(rule: ComparisonRule, a: &[u8], b: &[u8]) -> bool {
 						ba.len() == bb.len() &&
 						ba.iter()
 							.zip(bb.iter())
-							.all(|(x, y)| f32_agree(*x, *y, max_ulps, abs_floor_bits)),
+							.all(|(x, y)| f32_agree(*x, *y, max_ulps, abs_tol_bits)),
 				_ => a == b,
 			}
 		},
@@ -152,7 +170,7 @@ mod tests {
 	}
 
 	const RULE: ComparisonRule =
-		ComparisonRule::F32Ulps { max_ulps: 4, abs_floor_bits: 0x3586_37bd /* 1e-6 */ };
+		ComparisonRule::F32Ulps { max_ulps: 4, abs_tol_bits: 0x3586_37bd /* 1e-6 */ };
 
 	#[test]
 	fn ulp_distance_is_integer_and_symmetric() {
@@ -177,8 +195,31 @@ mod tests {
 		assert!(outputs_agree(RULE, &a, &tensor(&noisy)));
 		let (x, y, z) = (0.1f32, 0.2f32, 0.3f32);
 		assert!(outputs_agree(RULE, &tensor(&[(x + y) + z]), &tensor(&[x + (y + z)])));
-		// Values around zero within the floor agree whatever their ulps.
+		// Values near zero within the absolute tolerance agree whatever their ulps.
 		assert!(outputs_agree(RULE, &tensor(&[1e-9]), &tensor(&[-5e-7])));
+		assert!(outputs_agree(RULE, &tensor(&[2.0e-5]), &tensor(&[2.09e-5])));
+		assert!(!outputs_agree(RULE, &tensor(&[2.0e-5]), &tensor(&[2.2e-5])));
+	}
+
+	#[test]
+	fn absolute_tolerance_is_exact_integer_arithmetic() {
+		let tol = 0.25f32.to_bits();
+		assert!(f32_agree(1.0f32.to_bits(), 1.25f32.to_bits(), 0, tol));
+		assert!(!f32_agree(1.0f32.to_bits(), f32::from_bits(1.25f32.to_bits() + 1).to_bits(), 0, tol));
+		assert!(f32_agree((-0.125f32).to_bits(), 0.125f32.to_bits(), 0, tol));
+		assert!(!f32_agree((-0.125f32).to_bits(), f32::from_bits(0.125f32.to_bits() + 1).to_bits(), 0, tol));
+		// Subnormals, and magnitudes past 2^25 where only ulps count.
+		assert!(f32_agree(1, 0x8000_0005, 0, 1e-30f32.to_bits()));
+		assert!(!f32_agree(3.0e7f32.to_bits(), 3.0e7f32.to_bits() + 1, 0, 1e9f32.to_bits()));
+		assert!(f32_agree(3.0e7f32.to_bits(), 3.0e7f32.to_bits() + 1, 1, 0));
+		// Agreement against a float reference over a grid of values.
+		for i in -300i32..300 {
+			for j in [-7i32, -1, 0, 1, 3, 1000] {
+				let (a, b) = (i as f32 * 1.37e-6, (i + j) as f32 * 1.37e-6 + 1e-9);
+				let expected = ((a as f64) - (b as f64)).abs() <= 1e-5f32 as f64;
+				assert_eq!(f32_agree(a.to_bits(), b.to_bits(), 0, 1e-5f32.to_bits()), expected, "{a} {b}");
+			}
+		}
 	}
 
 	#[test]

@@ -74,8 +74,11 @@ enum Command {
 		#[arg(long, group = "input")]
 		input_hex: Option<String>,
 	},
-	/// Print the portable-profile output hash of every test model on its fixed input.
+	/// Print the output hash of every test model on its fixed input (portable profile unless
+	/// told otherwise).
 	Golden {
+		#[arg(long, value_enum, default_value = "portable")]
+		profile: Profile,
 		/// Directory written by `make-test-models`.
 		models: PathBuf,
 		/// A bundle made by `bundle-sentence-bert` of all-MiniLM-L6-v2.
@@ -165,7 +168,7 @@ fn run(command: Command) -> AnyResult<()> {
 			println!("output_hash {}", to_hex(&output_hash(&output)));
 			println!("output_hex {}", to_hex(&output.encode()));
 		},
-		Command::Golden { models, minilm } => golden(&models, minilm.as_deref())?,
+		Command::Golden { profile, models, minilm } => golden(profile.into(), &models, minilm.as_deref())?,
 		Command::Bench { models, minilm, iters } => bench(&models, minilm.as_deref(), iters)?,
 	}
 	Ok(())
@@ -190,8 +193,7 @@ fn load(dir: &Path, profile: ExecutionProfile) -> AnyResult<Model> {
 	Ok(Model::load(&bundle, profile)?)
 }
 
-fn golden(models: &Path, minilm: Option<&Path>) -> AnyResult<()> {
-	let p = ExecutionProfile::Portable;
+fn golden(p: ExecutionProfile, models: &Path, minilm: Option<&Path>) -> AnyResult<()> {
 	let mut cases: Vec<(String, PathBuf, Value)> = vec![
 		("onnx-mlp".into(), models.join(testmodels::ONNX_MLP), testmodels::golden_mlp_input()),
 		("tiny-llama".into(), models.join(testmodels::TINY_LLAMA), testmodels::golden_llama_prompt()),

@@ -1,0 +1,100 @@
+//! The portable profile is portable: the engine's check binary, built for the baseline x86-64
+//! and for this CPU (`-C target-cpu=native`), run with 1 and 2 threads — and, where Debian's
+//! qemu-user is installed, emulating a CPU without AVX (Nehalem) and one with AVX2+FMA but no
+//! AVX-512 (Haswell), so run-time SIMD dispatch sees other CPUs — must print the golden output
+//! hashes committed in `engine/golden/portable.txt`.
+//!
+//! As a control, the fast profile's hashes are shown to differ between emulated CPUs, so the
+//! check can tell a portable result from a lucky one.
+
+mod common;
+
+use std::{
+	collections::BTreeMap,
+	path::{Path, PathBuf},
+	process::Command,
+};
+
+fn workspace() -> PathBuf {
+	Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("engine is in the workspace").to_path_buf()
+}
+
+/// Build the check binary with `-C target-cpu=<cpu>` in its own target dir (kept between runs).
+fn build(cpu: &str) -> PathBuf {
+	let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target/tmp").join("engine-cpu").join(cpu);
+	let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+	let status = Command::new(cargo)
+		.current_dir(workspace())
+		.args(["build", "--release", "--frozen", "-p", "opg-engine", "--bin", "opg-engine"])
+		.env("CARGO_TARGET_DIR", &target)
+		.env("RUSTFLAGS", format!("-C target-cpu={cpu}"))
+		.env_remove("CARGO_ENCODED_RUSTFLAGS")
+		.status()
+		.expect("cargo runs");
+	assert!(status.success(), "building the check binary for target-cpu={cpu} failed");
+	target.join("release").join("opg-engine")
+}
+
+/// Run `golden` and return name → line.
+fn golden(runner: &[&str], binary: &Path, threads: usize, profile: &str) -> BTreeMap<String, String> {
+	let (program, pre) = match runner.split_first() {
+		Some((p, rest)) => (PathBuf::from(p), rest.iter().map(|s| s.to_string()).chain([binary.display().to_string()]).collect::<Vec<_>>()),
+		None => (binary.to_path_buf(), vec![]),
+	};
+	let out = Command::new(program)
+		.args(pre)
+		.args(["--threads", &threads.to_string(), "golden", "--profile", profile])
+		.arg(common::models_dir())
+		.arg("--minilm")
+		.arg(common::minilm_bundle())
+		.output()
+		.expect("check binary runs");
+	assert!(out.status.success(), "{runner:?} {}: {}", binary.display(), String::from_utf8_lossy(&out.stderr));
+	parse(&String::from_utf8(out.stdout).expect("utf-8"))
+}
+
+fn parse(text: &str) -> BTreeMap<String, String> {
+	text.lines()
+		.filter(|l| !l.trim().is_empty())
+		.map(|l| (l.split_whitespace().next().expect("a name").to_string(), l.trim().to_string()))
+		.collect()
+}
+
+fn qemu() -> Option<PathBuf> {
+	std::env::var_os("PATH")?
+		.to_str()?
+		.split(':')
+		.map(|d| Path::new(d).join("qemu-x86_64"))
+		.find(|p| p.is_file())
+}
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn portable_outputs_match_the_golden_hashes_on_every_cpu_level_and_thread_count() {
+	let expected = parse(&std::fs::read_to_string(workspace().join("engine/golden/portable.txt")).expect("golden file"));
+	assert_eq!(expected.len(), 5, "golden file covers the ONNX MLP, both Llama formats and two MiniLM texts");
+	let baseline = build("x86-64");
+	let native = build("native");
+	let mut runs = 0;
+	for binary in [&baseline, &native] {
+		for threads in [1, 2] {
+			assert_eq!(golden(&[], binary, threads, "portable"), expected, "{} with {threads} threads", binary.display());
+			runs += 1;
+		}
+	}
+	match qemu() {
+		Some(qemu) => {
+			let qemu = qemu.display().to_string();
+			let mut fast = Vec::new();
+			for cpu in ["Nehalem", "Haswell"] {
+				assert_eq!(golden(&[&qemu, "-cpu", cpu], &baseline, 2, "portable"), expected, "emulated {cpu}");
+				fast.push(golden(&[&qemu, "-cpu", cpu], &baseline, 2, "fast"));
+				runs += 1;
+			}
+			assert_ne!(fast[0], fast[1], "control: the fast profile's output depends on the CPU's SIMD level");
+		},
+		None if std::env::var_os("CI").is_some() => panic!("qemu-user is required in CI (scripts/test.sh installs it)"),
+		None => eprintln!("qemu-x86_64 not installed: emulated CPU levels skipped"),
+	}
+	eprintln!("golden hashes reproduced by {runs} runs");
+}
