@@ -9,11 +9,14 @@
 //! produces the same bits.
 
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Partial sums per reduction. Explicit lanes let the compiler vectorise without reordering.
 const LANES: usize = 8;
 /// Output elements below which a kernel stays on the calling thread.
 const PARALLEL_MIN_WORK: usize = 1 << 15;
+/// Multiply-adds below which a matmul stays on the calling thread (waking the pool costs more).
+const PARALLEL_MIN_MATMUL: usize = 1 << 19;
 
 #[inline(always)]
 fn reduce_lanes(acc: [f32; LANES]) -> f32 {
@@ -39,31 +42,6 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 	reduce_lanes(acc)
 }
 
-/// Four dot products sharing `a`; each result is bit-identical to `dot(a, b_i)`.
-#[inline]
-fn dot4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
-	let n = a.len();
-	let mut acc = [[0f32; LANES]; 4];
-	let full = n / LANES * LANES;
-	let mut i = 0;
-	while i < full {
-		let ca = &a[i..i + LANES];
-		for (acc, b) in acc.iter_mut().zip(b.iter()) {
-			let cb = &b[i..i + LANES];
-			for j in 0..LANES {
-				acc[j] += ca[j] * cb[j];
-			}
-		}
-		i += LANES;
-	}
-	for (acc, b) in acc.iter_mut().zip(b.iter()) {
-		for j in 0..n - full {
-			acc[j] += a[full + j] * b[full + j];
-		}
-	}
-	[reduce_lanes(acc[0]), reduce_lanes(acc[1]), reduce_lanes(acc[2]), reduce_lanes(acc[3])]
-}
-
 /// Σ x[i] in the engine's fixed order.
 #[inline]
 pub fn sum(x: &[f32]) -> f32 {
@@ -80,51 +58,257 @@ pub fn sum(x: &[f32]) -> f32 {
 	reduce_lanes(acc)
 }
 
-/// One row of `a` (length k) times every row of `b` (`n × k`) into `out` (length n).
-fn row_times_rows(a: &[f32], b: &[f32], k: usize, out: &mut [f32]) {
-	let n = out.len();
-	let mut col = 0;
-	while col + 4 <= n {
-		let r = dot4(a, [
-			&b[col * k..(col + 1) * k],
-			&b[(col + 1) * k..(col + 2) * k],
-			&b[(col + 2) * k..(col + 3) * k],
-			&b[(col + 3) * k..(col + 4) * k],
-		]);
-		out[col..col + 4].copy_from_slice(&r);
-		col += 4;
-	}
-	while col < n {
-		out[col] = dot(a, &b[col * k..(col + 1) * k]);
-		col += 1;
+/// Copy the full `LANES`-chunks of `rows` into one panel laid out `[chunk][row][lane]`, so a
+/// tile streams through a single pointer.
+#[inline(always)]
+fn pack<const N: usize>(rows: [&[f32]; N], chunks: usize, panel: &mut Vec<f32>) {
+	panel.clear();
+	for chunk in 0..chunks {
+		for row in rows {
+			panel.extend_from_slice(&row[chunk * LANES..(chunk + 1) * LANES]);
+		}
 	}
 }
+
+/// A register tile: `R` rows of `a` times `C` rows of `b`, each output accumulated exactly as
+/// [`dot`] does (element `i` of a full chunk into lane `i % LANES`, the tail into lanes
+/// `0..k % LANES`, then the fixed tree), so every tile shape gives the same bits.
+/// `a_panel`/`b_panel` hold the full chunks packed by [`pack`]; the rows give the tail.
+#[inline(always)]
+fn tile<const R: usize, const C: usize>(
+	a_panel: &[f32],
+	b_panel: &[f32],
+	a: [&[f32]; R],
+	b: [&[f32]; C],
+	k: usize,
+) -> [[f32; C]; R] {
+	let chunks = k / LANES;
+	let a_panel = &a_panel[..chunks * R * LANES];
+	let b_panel = &b_panel[..chunks * C * LANES];
+	let mut acc = [[[0f32; LANES]; C]; R];
+	for (xs, ys) in a_panel.chunks_exact(R * LANES).zip(b_panel.chunks_exact(C * LANES)) {
+		let mut x = [[0f32; LANES]; R];
+		for r in 0..R {
+			x[r].copy_from_slice(&xs[r * LANES..(r + 1) * LANES]);
+		}
+		for c in 0..C {
+			let mut y = [0f32; LANES];
+			y.copy_from_slice(&ys[c * LANES..(c + 1) * LANES]);
+			for r in 0..R {
+				for l in 0..LANES {
+					acc[r][c][l] += x[r][l] * y[l];
+				}
+			}
+		}
+	}
+	let full = chunks * LANES;
+	for t in 0..k - full {
+		for r in 0..R {
+			for c in 0..C {
+				acc[r][c][t] += a[r][full + t] * b[c][full + t];
+			}
+		}
+	}
+	let mut out = [[0f32; C]; R];
+	for r in 0..R {
+		for c in 0..C {
+			out[r][c] = reduce_lanes(acc[r][c]);
+		}
+	}
+	out
+}
+
+/// Columns of `b` per register tile.
+const TILE_COLS: usize = 4;
+
+/// The `b` operand of [`matmul_nt`] (`n × k`, row-major) with every group of `TILE_COLS` rows
+/// also packed into a panel, so tiles stream through memory. A layer's weight is packed once,
+/// at load.
+pub struct PackedRows {
+	n: usize,
+	k: usize,
+	rows: Vec<f32>,
+	panels: Vec<f32>,
+}
+
+impl PackedRows {
+	pub fn new(rows: Vec<f32>, n: usize, k: usize) -> Self {
+		assert_eq!(rows.len(), n * k, "matrix data does not match its shape");
+		let chunks = k / LANES;
+		let mut panels = Vec::with_capacity(n / TILE_COLS * TILE_COLS * chunks * LANES);
+		let mut panel = Vec::new();
+		for quad in 0..n / TILE_COLS {
+			let first = quad * TILE_COLS;
+			pack::<TILE_COLS>(std::array::from_fn(|c| &rows[(first + c) * k..(first + c + 1) * k]), chunks, &mut panel);
+			panels.extend_from_slice(&panel);
+		}
+		Self { n, k, rows, panels }
+	}
+
+	pub fn rows(&self) -> usize {
+		self.n
+	}
+
+	pub fn cols(&self) -> usize {
+		self.k
+	}
+
+	fn row(&self, j: usize) -> &[f32] {
+		&self.rows[j * self.k..(j + 1) * self.k]
+	}
+
+	fn panel(&self, quad: usize) -> &[f32] {
+		let len = self.k / LANES * TILE_COLS * LANES;
+		&self.panels[quad * len..(quad + 1) * len]
+	}
+}
+
+/// `out[m × cols.len()]` = rows of `a` times the `b` rows in `cols` (`cols.start` a multiple of
+/// `TILE_COLS`), in `R`-row tiles.
+#[inline(always)]
+fn block<const R: usize>(a: &[f32], m: usize, b: &PackedRows, cols: Range<usize>, out: &mut [f32]) {
+	let (k, width) = (b.k, cols.len());
+	let chunks = k / LANES;
+	let a_row = |i: usize| &a[i * k..(i + 1) * k];
+	// Row panels of `a`, packed once per block and reused by every column tile.
+	let mut a_panels: Vec<Vec<f32>> = Vec::with_capacity(m / R + m % R);
+	let mut i = 0;
+	while i + R <= m {
+		let mut panel = Vec::with_capacity(chunks * R * LANES);
+		pack::<R>(std::array::from_fn(|r| a_row(i + r)), chunks, &mut panel);
+		a_panels.push(panel);
+		i += R;
+	}
+	while i < m {
+		let mut panel = Vec::with_capacity(chunks * LANES);
+		pack::<1>([a_row(i)], chunks, &mut panel);
+		a_panels.push(panel);
+		i += 1;
+	}
+	let mut j = 0;
+	while j + TILE_COLS <= width {
+		let bs: [&[f32]; TILE_COLS] = std::array::from_fn(|c| b.row(cols.start + j + c));
+		let b_panel = b.panel((cols.start + j) / TILE_COLS);
+		let mut i = 0;
+		for panel in &a_panels {
+			if i + R <= m {
+				let t = tile::<R, TILE_COLS>(panel, b_panel, std::array::from_fn(|r| a_row(i + r)), bs, k);
+				for (r, row) in t.iter().enumerate() {
+					out[(i + r) * width + j..(i + r) * width + j + TILE_COLS].copy_from_slice(row);
+				}
+				i += R;
+			} else {
+				let [row] = tile::<1, TILE_COLS>(panel, b_panel, [a_row(i)], bs, k);
+				out[i * width + j..i * width + j + TILE_COLS].copy_from_slice(&row);
+				i += 1;
+			}
+		}
+		j += TILE_COLS;
+	}
+	for j in j..width {
+		for i in 0..m {
+			out[i * width + j] = dot(a_row(i), b.row(cols.start + j));
+		}
+	}
+}
+
+type BlockKernel = fn(&[f32], usize, &PackedRows, Range<usize>, &mut [f32]);
+
+fn block_baseline(a: &[f32], m: usize, b: &PackedRows, cols: Range<usize>, out: &mut [f32]) {
+	block::<2>(a, m, b, cols, out)
+}
+
+// The same Rust compiled for wider vector units, chosen at run time. Only the instructions
+// differ: each lane's multiplications and additions, and their order, are those of the source,
+// and Rust never fuses them into FMAs, so the bits are those of the baseline.
+#[cfg(target_arch = "x86_64")]
+mod wide {
+	use super::PackedRows;
+	use std::ops::Range;
+
+	#[target_feature(enable = "avx2")]
+	unsafe fn avx2(a: &[f32], m: usize, b: &PackedRows, cols: Range<usize>, out: &mut [f32]) {
+		super::block::<2>(a, m, b, cols, out)
+	}
+
+	#[target_feature(enable = "avx512f,avx512vl")]
+	unsafe fn avx512(a: &[f32], m: usize, b: &PackedRows, cols: Range<usize>, out: &mut [f32]) {
+		super::block::<4>(a, m, b, cols, out)
+	}
+
+	pub fn avx2_checked(a: &[f32], m: usize, b: &PackedRows, cols: Range<usize>, out: &mut [f32]) {
+		// SAFETY: selected only when the CPU reports AVX2.
+		unsafe { avx2(a, m, b, cols, out) }
+	}
+
+	pub fn avx512_checked(a: &[f32], m: usize, b: &PackedRows, cols: Range<usize>, out: &mut [f32]) {
+		// SAFETY: selected only when the CPU reports AVX-512F and AVX-512VL.
+		unsafe { avx512(a, m, b, cols, out) }
+	}
+}
+
+/// Which compilation of the matmul kernel this CPU runs (all give identical bits).
+/// `OPG_ENGINE_KERNEL=baseline|avx2|avx512` forces one the CPU supports.
+pub fn kernel_variant() -> &'static str {
+	selected().0
+}
+
+fn selected() -> &'static (&'static str, BlockKernel) {
+	static KERNEL: std::sync::OnceLock<(&'static str, BlockKernel)> = std::sync::OnceLock::new();
+	KERNEL.get_or_init(|| {
+		let forced = std::env::var("OPG_ENGINE_KERNEL").ok();
+		let allowed = |name: &str| forced.as_deref().is_none_or(|f| f == name);
+		#[cfg(target_arch = "x86_64")]
+		{
+			if allowed("avx512") && std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+				return ("avx512", wide::avx512_checked as BlockKernel);
+			}
+			if allowed("avx2") && std::is_x86_feature_detected!("avx2") {
+				return ("avx2", wide::avx2_checked as BlockKernel);
+			}
+		}
+		("baseline", block_baseline as BlockKernel)
+	})
+}
+
+/// Columns per parallel task: a block of `b` that stays in the core's L2 while every row of `a`
+/// passes over it.
+const BLOCK_COLS: usize = 64;
 
 /// `out[m × n] = a[m × k] · b[n × k]ᵀ` (both operands row-major, `b` already transposed — the
 /// layout of a linear layer's weight).
 pub fn matmul_nt(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+	assert!(b.len() >= n * k, "matmul operand too short");
+	matmul_packed(a, m, &PackedRows::new(b[..n * k].to_vec(), n, k))
+}
+
+/// `out[m × n] = a[m × k] · bᵀ` for a packed `b` (`n × k`), in the fixed order.
+pub fn matmul_packed(a: &[f32], m: usize, b: &PackedRows) -> Vec<f32> {
+	matmul_with(selected().1, a, m, b)
+}
+
+fn matmul_with(kernel: BlockKernel, a: &[f32], m: usize, b: &PackedRows) -> Vec<f32> {
+	let (k, n) = (b.k, b.n);
+	assert!(a.len() >= m * k, "matmul operand too short");
 	let mut out = vec![0f32; m * n];
 	if m == 0 || n == 0 {
 		return out;
 	}
-	let work = m * n * k;
-	if work < PARALLEL_MIN_WORK {
-		for (row, out_row) in out.chunks_exact_mut(n).enumerate() {
-			row_times_rows(&a[row * k..(row + 1) * k], b, k, out_row);
-		}
-	} else if m >= rayon::current_num_threads() * 2 {
-		out.par_chunks_mut(n).enumerate().for_each(|(row, out_row)| {
-			row_times_rows(&a[row * k..(row + 1) * k], b, k, out_row);
-		});
+	let blocks: Vec<Range<usize>> = (0..n).step_by(BLOCK_COLS).map(|start| start..(start + BLOCK_COLS).min(n)).collect();
+	let compute = |cols: &Range<usize>| {
+		let mut buf = vec![0f32; m * cols.len()];
+		kernel(a, m, b, cols.clone(), &mut buf);
+		buf
+	};
+	let results: Vec<Vec<f32>> = if m * n * k < PARALLEL_MIN_MATMUL || blocks.len() == 1 {
+		blocks.iter().map(compute).collect()
 	} else {
-		// Few rows (decoding one token): split the columns instead.
-		const COLS: usize = 64;
-		for (row, out_row) in out.chunks_exact_mut(n).enumerate() {
-			let a_row = &a[row * k..(row + 1) * k];
-			out_row.par_chunks_mut(COLS).enumerate().for_each(|(block, out_block)| {
-				let first = block * COLS;
-				row_times_rows(a_row, &b[first * k..(first + out_block.len()) * k], k, out_block);
-			});
+		blocks.par_iter().map(compute).collect()
+	};
+	for (cols, buf) in blocks.iter().zip(results) {
+		let width = cols.len();
+		for i in 0..m {
+			out[i * n + cols.start..i * n + cols.end].copy_from_slice(&buf[i * width..(i + 1) * width]);
 		}
 	}
 	out

@@ -35,6 +35,23 @@ pub const FAST_PROFILE_RULE: opg_primitives::inference::ComparisonRule =
 /// Largest encoded input accepted.
 pub const MAX_INPUT_BYTES: usize = 16 << 20;
 
+/// Size the thread pools once, at process start, before any other thread exists: `threads`, or
+/// `RAYON_NUM_THREADS`, or every available core.
+///
+/// candle sizes its own parallel loops from `RAYON_NUM_THREADS` and, when it is unset, counts
+/// physical cores by reading `/proc/cpuinfo` on every matmul; exporting the number here avoids
+/// that cost and keeps both pools the same size.
+pub fn configure_threads(threads: Option<usize>) -> std::result::Result<usize, String> {
+	let from_env = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0);
+	let n = threads
+		.or(from_env)
+		.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+		.max(1);
+	std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+	rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| e.to_string())?;
+	Ok(n)
+}
+
 /// Format checks run on a bundle before the store accepts it.
 pub fn check_bundle(dir: &Path, manifest: &Manifest) -> Result<()> {
 	match &manifest.architecture {

@@ -28,10 +28,8 @@ fn from_host(data: Vec<f32>, dims: &[usize]) -> Result<Tensor> {
 
 /// A weight matrix `[out, in]` stored the way its profile consumes it.
 pub enum Weight {
-	/// Row-major `f32` for the fixed-order kernels.
-	Host { data: Vec<f32>, out: usize, inp: usize },
-	/// A candle tensor for gemm.
-	Dense(Tensor),
+	/// Packed `f32` rows for the fixed-order kernels.
+	Host(kernels::PackedRows),
 	/// A quantized tensor for candle's quantized matmul (fast profile, GGUF).
 	Quantized(QMatMul),
 }
@@ -53,8 +51,8 @@ impl Linear {
 			}
 		}
 		let weight = match profile {
-			ExecutionProfile::Portable => Weight::Host { data: host(&weight)?, out, inp },
-			ExecutionProfile::Fast => Weight::Dense(weight.to_dtype(DType::F32)?.contiguous()?),
+			ExecutionProfile::Portable | ExecutionProfile::Fast =>
+				Weight::Host(kernels::PackedRows::new(host(&weight)?, out, inp)),
 		};
 		Ok(Self { weight, bias: bias.map(|b| b.to_dtype(DType::F32)).transpose()?, out })
 	}
@@ -64,7 +62,8 @@ impl Linear {
 	pub fn quantized(profile: ExecutionProfile, q: candle_core::quantized::QTensor) -> Result<Self> {
 		let (out, inp) = q.shape().dims2()?;
 		let weight = match profile {
-			ExecutionProfile::Portable => Weight::Host { data: host(&q.dequantize(&Device::Cpu)?)?, out, inp },
+			ExecutionProfile::Portable =>
+				Weight::Host(kernels::PackedRows::new(host(&q.dequantize(&Device::Cpu)?)?, out, inp)),
 			ExecutionProfile::Fast => Weight::Quantized(QMatMul::from_qtensor(q)?),
 		};
 		Ok(Self { weight, bias: None, out })
@@ -89,19 +88,22 @@ impl Ops {
 	/// `x[…, in] → […, out]`.
 	pub fn linear(&self, x: &Tensor, layer: &Linear) -> Result<Tensor> {
 		let y = match &layer.weight {
-			Weight::Host { data, out, inp } => {
+			Weight::Host(packed) => {
+				let (out, inp) = (&packed.rows(), &packed.cols());
 				let dims = x.dims().to_vec();
 				let last = *dims.last().ok_or_else(|| EngineError::Model("linear on a scalar".into()))?;
 				if last != *inp {
 					return Err(EngineError::Model(format!("linear expects {inp} features, got {last}")));
 				}
 				let rows = x.elem_count() / inp.max(&1);
-				let y = kernels::matmul_nt(&host(x)?, data, rows, *inp, *out);
+				// Both profiles: on the CPUs measured, fused multiply-adds bought nothing over the
+				// fixed-order kernel (docs/BENCHMARKS.md), so fast differs from portable only in
+				// the norms, softmax, activations and quantized matmuls.
+				let y = kernels::matmul_packed(&host(x)?, rows, packed);
 				let mut out_dims = dims;
 				*out_dims.last_mut().expect("checked non-empty") = *out;
 				from_host(y, &out_dims)?
 			},
-			Weight::Dense(w) => x.broadcast_matmul(&w.t()?)?,
 			Weight::Quantized(q) => q.forward(x)?,
 		};
 		Ok(match &layer.bias {

@@ -45,6 +45,23 @@ pub fn tiny_llama_config() -> LlamaConfig {
 /// Tokens the tiny Llama generates per request.
 pub const TINY_LLAMA_NEW_TOKENS: u32 = 24;
 
+/// A larger seeded Llama for benchmarks (17 M parameters: weights no longer fit in cache, as
+/// with real models, so decoding is bound by memory and verification by compute).
+pub fn small_llama_config() -> LlamaConfig {
+	LlamaConfig {
+		vocab_size: 4096,
+		hidden_size: 512,
+		intermediate_size: 1536,
+		num_hidden_layers: 4,
+		num_attention_heads: 8,
+		num_key_value_heads: Some(4),
+		rms_norm_eps: 1e-5,
+		rope_theta: 10_000.0,
+		max_position_embeddings: 512,
+		tie_word_embeddings: false,
+	}
+}
+
 fn uniform(rng: &mut ChaCha8Rng, len: usize, bound: f32) -> Vec<f32> {
 	(0..len).map(|_| rng.gen_range(-bound..bound)).collect()
 }
@@ -168,9 +185,8 @@ pub fn write_onnx_mlp(dir: &Path, extra_op: Option<&str>) -> Result<Manifest> {
 	Manifest::create_for_directory(dir, Architecture::Onnx { graph: "model.onnx".into() }, &[])
 }
 
-/// The tiny Llama's weights under Hugging Face names, `[out, in]` row-major.
-fn tiny_llama_weights() -> Vec<(String, Vec<usize>, Vec<f32>)> {
-	let c = tiny_llama_config();
+/// Seeded Llama weights under Hugging Face names, `[out, in]` row-major.
+fn llama_weights(c: &LlamaConfig) -> Vec<(String, Vec<usize>, Vec<f32>)> {
 	let mut rng = ChaCha8Rng::seed_from_u64(SEED + 1);
 	let (h, i, d) = (c.hidden_size, c.intermediate_size, c.hidden_size / c.num_attention_heads);
 	let kv = c.num_key_value_heads.unwrap_or(c.num_attention_heads) * d;
@@ -195,20 +211,25 @@ fn tiny_llama_weights() -> Vec<(String, Vec<usize>, Vec<f32>)> {
 
 /// The tiny Llama as safetensors + `config.json`.
 pub fn write_tiny_llama_safetensors(dir: &Path) -> Result<Manifest> {
+	write_llama_safetensors(dir, &tiny_llama_config(), TINY_LLAMA_NEW_TOKENS)
+}
+
+/// A seeded Llama of configuration `c` as safetensors + `config.json`.
+pub fn write_llama_safetensors(dir: &Path, c: &LlamaConfig, max_new_tokens: u32) -> Result<Manifest> {
 	fs::create_dir_all(dir).map_err(io_at(dir))?;
-	let tensors: HashMap<String, Tensor> = tiny_llama_weights()
+	let tensors: HashMap<String, Tensor> = llama_weights(c)
 		.into_iter()
 		.map(|(name, dims, data)| Ok((name, Tensor::from_vec(data, dims, &Device::Cpu)?)))
 		.collect::<Result<_>>()?;
 	candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
-	let config = serde_json::to_vec_pretty(&tiny_llama_config()).expect("serialisable");
+	let config = serde_json::to_vec_pretty(c).expect("serialisable");
 	write(dir, "config.json", &config)?;
 	Manifest::create_for_directory(
 		dir,
 		Architecture::LlamaCausalLm {
 			weights: "model.safetensors".into(),
 			config: Some("config.json".into()),
-			max_new_tokens: TINY_LLAMA_NEW_TOKENS,
+			max_new_tokens,
 		},
 		&[],
 	)
@@ -233,11 +254,16 @@ fn permute_for_interleaved_rope(data: &[f32], heads: usize, rows: usize, cols: u
 
 /// The same tiny Llama as a GGUF file with q8_0 matrices.
 pub fn write_tiny_llama_gguf(dir: &Path) -> Result<Manifest> {
+	write_llama_gguf(dir, &tiny_llama_config(), TINY_LLAMA_NEW_TOKENS)
+}
+
+/// A seeded Llama of configuration `c` as GGUF with q8_0 matrices (the weights of
+/// [`write_llama_safetensors`], q/k rows permuted as llama.cpp's converter does).
+pub fn write_llama_gguf(dir: &Path, c: &LlamaConfig, max_new_tokens: u32) -> Result<Manifest> {
 	fs::create_dir_all(dir).map_err(io_at(dir))?;
-	let c = tiny_llama_config();
 	let kv_heads = c.num_key_value_heads.unwrap_or(c.num_attention_heads);
 	let mut tensors: Vec<(String, QTensor)> = Vec::new();
-	for (name, dims, data) in tiny_llama_weights() {
+	for (name, dims, data) in llama_weights(c) {
 		let gguf_name = match name.as_str() {
 			"model.embed_tokens.weight" => "token_embd.weight".to_string(),
 			"model.norm.weight" => "output_norm.weight".to_string(),
@@ -293,7 +319,7 @@ pub fn write_tiny_llama_gguf(dir: &Path) -> Result<Manifest> {
 	drop(file);
 	Manifest::create_for_directory(
 		dir,
-		Architecture::LlamaCausalLm { weights: "model.gguf".into(), config: None, max_new_tokens: TINY_LLAMA_NEW_TOKENS },
+		Architecture::LlamaCausalLm { weights: "model.gguf".into(), config: None, max_new_tokens },
 		&[],
 	)
 }
@@ -325,6 +351,15 @@ pub const ONNX_UNSUPPORTED: &str = "onnx-unsupported";
 pub const TINY_LLAMA: &str = "tiny-llama";
 pub const TINY_LLAMA_GGUF: &str = "tiny-llama-gguf";
 pub const MINILM: &str = "all-minilm-l6-v2";
+pub const SMALL_LLAMA: &str = "small-llama";
+pub const SMALL_LLAMA_GGUF: &str = "small-llama-gguf";
+
+/// Write the benchmark-only bundles under `root`.
+pub fn write_bench_models(root: &Path) -> Result<()> {
+	write_llama_safetensors(&root.join(SMALL_LLAMA), &small_llama_config(), 32)?;
+	write_llama_gguf(&root.join(SMALL_LLAMA_GGUF), &small_llama_config(), 32)?;
+	Ok(())
+}
 
 /// Write every generated bundle under `root`.
 pub fn write_all(root: &Path) -> Result<()> {

@@ -41,7 +41,12 @@ impl From<Profile> for ExecutionProfile {
 #[derive(Subcommand)]
 enum Command {
 	/// Write the seeded test models (ONNX MLP, tiny Llama in safetensors and GGUF) as bundles.
-	MakeTestModels { out: PathBuf },
+	MakeTestModels {
+		out: PathBuf,
+		/// Also the larger benchmark-only Llama (17 M parameters) in both formats.
+		#[arg(long)]
+		bench: bool,
+	},
 	/// Make a bundle of a sentence-transformers BERT directory (e.g. all-MiniLM-L6-v2).
 	BundleSentenceBert { model_dir: PathBuf, out: PathBuf },
 	/// Import a bundle directory, tarball or http(s) URL into a store; prints the model id.
@@ -93,16 +98,17 @@ enum Command {
 		/// Timed runs per case (after one warm-up).
 		#[arg(long, default_value_t = 20)]
 		iters: usize,
+		/// Only this profile (default: both).
+		#[arg(long, value_enum)]
+		profile: Option<Profile>,
 	},
 }
 
 fn main() -> ExitCode {
 	let cli = Cli::parse();
-	if let Some(threads) = cli.threads {
-		if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global() {
-			eprintln!("error: cannot set {threads} threads: {e}");
-			return ExitCode::FAILURE;
-		}
+	if let Err(e) = opg_engine::configure_threads(cli.threads) {
+		eprintln!("error: cannot start the worker threads: {e}");
+		return ExitCode::FAILURE;
 	}
 	match run(cli.command) {
 		Ok(()) => ExitCode::SUCCESS,
@@ -121,8 +127,11 @@ fn parse_id(id: &str) -> AnyResult<[u8; 32]> {
 
 fn run(command: Command) -> AnyResult<()> {
 	match command {
-		Command::MakeTestModels { out } => {
+		Command::MakeTestModels { out, bench } => {
 			testmodels::write_all(&out)?;
+			if bench {
+				testmodels::write_bench_models(&out)?;
+			}
 			for name in [testmodels::ONNX_MLP, testmodels::ONNX_UNSUPPORTED, testmodels::TINY_LLAMA, testmodels::TINY_LLAMA_GGUF] {
 				let manifest = opg_engine::Manifest::from_json(&std::fs::read(out.join(name).join("manifest.json"))?)?;
 				println!("{name} {}", to_hex(&manifest.id()));
@@ -169,7 +178,7 @@ fn run(command: Command) -> AnyResult<()> {
 			println!("output_hex {}", to_hex(&output.encode()));
 		},
 		Command::Golden { profile, models, minilm } => golden(profile.into(), &models, minilm.as_deref())?,
-		Command::Bench { models, minilm, iters } => bench(&models, minilm.as_deref(), iters)?,
+		Command::Bench { models, minilm, iters, profile } => bench(&models, minilm.as_deref(), iters, profile.map(Into::into))?,
 	}
 	Ok(())
 }
@@ -228,9 +237,9 @@ fn time_runs(iters: usize, mut f: impl FnMut() -> AnyResult<()>) -> AnyResult<f6
 	Ok(median_ms(samples))
 }
 
-fn bench(models: &Path, minilm: Option<&Path>, iters: usize) -> AnyResult<()> {
+fn bench(models: &Path, minilm: Option<&Path>, iters: usize, only: Option<ExecutionProfile>) -> AnyResult<()> {
 	let threads = rayon::current_num_threads();
-	for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+	for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast].into_iter().filter(|p| only.is_none_or(|o| o == *p)) {
 		let name = if profile == ExecutionProfile::Portable { "portable" } else { "fast" };
 		// ONNX MLP, batch 32.
 		let model = load(&models.join(testmodels::ONNX_MLP), profile)?;
@@ -255,17 +264,28 @@ fn bench(models: &Path, minilm: Option<&Path>, iters: usize) -> AnyResult<()> {
 				1e3 / ms
 			);
 		}
-		// Tiny Llama: generation vs teacher-forced verification of the same tokens.
-		for (label, dir) in [("tiny-llama", testmodels::TINY_LLAMA), ("tiny-llama-gguf", testmodels::TINY_LLAMA_GGUF)] {
+		// Llama: generation vs teacher-forced verification of the same tokens, from a short
+		// prompt (4 tokens) and from the 34-token golden prompt.
+		let Value::Tokens(long_prompt) = testmodels::golden_llama_prompt() else { unreachable!() };
+		let mut llamas = vec![
+			("tiny-llama", testmodels::TINY_LLAMA, long_prompt.clone()),
+			("tiny-llama", testmodels::TINY_LLAMA, long_prompt[..4].to_vec()),
+			("tiny-llama-gguf", testmodels::TINY_LLAMA_GGUF, long_prompt[..4].to_vec()),
+		];
+		if models.join(testmodels::SMALL_LLAMA).is_dir() {
+			llamas.push(("small-llama", testmodels::SMALL_LLAMA, long_prompt[..4].to_vec()));
+			llamas.push(("small-llama-gguf", testmodels::SMALL_LLAMA_GGUF, long_prompt[..4].to_vec()));
+		}
+		for (label, dir, prompt) in llamas {
 			let model = load(&models.join(dir), profile)?;
 			let llama = model.as_llama().expect("a Llama bundle");
-			let Value::Tokens(prompt) = testmodels::golden_llama_prompt() else { unreachable!() };
 			let n = llama.max_new_tokens();
 			let generated = llama.generate(&prompt, n)?;
 			let gen_ms = time_runs(iters, || llama.generate(&prompt, n).map(|_| ()).map_err(Into::into))?;
 			let ver_ms = time_runs(iters, || llama.verify(&prompt, &generated, 0.0).map(|_| ()).map_err(Into::into))?;
 			println!(
-				"{{\"model\":\"{label}\",\"profile\":\"{name}\",\"new_tokens\":{n},\"generate_ms\":{gen_ms:.3},\"verify_ms\":{ver_ms:.3},\"verify_over_generate\":{:.3},\"tokens_per_s\":{:.1},\"threads\":{threads}}}",
+				"{{\"model\":\"{label}\",\"profile\":\"{name}\",\"prompt_tokens\":{},\"new_tokens\":{n},\"generate_ms\":{gen_ms:.3},\"verify_ms\":{ver_ms:.3},\"verify_over_generate\":{:.3},\"tokens_per_s\":{:.1},\"threads\":{threads}}}",
+				prompt.len(),
 				ver_ms / gen_ms,
 				n as f64 * 1e3 / gen_ms
 			);

@@ -1,9 +1,11 @@
 //! ONNX graphs through candle-onnx, restricted to an allowlist of operators, opsets and data
 //! types that is checked when a model is imported.
 //!
-//! The fast profile runs the graph with `candle_onnx::simple_eval`. The portable profile
-//! interprets the same allowlisted graph here, routing every order-sensitive operator through
-//! [`Ops`], so its output is bit-identical on every CPU.
+//! candle-onnx parses the model; the allowlisted graph is interpreted here with every
+//! order-sensitive operator routed through [`Ops`], so one interpreter serves both profiles
+//! (bit-identical on every CPU in the portable one). Weights of `MatMul`/`Gemm` nodes are
+//! prepared once at load, in the layout each profile's matmul wants.
+//! `candle_onnx::simple_eval` stays available as a reference ([`OnnxModel::run_reference`]).
 
 use candle_core::{DType, Device, Tensor};
 use candle_onnx::onnx::{self, tensor_shape_proto::dimension, type_proto, ModelProto, NodeProto, TensorProto};
@@ -12,7 +14,7 @@ use std::{collections::HashMap, path::Path};
 use crate::{
 	error::{EngineError, InputError, Result},
 	kernels::Activation,
-	ops::Ops,
+	ops::{Linear, Ops},
 };
 use opg_primitives::inference::{ExecutionProfile, Value};
 
@@ -44,6 +46,8 @@ pub struct OnnxModel {
 	input: InputSpec,
 	output: String,
 	initializers: HashMap<String, Tensor>,
+	/// Prepared weights of `MatMul`/`Gemm` nodes with constant operands, by node output.
+	linears: HashMap<String, Linear>,
 }
 
 /// Parse an ONNX file and check it against the allowlist; the error names every offending
@@ -139,12 +143,23 @@ impl OnnxModel {
 		let input = InputSpec { name: info.name.clone(), dtype: ty.elem_type, dims };
 		let output = graph.output[0].name.clone();
 		let mut initializers = HashMap::new();
-		if profile == ExecutionProfile::Portable {
-			for t in &graph.initializer {
-				initializers.insert(t.name.clone(), tensor_from_proto(t)?);
+		for t in &graph.initializer {
+			initializers.insert(t.name.clone(), tensor_from_proto(t)?);
+		}
+		let mut linears = HashMap::new();
+		for node in &graph.node {
+			if let Some(linear) = prepare_linear(profile, node, &initializers)? {
+				linears.insert(node.output.first().cloned().unwrap_or_default(), linear);
 			}
 		}
-		Ok(Self { ops: Ops::new(profile), proto, input, output, initializers })
+		Ok(Self { ops: Ops::new(profile), proto, input, output, initializers, linears })
+	}
+
+	/// The same graph evaluated by `candle_onnx::simple_eval`, as a reference for tests.
+	pub fn run_reference(&self, value: &Value) -> Result<Value> {
+		let input = self.input_tensor(value)?;
+		let mut outputs = candle_onnx::simple_eval(&self.proto, HashMap::from([(self.input.name.clone(), input)]))?;
+		value_from_tensor(&outputs.remove(&self.output).ok_or_else(|| EngineError::Model("the graph produced no output".into()))?)
 	}
 
 	/// Check a request's value against the graph input and make it a tensor.
@@ -173,17 +188,10 @@ impl OnnxModel {
 
 	pub fn run(&self, value: &Value) -> Result<Value> {
 		let input = self.input_tensor(value)?;
-		let out = match self.ops.profile {
-			ExecutionProfile::Fast => {
-				let mut outputs = candle_onnx::simple_eval(&self.proto, HashMap::from([(self.input.name.clone(), input)]))?;
-				outputs.remove(&self.output).ok_or_else(|| EngineError::Model("the graph produced no output".into()))?
-			},
-			ExecutionProfile::Portable => self.eval_portable(input)?,
-		};
-		value_from_tensor(&out)
+		value_from_tensor(&self.eval(input)?)
 	}
 
-	fn eval_portable(&self, input: Tensor) -> Result<Tensor> {
+	fn eval(&self, input: Tensor) -> Result<Tensor> {
 		let graph = self.proto.graph.as_ref().expect("checked by the allowlist");
 		let mut values: HashMap<&str, Tensor> = self.initializers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
 		values.insert(&self.input.name, input);
@@ -203,6 +211,9 @@ impl OnnxModel {
 		let ops = &self.ops;
 		let int_attr = |name: &str, default: i64| node.attribute.iter().find(|a| a.name == name).map_or(default, |a| a.i);
 		let float_attr = |name: &str, default: f32| node.attribute.iter().find(|a| a.name == name).map_or(default, |a| a.f);
+		if let Some(linear) = node.output.first().and_then(|o| self.linears.get(o)) {
+			return ops.linear(get(0)?, linear);
+		}
 		Ok(match node.op_type.as_str() {
 			"Add" => get(0)?.broadcast_add(get(1)?)?,
 			"Sub" => get(0)?.broadcast_sub(get(1)?)?,
@@ -287,6 +298,36 @@ impl OnnxModel {
 			},
 			other => return Err(EngineError::UnsupportedOperators(vec![other.to_string()])),
 		})
+	}
+}
+
+/// A `MatMul` by a constant matrix, or a `Gemm` with constant `B` (and `C`, if any) and unit
+/// scale factors, as a linear layer `y = x·Wᵀ + b`.
+fn prepare_linear(profile: ExecutionProfile, node: &NodeProto, constants: &HashMap<String, Tensor>) -> Result<Option<Linear>> {
+	let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
+	let constant = |i: usize| node.input.get(i).and_then(|n| constants.get(n));
+	match node.op_type.as_str() {
+		"MatMul" => match constant(1) {
+			Some(b) if b.rank() == 2 => Ok(Some(Linear::new(profile, b.t()?.contiguous()?, None)?)),
+			_ => Ok(None),
+		},
+		"Gemm" => {
+			let unit = |name: &str| attr(name).is_none_or(|a| a.f == 1.0);
+			if attr("transA").is_some_and(|a| a.i != 0) || !unit("alpha") || !unit("beta") {
+				return Ok(None);
+			}
+			let Some(b) = constant(1).filter(|b| b.rank() == 2) else { return Ok(None) };
+			let weight = if attr("transB").is_some_and(|a| a.i != 0) { b.clone() } else { b.t()?.contiguous()? };
+			let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
+				None => None,
+				Some(_) => match constant(2) {
+					Some(c) if c.dims() == [weight.dims()[0]] => Some(c.clone()),
+					_ => return Ok(None),
+				},
+			};
+			Ok(Some(Linear::new(profile, weight, bias)?))
+		},
+		_ => Ok(None),
 	}
 }
 
