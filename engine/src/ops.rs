@@ -3,8 +3,10 @@
 //!
 //! - [`ExecutionProfile::Portable`]: the fixed-order kernels of [`crate::kernels`], bit-identical
 //!   on every CPU and thread count;
-//! - [`ExecutionProfile::Fast`]: candle's native CPU paths (gemm with run-time SIMD dispatch,
-//!   quantized kernels, fused norms), compared on chain with a tolerance.
+//! - [`ExecutionProfile::Fast`]: candle's native CPU paths (gemm with run-time SIMD dispatch for
+//!   attention, quantized kernels, fused norms, the system libm), compared on chain with a
+//!   tolerance. Dense linear layers share the tiled kernel, which measured as fast as any
+//!   alternative here (docs/BENCHMARKS.md).
 //!
 //! Everything else a model does (gathers, reshapes, transposes, concatenation, elementwise
 //! `+ − × ÷`, `sqrt`) is exact per element in IEEE-754 and goes through candle in both profiles.

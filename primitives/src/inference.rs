@@ -82,9 +82,9 @@ fn ordinal(bits: u32) -> i64 {
 	}
 }
 
-/// A finite `f32` as an integer count of 2^-100, exact down to 2^-77 and truncated below
-/// (far under any useful tolerance); `None` from 2^25 in magnitude, where the absolute test is
-/// not applied.
+/// A finite `f32` as an integer count of 2^-100 (exact from 2^-77 up, truncated toward zero
+/// below: the absolute test resolves differences of 2^-100 ≈ 8e-31, far under any useful
+/// tolerance); `None` from 2^25 in magnitude, where the absolute test is not applied.
 fn fixed_point(bits: u32) -> Option<i128> {
 	let exponent = (bits & EXPONENT_MASK) >> 23;
 	if exponent > 152 {
@@ -97,13 +97,17 @@ fn fixed_point(bits: u32) -> Option<i128> {
 	Some(if bits & !MAGNITUDE_MASK != 0 { -magnitude } else { magnitude })
 }
 
-/// Whether two `f32` values (as bits) agree: within `max_ulps`, or at most `abs_tol_bits` apart.
+/// Whether two `f32` values (as bits) agree: within `max_ulps`, or at most `abs_tol_bits` apart
+/// (a zero tolerance disables the absolute test).
 pub fn f32_agree(a: u32, b: u32, max_ulps: u32, abs_tol_bits: u32) -> bool {
 	if !is_finite(a) || !is_finite(b) {
 		return false;
 	}
 	if ordinal(a).abs_diff(ordinal(b)) <= max_ulps as u64 {
 		return true;
+	}
+	if abs_tol_bits & MAGNITUDE_MASK == 0 {
+		return false;
 	}
 	match (fixed_point(a), fixed_point(b), fixed_point(abs_tol_bits & MAGNITUDE_MASK)) {
 		(Some(x), Some(y), Some(tol)) => (x - y).abs() <= tol,
