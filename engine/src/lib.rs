@@ -65,9 +65,9 @@ pub fn check_bundle(dir: &Path, manifest: &Manifest) -> Result<()> {
 }
 
 enum Kind {
-	Onnx(OnnxModel),
-	Bert(BertEmbedder),
-	Llama(LlamaModel),
+	Onnx(Box<OnnxModel>),
+	Bert(Box<BertEmbedder>),
+	Llama(Box<LlamaModel>),
 }
 
 /// A verified model loaded for one execution profile.
@@ -80,20 +80,25 @@ pub struct Model {
 impl Model {
 	pub fn load(bundle: &VerifiedBundle, profile: ExecutionProfile) -> Result<Self> {
 		let kind = match &bundle.manifest.architecture {
-			Architecture::Onnx { graph } => Kind::Onnx(OnnxModel::load(profile, &bundle.path(graph))?),
+			Architecture::Onnx { graph } => Kind::Onnx(Box::new(OnnxModel::load(profile, &bundle.path(graph))?)),
 			Architecture::BertEmbedding { weights, config, tokenizer, max_tokens, normalize } =>
-				Kind::Bert(BertEmbedder::load(
+				Kind::Bert(Box::new(BertEmbedder::load(
 					profile,
 					&bundle.path(weights),
 					&bundle.path(config),
 					&bundle.path(tokenizer),
 					*max_tokens,
 					*normalize,
-				)?),
+				)?)),
 			Architecture::LlamaCausalLm { weights, config: Some(config), max_new_tokens } =>
-				Kind::Llama(LlamaModel::from_safetensors(profile, &bundle.path(weights), &bundle.path(config), *max_new_tokens)?),
+				Kind::Llama(Box::new(LlamaModel::from_safetensors(
+					profile,
+					&bundle.path(weights),
+					&bundle.path(config),
+					*max_new_tokens,
+				)?)),
 			Architecture::LlamaCausalLm { weights, config: None, max_new_tokens } =>
-				Kind::Llama(LlamaModel::from_gguf(profile, &bundle.path(weights), *max_new_tokens)?),
+				Kind::Llama(Box::new(LlamaModel::from_gguf(profile, &bundle.path(weights), *max_new_tokens)?)),
 		};
 		Ok(Self { id: bundle.id, profile, kind })
 	}

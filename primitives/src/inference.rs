@@ -152,7 +152,7 @@ pub fn largest_agreeing_group(rule: ComparisonRule, outputs: &[&[u8]]) -> Option
 			.filter(|(_, other)| outputs_agree(rule, candidate, other))
 			.map(|(j, _)| j)
 			.collect();
-		if best.as_ref().map_or(true, |(_, g)| group.len() > g.len()) {
+		if best.as_ref().is_none_or(|(_, g)| group.len() > g.len()) {
 			best = Some((i, group));
 		}
 	}
