@@ -32,6 +32,7 @@ echo "threads=$threads iters=$iters cpu=$(grep -m1 "model name" /proc/cpuinfo | 
 python3 - "$work/results.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print("engine matmul kernel:", next(r["kernel"] for r in rows if "kernel" in r))
 ort = {r["model"]: r for r in rows if r["profile"] == "onnxruntime"}
 print(f"{'model':<18}{'profile':<13}{'batch':>6}{'median ms':>11}{'items/s':>10}{'× onnxruntime':>15}")
 for r in rows:

@@ -1,7 +1,10 @@
 //! blake2b-256, the hash the chain uses for model ids and commitments.
 
 use blake2::{digest::consts::U32, Blake2b, Digest as _};
-use std::{io::Read, path::Path};
+use std::{
+	io::{self, Read, Write},
+	path::Path,
+};
 
 use crate::error::{io_at, Result};
 
@@ -24,21 +27,27 @@ impl Hasher {
 	}
 }
 
-/// Size and hash of a file, read in 1 MiB chunks.
-pub fn blake2_file(path: &Path) -> Result<(u64, Digest)> {
-	let mut file = std::fs::File::open(path).map_err(io_at(path))?;
+/// Stream `input` into `output` in 1 MiB chunks; returns the bytes copied and their hash.
+pub fn copy_hashing(mut input: impl Read, mut output: impl Write) -> io::Result<(u64, Digest)> {
 	let mut hasher = Hasher::default();
 	let mut buf = vec![0u8; 1 << 20];
 	let mut size = 0u64;
 	loop {
-		let n = file.read(&mut buf).map_err(io_at(path))?;
+		let n = input.read(&mut buf)?;
 		if n == 0 {
 			break;
 		}
 		size += n as u64;
 		hasher.update(&buf[..n]);
+		output.write_all(&buf[..n])?;
 	}
 	Ok((size, hasher.finish()))
+}
+
+/// Size and hash of a file.
+pub fn blake2_file(path: &Path) -> Result<(u64, Digest)> {
+	let file = std::fs::File::open(path).map_err(io_at(path))?;
+	copy_hashing(file, io::sink()).map_err(io_at(path))
 }
 
 pub fn to_hex(bytes: &[u8]) -> String {

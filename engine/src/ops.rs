@@ -31,7 +31,7 @@ fn from_host(data: Vec<f32>, dims: &[usize]) -> Result<Tensor> {
 /// A weight matrix `[out, in]` stored the way its profile consumes it.
 pub enum Weight {
 	/// Packed `f32` rows for the fixed-order kernels.
-	Host(kernels::PackedRows),
+	Packed(kernels::PackedRows),
 	/// A quantized tensor for candle's quantized matmul (fast profile, GGUF).
 	Quantized(QMatMul),
 }
@@ -40,23 +40,22 @@ pub enum Weight {
 pub struct Linear {
 	weight: Weight,
 	bias: Option<Tensor>,
-	out: usize,
 }
 
 impl Linear {
-	/// From a dense `[out, in]` weight.
-	pub fn new(profile: ExecutionProfile, weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+	/// From a dense `[out, in]` weight, packed for the tiled kernel. Both profiles use it: on
+	/// the CPUs measured, fused multiply-adds bought nothing over the fixed-order kernel
+	/// (docs/BENCHMARKS.md), so fast differs from portable in the norms, softmax, activations,
+	/// attention and quantized matmuls.
+	pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
 		let (out, inp) = weight.dims2()?;
 		if let Some(b) = &bias {
 			if b.dims() != [out] {
 				return Err(EngineError::Model(format!("bias shape {:?} does not match {out} outputs", b.dims())));
 			}
 		}
-		let weight = match profile {
-			ExecutionProfile::Portable | ExecutionProfile::Fast =>
-				Weight::Host(kernels::PackedRows::new(host(&weight)?, out, inp)),
-		};
-		Ok(Self { weight, bias: bias.map(|b| b.to_dtype(DType::F32)).transpose()?, out })
+		let weight = Weight::Packed(kernels::PackedRows::new(host(&weight)?, out, inp));
+		Ok(Self { weight, bias: bias.map(|b| b.to_dtype(DType::F32)).transpose()? })
 	}
 
 	/// From a quantized weight: kept quantized in the fast profile, dequantized (exactly, for
@@ -65,14 +64,10 @@ impl Linear {
 		let (out, inp) = q.shape().dims2()?;
 		let weight = match profile {
 			ExecutionProfile::Portable =>
-				Weight::Host(kernels::PackedRows::new(host(&q.dequantize(&Device::Cpu)?)?, out, inp)),
+				Weight::Packed(kernels::PackedRows::new(host(&q.dequantize(&Device::Cpu)?)?, out, inp)),
 			ExecutionProfile::Fast => Weight::Quantized(QMatMul::from_qtensor(q)?),
 		};
-		Ok(Self { weight, bias: None, out })
-	}
-
-	pub fn out_features(&self) -> usize {
-		self.out
+		Ok(Self { weight, bias: None })
 	}
 }
 
@@ -90,20 +85,17 @@ impl Ops {
 	/// `x[…, in] → […, out]`.
 	pub fn linear(&self, x: &Tensor, layer: &Linear) -> Result<Tensor> {
 		let y = match &layer.weight {
-			Weight::Host(packed) => {
-				let (out, inp) = (&packed.rows(), &packed.cols());
+			Weight::Packed(packed) => {
+				let (out, inp) = (packed.rows(), packed.cols());
 				let dims = x.dims().to_vec();
 				let last = *dims.last().ok_or_else(|| EngineError::Model("linear on a scalar".into()))?;
-				if last != *inp {
+				if last != inp {
 					return Err(EngineError::Model(format!("linear expects {inp} features, got {last}")));
 				}
-				let rows = x.elem_count() / inp.max(&1);
-				// Both profiles: on the CPUs measured, fused multiply-adds bought nothing over the
-				// fixed-order kernel (docs/BENCHMARKS.md), so fast differs from portable only in
-				// the norms, softmax, activations and quantized matmuls.
+				let rows = x.elem_count() / inp.max(1);
 				let y = kernels::matmul_packed(&host(x)?, rows, packed);
 				let mut out_dims = dims;
-				*out_dims.last_mut().expect("checked non-empty") = *out;
+				*out_dims.last_mut().expect("checked non-empty") = out;
 				from_host(y, &out_dims)?
 			},
 			Weight::Quantized(q) => q.forward(x)?,

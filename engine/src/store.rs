@@ -15,7 +15,7 @@ use std::{
 
 use crate::{
 	error::{io_at, EngineError, Result},
-	hash::{blake2_file, to_hex, Digest, Hasher},
+	hash::{blake2_file, copy_hashing, to_hex, Digest},
 	manifest::{check_path, Manifest, MANIFEST_FILE, MAX_FILES, MAX_MANIFEST_BYTES},
 };
 
@@ -56,10 +56,6 @@ impl ModelStore {
 		Ok(Self { root, verified: Mutex::new(HashSet::new()) })
 	}
 
-	pub fn root(&self) -> &Path {
-		&self.root
-	}
-
 	pub fn dir_of(&self, id: &Digest) -> PathBuf {
 		self.root.join(to_hex(id))
 	}
@@ -86,6 +82,7 @@ impl ModelStore {
 		let manifest = read_manifest(src)?;
 		let id = manifest.id();
 		if self.contains(&id) && self.verify(&id).is_ok() {
+			self.verified.lock().expect("not poisoned").insert(id);
 			return Ok(id);
 		}
 		let staging = self.staging_dir()?;
@@ -105,7 +102,7 @@ impl ModelStore {
 				return Err(EngineError::TooLarge { limit: max_bytes });
 			}
 			let input = File::open(&from).map_err(io_at(&from))?;
-			let (size, hash) = copy_hashing(input, &to, entry.size)?;
+			let (size, hash) = copy_synced(input, &to, entry.size)?;
 			check_entry(entry, size, hash)?;
 		}
 		// Format checks (e.g. the ONNX allowlist) run before the model becomes visible.
@@ -249,23 +246,11 @@ fn check_entry(entry: &crate::manifest::FileEntry, size: u64, hash: Digest) -> R
 
 /// Copy `input` to `to` (synced), hashing; stops one byte past `expected` so an oversize file
 /// cannot fill the disk.
-fn copy_hashing(input: impl Read, to: &Path, expected: u64) -> Result<(u64, Digest)> {
+fn copy_synced(input: impl Read, to: &Path, expected: u64) -> Result<(u64, Digest)> {
 	let mut out = File::create(to).map_err(io_at(to))?;
-	let mut input = input.take(expected.saturating_add(1));
-	let mut hasher = Hasher::default();
-	let mut buf = vec![0u8; 1 << 20];
-	let mut size = 0u64;
-	loop {
-		let n = input.read(&mut buf).map_err(io_at(to))?;
-		if n == 0 {
-			break;
-		}
-		size += n as u64;
-		hasher.update(&buf[..n]);
-		out.write_all(&buf[..n]).map_err(io_at(to))?;
-	}
+	let copied = copy_hashing(input.take(expected.saturating_add(1)), &mut out).map_err(io_at(to))?;
 	out.sync_all().map_err(io_at(to))?;
-	Ok((size, hasher.finish()))
+	Ok(copied)
 }
 
 fn write_synced(path: &Path, data: &[u8]) -> Result<()> {

@@ -239,6 +239,7 @@ fn time_runs(iters: usize, mut f: impl FnMut() -> AnyResult<()>) -> AnyResult<f6
 
 fn bench(models: &Path, minilm: Option<&Path>, iters: usize, only: Option<ExecutionProfile>) -> AnyResult<()> {
 	let threads = rayon::current_num_threads();
+	println!("{{\"kernel\":\"{}\",\"threads\":{threads}}}", opg_engine::kernels::kernel_variant());
 	for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast].into_iter().filter(|p| only.is_none_or(|o| o == *p)) {
 		let name = if profile == ExecutionProfile::Portable { "portable" } else { "fast" };
 		// ONNX MLP, batch 32.

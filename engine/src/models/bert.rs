@@ -92,7 +92,7 @@ impl BertEmbedder {
 		}
 		let eps = config.layer_norm_eps as f32;
 		let linear = |name: &str, out: usize, inp: usize| -> Result<Linear> {
-			Linear::new(profile, w.get(&format!("{name}.weight"), &[out, inp])?, Some(w.get(&format!("{name}.bias"), &[out])?))
+			Linear::new(w.get(&format!("{name}.weight"), &[out, inp])?, Some(w.get(&format!("{name}.bias"), &[out])?))
 		};
 		let norm = |name: &str| -> Result<Norm> {
 			Norm::new(w.get(&format!("{name}.weight"), &[h])?, Some(w.get(&format!("{name}.bias"), &[h])?), eps)
@@ -124,14 +124,6 @@ impl BertEmbedder {
 			max_tokens,
 			normalize,
 		})
-	}
-
-	pub fn hidden_size(&self) -> usize {
-		self.config.hidden_size
-	}
-
-	pub fn max_tokens(&self) -> usize {
-		self.max_tokens
 	}
 
 	/// WordPiece ids with `[CLS]`/`[SEP]`, refusing empty and over-long text.

@@ -148,7 +148,7 @@ impl OnnxModel {
 		}
 		let mut linears = HashMap::new();
 		for node in &graph.node {
-			if let Some(linear) = prepare_linear(profile, node, &initializers)? {
+			if let Some(linear) = prepare_linear(node, &initializers)? {
 				linears.insert(node.output.first().cloned().unwrap_or_default(), linear);
 			}
 		}
@@ -303,12 +303,12 @@ impl OnnxModel {
 
 /// A `MatMul` by a constant matrix, or a `Gemm` with constant `B` (and `C`, if any) and unit
 /// scale factors, as a linear layer `y = x·Wᵀ + b`.
-fn prepare_linear(profile: ExecutionProfile, node: &NodeProto, constants: &HashMap<String, Tensor>) -> Result<Option<Linear>> {
+fn prepare_linear(node: &NodeProto, constants: &HashMap<String, Tensor>) -> Result<Option<Linear>> {
 	let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
 	let constant = |i: usize| node.input.get(i).and_then(|n| constants.get(n));
 	match node.op_type.as_str() {
 		"MatMul" => match constant(1) {
-			Some(b) if b.rank() == 2 => Ok(Some(Linear::new(profile, b.t()?.contiguous()?, None)?)),
+			Some(b) if b.rank() == 2 => Ok(Some(Linear::new(b.t()?.contiguous()?, None)?)),
 			_ => Ok(None),
 		},
 		"Gemm" => {
@@ -325,7 +325,7 @@ fn prepare_linear(profile: ExecutionProfile, node: &NodeProto, constants: &HashM
 					_ => return Ok(None),
 				},
 			};
-			Ok(Some(Linear::new(profile, weight, bias)?))
+			Ok(Some(Linear::new(weight, bias)?))
 		},
 		_ => Ok(None),
 	}
