@@ -23,6 +23,30 @@ pub enum InputError {
 	TokenOutOfRange { token: u32, vocab: usize },
 	#[error("the input does not decode as a value: {0}")]
 	Undecodable(String),
+	#[error("the input holds a NaN or an infinity at element {index}")]
+	NotFinite { index: usize },
+	#[error("integer division by zero or overflowing integer division in {node}")]
+	DivisionByZero { node: String },
+}
+
+impl InputError {
+	/// The typed refusal every honest worker commits to for this input.
+	pub fn rejection(&self) -> opg_primitives::inference::Rejection {
+		use opg_primitives::inference::Rejection;
+		match self {
+			InputError::Empty => Rejection::Empty,
+			InputError::WrongType { .. } => Rejection::WrongType,
+			InputError::WrongShape { .. } => Rejection::WrongShape,
+			InputError::Inconsistent { .. } => Rejection::InconsistentShape,
+			InputError::TooLarge { .. } => Rejection::TooLarge,
+			InputError::TextTooLong { .. } => Rejection::TextTooLong,
+			InputError::NotUtf8 => Rejection::NotUtf8,
+			InputError::TokenOutOfRange { .. } => Rejection::TokenOutOfRange,
+			InputError::Undecodable(_) => Rejection::Undecodable,
+			InputError::NotFinite { .. } => Rejection::NotFinite,
+			InputError::DivisionByZero { .. } => Rejection::DivisionByZero,
+		}
+	}
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -22,7 +22,7 @@ use std::path::Path;
 
 pub use error::{EngineError, InputError, Result};
 pub use manifest::{Architecture, Manifest};
-pub use opg_primitives::inference::{ExecutionProfile, Value};
+pub use opg_primitives::inference::{Answer, ExecutionProfile, Rejection, Value};
 pub use store::{ModelStore, VerifiedBundle};
 
 use models::{bert::BertEmbedder, llama::LlamaModel, onnx::OnnxModel};
@@ -121,6 +121,20 @@ impl Model {
 	/// [`Model::run`] on SCALE-encoded values, as they travel on chain.
 	pub fn run_encoded(&self, input: &[u8]) -> Result<Vec<u8>> {
 		Ok(self.run(&decode_input(input)?)?.encode())
+	}
+
+	/// What a committee member commits to for an encoded request input: the encoded output, or
+	/// the typed refusal every honest worker reaches for an input the model does not take. A
+	/// loaded model whose computation fails on the input (`EngineError::Model`) fails the same
+	/// way on every worker: that is `Rejection::ModelFailed`. `Err` only for faults of this
+	/// machine (I/O), which say nothing about the input.
+	pub fn answer(&self, input: &[u8]) -> Result<Answer> {
+		match self.run_encoded(input) {
+			Ok(output) => Ok(Answer::Output(output)),
+			Err(EngineError::Input(e)) => Ok(Answer::Rejected(e.rejection())),
+			Err(EngineError::Model(_)) => Ok(Answer::Rejected(Rejection::ModelFailed)),
+			Err(e) => Err(e),
+		}
 	}
 
 	pub fn as_llama(&self) -> Option<&LlamaModel> {

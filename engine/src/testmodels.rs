@@ -107,6 +107,10 @@ fn int_attr(name: &str, value: i64) -> onnx::AttributeProto {
 }
 
 fn value_info(name: &str, dims: &[Option<i64>]) -> onnx::ValueInfoProto {
+	typed_value_info(name, dims, onnx::tensor_proto::DataType::Float)
+}
+
+fn typed_value_info(name: &str, dims: &[Option<i64>], elem_type: onnx::tensor_proto::DataType) -> onnx::ValueInfoProto {
 	use onnx::{tensor_shape_proto::{dimension, Dimension}, type_proto, TensorShapeProto, TypeProto};
 	let dim = dims
 		.iter()
@@ -122,7 +126,7 @@ fn value_info(name: &str, dims: &[Option<i64>]) -> onnx::ValueInfoProto {
 		name: name.into(),
 		r#type: Some(TypeProto {
 			value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-				elem_type: onnx::tensor_proto::DataType::Float as i32,
+				elem_type: elem_type as i32,
 				shape: Some(TensorShapeProto { dim }),
 			})),
 			..Default::default()
@@ -177,6 +181,44 @@ pub fn onnx_mlp_bytes(extra_op: Option<&str>) -> Vec<u8> {
 		..Default::default()
 	}
 	.encode_to_vec()
+}
+
+fn i64_tensor(name: &str, data: &[i64]) -> onnx::TensorProto {
+	onnx::TensorProto {
+		name: name.into(),
+		dims: vec![data.len() as i64],
+		data_type: onnx::tensor_proto::DataType::Int64 as i32,
+		raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+		..Default::default()
+	}
+}
+
+/// Integer division a request input can break: `y = 100 / (x / -1)` on an i64 vector, so an
+/// element of `x` that is 0 divides by zero and `i64::MIN` overflows.
+pub fn onnx_int_divider_bytes() -> Vec<u8> {
+	use onnx::tensor_proto::DataType::Int64;
+	let graph = onnx::GraphProto {
+		name: "opg-test-divider".into(),
+		node: vec![node("Div", &["x", "minus_one"], "negated", vec![]), node("Div", &["hundred", "negated"], "y", vec![])],
+		initializer: vec![i64_tensor("minus_one", &[-1]), i64_tensor("hundred", &[100])],
+		input: vec![typed_value_info("x", &[None], Int64)],
+		output: vec![typed_value_info("y", &[None], Int64)],
+		..Default::default()
+	};
+	onnx::ModelProto {
+		ir_version: 8,
+		opset_import: vec![onnx::OperatorSetIdProto { domain: String::new(), version: 17 }],
+		producer_name: "opg-engine testmodels".into(),
+		graph: Some(graph),
+		..Default::default()
+	}
+	.encode_to_vec()
+}
+
+/// Write the integer divider as an ONNX bundle to `dir`.
+pub fn write_onnx_int_divider(dir: &Path) -> Result<Manifest> {
+	write(dir, "model.onnx", &onnx_int_divider_bytes())?;
+	Manifest::create_for_directory(dir, Architecture::Onnx { graph: "model.onnx".into() }, &[])
 }
 
 /// Write an ONNX bundle to `dir`.

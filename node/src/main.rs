@@ -6,6 +6,7 @@ mod command;
 mod preflight;
 mod rpc;
 mod service;
+mod worker;
 
 fn main() -> sc_cli::Result<()> {
 	command::run()

@@ -1,6 +1,7 @@
 //! The full node: client, database, networking, Aura authoring, GRANDPA finality, off-chain
 //! workers and RPC.
 
+use crate::cli::WorkerParams;
 use futures::FutureExt;
 use opg_runtime::{apis::RuntimeApi, opaque::Block};
 use sc_client_api::{Backend, BlockBackend};
@@ -131,9 +132,50 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 	})
 }
 
+/// Whether the inference worker runs: asked for, or a validator of a development chain.
+fn worker_enabled(config: &Configuration, params: &WorkerParams) -> bool {
+	use sc_service::ChainType;
+	let dev_chain = matches!(config.chain_spec.chain_type(), ChainType::Development | ChainType::Local);
+	params.worker || (!params.no_worker && config.role.is_authority() && dev_chain)
+}
+
+/// The worker's settings, with defaults under the node's base path.
+fn worker_config(config: &Configuration, params: &WorkerParams) -> crate::worker::WorkerConfig {
+	let base = config.base_path.path().to_path_buf();
+	crate::worker::WorkerConfig {
+		model_store: params.model_store.clone().unwrap_or_else(|| base.join("models")),
+		journal: config.base_path.config_dir(config.chain_spec.id()).join("worker"),
+		memory_bytes: params.worker_memory.saturating_mul(1 << 20),
+		queue: params.worker_jobs as usize,
+		threads: params.worker_threads.map(|n| n as usize),
+		max_model_bytes: params.worker_max_model_size.saturating_mul(1 << 20),
+		fault: params.unsafe_worker_fault,
+	}
+}
+
+/// Development chains start with worker keys in the keystore, like their Aura and GRANDPA
+/// keys: `//<Name>//opg-worker` for the `--alice`-style key of this node, and on the `dev`
+/// chain also Bob's and Charlie's, so one node holds a full committee of three.
+fn insert_dev_worker_keys(config: &Configuration, keystore: &sp_keystore::KeystorePtr) -> Result<(), ServiceError> {
+	use sp_keystore::Keystore;
+	let Some(seed) = config.dev_key_seed.clone() else { return Ok(()) };
+	let mut seeds = vec![seed];
+	if config.chain_spec.chain_type() == sc_service::ChainType::Development {
+		seeds.extend(["//Bob".to_string(), "//Charlie".to_string()]);
+	}
+	seeds.dedup();
+	for seed in seeds {
+		keystore
+			.sr25519_generate_new(opg_primitives::worker::WORKER_KEY_TYPE, Some(&format!("{seed}//opg-worker")))
+			.map_err(|e| ServiceError::Other(format!("cannot add the dev worker key {seed}//opg-worker: {e}")))?;
+	}
+	Ok(())
+}
+
 /// Build and start a full node (an authority when started with `--validator` or a dev key).
 pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::traits::Block>::Hash>>(
 	config: Configuration,
+	worker: WorkerParams,
 ) -> Result<TaskManager, ServiceError> {
 	let sc_service::PartialComponents {
 		client,
@@ -211,6 +253,11 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 		);
 	}
 
+	let worker = worker_enabled(&config, &worker).then(|| worker_config(&config, &worker));
+	if worker.is_some() {
+		insert_dev_worker_keys(&config, &keystore_container.keystore())?;
+	}
+
 	let role = config.role;
 	let force_authoring = config.force_authoring;
 	let name = config.network.node_name.clone();
@@ -225,6 +272,18 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 			crate::rpc::create_full(deps).map_err(Into::into)
 		})
 	};
+
+	if let Some(worker) = worker {
+		crate::worker::start(
+			worker,
+			client.clone(),
+			transaction_pool.clone(),
+			keystore_container.keystore(),
+			prometheus_registry.as_ref(),
+			&task_manager.spawn_handle(),
+		)
+		.map_err(ServiceError::Other)?;
+	}
 
 	sc_service::spawn_tasks(sc_service::SpawnTasksParams {
 		network: network.clone(),

@@ -1,197 +1,201 @@
-//! Verifiable inference on a real `--dev` node, end to end through the transaction pool:
-//! three workers bond and serve a model, a dApp requests inference with escrow, the drawn
-//! committee commits and reveals with fee-free transactions authorized by their worker keys, and
-//! the request settles with the agreed output — which anyone can then read through the
-//! `InferenceApi` runtime API.
+//! Verified inference end to end on a real `--dev` node: its keystore holds the three genesis
+//! workers' keys, its worker fetches each model over HTTP from 127.0.0.1 by the registry's URI,
+//! verifies it against its id, runs it with `opg-engine`, and commits and reveals for each key.
+//! Every request settles with exactly the answer the engine computes on its own, inputs the
+//! model refuses end rejected with the same reason from every member, and every balance moves
+//! by what the pricing says.
 
 mod common;
 
 use codec::{Decode, Encode};
 use common::{
-	chain::{events, free_balance, general, sign, submit},
+	chain::{free_balance, sign, submit},
+	inference::{ended, End, EventLog},
+	models::{engine_answer, minilm, onnx_mlp, tiny_llama, Bundle, FileServer},
 	rpc::{from_hex, to_hex},
 	wait_for, Node,
 };
-use opg_primitives::{
-	inference::{commitment, ComparisonRule, ExecutionProfile, ModelFormat, RequestStatus, Value},
-	worker::WorkerPair,
-	ModelId,
-};
+use opg_engine::{testmodels, Answer, ExecutionProfile, Rejection, Value};
+use opg_primitives::inference::{ComparisonRule, ModelFormat, RequestStatus};
 use opg_runtime::{AccountId, Balance, BlockNumber, RuntimeCall, RuntimeEvent, MILLI_OPG, OPG};
 use serde_json::json;
-use sp_core::Pair;
 use sp_keyring::Sr25519Keyring;
 use sp_runtime::Perbill;
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
-const TIMEOUT: Duration = Duration::from_secs(120);
-const WORKERS: [Sr25519Keyring; 3] = [Sr25519Keyring::Bob, Sr25519Keyring::Charlie, Sr25519Keyring::Dave];
+const TIMEOUT: Duration = common::inference::TIMEOUT;
+const PRICE: Balance = OPG;
+const MAX_FEE: Balance = 2 * OPG;
+const SEATS: u32 = 3;
+const OWNER: Sr25519Keyring = Sr25519Keyring::Eve;
+const REQUESTER: Sr25519Keyring = Sr25519Keyring::Ferdie;
 
-fn worker_pair(who: Sr25519Keyring) -> WorkerPair {
-	WorkerPair::from_string(&format!("//{who:?}//opg-worker"), None).expect("valid seed")
+fn register(node: &Node, bundle: &Bundle, format: ModelFormat, arch: &str, server: &FileServer, file: &str) {
+	let call = RuntimeCall::Inference(pallet_inference::Call::register_model {
+		model: bundle.id,
+		format,
+		architecture: arch.as_bytes().to_vec(),
+		price: PRICE,
+		rule: ComparisonRule::Exact,
+		profile: ExecutionProfile::Portable,
+		uris: vec![server.url(file).into_bytes()],
+	});
+	submit(&node.rpc(), &sign(&node.rpc(), OWNER, call));
 }
 
-/// The first event at or after block `from` that `pick` accepts, and the block it is in.
-fn wait_event<R>(
-	node: &Node,
-	from: u32,
-	what: &str,
-	pick: impl Fn(&RuntimeEvent) -> Option<R>,
-) -> (R, u32) {
-	let rpc = node.rpc();
-	let mut next = from;
-	wait_for(what, TIMEOUT, || {
-		let best = node.best_number()?;
-		while next <= best {
-			let hash = node.block_hash(next)?;
-			if let Some(found) = events(&rpc, &hash).iter().find_map(|r| pick(&r.event)) {
-				return Some((found, next));
-			}
-			next += 1;
-		}
-		None
-	})
+/// Price, 3 member fees and the treasury's 5 %, or for a refusal the member fees and their 5 %.
+fn expected_paid(answer: &Answer) -> (Balance, Balance, Balance) {
+	let members = 3 * MILLI_OPG;
+	let price = if matches!(answer, Answer::Output(_)) { PRICE } else { 0 };
+	let treasury = Perbill::from_percent(5).mul_ceil(price + members);
+	(price, treasury, price + members + treasury)
 }
 
 #[test]
-fn committee_verifies_and_settles_a_request_on_a_real_node() {
+fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	let dir = tempfile::tempdir().expect("temp dir");
+	let published = dir.path().join("published");
+	std::fs::create_dir_all(&published).expect("dir");
+	let (mlp, llama, minilm) = (onnx_mlp(&published), tiny_llama(&published), minilm(&published));
+	// The dev chain's genesis workers serve exactly these bundles.
+	assert_eq!(
+		[mlp.id, minilm.id, llama.id],
+		opg_primitives::demo::MODELS,
+		"the demo model ids in opg_primitives::demo are the ids of these bundles"
+	);
+	let server = FileServer::start(&published);
+
 	let mut node = Node::start("dev", &dir.path().join("dev"), &["--dev".to_string()]);
 	node.wait_finalized(1, TIMEOUT);
 	let rpc = node.rpc();
+	let mut log = EventLog::new(&node, 0);
+
+	register(&node, &mlp, ModelFormat::Onnx, "onnx", &server, "onnx-mlp.tar");
+	register(&node, &minilm, ModelFormat::BertEmbedding, "bert", &server, "all-minilm-l6-v2.tar");
+	register(&node, &llama, ModelFormat::LlamaCausalLm, "llama", &server, "tiny-llama.tar");
+	for bundle in [&mlp, &minilm, &llama] {
+		log.wait("model registration", |e| match e {
+			RuntimeEvent::Inference(pallet_inference::Event::ModelRegistered { model, .. }) if *model == bundle.id =>
+				Some(()),
+			_ => None,
+		});
+	}
+
+	// The requests: one per model, and inputs each model refuses.
+	let n = testmodels::MLP_INPUT as u32;
+	let mut nan = vec![0.25f32.to_bits(); n as usize];
+	nan[3] = f32::NAN.to_bits();
+	let cases: Vec<(&str, &Bundle, Vec<u8>)> = vec![
+		("mlp", &mlp, testmodels::golden_mlp_input().encode()),
+		("minilm", &minilm, Value::Text(testmodels::golden_texts()[0].as_bytes().to_vec()).encode()),
+		("llama", &llama, testmodels::golden_llama_prompt().encode()),
+		("mlp wrong shape", &mlp, Value::F32 { shape: vec![n], bits: vec![0; n as usize] }.encode()),
+		("mlp nan", &mlp, Value::F32 { shape: vec![1, n], bits: nan }.encode()),
+		("minilm too long", &minilm, Value::Text("verify ".repeat(400).into_bytes()).encode()),
+	];
+	let expected: Vec<Answer> =
+		cases.iter().map(|(_, bundle, input)| engine_answer(bundle, ExecutionProfile::Portable, input)).collect();
+	assert!(matches!(expected[3], Answer::Rejected(Rejection::WrongShape)));
+	assert!(matches!(expected[4], Answer::Rejected(Rejection::NotFinite)));
+	assert!(matches!(expected[5], Answer::Rejected(Rejection::TextTooLong)));
+
 	let start = node.best_number().expect("best");
-
-	// Three workers bond 1,000 OPG each and serve the model.
-	let model: ModelId = sp_core::H256(sp_io::hashing::blake2_256(b"demo model manifest"));
-	for who in WORKERS {
-		let call = RuntimeCall::WorkerStaking(pallet_worker_staking::Call::register_worker {
-			bond: 1_000 * OPG,
-			key: worker_pair(who).public(),
-			models: vec![model].try_into().expect("one model"),
-			commission: Perbill::from_percent(10),
+	let at = node.block_hash(start).expect("hash");
+	let owner_before = free_balance(&rpc, &OWNER.to_account_id(), &at);
+	let treasury_before = free_balance(&rpc, &opg_runtime::treasury_account(), &at);
+	let requester_before = common::chain::account(&rpc, &REQUESTER.to_account_id(), &at);
+	for (_, bundle, input) in &cases {
+		let call = RuntimeCall::Inference(pallet_inference::Call::request_inference {
+			model: bundle.id,
+			input: input.clone(),
+			max_fee: MAX_FEE,
+			seats: Some(SEATS),
 		});
-		submit(&rpc, &sign(&rpc, who, call));
+		submit(&rpc, &sign(&rpc, REQUESTER, call));
 	}
-	// Eve registers the model.
-	let eve = Sr25519Keyring::Eve;
-	let register = RuntimeCall::Inference(pallet_inference::Call::register_model {
-		model,
-		format: ModelFormat::BertEmbedding,
-		architecture: b"bert".to_vec(),
-		price: OPG,
-		rule: ComparisonRule::Exact,
-		profile: ExecutionProfile::Portable,
-		uris: vec![b"https://models.invalid/demo".to_vec()],
-	});
-	submit(&rpc, &sign(&rpc, eve, register));
-	let (_, registered_at) = wait_event(&node, start, "model registration", |e| match e {
-		RuntimeEvent::Inference(pallet_inference::Event::ModelRegistered { .. }) => Some(()),
-		_ => None,
-	});
-	for who in WORKERS {
-		let worker = who.to_account_id();
-		wait_event(&node, start, "worker registration", |e| match e {
-			RuntimeEvent::WorkerStaking(pallet_worker_staking::Event::WorkerRegistered {
-				worker: w,
-				..
-			}) if *w == worker => Some(()),
+	// Request ids follow the requester's nonces, so sorted ids are in submission order.
+	let requester = REQUESTER.to_account_id();
+	let ids: Vec<(u64, u32)> = wait_for("every request to be included", TIMEOUT, || {
+		log.poll();
+		let mut ids = log.all(|e| match e {
+			RuntimeEvent::Inference(pallet_inference::Event::InferenceRequested { request, requester: r, .. })
+				if *r == requester =>
+				Some(*request),
 			_ => None,
 		});
-	}
-	let settled_base = node.best_number().expect("best");
-	let at = node.block_hash(settled_base).expect("hash");
-	let eve_before = free_balance(&rpc, &eve.to_account_id(), &at);
-	let workers_before: Vec<Balance> =
-		WORKERS.iter().map(|w| free_balance(&rpc, &w.to_account_id(), &at)).collect();
-
-	// Ferdie asks for inference with a 2 OPG ceiling.
-	let input = Value::Text(b"what is 2 + 2?".to_vec()).encode();
-	let request = RuntimeCall::Inference(pallet_inference::Call::request_inference {
-		model,
-		input: input.clone(),
-		max_fee: 2 * OPG,
-		seats: None,
+		ids.sort();
+		(ids.len() == cases.len()).then_some(ids)
 	});
-	submit(&rpc, &sign(&rpc, Sr25519Keyring::Ferdie, request));
-	let (members, drawn_at) = wait_event(&node, registered_at, "the committee draw", |e| match e {
-		RuntimeEvent::Inference(pallet_inference::Event::CommitteeDrawn { request: 0, members, .. }) =>
-			Some(members.clone()),
-		_ => None,
-	});
-	assert_eq!(members.len(), 3);
 
-	// The runtime API tells each worker what to do.
-	let bob_key = worker_pair(Sr25519Keyring::Bob).public();
-	let duties = rpc
-		.call("state_call", json!(["InferenceApi_assignments", to_hex(&bob_key.encode())]))
-		.expect("state_call");
-	let duties = Vec::<opg_primitives::inference::Assignment<ModelId, BlockNumber>>::decode(
-		&mut &from_hex(duties.as_str().expect("hex"))[..],
-	)
-	.expect("assignments decode");
-	assert_eq!(duties.len(), 1);
-	assert_eq!((duties[0].request, duties[0].input.clone()), (0, input.clone()));
-
-	// Every member "runs the model" and commits, then reveals: fee-free general transactions.
-	let output = Value::Text(b"4".to_vec()).encode();
-	let keyring_of = |a: &AccountId| *WORKERS.iter().find(|w| &w.to_account_id() == a).expect("ours");
-	for member in &members {
-		let pair = worker_pair(keyring_of(member));
-		let c = commitment(&output, member);
-		let signature = pair.sign(&pallet_inference::commit_payload(0, 0, &c));
-		let call = RuntimeCall::Inference(pallet_inference::Call::commit {
-			request: 0,
-			round: 0,
-			key: pair.public(),
-			commitment: c,
-			signature,
-		});
-		submit(&rpc, &general(call));
+	let mut settled_at = 0;
+	let mut totals = (0, 0, 0);
+	for ((label, _, _), ((id, included), answer)) in cases.iter().zip(ids.iter().zip(&expected)) {
+		let (end, block) = log.wait(&format!("request {id} ({label}) to end"), ended(*id));
+		let (price, treasury, paid) = expected_paid(answer);
+		match (answer, &end) {
+			(Answer::Output(output), End::Settled { output: got, agreeing, paid: p }) => {
+				assert_eq!(got, output, "{label}: the chain's answer is the engine's answer");
+				assert_eq!((*agreeing, *p), (3, paid), "{label}");
+			},
+			(Answer::Rejected(reason), End::Rejected { reason: got, agreeing, paid: p }) => {
+				assert_eq!(got, reason, "{label}: every member gives the same reason");
+				assert_eq!((*agreeing, *p), (3, paid), "{label}");
+			},
+			(answer, end) => panic!("{label}: expected {answer:?}, the chain ended with {end:?}"),
+		}
+		eprintln!("{label}: request {id} included in #{included}, ended in #{block} ({} blocks)", block - included);
+		settled_at = settled_at.max(block);
+		totals = (totals.0 + price, totals.1 + treasury, totals.2 + paid);
 	}
-	wait_event(&node, drawn_at, "the reveal phase", |e| match e {
-		RuntimeEvent::Inference(pallet_inference::Event::RevealStarted { request: 0, .. }) => Some(()),
-		_ => None,
-	});
-	for member in &members {
-		let pair = worker_pair(keyring_of(member));
-		let signature = pair.sign(&pallet_inference::reveal_payload(0, 0, &output));
-		let call = RuntimeCall::Inference(pallet_inference::Call::reveal {
-			request: 0,
-			round: 0,
-			key: pair.public(),
-			output: output.clone(),
-			signature,
-		});
-		submit(&rpc, &general(call));
-	}
-	let ((answer, agreeing, paid), settled_at) =
-		wait_event(&node, drawn_at, "settlement", |e| match e {
-			RuntimeEvent::Inference(pallet_inference::Event::Settled {
-				request: 0,
-				output,
-				agreeing,
-				paid,
-			}) => Some((output.clone(), agreeing.clone(), *paid)),
-			_ => None,
-		});
-	assert_eq!(answer, output);
-	assert_eq!(agreeing.len(), 3);
-	// Price 1 OPG + 3 × 0.001 OPG to the members + 5 % to the treasury.
-	let work = OPG + 3 * MILLI_OPG;
-	assert_eq!(paid, work + Perbill::from_percent(5).mul_ceil(work));
 
+	// Balances at the last settlement: the owner got the prices of answered requests, the
+	// treasury its shares, each member one fee per request (to claim), nobody was slashed, and
+	// the requester paid exactly what the requests cost plus its transaction fees.
 	let at = node.block_hash(settled_at).expect("hash");
-	assert_eq!(free_balance(&rpc, &eve.to_account_id(), &at), eve_before + OPG, "owner paid");
-	for (who, before) in WORKERS.iter().zip(workers_before) {
-		// Commits and reveals cost the members nothing; their rewards wait to be claimed.
-		assert_eq!(free_balance(&rpc, &who.to_account_id(), &at), before, "{who:?} paid a fee");
+	assert_eq!(free_balance(&rpc, &OWNER.to_account_id(), &at), owner_before + totals.0, "owner");
+	assert_eq!(free_balance(&rpc, &opg_runtime::treasury_account(), &at), treasury_before + totals.1, "treasury");
+	let fees: Balance = log
+		.all(|e| match e {
+			RuntimeEvent::TransactionPayment(pallet_transaction_payment::Event::TransactionFeePaid {
+				who,
+				actual_fee,
+				..
+			}) if *who == requester => Some(*actual_fee),
+			_ => None,
+		})
+		.into_iter()
+		.filter(|(_, block)| *block > start && *block <= settled_at)
+		.map(|(fee, _)| fee)
+		.sum();
+	let requester_after = common::chain::account(&rpc, &requester, &at);
+	assert_eq!(requester_after.data.reserved, 0, "nothing stays held");
+	assert_eq!(
+		requester_before.data.free + requester_before.data.reserved - requester_after.data.free,
+		totals.2 + fees,
+		"requester"
+	);
+	let mut rewards: BTreeMap<AccountId, Balance> = BTreeMap::new();
+	for ((worker, amount), _) in log.all(|e| match e {
+		RuntimeEvent::WorkerStaking(pallet_worker_staking::Event::Rewarded { worker, amount, .. }) =>
+			Some((worker.clone(), *amount)),
+		_ => None,
+	}) {
+		*rewards.entry(worker).or_default() += amount;
 	}
+	assert_eq!(rewards.len(), 3, "three members rewarded: {rewards:?}");
+	assert!(rewards.values().all(|r| *r == cases.len() as Balance * MILLI_OPG), "{rewards:?}");
+	assert!(
+		log.all(|e| matches!(e, RuntimeEvent::Inference(pallet_inference::Event::MemberSlashed { .. })).then_some(()))
+			.is_empty(),
+		"no honest member is slashed"
+	);
 
-	// Anyone can read the verified answer back.
-	let status = rpc
-		.call("state_call", json!(["InferenceApi_request_status", to_hex(&0u64.encode())]))
-		.expect("state_call");
-	let status = RequestStatus::<BlockNumber>::decode(&mut &from_hex(status.as_str().expect("hex"))[..])
-		.expect("status decodes");
-	assert!(matches!(status, RequestStatus::Settled { output: ref o, .. } if *o == output), "{status:?}");
+	// Anyone can read the verified answers back through the runtime API.
+	let status = |id: u64| {
+		let raw = rpc.call("state_call", json!(["InferenceApi_request_status", to_hex(&id.encode())])).expect("call");
+		RequestStatus::<BlockNumber>::decode(&mut &from_hex(raw.as_str().expect("hex"))[..]).expect("decodes")
+	};
+	assert!(matches!(status(ids[0].0), RequestStatus::Settled { ref output, .. } if Answer::Output(output.clone()) == expected[0]));
+	assert!(matches!(status(ids[3].0), RequestStatus::Rejected { reason: Rejection::WrongShape, .. }));
+	node.assert_running();
 }

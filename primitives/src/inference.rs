@@ -53,14 +53,76 @@ pub enum Value {
 	Tokens(Vec<u32>),
 }
 
-/// What a committee member commits to: `blake2_256(output ‖ SCALE(member))`.
+/// Why a model refused an input. Refusals are deterministic: every honest worker running the
+/// same model on the same input reaches the same one, so a refusal is an answer the committee
+/// can agree on like any output.
+#[derive(Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug)]
+pub enum Rejection {
+	/// The input bytes are not exactly one canonically encoded [`Value`].
+	Undecodable,
+	/// The input holds nothing.
+	Empty,
+	/// The model takes another kind of value (text, token ids, a tensor type).
+	WrongType,
+	/// The tensor's shape is not one the model takes.
+	WrongShape,
+	/// The tensor's shape does not match its number of elements.
+	InconsistentShape,
+	/// The input is larger than the engine or the model accepts.
+	TooLarge,
+	/// The text is longer than the model's token limit.
+	TextTooLong,
+	/// The text is not valid UTF-8.
+	NotUtf8,
+	/// A token id is outside the model's vocabulary.
+	TokenOutOfRange,
+	/// A NaN or an infinity where the model takes numbers.
+	NotFinite,
+	/// An integer division by zero (or an overflowing one) inside the model.
+	DivisionByZero,
+	/// The model's graph failed on this input (e.g. shapes that do not fit inside it), the same
+	/// way for everyone: the model's fault, not the workers'.
+	ModelFailed,
+}
+
+impl Rejection {
+	/// A short, stable description for logs and clients.
+	pub fn describe(&self) -> &'static str {
+		match self {
+			Rejection::Undecodable => "the input does not decode as one value",
+			Rejection::Empty => "the input is empty",
+			Rejection::WrongType => "the model takes another type of input",
+			Rejection::WrongShape => "the tensor has a shape the model does not take",
+			Rejection::InconsistentShape => "the tensor's shape does not match its elements",
+			Rejection::TooLarge => "the input is too large for the model",
+			Rejection::TextTooLong => "the text is over the model's token limit",
+			Rejection::NotUtf8 => "the text is not valid UTF-8",
+			Rejection::TokenOutOfRange => "a token id is outside the vocabulary",
+			Rejection::NotFinite => "the input holds a NaN or an infinity",
+			Rejection::DivisionByZero => "the model divided an integer by zero",
+			Rejection::ModelFailed => "the model failed on this input",
+		}
+	}
+}
+
+/// What a committee member commits to and reveals: the model's output (a SCALE-encoded
+/// [`Value`]) or the model's refusal of the input.
+#[derive(Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, Debug)]
+pub enum Answer {
+	Output(Vec<u8>),
+	Rejected(Rejection),
+}
+
+/// What a committee member commits to: `blake2_256(SCALE(answer) ‖ SCALE(member) ‖ salt)`.
 ///
 /// The member's account is part of the hash, so copying another member's commitment is useless:
-/// it cannot be revealed by anyone else.
-pub fn commitment<AccountId: Encode>(output: &[u8], member: &AccountId) -> [u8; 32] {
-	let mut preimage = Vec::with_capacity(output.len() + 32);
-	preimage.extend_from_slice(output);
+/// nobody else can reveal it. The salt is a fresh secret 32 bytes revealed with the answer, so
+/// a member cannot recover another member's answer from its commitment by hashing guesses, even
+/// when the model's answers are few (a label, a short reply).
+pub fn commitment<AccountId: Encode>(answer: &Answer, member: &AccountId, salt: &[u8; 32]) -> [u8; 32] {
+	let mut preimage = answer.encode();
 	member.encode_to(&mut preimage);
+	preimage.extend_from_slice(salt);
 	sp_crypto_hashing::blake2_256(&preimage)
 }
 
@@ -137,19 +199,29 @@ pub fn outputs_agree(rule: ComparisonRule, a: &[u8], b: &[u8]) -> bool {
 	}
 }
 
-/// The largest set of outputs that agree with one of them (the first such output wins ties).
+/// Whether two answers are the same: two outputs under `rule`, two refusals when they give the
+/// same reason; an output never agrees with a refusal.
+pub fn answers_agree(rule: ComparisonRule, a: &Answer, b: &Answer) -> bool {
+	match (a, b) {
+		(Answer::Output(x), Answer::Output(y)) => outputs_agree(rule, x, y),
+		(Answer::Rejected(x), Answer::Rejected(y)) => x == y,
+		_ => false,
+	}
+}
+
+/// The largest set of items that agree with one of them (the first such item wins ties).
 ///
-/// Returns the index of that representative output and the indices that agree with it (itself
-/// included). With `Exact` this is the largest group of identical outputs; with a tolerance the
-/// group is everyone within tolerance of the representative, which keeps the verdict
-/// deterministic even though tolerance is not transitive. `None` for no outputs.
-pub fn largest_agreeing_group(rule: ComparisonRule, outputs: &[&[u8]]) -> Option<(usize, Vec<usize>)> {
+/// Returns the index of that representative and the indices that agree with it (itself
+/// included). With exact equality this is the largest group of identical items; with a
+/// tolerance the group is everyone within tolerance of the representative, which keeps the
+/// verdict deterministic even though tolerance is not transitive. `None` for no items.
+pub fn largest_agreeing_group<T>(items: &[T], agree: impl Fn(&T, &T) -> bool) -> Option<(usize, Vec<usize>)> {
 	let mut best: Option<(usize, Vec<usize>)> = None;
-	for (i, candidate) in outputs.iter().enumerate() {
-		let group: Vec<usize> = outputs
+	for (i, candidate) in items.iter().enumerate() {
+		let group: Vec<usize> = items
 			.iter()
 			.enumerate()
-			.filter(|(_, other)| outputs_agree(rule, candidate, other))
+			.filter(|(_, other)| agree(candidate, other))
 			.map(|(j, _)| j)
 			.collect();
 		if best.as_ref().is_none_or(|(_, g)| group.len() > g.len()) {
@@ -243,17 +315,36 @@ mod tests {
 	#[test]
 	fn grouping_and_quorum() {
 		let (a, b): (&[u8], &[u8]) = (b"yes", b"no");
-		assert_eq!(largest_agreeing_group(ComparisonRule::Exact, &[a, b, a]), Some((0, vec![0, 2])));
-		assert_eq!(largest_agreeing_group(ComparisonRule::Exact, &[b, a, a]), Some((1, vec![1, 2])));
-		assert_eq!(largest_agreeing_group(ComparisonRule::Exact, &[]), None);
+		let exact = |x: &&[u8], y: &&[u8]| outputs_agree(ComparisonRule::Exact, x, y);
+		assert_eq!(largest_agreeing_group(&[a, b, a], exact), Some((0, vec![0, 2])));
+		assert_eq!(largest_agreeing_group(&[b, a, a], exact), Some((1, vec![1, 2])));
+		assert_eq!(largest_agreeing_group::<&[u8]>(&[], exact), None);
 		assert_eq!([1, 2, 3, 4, 5, 7].map(quorum), [1, 2, 2, 3, 4, 5]);
 	}
 
 	#[test]
-	fn commitment_binds_the_member() {
-		assert_ne!(commitment(b"out", &1u64), commitment(b"out", &2u64));
-		assert_ne!(commitment(b"out", &1u64), commitment(b"ou", &1u64));
-		assert_eq!(commitment(b"out", &1u64), commitment(b"out", &1u64));
+	fn commitment_binds_the_member_and_the_salt() {
+		let out = Answer::Output(b"out".to_vec());
+		let (salt, other_salt) = ([7u8; 32], [8u8; 32]);
+		assert_ne!(commitment(&out, &1u64, &salt), commitment(&out, &2u64, &salt));
+		assert_ne!(commitment(&out, &1u64, &salt), commitment(&Answer::Output(b"ou".to_vec()), &1u64, &salt));
+		assert_ne!(commitment(&out, &1u64, &salt), commitment(&out, &1u64, &other_salt));
+		assert_ne!(
+			commitment(&Answer::Rejected(Rejection::NotFinite), &1u64, &salt),
+			commitment(&Answer::Rejected(Rejection::WrongShape), &1u64, &salt)
+		);
+		assert_eq!(commitment(&out, &1u64, &salt), commitment(&out, &1u64, &salt));
+	}
+
+	#[test]
+	fn refusals_agree_only_with_the_same_refusal() {
+		let rule = RULE;
+		let nan = Answer::Rejected(Rejection::NotFinite);
+		assert!(answers_agree(rule, &nan, &nan));
+		assert!(!answers_agree(rule, &nan, &Answer::Rejected(Rejection::WrongShape)));
+		let out = Answer::Output(tensor(&[0.5]));
+		assert!(!answers_agree(rule, &nan, &out));
+		assert!(answers_agree(rule, &out, &Answer::Output(tensor(&[f32::from_bits(0.5f32.to_bits() + 1)]))));
 	}
 }
 
@@ -282,6 +373,8 @@ pub enum RequestStatus<BlockNumber> {
 	Reveal { round: u8, ends: BlockNumber },
 	/// Settled with `output` at block `at` (kept for the retention window).
 	Settled { output: Vec<u8>, at: BlockNumber },
+	/// The committee agreed that the model refuses the input, for `reason`, at block `at`.
+	Rejected { reason: Rejection, at: BlockNumber },
 }
 
 /// What a committee member must do now.
@@ -301,7 +394,8 @@ pub struct Assignment<ModelId, BlockNumber> {
 	pub model: ModelId,
 	pub input: Vec<u8>,
 	pub duty: Duty,
-	/// The last block the submission is accepted in.
+	/// The block that closes the phase in its `on_initialize`: a submission must be included
+	/// in an earlier block.
 	pub ends: BlockNumber,
 }
 
@@ -322,5 +416,7 @@ sp_api::decl_runtime_apis! {
 		fn request_status(id: u64) -> RequestStatus<BlockNumber>;
 		/// What the worker with this key must do now.
 		fn assignments(key: WorkerKey) -> Vec<Assignment<crate::ModelId, BlockNumber>>;
+		/// The stash account registered with a worker key: the member its commitments bind.
+		fn worker_of_key(key: WorkerKey) -> Option<AccountId>;
 	}
 }

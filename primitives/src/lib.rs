@@ -7,6 +7,7 @@
 extern crate alloc;
 
 pub mod committee;
+pub mod demo;
 pub mod inference;
 pub mod token;
 pub mod worker;

@@ -219,6 +219,10 @@ impl_runtime_apis! {
 		) -> Vec<opg_primitives::inference::Assignment<opg_primitives::ModelId, BlockNumber>> {
 			Inference::assignments(&key)
 		}
+
+		fn worker_of_key(key: opg_primitives::worker::WorkerId) -> Option<AccountId> {
+			crate::WorkerStaking::worker_of_key(&key)
+		}
 	}
 
 	impl sp_genesis_builder::GenesisBuilder<Block> for Runtime {

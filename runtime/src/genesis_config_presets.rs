@@ -3,7 +3,9 @@
 //! Four is the smallest validator set that survives one node down: GRANDPA needs more than two
 //! thirds of the voters, and 3 of 4 is enough while 2 of 3 is not.
 
-use crate::{AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig, EXISTENTIAL_DEPOSIT, OPG};
+use crate::{
+	AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig, WorkerStakingConfig, EXISTENTIAL_DEPOSIT, OPG,
+};
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
 use serde_json::Value;
@@ -15,14 +17,46 @@ use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
 /// What each endowed development account starts with.
 pub const ENDOWMENT: crate::Balance = 1_000_000 * OPG;
 
+/// What each genesis worker bonds.
+pub const GENESIS_WORKER_BOND: crate::Balance = 10_000 * OPG;
+
+/// The commission genesis workers take of their rewards.
+pub const GENESIS_WORKER_COMMISSION: sp_runtime::Perbill = sp_runtime::Perbill::from_percent(10);
+
 /// The dev keyring names that validate the local testnet, in authority order.
 pub const LOCAL_TESTNET_VALIDATORS: [Sr25519Keyring; 4] =
 	[Sr25519Keyring::Alice, Sr25519Keyring::Bob, Sr25519Keyring::Charlie, Sr25519Keyring::Dave];
+
+/// The worker key of a dev keyring name: the sr25519 key of `//<Name>//opg-worker`, which the
+/// node puts in its keystore on development chains.
+pub fn dev_worker_key(who: Sr25519Keyring) -> opg_primitives::worker::WorkerId {
+	sp_core::crypto::get_public_from_string_or_panic::<sp_core::sr25519::Public>(&alloc::format!("{who:?}//opg-worker"))
+		.into()
+}
+
+/// A genesis worker for each name: its account as stash, bonded, serving the demo models.
+fn dev_workers(
+	names: &[Sr25519Keyring],
+) -> Vec<(AccountId, u128, opg_primitives::worker::WorkerId, Vec<opg_primitives::ModelId>, sp_runtime::Perbill)> {
+	names
+		.iter()
+		.map(|who| {
+			(
+				who.to_account_id(),
+				GENESIS_WORKER_BOND,
+				dev_worker_key(*who),
+				opg_primitives::demo::MODELS.to_vec(),
+				GENESIS_WORKER_COMMISSION,
+			)
+		})
+		.collect()
+}
 
 fn genesis(
 	authorities: Vec<(AuraId, GrandpaId)>,
 	endowed_accounts: Vec<AccountId>,
 	root: AccountId,
+	workers: &[Sr25519Keyring],
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
@@ -40,6 +74,7 @@ fn genesis(
 			authorities: authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: Some(root) },
+		worker_staking: WorkerStakingConfig { workers: dev_workers(workers) },
 	})
 }
 
@@ -76,21 +111,27 @@ fn dev_accounts() -> Vec<AccountId> {
 		.collect()
 }
 
-/// One validator (Alice), who is also root.
+/// The workers of the `dev` chain: its one node holds all three keys, a full committee.
+pub const DEVELOPMENT_WORKERS: [Sr25519Keyring; 3] =
+	[Sr25519Keyring::Alice, Sr25519Keyring::Bob, Sr25519Keyring::Charlie];
+
+/// One validator (Alice), who is also root; Alice, Bob and Charlie are workers.
 pub fn development_genesis() -> Value {
 	genesis(
 		vec![authority_keys(Sr25519Keyring::Alice)],
 		dev_accounts(),
 		Sr25519Keyring::Alice.to_account_id(),
+		&DEVELOPMENT_WORKERS,
 	)
 }
 
-/// Four validators (Alice, Bob, Charlie, Dave); Alice is root.
+/// Four validators (Alice, Bob, Charlie, Dave), each also a worker; Alice is root.
 pub fn local_testnet_genesis() -> Value {
 	genesis(
 		LOCAL_TESTNET_VALIDATORS.iter().copied().map(authority_keys).collect(),
 		dev_accounts(),
 		Sr25519Keyring::Alice.to_account_id(),
+		&LOCAL_TESTNET_VALIDATORS,
 	)
 }
 

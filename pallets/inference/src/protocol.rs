@@ -2,7 +2,7 @@
 //! outputs become a verdict. No storage and no funds here, so it is tested directly.
 
 use alloc::vec::Vec;
-use opg_primitives::inference::{largest_agreeing_group, quorum, ComparisonRule};
+use opg_primitives::inference::{largest_agreeing_group, quorum};
 use sp_runtime::{
 	traits::{CheckedAdd, CheckedMul},
 	Perbill,
@@ -49,10 +49,11 @@ pub enum Verdict {
 	NoQuorum,
 }
 
-/// Judge the outputs revealed by a committee of `seats` (seat index, output).
-pub fn judge(rule: ComparisonRule, seats: u32, revealed: &[(u32, &[u8])]) -> Verdict {
-	let outputs: Vec<&[u8]> = revealed.iter().map(|(_, o)| *o).collect();
-	match largest_agreeing_group(rule, &outputs) {
+/// Judge the answers revealed by a committee of `seats` (seat index, answer), `agree` saying
+/// when two answers are the same.
+pub fn judge<A>(seats: u32, revealed: &[(u32, A)], agree: impl Fn(&A, &A) -> bool) -> Verdict {
+	let answers: Vec<&A> = revealed.iter().map(|(_, a)| a).collect();
+	match largest_agreeing_group(&answers, |a, b| agree(a, b)) {
 		Some((representative, group)) if group.len() as u32 >= quorum(seats) => {
 			let agreeing: Vec<u32> = group.iter().map(|i| revealed[*i].0).collect();
 			let disagreeing = revealed
@@ -69,6 +70,11 @@ pub fn judge(rule: ComparisonRule, seats: u32, revealed: &[(u32, &[u8])]) -> Ver
 #[cfg(test)]
 mod tests {
 	use super::*;
+	use opg_primitives::inference::{outputs_agree, ComparisonRule};
+
+	fn judge(_: ComparisonRule, seats: u32, revealed: &[(u32, &[u8])]) -> Verdict {
+		super::judge(seats, revealed, |a, b| outputs_agree(ComparisonRule::Exact, a, b))
+	}
 
 	#[test]
 	fn cost_adds_price_seats_and_treasury_share() {

@@ -27,7 +27,10 @@ impl<T: Config> Pallet<T> {
 			};
 		}
 		match Results::<T>::get(id) {
-			Some(r) => RequestStatus::Settled { output: r.output.into_inner(), at: r.settled },
+			Some(InferenceResult { answer: StoredAnswer::Output(output), settled, .. }) =>
+				RequestStatus::Settled { output: output.into_inner(), at: settled },
+			Some(InferenceResult { answer: StoredAnswer::Rejected(reason), settled, .. }) =>
+				RequestStatus::Rejected { reason, at: settled },
 			None => RequestStatus::Unknown,
 		}
 	}

@@ -6,7 +6,7 @@ use frame_support::{
 	traits::{fungible::Inspect, Authorize, Hooks},
 };
 use opg_primitives::{
-	inference::{commitment, quorum},
+	inference::{commitment, quorum, Answer, Rejection},
 	Misconduct,
 };
 use sp_runtime::{
@@ -62,11 +62,24 @@ fn commit_call(id: RequestId, worker: AccountId, commitment: [u8; 32]) -> Runtim
 	RuntimeCall::Inference(Call::commit { request: id, round, key, commitment, signature })
 }
 
-fn reveal_call(id: RequestId, worker: AccountId, output: &[u8]) -> RuntimeCall {
+/// The salt a member commits with (its own, secret until it reveals).
+fn salt(worker: AccountId) -> [u8; 32] {
+	[worker as u8; 32]
+}
+
+fn out(output: &[u8]) -> Answer {
+	Answer::Output(output.to_vec())
+}
+
+fn reveal_answer_call(id: RequestId, worker: AccountId, answer: Answer, salt: [u8; 32]) -> RuntimeCall {
 	let key = key_of(worker);
 	let round = round(id);
-	let signature = key.sign(&reveal_payload(id, round, output)).unwrap();
-	RuntimeCall::Inference(Call::reveal { request: id, round, key, output: output.to_vec(), signature })
+	let signature = key.sign(&reveal_payload(id, round, &answer, &salt)).unwrap();
+	RuntimeCall::Inference(Call::reveal { request: id, round, key, answer, salt, signature })
+}
+
+fn reveal_call(id: RequestId, worker: AccountId, output: &[u8]) -> RuntimeCall {
+	reveal_answer_call(id, worker, out(output), salt(worker))
 }
 
 /// Validate `call` as the transaction pool would, then dispatch it as the block would.
@@ -82,8 +95,12 @@ fn submit(call: RuntimeCall) -> Result<(), InvalidTransaction> {
 	Ok(())
 }
 
+fn commit_answer(id: RequestId, worker: AccountId, answer: &Answer) {
+	submit(commit_call(id, worker, commitment(answer, &worker, &salt(worker)))).expect("commit accepted");
+}
+
 fn commit(id: RequestId, worker: AccountId, output: &[u8]) {
-	submit(commit_call(id, worker, commitment(output, &worker))).expect("commit accepted");
+	commit_answer(id, worker, &out(output));
 }
 
 fn reveal(id: RequestId, worker: AccountId, output: &[u8]) {
@@ -236,7 +253,10 @@ fn honest_committee_settles_and_pays_everyone() {
 			assert_eq!(free(*w), INITIAL - BOND + FEE);
 		}
 		assert_eq!(Balances::total_issuance(), issuance);
-		assert_eq!(Results::<Test>::get(id).unwrap().output.to_vec(), b"answer".to_vec());
+		assert_eq!(
+			Results::<Test>::get(id).unwrap().answer,
+			StoredAnswer::Output(b"answer".to_vec().try_into().unwrap())
+		);
 		assert!(Requests::<Test>::get(id).is_none());
 		assert_eq!(Assignments::<Test>::iter().count(), 0);
 	});
@@ -296,12 +316,92 @@ fn lying_minority_of_verifiers_is_slashed() {
 }
 
 #[test]
+fn agreed_refusal_of_the_input_ends_rejected_and_pays_only_the_members() {
+	run(3, || {
+		let issuance = Balances::total_issuance();
+		let id = request(None);
+		next_block();
+		let members = committee(id);
+		let refusal = Answer::Rejected(Rejection::WrongShape);
+		for w in &members {
+			commit_answer(id, *w, &refusal);
+		}
+		for w in &members {
+			submit(reveal_answer_call(id, *w, refusal.clone(), salt(*w))).expect("reveal accepted");
+		}
+		let (reason, agreeing, paid) = System::events()
+			.iter()
+			.find_map(|r| match &r.event {
+				RuntimeEvent::Inference(Event::Rejected { request, reason, agreeing, paid }) if *request == id =>
+					Some((*reason, agreeing.clone(), *paid)),
+				_ => None,
+			})
+			.expect("rejected");
+		assert_eq!((reason, agreeing.len()), (Rejection::WrongShape, 3));
+		assert!(settled(id).is_none());
+		// 3 × 100 to the members and 10 % of that to the treasury; the owner gets
+		// nothing and the requester the rest of its hold.
+		assert_eq!(paid, 300 + 30);
+		assert_eq!(free(OWNER), INITIAL - DEPOSIT);
+		assert_eq!(free(TREASURY), ED + 30);
+		assert_eq!(total(REQUESTER), INITIAL - 330);
+		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), 0);
+		for w in &members {
+			assert_eq!(slashed(*w), None);
+			assert_ok!(Staking::claim_rewards(RuntimeOrigin::signed(*w), *w));
+			assert_eq!(free(*w), INITIAL - BOND + FEE);
+		}
+		assert_eq!(Balances::total_issuance(), issuance);
+		assert_eq!(
+			Inference::request_status(id),
+			opg_primitives::inference::RequestStatus::Rejected { reason: Rejection::WrongShape, at: now() }
+		);
+	});
+}
+
+#[test]
+fn a_refusal_against_two_outputs_is_outvoted_and_slashed() {
+	run(3, || {
+		let id = request(None);
+		next_block();
+		let m = committee(id);
+		commit_answer(id, m[0], &Answer::Rejected(Rejection::NotFinite));
+		commit(id, m[1], b"answer");
+		commit(id, m[2], b"answer");
+		submit(reveal_answer_call(id, m[0], Answer::Rejected(Rejection::NotFinite), salt(m[0])))
+			.expect("reveal accepted");
+		reveal(id, m[1], b"answer");
+		reveal(id, m[2], b"answer");
+		assert_eq!(settled(id).unwrap(), (b"answer".to_vec(), vec![m[1], m[2]]));
+		assert_eq!(slashed(m[0]), Some(Misconduct::WrongOutput));
+	});
+}
+
+#[test]
+fn a_reveal_needs_the_committed_salt() {
+	run(3, || {
+		let id = request(None);
+		next_block();
+		let m = committee(id);
+		for w in &m {
+			commit(id, *w, b"answer");
+		}
+		// The right answer with another salt does not open the commitment.
+		assert_eq!(
+			submit(reveal_answer_call(id, m[0], out(b"answer"), [0xAB; 32])),
+			Err(InvalidTransaction::Custom(6))
+		);
+		reveal(id, m[0], b"answer");
+	});
+}
+
+#[test]
 fn copied_commitment_cannot_be_revealed_and_is_slashed() {
 	run(3, || {
 		let id = request(None);
 		next_block();
 		let m = committee(id);
-		let honest = commitment(b"answer", &m[0]);
+		let honest = commitment(&out(b"answer"), &m[0], &salt(m[0]));
 		commit(id, m[0], b"answer");
 		commit(id, m[1], b"answer");
 		// The lazy member copies m[0]'s commitment instead of running the model.
@@ -500,7 +600,11 @@ mod properties {
 							let Some(req) = Requests::<Test>::get(id) else { continue };
 							let Some(member) = req.committee.get(seat as usize) else { continue };
 							let output = vec![out];
-							let _ = submit(commit_call(id, member.worker, commitment(&output, &member.worker)));
+							let _ = submit(commit_call(
+								id,
+								member.worker,
+								commitment(&Answer::Output(output.clone()), &member.worker, &salt(member.worker)),
+							));
 							outputs.insert((id, req.round, member.worker), output);
 						},
 						Op::Reveal { nth, seat } => {

@@ -179,31 +179,32 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// The reveal phase is over: judge, then settle, escalate or fail.
+	/// The reveal phase is over: judge, then settle, reject, escalate or fail.
 	pub(crate) fn conclude(id: RequestId, req: RequestOf<T>) {
 		let seats = req.committee.len() as u32;
-		let outputs: Vec<(u32, BoundedVec<u8, T::MaxOutputLen>)> = req
+		let revealed: Vec<(u32, AnswerOf<T>)> = req
 			.committee
 			.iter()
 			.enumerate()
 			.filter(|(_, m)| m.revealed)
-			.filter_map(|(seat, _)| Outputs::<T>::get(id, seat as u32).map(|o| (seat as u32, o)))
+			.filter_map(|(seat, _)| Outputs::<T>::get(id, seat as u32).map(|a| (seat as u32, a)))
 			.collect();
-		let revealed: Vec<(u32, &[u8])> = outputs.iter().map(|(s, o)| (*s, &o[..])).collect();
 
 		for member in req.committee.iter().filter(|m| m.commitment.is_some() && !m.revealed) {
 			Self::slash_member(id, &member.worker, Misconduct::BadOrMissingReveal);
 		}
-		match protocol::judge(req.rule, seats, &revealed) {
+		let rule = req.rule;
+		match protocol::judge(seats, &revealed, |a, b| a.agrees(b, rule)) {
 			protocol::Verdict::Agreed { output, agreeing, disagreeing } => {
 				for seat in disagreeing {
 					Self::slash_member(id, &req.committee[seat as usize].worker, Misconduct::WrongOutput);
 				}
-				let answer = outputs
-					.iter()
-					.find(|(s, _)| *s == output)
-					.map(|(_, o)| o.clone())
-					.unwrap_or_default();
+				let Some(answer) = revealed.into_iter().find(|(s, _)| *s == output).map(|(_, a)| a) else {
+					// The verdict names a revealed seat, so this cannot happen.
+					defensive!("the agreed seat has no answer");
+					Self::fail(id, req, FailureReason::NoQuorum);
+					return;
+				};
 				let agreeing: Vec<T::AccountId> =
 					agreeing.iter().map(|s| req.committee[*s as usize].worker.clone()).collect();
 				Self::settle(id, req, answer, agreeing);
@@ -264,17 +265,19 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	fn settle(
-		id: RequestId,
-		req: RequestOf<T>,
-		output: BoundedVec<u8, T::MaxOutputLen>,
-		agreeing: Vec<T::AccountId>,
-	) {
+	/// Pay for an agreed answer. An output pays the owner its price, each agreeing member its
+	/// fee and the treasury its share; a refusal of the input pays the members and the
+	/// treasury's share of their fees only. The rest of the hold returns to the requester.
+	fn settle(id: RequestId, req: RequestOf<T>, answer: AnswerOf<T>, agreeing: Vec<T::AccountId>) {
 		Self::clear_round(id, &req);
 		Requests::<T>::remove(id);
 		let requester = req.requester.clone();
 		let fee = T::VerificationFee::get();
-		let mut paid = Self::pay(&requester, &req.owner, req.price);
+		let price = match answer {
+			StoredAnswer::Output(_) => req.price,
+			StoredAnswer::Rejected(_) => Zero::zero(),
+		};
+		let mut paid = Self::pay(&requester, &req.owner, price);
 		let pot = T::Workers::reward_account();
 		for worker in agreeing.iter() {
 			let moved = Self::pay(&requester, &pot, fee);
@@ -283,7 +286,7 @@ impl<T: Config> Pallet<T> {
 			}
 			paid = paid.saturating_add(moved);
 		}
-		let work = req.price.saturating_add(fee.saturating_mul((agreeing.len() as u32).into()));
+		let work = price.saturating_add(fee.saturating_mul((agreeing.len() as u32).into()));
 		let treasury_fee = T::TreasuryShare::get().mul_ceil(work);
 		paid = paid.saturating_add(Self::pay(&requester, &T::Treasury::get(), treasury_fee));
 		Self::release_rest(&requester, req.max_fee.saturating_sub(paid));
@@ -297,10 +300,18 @@ impl<T: Config> Pallet<T> {
 		)
 		.is_some();
 		if stored {
-			Results::<T>::insert(id, InferenceResult { model: req.model, output: output.clone(), settled: now });
+			Results::<T>::insert(id, InferenceResult { model: req.model, answer: answer.clone(), settled: now });
 		}
-		T::OnResult::on_result(id, &requester, &req.model, &output);
-		Self::deposit_event(Event::Settled { request: id, output: output.into_inner(), agreeing, paid });
+		match answer {
+			StoredAnswer::Output(output) => {
+				T::OnResult::on_result(id, &requester, &req.model, &output);
+				Self::deposit_event(Event::Settled { request: id, output: output.into_inner(), agreeing, paid });
+			},
+			StoredAnswer::Rejected(reason) => {
+				T::OnResult::on_rejected(id, &requester, &req.model, reason);
+				Self::deposit_event(Event::Rejected { request: id, reason, agreeing, paid });
+			},
+		}
 	}
 
 	pub(crate) fn fail(id: RequestId, req: RequestOf<T>, reason: FailureReason) {

@@ -51,11 +51,19 @@ pub enum FailureReason {
 pub trait OnInferenceResult<AccountId, ModelId> {
 	/// `request` settled: `output` is the committee's agreed answer.
 	fn on_result(request: u64, requester: &AccountId, model: &ModelId, output: &[u8]);
+	/// `request` ended rejected: the committee agreed the model refuses its input.
+	fn on_rejected(
+		request: u64,
+		requester: &AccountId,
+		model: &ModelId,
+		reason: opg_primitives::inference::Rejection,
+	);
 	/// `request` failed and was refunded.
 	fn on_failure(request: u64, requester: &AccountId, reason: FailureReason);
 }
 
 impl<AccountId, ModelId> OnInferenceResult<AccountId, ModelId> for () {
 	fn on_result(_: u64, _: &AccountId, _: &ModelId, _: &[u8]) {}
+	fn on_rejected(_: u64, _: &AccountId, _: &ModelId, _: opg_primitives::inference::Rejection) {}
 	fn on_failure(_: u64, _: &AccountId, _: FailureReason) {}
 }

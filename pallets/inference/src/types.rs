@@ -4,7 +4,7 @@ use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{
 	pallet_prelude::*, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
 };
-use opg_primitives::inference::{ComparisonRule, ExecutionProfile, ModelFormat};
+use opg_primitives::inference::{Answer, ComparisonRule, ExecutionProfile, ModelFormat, Rejection};
 use scale_info::TypeInfo;
 
 /// A request's id: assigned in order from 0.
@@ -91,6 +91,36 @@ pub struct Request<
 	pub created: BlockNumber,
 }
 
+/// A revealed answer as stored: the encoded output, or the model's refusal of the input.
+#[derive(
+	CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
+)]
+#[scale_info(skip_type_params(MaxOutputLen))]
+pub enum StoredAnswer<MaxOutputLen: Get<u32>> {
+	Output(BoundedVec<u8, MaxOutputLen>),
+	Rejected(Rejection),
+}
+
+impl<MaxOutputLen: Get<u32>> StoredAnswer<MaxOutputLen> {
+	/// `None` when the output is longer than `MaxOutputLen`.
+	pub fn bounded(answer: Answer) -> Option<Self> {
+		Some(match answer {
+			Answer::Output(bytes) => StoredAnswer::Output(bytes.try_into().ok()?),
+			Answer::Rejected(reason) => StoredAnswer::Rejected(reason),
+		})
+	}
+
+	/// Whether two revealed answers are the same answer under `rule`.
+	pub fn agrees(&self, other: &Self, rule: ComparisonRule) -> bool {
+		match (self, other) {
+			(StoredAnswer::Output(a), StoredAnswer::Output(b)) =>
+				opg_primitives::inference::outputs_agree(rule, a, b),
+			(StoredAnswer::Rejected(a), StoredAnswer::Rejected(b)) => a == b,
+			_ => false,
+		}
+	}
+}
+
 /// A settled request's answer, kept for the retention window.
 #[derive(
 	CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
@@ -102,6 +132,7 @@ pub struct InferenceResult<
 	MaxOutputLen: Get<u32>,
 > {
 	pub model: ModelId,
-	pub output: BoundedVec<u8, MaxOutputLen>,
+	/// The agreed output, or the agreed refusal of the input.
+	pub answer: StoredAnswer<MaxOutputLen>,
 	pub settled: BlockNumber,
 }

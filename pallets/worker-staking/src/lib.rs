@@ -86,10 +86,10 @@ pub mod pallet {
 		type RuntimeHoldReason: From<HoldReason>;
 
 		/// A worker's public key.
-		type WorkerKey: Parameter + Member + MaxEncodedLen + Ord;
+		type WorkerKey: Parameter + Member + MaxEncodedLen + Ord + MaybeSerializeDeserialize;
 
 		/// A model's content id.
-		type ModelId: Parameter + Member + MaxEncodedLen + Ord + Copy;
+		type ModelId: Parameter + Member + MaxEncodedLen + Ord + Copy + MaybeSerializeDeserialize;
 
 		/// The smallest own bond a worker may register with or keep while serving.
 		#[pallet::constant]
@@ -174,8 +174,9 @@ pub mod pallet {
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
 	pub struct GenesisConfig<T: Config> {
-		#[serde(skip)]
-		pub _config: core::marker::PhantomData<T>,
+		/// Workers registered at genesis: stash, bond (smallest units), worker key, the models
+		/// it serves, and its commission. Each is registered as `register_worker` would.
+		pub workers: alloc::vec::Vec<(T::AccountId, u128, T::WorkerKey, alloc::vec::Vec<T::ModelId>, Perbill)>,
 	}
 
 	#[pallet::genesis_build]
@@ -186,6 +187,19 @@ pub mod pallet {
 			let ed = T::Currency::minimum_balance();
 			if T::Currency::balance(&pot) < ed {
 				let _ = T::Currency::mint_into(&pot, ed);
+			}
+			for (stash, bond, key, models, commission) in &self.workers {
+				use sp_runtime::SaturatedConversion;
+				let models: ModelsOf<T> =
+					models.clone().try_into().expect("genesis worker serves at most MaxModelsPerWorker models");
+				Pallet::<T>::do_register_worker(
+					stash.clone(),
+					(*bond).saturated_into(),
+					key.clone(),
+					models,
+					*commission,
+				)
+				.expect("genesis worker registers: funded stash, unique key, bond over the minimum");
 			}
 		}
 	}
