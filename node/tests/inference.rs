@@ -2,8 +2,9 @@
 //! workers' keys, its worker fetches each model over HTTP from 127.0.0.1 by the registry's URI,
 //! verifies it against its id, runs it with `opg-engine`, and commits and reveals for each key.
 //! Every request settles with exactly the answer the engine computes on its own, inputs the
-//! model refuses end rejected with the same reason from every member, and every balance moves
-//! by what the pricing says.
+//! model refuses end rejected with the same reason from every member, a model whose URI serves a
+//! corrupted bundle is run by nobody and refunded in full, and every balance moves by what the
+//! pricing says.
 
 mod common;
 
@@ -11,7 +12,7 @@ use codec::{Decode, Encode};
 use common::{
 	chain::{free_balance, sign, submit},
 	inference::{ended, End, EventLog},
-	models::{engine_answer, minilm, onnx_mlp, tiny_llama, Bundle, FileServer},
+	models::{corrupted_tarball, engine_answer, minilm, onnx_mlp, tiny_llama, tiny_llama_gguf, Bundle, FileServer},
 	rpc::{from_hex, to_hex},
 	wait_for, Node,
 };
@@ -31,6 +32,18 @@ const OWNER: Sr25519Keyring = Sr25519Keyring::Eve;
 const REQUESTER: Sr25519Keyring = Sr25519Keyring::Ferdie;
 
 fn register(node: &Node, bundle: &Bundle, format: ModelFormat, arch: &str, server: &FileServer, file: &str) {
+	register_as(node, OWNER, bundle, format, arch, server, file)
+}
+
+fn register_as(
+	node: &Node,
+	owner: Sr25519Keyring,
+	bundle: &Bundle,
+	format: ModelFormat,
+	arch: &str,
+	server: &FileServer,
+	file: &str,
+) {
 	let call = RuntimeCall::Inference(pallet_inference::Call::register_model {
 		model: bundle.id,
 		format,
@@ -40,7 +53,7 @@ fn register(node: &Node, bundle: &Bundle, format: ModelFormat, arch: &str, serve
 		profile: ExecutionProfile::Portable,
 		uris: vec![server.url(file).into_bytes()],
 	});
-	submit(&node.rpc(), &sign(&node.rpc(), OWNER, call));
+	submit(&node.rpc(), &sign(&node.rpc(), owner, call));
 }
 
 /// Price, 3 member fees and the treasury's 5 %, or for a refusal the member fees and their 5 %.
@@ -57,6 +70,11 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	let published = dir.path().join("published");
 	std::fs::create_dir_all(&published).expect("dir");
 	let (mlp, llama, minilm) = (onnx_mlp(&published), tiny_llama(&published), minilm(&published));
+	// A fourth model whose only URI serves a corrupted copy of its bundle.
+	let scratch = dir.path().join("scratch");
+	std::fs::create_dir_all(&scratch).expect("dir");
+	let gguf = tiny_llama_gguf(&scratch);
+	corrupted_tarball(&gguf, &published.join("tiny-llama-gguf.tar"));
 	// The dev chain's genesis workers serve exactly these bundles.
 	assert_eq!(
 		[mlp.id, minilm.id, llama.id],
@@ -73,9 +91,28 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	register(&node, &mlp, ModelFormat::Onnx, "onnx", &server, "onnx-mlp.tar");
 	register(&node, &minilm, ModelFormat::BertEmbedding, "bert", &server, "all-minilm-l6-v2.tar");
 	register(&node, &llama, ModelFormat::LlamaCausalLm, "llama", &server, "tiny-llama.tar");
-	for bundle in [&mlp, &minilm, &llama] {
+	// Its owner is Dave; the genesis workers add it to the models they serve.
+	register_as(&node, Sr25519Keyring::Dave, &gguf, ModelFormat::LlamaCausalLm, "llama", &server, "tiny-llama-gguf.tar");
+	let mut served = opg_primitives::demo::MODELS.to_vec();
+	served.push(gguf.id);
+	for who in opg_runtime::genesis_config_presets::DEVELOPMENT_WORKERS {
+		let call = RuntimeCall::WorkerStaking(pallet_worker_staking::Call::update_worker {
+			models: served.clone().try_into().expect("fits"),
+			commission: Perbill::from_percent(10),
+		});
+		submit(&rpc, &sign(&rpc, who, call));
+	}
+	for bundle in [&mlp, &minilm, &llama, &gguf] {
 		log.wait("model registration", |e| match e {
 			RuntimeEvent::Inference(pallet_inference::Event::ModelRegistered { model, .. }) if *model == bundle.id =>
+				Some(()),
+			_ => None,
+		});
+	}
+	for who in opg_runtime::genesis_config_presets::DEVELOPMENT_WORKERS {
+		let worker = who.to_account_id();
+		log.wait("the workers to serve the fourth model", |e| match e {
+			RuntimeEvent::WorkerStaking(pallet_worker_staking::Event::WorkerUpdated { worker: w, .. }) if *w == worker =>
 				Some(()),
 			_ => None,
 		});
@@ -92,9 +129,15 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 		("mlp wrong shape", &mlp, Value::F32 { shape: vec![n], bits: vec![0; n as usize] }.encode()),
 		("mlp nan", &mlp, Value::F32 { shape: vec![1, n], bits: nan }.encode()),
 		("minilm too long", &minilm, Value::Text("verify ".repeat(400).into_bytes()).encode()),
+		("corrupted bundle", &gguf, testmodels::golden_llama_prompt().encode()),
 	];
-	let expected: Vec<Answer> =
-		cases.iter().map(|(_, bundle, input)| engine_answer(bundle, ExecutionProfile::Portable, input)).collect();
+	let expected: Vec<Option<Answer>> = cases
+		.iter()
+		.map(|(_, bundle, input)| {
+			(bundle.id != gguf.id).then(|| engine_answer(bundle, ExecutionProfile::Portable, input))
+		})
+		.collect();
+	let expected: Vec<Answer> = expected.into_iter().flatten().collect();
 	assert!(matches!(expected[3], Answer::Rejected(Rejection::WrongShape)));
 	assert!(matches!(expected[4], Answer::Rejected(Rejection::NotFinite)));
 	assert!(matches!(expected[5], Answer::Rejected(Rejection::TextTooLong)));
@@ -129,6 +172,19 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 
 	let mut settled_at = 0;
 	let mut totals = (0, 0, 0);
+	// Nobody can run the corrupted model: nobody commits, nobody is slashed, all is refunded.
+	let (corrupted, corrupted_included) = ids[cases.len() - 1];
+	let (end, block) = log.wait("the corrupted model's request to end", ended(corrupted));
+	assert_eq!(end, End::Failed(pallet_inference::FailureReason::Unanswered));
+	assert!(log
+		.all(|e| match e {
+			RuntimeEvent::Inference(pallet_inference::Event::Committed { request, .. }) => Some(*request),
+			_ => None,
+		})
+		.iter()
+		.all(|(r, _)| *r != corrupted));
+	eprintln!("corrupted bundle: request {corrupted} included in #{corrupted_included}, refunded in #{block}");
+	settled_at = settled_at.max(block);
 	for ((label, _, _), ((id, included), answer)) in cases.iter().zip(ids.iter().zip(&expected)) {
 		let (end, block) = log.wait(&format!("request {id} ({label}) to end"), ended(*id));
 		let (price, treasury, paid) = expected_paid(answer);
@@ -183,7 +239,7 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 		*rewards.entry(worker).or_default() += amount;
 	}
 	assert_eq!(rewards.len(), 3, "three members rewarded: {rewards:?}");
-	assert!(rewards.values().all(|r| *r == cases.len() as Balance * MILLI_OPG), "{rewards:?}");
+	assert!(rewards.values().all(|r| *r == expected.len() as Balance * MILLI_OPG), "{rewards:?}");
 	assert!(
 		log.all(|e| matches!(e, RuntimeEvent::Inference(pallet_inference::Event::MemberSlashed { .. })).then_some(()))
 			.is_empty(),

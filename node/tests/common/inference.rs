@@ -55,6 +55,7 @@ impl EventLog {
 pub enum End {
 	Settled { output: Vec<u8>, agreeing: usize, paid: Balance },
 	Rejected { reason: Rejection, agreeing: usize, paid: Balance },
+	Failed(pallet_inference::FailureReason),
 }
 
 pub fn ended(id: u64) -> impl Fn(&RuntimeEvent) -> Option<End> {
@@ -65,7 +66,7 @@ pub fn ended(id: u64) -> impl Fn(&RuntimeEvent) -> Option<End> {
 			if *request == id =>
 			Some(End::Rejected { reason: *reason, agreeing: agreeing.len(), paid: *paid }),
 		RuntimeEvent::Inference(pallet_inference::Event::Failed { request, reason }) if *request == id =>
-			panic!("request {id} failed: {reason:?}"),
+			Some(End::Failed(*reason)),
 		_ => None,
 	}
 }

@@ -52,6 +52,31 @@ pub fn tiny_llama(root: &Path) -> Bundle {
 	bundle(root, testmodels::TINY_LLAMA, |d| testmodels::write_tiny_llama_safetensors(d).expect("Llama written"))
 }
 
+pub fn tiny_llama_gguf(root: &Path) -> Bundle {
+	bundle(root, testmodels::TINY_LLAMA_GGUF, |d| testmodels::write_tiny_llama_gguf(d).expect("GGUF written"))
+}
+
+/// A tarball of `bundle` with one byte of its largest file changed and its manifest kept: what a
+/// compromised or broken mirror serves under the model's URI.
+pub fn corrupted_tarball(bundle: &Bundle, out: &Path) {
+	let copy = out.with_extension("dir");
+	std::fs::create_dir_all(&copy).expect("dir");
+	let mut largest: Option<(u64, PathBuf)> = None;
+	for entry in std::fs::read_dir(&bundle.dir).expect("bundle dir").flatten() {
+		let to = copy.join(entry.file_name());
+		std::fs::copy(entry.path(), &to).expect("copy");
+		let size = entry.metadata().expect("metadata").len();
+		if largest.as_ref().is_none_or(|(s, _)| size > *s) {
+			largest = Some((size, to));
+		}
+	}
+	let (size, victim) = largest.expect("a bundle has files");
+	let mut bytes = std::fs::read(&victim).expect("read");
+	bytes[(size / 2) as usize] ^= 0x01;
+	std::fs::write(&victim, bytes).expect("write");
+	tar_dir(&copy, out);
+}
+
 pub fn minilm(root: &Path) -> Bundle {
 	bundle(root, testmodels::MINILM, |d| {
 		testmodels::write_sentence_bert_bundle(&minilm_source(), d).expect("MiniLM bundled")

@@ -162,7 +162,14 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// The commit deadline passed: slash who did not commit; reveal if a quorum still can agree.
+	/// A round where nobody committed fails at once with a full refund and no slash: a model
+	/// whose bundle cannot be fetched or loaded silences every honest member alike, and nobody
+	/// can tell that from a silent committee (a larger one would not do better).
 	fn close_commits(id: RequestId, req: RequestOf<T>) {
+		if req.committee.iter().all(|m| m.commitment.is_none()) {
+			Self::fail(id, req, FailureReason::Unanswered);
+			return;
+		}
 		let mut committed = 0u32;
 		for member in req.committee.iter() {
 			if member.commitment.is_some() {

@@ -45,6 +45,9 @@ pub enum FailureReason {
 	NoQuorum,
 	/// The chain had no room to schedule the request's deadlines.
 	Congested,
+	/// No member of the committee committed: the model could not be fetched or run by anyone.
+	/// Nobody is slashed.
+	Unanswered,
 }
 
 /// Called when a request ends, for pallets that consume inference results on chain.
