@@ -253,5 +253,16 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	};
 	assert!(matches!(status(ids[0].0), RequestStatus::Settled { ref output, .. } if Answer::Output(output.clone()) == expected[0]));
 	assert!(matches!(status(ids[3].0), RequestStatus::Rejected { reason: Rejection::WrongShape, .. }));
+
+	// The worker's metrics: three keys each committed and revealed every answered request, the
+	// models were fetched, the corrupted one failed, and latencies were observed per model.
+	let metric = |name: &str, labels: &[&str]| node.metric(name, labels).unwrap_or(0.0);
+	let answered = expected.len() as f64 * 3.0;
+	assert!(metric("opg_worker_duties_total", &["phase=\"commit\"", "outcome=\"submitted\""]) >= answered);
+	assert!(metric("opg_worker_duties_total", &["phase=\"reveal\"", "outcome=\"submitted\""]) >= answered);
+	assert!(metric("opg_worker_duties_total", &["phase=\"commit\"", "outcome=\"rejected_input\""]) >= 9.0);
+	assert!(metric("opg_worker_model_bytes_fetched_total", &[]) > 90e6, "MiniLM alone is about 90 MB");
+	assert!(metric("opg_worker_fetch_failures_total", &[]) >= 1.0, "the corrupted bundle");
+	assert!(metric("opg_worker_inference_seconds_count", &[]) >= answered);
 	node.assert_running();
 }

@@ -197,3 +197,69 @@ impl ModelCache {
 		self.store.import_url(uri, self.max_fetch_bytes, &mut |done, _| *fetched = done).map_err(|e| e.to_string())
 	}
 }
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use opg_engine::testmodels;
+	use sp_core::H256;
+
+	impl ModelCache {
+		fn loaded(&self) -> Vec<ModelId> {
+			let mut loaded: Vec<_> = self.lock().loaded.iter().map(|l| (l.last_used, l.id)).collect();
+			loaded.sort();
+			loaded.into_iter().map(|(_, id)| id).collect()
+		}
+	}
+
+	#[test]
+	fn models_load_once_and_the_least_recently_used_leave_first() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = dir.path().join("store");
+		let mlp = testmodels::write_onnx_mlp(&dir.path().join("mlp"), None).unwrap();
+		let llama = testmodels::write_tiny_llama_safetensors(&dir.path().join("llama")).unwrap();
+		let size = |m: &opg_engine::Manifest| m.files.iter().map(|f| f.size).sum::<u64>();
+		let (mlp_bytes, llama_bytes) = (size(&mlp), size(&llama));
+		let (mlp, llama) = (mlp.id(), llama.id());
+		{
+			let s = ModelStore::open(&store).unwrap();
+			s.import_dir(&dir.path().join("mlp"), u64::MAX).unwrap();
+			s.import_dir(&dir.path().join("llama"), u64::MAX).unwrap();
+		}
+		let (mlp, llama) = (H256(mlp), H256(llama));
+		// Room for one of them at a time.
+		let cache = ModelCache::open(&store, u64::MAX, 1, MaybeMetrics::default()).unwrap();
+		let first = cache.get(mlp, &[], ExecutionProfile::Portable).unwrap();
+		let again = cache.get(mlp, &[], ExecutionProfile::Portable).unwrap();
+		assert!(Arc::ptr_eq(&first, &again), "a loaded model is not loaded again");
+		cache.get(llama, &[], ExecutionProfile::Portable).unwrap();
+		assert_eq!(cache.loaded(), vec![llama], "the MLP was unloaded to make room");
+
+		// Room for two MLPs (the tiny Llama is smaller): the model used longest ago goes when a
+		// third arrives.
+		assert!(llama_bytes < mlp_bytes);
+		let cache = ModelCache::open(&store, u64::MAX, 2 * mlp_bytes, MaybeMetrics::default()).unwrap();
+		cache.get(mlp, &[], ExecutionProfile::Portable).unwrap();
+		cache.get(llama, &[], ExecutionProfile::Portable).unwrap();
+		cache.get(mlp, &[], ExecutionProfile::Portable).unwrap();
+		assert_eq!(cache.loaded(), vec![llama, mlp]);
+		cache.get(mlp, &[], ExecutionProfile::Fast).unwrap();
+		assert_eq!(cache.loaded(), vec![mlp, mlp], "the Llama, used longest ago, was unloaded");
+	}
+
+	#[test]
+	fn a_model_nobody_serves_fails_and_is_not_retried_at_once() {
+		let dir = tempfile::tempdir().unwrap();
+		let cache = ModelCache::open(dir.path(), u64::MAX, u64::MAX, MaybeMetrics::default()).unwrap();
+		let id = H256([7; 32]);
+		let uris = vec![b"file:///etc/passwd".to_vec(), b"ftp://example/model".to_vec()];
+		let Err(Unavailable::Failed(why)) = cache.get(id, &uris, ExecutionProfile::Portable) else {
+			panic!("only http(s) URIs are fetched")
+		};
+		assert!(why.contains("unsupported URI scheme"), "{why}");
+		// Remembered: the second attempt fails at once, without trying the URIs.
+		let Err(Unavailable::Failed(again)) = cache.get(id, &[], ExecutionProfile::Portable) else { panic!() };
+		assert_eq!(again, why);
+		assert!(cache.loaded().is_empty());
+	}
+}

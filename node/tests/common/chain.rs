@@ -58,6 +58,45 @@ fn extensions(nonce: u32) -> TxExtension {
 	)
 }
 
+/// What signing needs from the chain: genesis hash, spec and transaction versions.
+pub struct SigningContext {
+	genesis: H256,
+	spec_version: u32,
+	tx_version: u32,
+}
+
+impl SigningContext {
+	pub fn fetch(rpc: &Client) -> Self {
+		let hash = rpc.call("chain_getBlockHash", json!([0])).expect("genesis hash");
+		let genesis = H256::from_slice(&from_hex(hash.as_str().expect("hash")));
+		let version = rpc.call("state_getRuntimeVersion", json!([])).expect("runtime version");
+		let spec_version = version["specVersion"].as_u64().expect("specVersion") as u32;
+		let tx_version = version["transactionVersion"].as_u64().expect("transactionVersion") as u32;
+		Self { genesis, spec_version, tx_version }
+	}
+
+	/// Sign `call` as `signer` with an explicit nonce (for many transactions in a row).
+	pub fn sign(&self, signer: Sr25519Keyring, nonce: u32, call: RuntimeCall) -> UncheckedExtrinsic {
+		let tx_ext = extensions(nonce);
+		let implicit =
+			((), (), self.spec_version, self.tx_version, self.genesis, self.genesis, (), (), (), None, ());
+		let payload = SignedPayload::from_raw(call.clone(), tx_ext.clone(), implicit);
+		let signature = payload.using_encoded(|bytes| signer.pair().sign(bytes));
+		UncheckedExtrinsic::new_signed(
+			call,
+			MultiAddress::Id(signer.to_account_id()),
+			MultiSignature::Sr25519(signature),
+			tx_ext,
+		)
+	}
+}
+
+/// The next nonce of `who`, counting transactions in the pool.
+pub fn next_nonce(rpc: &Client, who: &AccountId) -> u32 {
+	let nonce = rpc.call("system_accountNextIndex", json!([who.to_string()])).expect("nonce");
+	nonce.as_u64().expect("nonce number") as u32
+}
+
 /// Sign `call` as `signer` the way any wallet does, against the node's genesis and version.
 pub fn sign(rpc: &Client, signer: Sr25519Keyring, call: RuntimeCall) -> UncheckedExtrinsic {
 	let genesis: H256 = {

@@ -138,6 +138,11 @@ impl Node {
 		rpc::Client::new(self.rpc_port)
 	}
 
+	/// The process id, while it runs.
+	pub fn pid(&self) -> Option<u32> {
+		self.child.as_ref().map(|c| c.id())
+	}
+
 	/// Kill the process (SIGKILL: no clean shutdown), keeping its database.
 	pub fn kill(&mut self) {
 		if let Some(mut child) = self.child.take() {
@@ -178,6 +183,30 @@ impl Node {
 		let log = std::fs::read_to_string(&self.log).unwrap_or_default();
 		let lines: Vec<&str> = log.lines().collect();
 		lines[lines.len().saturating_sub(40)..].join("\n")
+	}
+
+	/// The Prometheus exposition text, or `None` while the endpoint is not up.
+	pub fn metrics(&self) -> Option<String> {
+		use std::io::{Read, Write};
+		let mut s = std::net::TcpStream::connect(("127.0.0.1", self.prometheus_port)).ok()?;
+		s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+		let mut text = String::new();
+		s.read_to_string(&mut text).ok()?;
+		Some(text)
+	}
+
+	/// The sum of a Prometheus metric's samples whose labels include every one of `labels`.
+	pub fn metric(&self, name: &str, labels: &[&str]) -> Option<f64> {
+		let text = self.metrics()?;
+		let mut found = None;
+		for line in text.lines().filter(|l| !l.starts_with('#')) {
+			let Some((series, value)) = line.rsplit_once(' ') else { continue };
+			let series_name = series.split('{').next().unwrap_or_default();
+			if series_name == name && labels.iter().all(|l| series.contains(l)) {
+				*found.get_or_insert(0.0) += value.parse::<f64>().ok()?;
+			}
+		}
+		found
 	}
 
 	/// Highest finalized block number, or `None` while RPC is not up.
