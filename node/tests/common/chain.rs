@@ -99,27 +99,7 @@ pub fn next_nonce(rpc: &Client, who: &AccountId) -> u32 {
 
 /// Sign `call` as `signer` the way any wallet does, against the node's genesis and version.
 pub fn sign(rpc: &Client, signer: Sr25519Keyring, call: RuntimeCall) -> UncheckedExtrinsic {
-	let genesis: H256 = {
-		let hash = rpc.call("chain_getBlockHash", json!([0])).expect("genesis hash");
-		H256::from_slice(&from_hex(hash.as_str().expect("hash")))
-	};
-	let version = rpc.call("state_getRuntimeVersion", json!([])).expect("runtime version");
-	let spec_version = version["specVersion"].as_u64().expect("specVersion") as u32;
-	let tx_version = version["transactionVersion"].as_u64().expect("transactionVersion") as u32;
-	let account = signer.to_account_id().to_string();
-	let nonce = rpc.call("system_accountNextIndex", json!([account])).expect("nonce");
-	let nonce = nonce.as_u64().expect("nonce number") as u32;
-
-	let tx_ext = extensions(nonce);
-	let implicit = ((), (), spec_version, tx_version, genesis, genesis, (), (), (), None, ());
-	let payload = SignedPayload::from_raw(call.clone(), tx_ext.clone(), implicit);
-	let signature = payload.using_encoded(|bytes| signer.pair().sign(bytes));
-	UncheckedExtrinsic::new_signed(
-		call,
-		MultiAddress::Id(signer.to_account_id()),
-		MultiSignature::Sr25519(signature),
-		tx_ext,
-	)
+	SigningContext::fetch(rpc).sign(signer, next_nonce(rpc, &signer.to_account_id()), call)
 }
 
 /// A general (unsigned-origin) transaction: its call authorizes itself.
