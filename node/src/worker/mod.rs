@@ -93,11 +93,12 @@ impl DutyId {
 	}
 }
 
-/// When a duty was last acted on, and whether it may be retried if the chain still lists it.
+/// When a duty was last acted on, and from which block it may be tried again if the chain
+/// still lists it (`None`: never).
 #[derive(Clone, Copy)]
 struct Acted {
 	at: BlockNumber,
-	retry: bool,
+	retry_from: Option<BlockNumber>,
 }
 
 /// Start the worker on the node's task manager.
@@ -233,7 +234,7 @@ where
 					continue;
 				}
 				if let Some(acted) = self.acted.get(&id) {
-					if !acted.retry || number < acted.at.saturating_add(RESUBMIT_AFTER) {
+					if acted.retry_from.is_none_or(|from| number < from) {
 						continue;
 					}
 				}
@@ -245,8 +246,11 @@ where
 		}
 	}
 
+	/// Record an action on a duty; with `retry`, the duty is taken up again if the chain still
+	/// lists it `RESUBMIT_AFTER` blocks later.
 	fn acted(&mut self, id: DutyId, at: BlockNumber, retry: bool) {
-		self.acted.insert(id, Acted { at, retry });
+		let retry_from = retry.then(|| at.saturating_add(RESUBMIT_AFTER));
+		self.acted.insert(id, Acted { at, retry_from });
 	}
 
 	async fn on_commit_duty(
@@ -508,7 +512,8 @@ where
 				let e = e.into_pool_error().map(|e| format!("{e:?}")).unwrap_or_else(|e| format!("{e:?}"));
 				log::warn!(target: LOG, "the pool refused the {phase} of request {} round {}: {e}", id.request, id.round);
 				self.metrics.with(|m| m.duty(phase, "refused_by_pool"));
-				self.acted(id, number, true);
+				// Tried again on the next block, while the chain still lists the duty.
+				self.acted.insert(id, Acted { at: number, retry_from: Some(number.saturating_add(1)) });
 			},
 		}
 	}
