@@ -260,7 +260,10 @@ fn selected() -> &'static (&'static str, BlockKernel) {
 		let allowed = |name: &str| forced.as_deref().is_none_or(|f| f == name);
 		#[cfg(target_arch = "x86_64")]
 		{
-			if allowed("avx512") && std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+			if allowed("avx512")
+				&& std::is_x86_feature_detected!("avx512f")
+				&& std::is_x86_feature_detected!("avx512vl")
+			{
 				return ("avx512", wide::avx512_checked as BlockKernel);
 			}
 			if allowed("avx2") && std::is_x86_feature_detected!("avx2") {
@@ -294,7 +297,8 @@ fn matmul_with(kernel: BlockKernel, a: &[f32], m: usize, b: &PackedRows) -> Vec<
 	if m == 0 || n == 0 {
 		return out;
 	}
-	let blocks: Vec<Range<usize>> = (0..n).step_by(BLOCK_COLS).map(|start| start..(start + BLOCK_COLS).min(n)).collect();
+	let blocks: Vec<Range<usize>> =
+		(0..n).step_by(BLOCK_COLS).map(|start| start..(start + BLOCK_COLS).min(n)).collect();
 	let compute = |cols: &Range<usize>| {
 		let mut buf = vec![0f32; m * cols.len()];
 		kernel(a, m, b, cols.clone(), &mut buf);
@@ -390,7 +394,13 @@ fn activate(a: Activation, x: f32) -> f32 {
 	match a {
 		Activation::GeluErf => 0.5 * x * (1.0 + libm::erff(x * core::f32::consts::FRAC_1_SQRT_2)),
 		Activation::Silu => x / (1.0 + libm::expf(-x)),
-		Activation::Relu => if x > 0.0 { x } else { 0.0 },
+		Activation::Relu => {
+			if x > 0.0 {
+				x
+			} else {
+				0.0
+			}
+		},
 		Activation::Sigmoid => 1.0 / (1.0 + libm::expf(-x)),
 		Activation::Tanh => libm::tanhf(x),
 		Activation::Exp => libm::expf(x),

@@ -43,10 +43,7 @@ pub const MAX_INPUT_BYTES: usize = 16 << 20;
 /// that cost and keeps both pools the same size.
 pub fn configure_threads(threads: Option<usize>) -> std::result::Result<usize, String> {
 	let from_env = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0);
-	let n = threads
-		.or(from_env)
-		.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-		.max(1);
+	let n = threads.or(from_env).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
 	std::env::set_var("RAYON_NUM_THREADS", n.to_string());
 	rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| e.to_string())?;
 	Ok(n)
@@ -56,10 +53,12 @@ pub fn configure_threads(threads: Option<usize>) -> std::result::Result<usize, S
 pub fn check_bundle(dir: &Path, manifest: &Manifest) -> Result<()> {
 	match &manifest.architecture {
 		Architecture::Onnx { graph } => models::onnx::read_checked(&dir.join(graph)).map(|_| ()),
-		Architecture::BertEmbedding { config, .. } =>
-			models::read_json::<models::bert::BertConfig>(&dir.join(config)).map(|_| ()),
-		Architecture::LlamaCausalLm { config: Some(config), .. } =>
-			models::read_json::<models::llama::LlamaConfig>(&dir.join(config)).map(|_| ()),
+		Architecture::BertEmbedding { config, .. } => {
+			models::read_json::<models::bert::BertConfig>(&dir.join(config)).map(|_| ())
+		},
+		Architecture::LlamaCausalLm { config: Some(config), .. } => {
+			models::read_json::<models::llama::LlamaConfig>(&dir.join(config)).map(|_| ())
+		},
 		Architecture::LlamaCausalLm { config: None, .. } => Ok(()),
 	}
 }
@@ -81,7 +80,7 @@ impl Model {
 	pub fn load(bundle: &VerifiedBundle, profile: ExecutionProfile) -> Result<Self> {
 		let kind = match &bundle.manifest.architecture {
 			Architecture::Onnx { graph } => Kind::Onnx(Box::new(OnnxModel::load(profile, &bundle.path(graph))?)),
-			Architecture::BertEmbedding { weights, config, tokenizer, max_tokens, normalize } =>
+			Architecture::BertEmbedding { weights, config, tokenizer, max_tokens, normalize } => {
 				Kind::Bert(Box::new(BertEmbedder::load(
 					profile,
 					&bundle.path(weights),
@@ -89,16 +88,14 @@ impl Model {
 					&bundle.path(tokenizer),
 					*max_tokens,
 					*normalize,
-				)?)),
-			Architecture::LlamaCausalLm { weights, config: Some(config), max_new_tokens } =>
-				Kind::Llama(Box::new(LlamaModel::from_safetensors(
-					profile,
-					&bundle.path(weights),
-					&bundle.path(config),
-					*max_new_tokens,
-				)?)),
-			Architecture::LlamaCausalLm { weights, config: None, max_new_tokens } =>
-				Kind::Llama(Box::new(LlamaModel::from_gguf(profile, &bundle.path(weights), *max_new_tokens)?)),
+				)?))
+			},
+			Architecture::LlamaCausalLm { weights, config: Some(config), max_new_tokens } => Kind::Llama(Box::new(
+				LlamaModel::from_safetensors(profile, &bundle.path(weights), &bundle.path(config), *max_new_tokens)?,
+			)),
+			Architecture::LlamaCausalLm { weights, config: None, max_new_tokens } => {
+				Kind::Llama(Box::new(LlamaModel::from_gguf(profile, &bundle.path(weights), *max_new_tokens)?))
+			},
 		};
 		Ok(Self { id: bundle.id, profile, kind })
 	}
@@ -114,7 +111,9 @@ impl Model {
 			},
 			(Kind::Llama(m), Value::Tokens(prompt)) => Ok(Value::Tokens(m.generate(prompt, m.max_new_tokens())?)),
 			(Kind::Bert(_), other) => Err(InputError::WrongType { expected: "text", got: value_kind(other) }.into()),
-			(Kind::Llama(_), other) => Err(InputError::WrongType { expected: "token ids", got: value_kind(other) }.into()),
+			(Kind::Llama(_), other) => {
+				Err(InputError::WrongType { expected: "token ids", got: value_kind(other) }.into())
+			},
 		}
 	}
 

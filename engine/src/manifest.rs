@@ -103,8 +103,7 @@ impl Manifest {
 		if bytes.len() as u64 > MAX_MANIFEST_BYTES {
 			return Err(EngineError::Manifest(format!("larger than {MAX_MANIFEST_BYTES} bytes")));
 		}
-		let manifest: Manifest =
-			serde_json::from_slice(bytes).map_err(|e| EngineError::Manifest(e.to_string()))?;
+		let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| EngineError::Manifest(e.to_string()))?;
 		manifest.validated()
 	}
 
@@ -188,11 +187,14 @@ impl Manifest {
 			}
 		}
 		match &self.architecture {
-			Architecture::BertEmbedding { max_tokens, .. } if *max_tokens == 0 || *max_tokens > MAX_TOKENS_LIMIT =>
-				return Err(EngineError::Manifest(format!("max_tokens must be 1..={MAX_TOKENS_LIMIT}"))),
+			Architecture::BertEmbedding { max_tokens, .. } if *max_tokens == 0 || *max_tokens > MAX_TOKENS_LIMIT => {
+				return Err(EngineError::Manifest(format!("max_tokens must be 1..={MAX_TOKENS_LIMIT}")))
+			},
 			Architecture::LlamaCausalLm { max_new_tokens, .. }
 				if *max_new_tokens == 0 || *max_new_tokens > MAX_TOKENS_LIMIT =>
-				return Err(EngineError::Manifest(format!("max_new_tokens must be 1..={MAX_TOKENS_LIMIT}"))),
+			{
+				return Err(EngineError::Manifest(format!("max_new_tokens must be 1..={MAX_TOKENS_LIMIT}")))
+			},
 			Architecture::LlamaCausalLm { weights, config, .. } => {
 				let gguf = weights.ends_with(".gguf");
 				if gguf == config.is_some() {

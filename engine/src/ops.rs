@@ -63,8 +63,9 @@ impl Linear {
 	pub fn quantized(profile: ExecutionProfile, q: candle_core::quantized::QTensor) -> Result<Self> {
 		let (out, inp) = q.shape().dims2()?;
 		let weight = match profile {
-			ExecutionProfile::Portable =>
-				Weight::Packed(kernels::PackedRows::new(host(&q.dequantize(&Device::Cpu)?)?, out, inp)),
+			ExecutionProfile::Portable => {
+				Weight::Packed(kernels::PackedRows::new(host(&q.dequantize(&Device::Cpu)?)?, out, inp))
+			},
 			ExecutionProfile::Fast => Weight::Quantized(QMatMul::from_qtensor(q)?),
 		};
 		Ok(Self { weight, bias: None })
@@ -124,7 +125,13 @@ impl Ops {
 				let (av, bv) = (host(a)?, host(b)?);
 				let mut out = Vec::with_capacity(batch * m * n);
 				for i in 0..batch {
-					out.extend(kernels::matmul_nt(&av[i * m * k..(i + 1) * m * k], &bv[i * n * k..(i + 1) * n * k], m, k, n));
+					out.extend(kernels::matmul_nt(
+						&av[i * m * k..(i + 1) * m * k],
+						&bv[i * n * k..(i + 1) * n * k],
+						m,
+						k,
+						n,
+					));
 				}
 				let mut dims = ad[..ad.len() - 2].to_vec();
 				dims.extend([m, n]);
@@ -237,7 +244,9 @@ impl Ops {
 	fn check_width(&self, x: &Tensor, norm: &Norm) -> Result<()> {
 		match x.dims().last() {
 			Some(w) if *w == norm.gamma_host.len() => Ok(()),
-			other => Err(EngineError::Model(format!("norm over {} features, input has {other:?}", norm.gamma_host.len()))),
+			other => {
+				Err(EngineError::Model(format!("norm over {} features, input has {other:?}", norm.gamma_host.len())))
+			},
 		}
 	}
 }
@@ -258,12 +267,6 @@ impl Norm {
 		if gamma.rank() != 1 || beta.as_ref().is_some_and(|b| b.dims() != gamma.dims()) {
 			return Err(EngineError::Model("norm parameters must be matching vectors".into()));
 		}
-		Ok(Self {
-			gamma_host: host(&gamma)?,
-			beta_host: beta.as_ref().map(host).transpose()?,
-			gamma,
-			beta,
-			eps,
-		})
+		Ok(Self { gamma_host: host(&gamma)?, beta_host: beta.as_ref().map(host).transpose()?, gamma, beta, eps })
 	}
 }

@@ -120,8 +120,9 @@ impl ModelStore {
 		let file = File::open(path).map_err(io_at(path))?;
 		let unpacked = self.staging_dir()?;
 		unpack_tar(file, unpacked.path(), max_bytes).map_err(|e| match e {
-			EngineError::Io { source, .. } if source.kind() == io::ErrorKind::InvalidData =>
-				EngineError::Manifest(format!("{}: not a valid tar archive: {source}", path.display())),
+			EngineError::Io { source, .. } if source.kind() == io::ErrorKind::InvalidData => {
+				EngineError::Manifest(format!("{}: not a valid tar archive: {source}", path.display()))
+			},
 			other => other,
 		})?;
 		let bundle_root = find_bundle_root(unpacked.path())?;
@@ -280,7 +281,13 @@ fn unpack_tar(file: File, into: &Path, max_bytes: u64) -> Result<()> {
 		if rel.is_empty() {
 			continue;
 		}
-		check_path(rel).or_else(|e| if rel == MANIFEST_FILE || rel.ends_with("/manifest.json") { Ok(()) } else { Err(e) })?;
+		check_path(rel).or_else(|e| {
+			if rel == MANIFEST_FILE || rel.ends_with("/manifest.json") {
+				Ok(())
+			} else {
+				Err(e)
+			}
+		})?;
 		let dest = into.join(rel);
 		match entry.header().entry_type() {
 			tar::EntryType::Directory => fs::create_dir_all(&dest).map_err(io_at(&dest))?,

@@ -111,7 +111,10 @@ fn value_info(name: &str, dims: &[Option<i64>]) -> onnx::ValueInfoProto {
 }
 
 fn typed_value_info(name: &str, dims: &[Option<i64>], elem_type: onnx::tensor_proto::DataType) -> onnx::ValueInfoProto {
-	use onnx::{tensor_shape_proto::{dimension, Dimension}, type_proto, TensorShapeProto, TypeProto};
+	use onnx::{
+		tensor_shape_proto::{dimension, Dimension},
+		type_proto, TensorShapeProto, TypeProto,
+	};
 	let dim = dims
 		.iter()
 		.map(|d| Dimension {
@@ -199,7 +202,10 @@ pub fn onnx_int_divider_bytes() -> Vec<u8> {
 	use onnx::tensor_proto::DataType::Int64;
 	let graph = onnx::GraphProto {
 		name: "opg-test-divider".into(),
-		node: vec![node("Div", &["x", "minus_one"], "negated", vec![]), node("Div", &["hundred", "negated"], "y", vec![])],
+		node: vec![
+			node("Div", &["x", "minus_one"], "negated", vec![]),
+			node("Div", &["hundred", "negated"], "y", vec![]),
+		],
 		initializer: vec![i64_tensor("minus_one", &[-1]), i64_tensor("hundred", &[100])],
 		input: vec![typed_value_info("x", &[None], Int64)],
 		output: vec![typed_value_info("y", &[None], Int64)],
@@ -232,7 +238,11 @@ fn llama_weights(c: &LlamaConfig) -> Vec<(String, Vec<usize>, Vec<f32>)> {
 	let mut rng = ChaCha8Rng::seed_from_u64(SEED + 1);
 	let (h, i, d) = (c.hidden_size, c.intermediate_size, c.hidden_size / c.num_attention_heads);
 	let kv = c.num_key_value_heads.unwrap_or(c.num_attention_heads) * d;
-	let mut out = vec![("model.embed_tokens.weight".to_string(), vec![c.vocab_size, h], uniform(&mut rng, c.vocab_size * h, 1.7))];
+	let mut out = vec![(
+		"model.embed_tokens.weight".to_string(),
+		vec![c.vocab_size, h],
+		uniform(&mut rng, c.vocab_size * h, 1.7),
+	)];
 	let norm = |rng: &mut ChaCha8Rng| -> Vec<f32> { (0..h).map(|_| 1.0 + rng.gen_range(-0.1..0.1)).collect() };
 	for l in 0..c.num_hidden_layers {
 		let p = format!("model.layers.{l}");

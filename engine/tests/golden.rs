@@ -38,7 +38,10 @@ fn build(cpu: &str) -> PathBuf {
 /// Run `golden` and return name → line.
 fn golden(runner: &[&str], binary: &Path, threads: usize, profile: &str) -> BTreeMap<String, String> {
 	let (program, pre) = match runner.split_first() {
-		Some((p, rest)) => (PathBuf::from(p), rest.iter().map(|s| s.to_string()).chain([binary.display().to_string()]).collect::<Vec<_>>()),
+		Some((p, rest)) => (
+			PathBuf::from(p),
+			rest.iter().map(|s| s.to_string()).chain([binary.display().to_string()]).collect::<Vec<_>>(),
+		),
 		None => (binary.to_path_buf(), vec![]),
 	};
 	let out = Command::new(program)
@@ -61,24 +64,26 @@ fn parse(text: &str) -> BTreeMap<String, String> {
 }
 
 fn qemu() -> Option<PathBuf> {
-	std::env::var_os("PATH")?
-		.to_str()?
-		.split(':')
-		.map(|d| Path::new(d).join("qemu-x86_64"))
-		.find(|p| p.is_file())
+	std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("qemu-x86_64")).find(|p| p.is_file())
 }
 
 #[test]
 #[cfg(target_arch = "x86_64")]
 fn portable_outputs_match_the_golden_hashes_on_every_cpu_level_and_thread_count() {
-	let expected = parse(&std::fs::read_to_string(workspace().join("engine/golden/portable.txt")).expect("golden file"));
+	let expected =
+		parse(&std::fs::read_to_string(workspace().join("engine/golden/portable.txt")).expect("golden file"));
 	assert_eq!(expected.len(), 5, "golden file covers the ONNX MLP, both Llama formats and two MiniLM texts");
 	let baseline = build("x86-64");
 	let native = build("native");
 	let mut runs = 0;
 	for binary in [&baseline, &native] {
 		for threads in [1, 2] {
-			assert_eq!(golden(&[], binary, threads, "portable"), expected, "{} with {threads} threads", binary.display());
+			assert_eq!(
+				golden(&[], binary, threads, "portable"),
+				expected,
+				"{} with {threads} threads",
+				binary.display()
+			);
 			runs += 1;
 		}
 	}

@@ -3,10 +3,10 @@
 
 mod common;
 
+use codec::Encode;
 use common::{cosine, f32s, load, max_ulps, minilm_bundle, models_dir};
 use opg_engine::{testmodels, EngineError, ExecutionProfile::*, InputError, Value};
 use opg_primitives::inference::{outputs_agree, ComparisonRule};
-use codec::Encode;
 
 /// The tolerance the fast profile is compared with on chain: 256 ulps relative, or 1e-5 apart
 /// (see docs/ARCHITECTURE.md for how it was chosen from measured drift).
@@ -60,11 +60,19 @@ fn one_perturbed_weight_is_rejected_and_nan_never_agrees() {
 	w3.raw_data[..4].copy_from_slice(&(first * 1.1).to_le_bytes());
 	let dir = tempfile::tempdir().unwrap();
 	std::fs::write(dir.path().join("model.onnx"), proto.encode_to_vec()).unwrap();
-	opg_engine::Manifest::create_for_directory(dir.path(), opg_engine::Architecture::Onnx { graph: "model.onnx".into() }, &[])
-		.unwrap();
+	opg_engine::Manifest::create_for_directory(
+		dir.path(),
+		opg_engine::Architecture::Onnx { graph: "model.onnx".into() },
+		&[],
+	)
+	.unwrap();
 	let perturbed = load(dir.path(), Fast).run(&input).unwrap();
 	drift("onnx-mlp honest/perturbed", &honest, &perturbed);
-	assert!(!agree(&honest, &perturbed), "a perturbed weight moves the output by {} ulps", max_ulps(&honest, &perturbed));
+	assert!(
+		!agree(&honest, &perturbed),
+		"a perturbed weight moves the output by {} ulps",
+		max_ulps(&honest, &perturbed)
+	);
 	// Honest drift is accepted: one ulp of noise everywhere, and sums taken in another order.
 	let Value::F32 { shape, bits } = honest.clone() else { unreachable!() };
 	let noisy = Value::F32 { shape: shape.clone(), bits: bits.iter().map(|b| b + 1).collect() };
@@ -87,14 +95,20 @@ fn onnx_bad_inputs_get_typed_errors() {
 	let n = testmodels::MLP_INPUT as u32;
 	let f32v = |shape: Vec<u32>, len: usize| Value::F32 { shape, bits: vec![0.5f32.to_bits(); len] };
 	let err = |v: Value| model.run(&v).unwrap_err();
-	assert!(matches!(err(f32v(vec![2, n + 1], 2 * (n as usize + 1))), EngineError::Input(InputError::WrongShape { .. })));
+	assert!(matches!(
+		err(f32v(vec![2, n + 1], 2 * (n as usize + 1))),
+		EngineError::Input(InputError::WrongShape { .. })
+	));
 	assert!(matches!(err(f32v(vec![n], n as usize)), EngineError::Input(InputError::WrongShape { .. })));
 	assert!(matches!(err(f32v(vec![2, n], 3)), EngineError::Input(InputError::Inconsistent { .. })));
 	assert!(matches!(err(f32v(vec![0, n], 0)), EngineError::Input(InputError::Empty)));
 	assert!(matches!(err(f32v(vec![u32::MAX, u32::MAX], 1)), EngineError::Input(InputError::Inconsistent { .. })));
 	let huge = (opg_engine::models::onnx::MAX_INPUT_ELEMENTS / n as usize + 1) as u32;
 	assert!(matches!(err(f32v(vec![huge, n], (huge * n) as usize)), EngineError::Input(InputError::TooLarge { .. })));
-	assert!(matches!(err(Value::I64 { shape: vec![1, n], data: vec![1; n as usize] }), EngineError::Input(InputError::WrongType { .. })));
+	assert!(matches!(
+		err(Value::I64 { shape: vec![1, n], data: vec![1; n as usize] }),
+		EngineError::Input(InputError::WrongType { .. })
+	));
 	assert!(matches!(err(Value::Text(b"hi".to_vec())), EngineError::Input(InputError::WrongType { .. })));
 	// Undecodable and trailing bytes.
 	assert!(matches!(model.run_encoded(&[9, 9, 9]), Err(EngineError::Input(InputError::Undecodable(_)))));
@@ -142,7 +156,10 @@ fn every_nan_in_an_output_has_one_bit_pattern() {
 	let nans = [f32::NAN, -f32::NAN, f32::from_bits(0x7fa0_0001), f32::from_bits(0xffc0_1234), 1.5];
 	let t = Tensor::from_vec(nans.to_vec(), 5, &Device::Cpu).unwrap();
 	let Value::F32 { bits, .. } = value_from_tensor(&t).unwrap() else { panic!("f32") };
-	assert_eq!(bits, vec![CANONICAL_NAN_BITS, CANONICAL_NAN_BITS, CANONICAL_NAN_BITS, CANONICAL_NAN_BITS, 1.5f32.to_bits()]);
+	assert_eq!(
+		bits,
+		vec![CANONICAL_NAN_BITS, CANONICAL_NAN_BITS, CANONICAL_NAN_BITS, CANONICAL_NAN_BITS, 1.5f32.to_bits()]
+	);
 }
 
 #[test]
@@ -173,7 +190,10 @@ fn minilm_bad_inputs_get_typed_errors() {
 	assert!(matches!(run(Value::Text(b"   ".to_vec())), EngineError::Input(InputError::Empty)));
 	assert!(matches!(run(Value::Text(vec![0xff, 0xfe])), EngineError::Input(InputError::NotUtf8)));
 	let long = "verification ".repeat(300);
-	assert!(matches!(run(Value::Text(long.into_bytes())), EngineError::Input(InputError::TextTooLong { limit: 256, .. })));
+	assert!(matches!(
+		run(Value::Text(long.into_bytes())),
+		EngineError::Input(InputError::TextTooLong { limit: 256, .. })
+	));
 	assert!(matches!(run(Value::Tokens(vec![1, 2])), EngineError::Input(InputError::WrongType { .. })));
 }
 
@@ -220,7 +240,10 @@ fn llama_bad_prompts_get_typed_errors() {
 	let model = load(&models_dir().join(testmodels::TINY_LLAMA), Portable);
 	let run = |v: Value| model.run(&v).unwrap_err();
 	assert!(matches!(run(Value::Tokens(vec![])), EngineError::Input(InputError::Empty)));
-	assert!(matches!(run(Value::Tokens(vec![1, 256])), EngineError::Input(InputError::TokenOutOfRange { token: 256, .. })));
+	assert!(matches!(
+		run(Value::Tokens(vec![1, 256])),
+		EngineError::Input(InputError::TokenOutOfRange { token: 256, .. })
+	));
 	assert!(matches!(run(Value::Tokens(vec![1; 240])), EngineError::Input(InputError::TextTooLong { limit: 232, .. })));
 	assert!(matches!(run(Value::Text(b"hello".to_vec())), EngineError::Input(InputError::WrongType { .. })));
 	let llama = model.as_llama().unwrap();
@@ -231,17 +254,24 @@ fn llama_bad_prompts_get_typed_errors() {
 fn malformed_model_files_are_typed_errors_not_panics() {
 	let cases: [(&str, opg_engine::Architecture); 3] = [
 		("model.onnx", opg_engine::Architecture::Onnx { graph: "model.onnx".into() }),
-		("model.gguf", opg_engine::Architecture::LlamaCausalLm { weights: "model.gguf".into(), config: None, max_new_tokens: 4 }),
-		("model.safetensors", opg_engine::Architecture::LlamaCausalLm {
-			weights: "model.safetensors".into(),
-			config: Some("config.json".into()),
-			max_new_tokens: 4,
-		}),
+		(
+			"model.gguf",
+			opg_engine::Architecture::LlamaCausalLm { weights: "model.gguf".into(), config: None, max_new_tokens: 4 },
+		),
+		(
+			"model.safetensors",
+			opg_engine::Architecture::LlamaCausalLm {
+				weights: "model.safetensors".into(),
+				config: Some("config.json".into()),
+				max_new_tokens: 4,
+			},
+		),
 	];
 	for (file, arch) in cases {
 		let dir = tempfile::tempdir().unwrap();
 		std::fs::write(dir.path().join(file), b"this is not a model").unwrap();
-		std::fs::write(dir.path().join("config.json"), serde_json::to_vec(&testmodels::tiny_llama_config()).unwrap()).unwrap();
+		std::fs::write(dir.path().join("config.json"), serde_json::to_vec(&testmodels::tiny_llama_config()).unwrap())
+			.unwrap();
 		let manifest = opg_engine::Manifest::create_for_directory(dir.path(), arch, &["config.json"]).unwrap();
 		let root = tempfile::tempdir().unwrap();
 		let store = opg_engine::ModelStore::open(root.path()).unwrap();
@@ -258,7 +288,8 @@ fn the_demo_bundles_hash_to_the_ids_the_dev_chains_serve() {
 	let dir = tempfile::tempdir().unwrap();
 	let mlp = testmodels::write_onnx_mlp(&dir.path().join("mlp"), None).unwrap();
 	let llama = testmodels::write_tiny_llama_safetensors(&dir.path().join("llama")).unwrap();
-	let minilm = opg_engine::Manifest::from_json(&std::fs::read(minilm_bundle().join("manifest.json")).unwrap()).unwrap();
+	let minilm =
+		opg_engine::Manifest::from_json(&std::fs::read(minilm_bundle().join("manifest.json")).unwrap()).unwrap();
 	use opg_primitives::demo;
 	assert_eq!(mlp.id(), demo::ONNX_MLP.0, "seeded MLP");
 	assert_eq!(llama.id(), demo::TINY_LLAMA.0, "tiny Llama");

@@ -21,7 +21,9 @@ fn reference(args: &[&str]) -> Vec<Vec<f32>> {
 				serde_json::Value::Array(items) => items
 					.iter()
 					.flat_map(|x| match x {
-						serde_json::Value::Array(row) => row.iter().map(|y| y.as_f64().unwrap() as f32).collect::<Vec<_>>(),
+						serde_json::Value::Array(row) => {
+							row.iter().map(|y| y.as_f64().unwrap() as f32).collect::<Vec<_>>()
+						},
 						other => vec![other.as_f64().unwrap() as f32],
 					})
 					.collect(),

@@ -25,7 +25,8 @@ fn tarball(bundle: &Path, out: &Path, gzip: bool) {
 }
 
 fn entries(store: &Path) -> Vec<String> {
-	let mut names: Vec<String> = fs::read_dir(store).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+	let mut names: Vec<String> =
+		fs::read_dir(store).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
 	names.sort();
 	names
 }
@@ -87,7 +88,9 @@ fn manifests_with_unsafe_paths_or_bad_fields_are_refused() {
 	let unknown_field = json.replacen("\"files\"", "\"extra\": 1, \"files\"", 1);
 	assert!(matches!(Manifest::from_json(unknown_field.as_bytes()), Err(EngineError::Manifest(_))));
 	let unlisted = json.replacen("\"graph\": \"model.onnx\"", "\"graph\": \"other.onnx\"", 1);
-	assert!(matches!(Manifest::from_json(unlisted.as_bytes()), Err(EngineError::Manifest(m)) if m.contains("not listed")));
+	assert!(
+		matches!(Manifest::from_json(unlisted.as_bytes()), Err(EngineError::Manifest(m)) if m.contains("not listed"))
+	);
 	assert!(matches!(Manifest::from_json(b"{}"), Err(EngineError::Manifest(_))));
 	assert!(matches!(Manifest::from_json(&[0xff; 10]), Err(EngineError::Manifest(_))));
 	let root = tempfile::tempdir().unwrap();

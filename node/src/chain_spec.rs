@@ -21,8 +21,7 @@ pub fn properties() -> Properties {
 
 fn wasm() -> Result<&'static [u8], String> {
 	WASM_BINARY.ok_or_else(|| {
-		"the runtime wasm was not built into this binary (was it built with SKIP_WASM_BUILD?)"
-			.to_string()
+		"the runtime wasm was not built into this binary (was it built with SKIP_WASM_BUILD?)".to_string()
 	})
 }
 

@@ -120,16 +120,17 @@ fn bench_verified_inference() {
 		next_id += 1;
 		let (end, settled) = log.wait(&format!("request {id}"), ended(id));
 		assert!(matches!(end, End::Settled { agreeing: 3, .. }), "{end:?}");
-		let block_of = |pick: &dyn Fn(&RuntimeEvent) -> bool| log.all(|e| pick(e).then_some(())).first().map(|(_, b)| *b);
-		let included = block_of(&|e| {
-			matches!(e, RuntimeEvent::Inference(pallet_inference::Event::InferenceRequested { request, .. }) if *request == id)
-		});
-		let drawn = block_of(&|e| {
-			matches!(e, RuntimeEvent::Inference(pallet_inference::Event::CommitteeDrawn { request, .. }) if *request == id)
-		});
-		let reveal = block_of(&|e| {
-			matches!(e, RuntimeEvent::Inference(pallet_inference::Event::RevealStarted { request, .. }) if *request == id)
-		});
+		let block_of =
+			|pick: &dyn Fn(&RuntimeEvent) -> bool| log.all(|e| pick(e).then_some(())).first().map(|(_, b)| *b);
+		let included = block_of(
+			&|e| matches!(e, RuntimeEvent::Inference(pallet_inference::Event::InferenceRequested { request, .. }) if *request == id),
+		);
+		let drawn = block_of(
+			&|e| matches!(e, RuntimeEvent::Inference(pallet_inference::Event::CommitteeDrawn { request, .. }) if *request == id),
+		);
+		let reveal = block_of(
+			&|e| matches!(e, RuntimeEvent::Inference(pallet_inference::Event::RevealStarted { request, .. }) if *request == id),
+		);
 		(included.expect("included"), drawn.expect("drawn"), reveal.expect("reveal"), settled)
 	};
 
@@ -171,7 +172,8 @@ fn bench_verified_inference() {
 			}),
 		);
 	}
-	let small = Value::F32 { shape: vec![1, testmodels::MLP_INPUT as u32], bits: vec![0; testmodels::MLP_INPUT] }.encode();
+	let small =
+		Value::F32 { shape: vec![1, testmodels::MLP_INPUT as u32], bits: vec![0; testmodels::MLP_INPUT] }.encode();
 	for _ in 0..200 {
 		ferdie.submit(&node, request(&models[0].1, small.clone()));
 	}
@@ -187,7 +189,8 @@ fn bench_verified_inference() {
 	}
 	std::thread::sleep(Duration::from_secs(6));
 	log.poll();
-	let transfers = per_block_peak(&log, |e| matches!(e, RuntimeEvent::Balances(pallet_balances::Event::Transfer { .. })));
+	let transfers =
+		per_block_peak(&log, |e| matches!(e, RuntimeEvent::Balances(pallet_balances::Event::Transfer { .. })));
 	let requests = per_block_peak(&log, |e| {
 		matches!(e, RuntimeEvent::Inference(pallet_inference::Event::InferenceRequested { .. }))
 	});

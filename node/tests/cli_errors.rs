@@ -20,10 +20,8 @@ fn rpc_port_in_use_fails_instead_of_hanging() {
 	let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
 	let port = taken.local_addr().expect("addr").port().to_string();
 	let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-	let (status, _, stderr) = run_to_exit(
-		&["--dev", "--tmp", "--rpc-port", &port, "--listen-addr", &p2p, "--no-prometheus"],
-		LIMIT,
-	);
+	let (status, _, stderr) =
+		run_to_exit(&["--dev", "--tmp", "--rpc-port", &port, "--listen-addr", &p2p, "--no-prometheus"], LIMIT);
 	assert!(!status.success(), "node started although its RPC port was taken");
 	assert!(stderr.contains(&format!("RPC port {port}")), "stderr: {stderr}");
 	assert!(stderr.contains("already in use") && stderr.contains("--rpc-port"), "stderr: {stderr}");
@@ -35,10 +33,8 @@ fn p2p_port_in_use_fails_instead_of_hanging() {
 	let port = taken.local_addr().expect("addr").port();
 	let p2p = format!("/ip4/127.0.0.1/tcp/{port}");
 	let rpc = free_port().to_string();
-	let (status, _, stderr) = run_to_exit(
-		&["--dev", "--tmp", "--rpc-port", &rpc, "--listen-addr", &p2p, "--no-prometheus"],
-		LIMIT,
-	);
+	let (status, _, stderr) =
+		run_to_exit(&["--dev", "--tmp", "--rpc-port", &rpc, "--listen-addr", &p2p, "--no-prometheus"], LIMIT);
 	assert!(!status.success(), "node started although its p2p port was taken");
 	assert!(stderr.contains(&format!("p2p port {port}")), "stderr: {stderr}");
 	assert!(stderr.contains("already in use"), "stderr: {stderr}");
@@ -51,8 +47,7 @@ fn prometheus_port_in_use_fails_instead_of_hanging() {
 	let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port());
 	let rpc = free_port().to_string();
 	let (status, _, stderr) = run_to_exit(
-		&["--dev", "--tmp", "--rpc-port", &rpc, "--listen-addr", &p2p,
-			"--prometheus-port", &port.to_string()],
+		&["--dev", "--tmp", "--rpc-port", &rpc, "--listen-addr", &p2p, "--prometheus-port", &port.to_string()],
 		LIMIT,
 	);
 	assert!(!status.success(), "node started although its Prometheus port was taken");

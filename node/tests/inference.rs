@@ -92,7 +92,15 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	register(&node, &minilm, ModelFormat::BertEmbedding, "bert", &server, "all-minilm-l6-v2.tar");
 	register(&node, &llama, ModelFormat::LlamaCausalLm, "llama", &server, "tiny-llama.tar");
 	// Its owner is Dave; the genesis workers add it to the models they serve.
-	register_as(&node, Sr25519Keyring::Dave, &gguf, ModelFormat::LlamaCausalLm, "llama", &server, "tiny-llama-gguf.tar");
+	register_as(
+		&node,
+		Sr25519Keyring::Dave,
+		&gguf,
+		ModelFormat::LlamaCausalLm,
+		"llama",
+		&server,
+		"tiny-llama-gguf.tar",
+	);
 	let mut served = opg_primitives::demo::MODELS.to_vec();
 	served.push(gguf.id);
 	for who in opg_runtime::genesis_config_presets::DEVELOPMENT_WORKERS {
@@ -104,16 +112,20 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	}
 	for bundle in [&mlp, &minilm, &llama, &gguf] {
 		log.wait("model registration", |e| match e {
-			RuntimeEvent::Inference(pallet_inference::Event::ModelRegistered { model, .. }) if *model == bundle.id =>
-				Some(()),
+			RuntimeEvent::Inference(pallet_inference::Event::ModelRegistered { model, .. }) if *model == bundle.id => {
+				Some(())
+			},
 			_ => None,
 		});
 	}
 	for who in opg_runtime::genesis_config_presets::DEVELOPMENT_WORKERS {
 		let worker = who.to_account_id();
 		log.wait("the workers to serve the fourth model", |e| match e {
-			RuntimeEvent::WorkerStaking(pallet_worker_staking::Event::WorkerUpdated { worker: w, .. }) if *w == worker =>
-				Some(()),
+			RuntimeEvent::WorkerStaking(pallet_worker_staking::Event::WorkerUpdated { worker: w, .. })
+				if *w == worker =>
+			{
+				Some(())
+			},
 			_ => None,
 		});
 	}
@@ -160,12 +172,13 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	let requester = REQUESTER.to_account_id();
 	let ids: Vec<(u64, u32)> = wait_for("every request to be included", TIMEOUT, || {
 		log.poll();
-		let mut ids = log.all(|e| match e {
-			RuntimeEvent::Inference(pallet_inference::Event::InferenceRequested { request, requester: r, .. })
-				if *r == requester =>
-				Some(*request),
-			_ => None,
-		});
+		let mut ids =
+			log.all(|e| match e {
+				RuntimeEvent::Inference(pallet_inference::Event::InferenceRequested {
+					request, requester: r, ..
+				}) if *r == requester => Some(*request),
+				_ => None,
+			});
 		ids.sort();
 		(ids.len() == cases.len()).then_some(ids)
 	});
@@ -232,8 +245,9 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	);
 	let mut rewards: BTreeMap<AccountId, Balance> = BTreeMap::new();
 	for ((worker, amount), _) in log.all(|e| match e {
-		RuntimeEvent::WorkerStaking(pallet_worker_staking::Event::Rewarded { worker, amount, .. }) =>
-			Some((worker.clone(), *amount)),
+		RuntimeEvent::WorkerStaking(pallet_worker_staking::Event::Rewarded { worker, amount, .. }) => {
+			Some((worker.clone(), *amount))
+		},
 		_ => None,
 	}) {
 		*rewards.entry(worker).or_default() += amount;
@@ -251,7 +265,9 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 		let raw = rpc.call("state_call", json!(["InferenceApi_request_status", to_hex(&id.encode())])).expect("call");
 		RequestStatus::<BlockNumber>::decode(&mut &from_hex(raw.as_str().expect("hex"))[..]).expect("decodes")
 	};
-	assert!(matches!(status(ids[0].0), RequestStatus::Settled { ref output, .. } if Answer::Output(output.clone()) == expected[0]));
+	assert!(
+		matches!(status(ids[0].0), RequestStatus::Settled { ref output, .. } if Answer::Output(output.clone()) == expected[0])
+	);
 	assert!(matches!(status(ids[3].0), RequestStatus::Rejected { reason: Rejection::WrongShape, .. }));
 
 	// The worker's metrics: three keys each committed and revealed every answered request, the
@@ -264,8 +280,8 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	assert!(metric("opg_worker_duties_total", &["phase=\"commit\"", "outcome=\"submitted\""]) >= answered);
 	// (A pool may refuse a reveal once, e.g. validated against a view still in the commit phase;
 	// the worker tries again on the next block.)
-	let reveals = metric("opg_worker_duties_total", &["phase=\"reveal\"", "outcome=\"submitted\""]) +
-		metric("opg_worker_duties_total", &["phase=\"reveal\"", "outcome=\"refused_by_pool\""]);
+	let reveals = metric("opg_worker_duties_total", &["phase=\"reveal\"", "outcome=\"submitted\""])
+		+ metric("opg_worker_duties_total", &["phase=\"reveal\"", "outcome=\"refused_by_pool\""]);
 	assert!(reveals >= answered, "{reveals} reveals");
 	assert!(metric("opg_worker_duties_total", &["phase=\"commit\"", "outcome=\"rejected_input\""]) >= 9.0);
 	assert!(metric("opg_worker_model_bytes_fetched_total", &[]) > 90e6, "MiniLM alone is about 90 MB");

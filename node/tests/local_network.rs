@@ -16,10 +16,8 @@ fn four_validators_finalize_survive_one_down_and_resync() {
 	let dir = tempfile::tempdir().expect("temp dir");
 
 	// Persistent node keys, so every node's peer id is known before it starts.
-	let peer_ids: Vec<String> = VALIDATORS
-		.iter()
-		.map(|name| node_key(&dir.path().join(format!("{name}.node-key"))))
-		.collect();
+	let peer_ids: Vec<String> =
+		VALIDATORS.iter().map(|name| node_key(&dir.path().join(format!("{name}.node-key")))).collect();
 
 	let mut nodes: Vec<Node> = Vec::new();
 	for name in VALIDATORS.iter() {

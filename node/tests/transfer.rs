@@ -33,10 +33,8 @@ fn transfer_is_finalized_and_costs_exactly_amount_plus_fee() {
 	let bob_before = free_balance(&rpc, &bob, &before);
 	let issuance_before = total_issuance(&rpc, &before);
 
-	let call = RuntimeCall::Balances(BalancesCall::transfer_keep_alive {
-		dest: MultiAddress::Id(bob.clone()),
-		value: amount,
-	});
+	let call =
+		RuntimeCall::Balances(BalancesCall::transfer_keep_alive { dest: MultiAddress::Id(bob.clone()), value: amount });
 	let xt = sign(&rpc, Sr25519Keyring::Alice, call);
 
 	// What the fee RPC predicts; the fee actually charged may only be lower (weight refunds).
@@ -61,9 +59,11 @@ fn transfer_is_finalized_and_costs_exactly_amount_plus_fee() {
 	let fee = records
 		.iter()
 		.find_map(|r| match &r.event {
-			RuntimeEvent::TransactionPayment(
-				pallet_transaction_payment::Event::TransactionFeePaid { who, actual_fee, tip },
-			) if *who == alice => {
+			RuntimeEvent::TransactionPayment(pallet_transaction_payment::Event::TransactionFeePaid {
+				who,
+				actual_fee,
+				tip,
+			}) if *who == alice => {
 				assert_eq!(*tip, 0);
 				Some(*actual_fee)
 			},
@@ -91,8 +91,7 @@ fn prometheus_exports_block_height() {
 	let metrics = wait_for("metrics", TIMEOUT, || {
 		use std::io::{Read, Write};
 		let mut s = std::net::TcpStream::connect(("127.0.0.1", node.prometheus_port)).ok()?;
-		s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-			.ok()?;
+		s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
 		let mut text = String::new();
 		s.read_to_string(&mut text).ok()?;
 		text.contains("substrate_block_height").then_some(text)

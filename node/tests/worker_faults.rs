@@ -84,7 +84,9 @@ fn slashes(log: &EventLog, request: u64) -> Vec<(AccountId, Misconduct)> {
 	log.all(|e| match e {
 		RuntimeEvent::Inference(pallet_inference::Event::MemberSlashed { request: r, worker, reason, .. })
 			if *r == request =>
-			Some((worker.clone(), *reason)),
+		{
+			Some((worker.clone(), *reason))
+		},
 		_ => None,
 	})
 	.into_iter()
@@ -137,7 +139,9 @@ fn misbehaving_workers_are_slashed_and_requests_still_settle() {
 		let (id, _) = log.wait("the request to be included", |e| match e {
 			RuntimeEvent::Inference(pallet_inference::Event::InferenceRequested { request, .. })
 				if !before.iter().any(|(b, _)| b == request) =>
-				Some(*request),
+			{
+				Some(*request)
+			},
 			_ => None,
 		});
 		id
@@ -179,8 +183,11 @@ fn misbehaving_workers_are_slashed_and_requests_still_settle() {
 	let id = request(&net, &mut log);
 	let dave = VALIDATORS[3].to_account_id();
 	log.wait("dave's commit", |e| match e {
-		RuntimeEvent::Inference(pallet_inference::Event::Committed { request, worker }) if *request == id && *worker == dave =>
-			Some(()),
+		RuntimeEvent::Inference(pallet_inference::Event::Committed { request, worker })
+			if *request == id && *worker == dave =>
+		{
+			Some(())
+		},
 		_ => None,
 	});
 	net.set_fault(3, None);

@@ -49,10 +49,8 @@ pub fn select_committee<Id: Clone, Stake: Copy + Into<u128>>(
 	if eligible < seats {
 		return Err(SelectionError::NotEnoughCandidates { eligible, wanted: seats });
 	}
-	let mut total = pool
-		.iter()
-		.try_fold(0u128, |acc, (_, stake)| acc.checked_add(*stake))
-		.ok_or(SelectionError::StakeOverflow)?;
+	let mut total =
+		pool.iter().try_fold(0u128, |acc, (_, stake)| acc.checked_add(*stake)).ok_or(SelectionError::StakeOverflow)?;
 
 	let mut chosen = Vec::with_capacity(seats as usize);
 	for round in 0..seats {

@@ -184,15 +184,11 @@ pub fn outputs_agree(rule: ComparisonRule, a: &[u8], b: &[u8]) -> bool {
 		ComparisonRule::F32Ulps { max_ulps, abs_tol_bits } => {
 			let decoded = (Value::decode(&mut &a[..]), Value::decode(&mut &b[..]));
 			match decoded {
-				(
-					Ok(Value::F32 { shape: sa, bits: ba }),
-					Ok(Value::F32 { shape: sb, bits: bb }),
-				) =>
-					sa == sb &&
-						ba.len() == bb.len() &&
-						ba.iter()
-							.zip(bb.iter())
-							.all(|(x, y)| f32_agree(*x, *y, max_ulps, abs_tol_bits)),
+				(Ok(Value::F32 { shape: sa, bits: ba }), Ok(Value::F32 { shape: sb, bits: bb })) => {
+					sa == sb
+						&& ba.len() == bb.len()
+						&& ba.iter().zip(bb.iter()).all(|(x, y)| f32_agree(*x, *y, max_ulps, abs_tol_bits))
+				},
 				_ => a == b,
 			}
 		},
@@ -218,12 +214,8 @@ pub fn answers_agree(rule: ComparisonRule, a: &Answer, b: &Answer) -> bool {
 pub fn largest_agreeing_group<T>(items: &[T], agree: impl Fn(&T, &T) -> bool) -> Option<(usize, Vec<usize>)> {
 	let mut best: Option<(usize, Vec<usize>)> = None;
 	for (i, candidate) in items.iter().enumerate() {
-		let group: Vec<usize> = items
-			.iter()
-			.enumerate()
-			.filter(|(_, other)| agree(candidate, other))
-			.map(|(j, _)| j)
-			.collect();
+		let group: Vec<usize> =
+			items.iter().enumerate().filter(|(_, other)| agree(candidate, other)).map(|(j, _)| j).collect();
 		if best.as_ref().is_none_or(|(_, g)| group.len() > g.len()) {
 			best = Some((i, group));
 		}
@@ -241,12 +233,10 @@ mod tests {
 	use super::*;
 
 	fn tensor(values: &[f32]) -> Vec<u8> {
-		Value::F32 { shape: vec![values.len() as u32], bits: values.iter().map(|v| v.to_bits()).collect() }
-			.encode()
+		Value::F32 { shape: vec![values.len() as u32], bits: values.iter().map(|v| v.to_bits()).collect() }.encode()
 	}
 
-	const RULE: ComparisonRule =
-		ComparisonRule::F32Ulps { max_ulps: 4, abs_tol_bits: 0x3586_37bd /* 1e-6 */ };
+	const RULE: ComparisonRule = ComparisonRule::F32Ulps { max_ulps: 4, abs_tol_bits: 0x3586_37bd /* 1e-6 */ };
 
 	#[test]
 	fn ulp_distance_is_integer_and_symmetric() {
@@ -264,10 +254,7 @@ mod tests {
 	fn honest_drift_is_accepted() {
 		let a = tensor(&[0.1, -2.5, 3.25e-3, 0.0]);
 		// One-ulp noise everywhere, and a sum taken in another order.
-		let noisy: Vec<f32> = [0.1f32, -2.5, 3.25e-3, 0.0]
-			.iter()
-			.map(|v| f32::from_bits(v.to_bits() + 1))
-			.collect();
+		let noisy: Vec<f32> = [0.1f32, -2.5, 3.25e-3, 0.0].iter().map(|v| f32::from_bits(v.to_bits() + 1)).collect();
 		assert!(outputs_agree(RULE, &a, &tensor(&noisy)));
 		let (x, y, z) = (0.1f32, 0.2f32, 0.3f32);
 		assert!(outputs_agree(RULE, &tensor(&[(x + y) + z]), &tensor(&[x + (y + z)])));

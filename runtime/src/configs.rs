@@ -2,7 +2,6 @@
 
 use frame_support::{
 	derive_impl,
-	PalletId,
 	dispatch::DispatchClass,
 	parameter_types,
 	traits::{ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, Get, VariantCountOf},
@@ -10,6 +9,7 @@ use frame_support::{
 		constants::{ParityDbWeight, WEIGHT_REF_TIME_PER_SECOND},
 		ConstantMultiplier, Weight,
 	},
+	PalletId,
 };
 use frame_system::limits::{BlockLength, BlockWeights};
 use pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier};
@@ -18,10 +18,9 @@ use sp_runtime::{traits::One, Perbill};
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Aura, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime,
-	RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask,
-	System, WorkerStaking, DAYS, EXISTENTIAL_DEPOSIT, MICRO_OPG, MILLI_OPG, OPG, SLOT_DURATION,
-	VERSION,
+	AccountId, Aura, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime, RuntimeCall,
+	RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask, System, WorkerStaking, DAYS,
+	EXISTENTIAL_DEPOSIT, MICRO_OPG, MILLI_OPG, OPG, SLOT_DURATION, VERSION,
 };
 
 /// Share of a block that ordinary transactions may fill; the rest is kept for operational ones.
@@ -176,13 +175,8 @@ impl pallet_worker_staking::BenchmarkHelper<opg_primitives::worker::WorkerId, op
 
 /// The inference pallet's view of workers: the worker staking pallet.
 pub struct StakedWorkers;
-impl
-	pallet_inference::WorkerRegistry<
-		AccountId,
-		opg_primitives::worker::WorkerId,
-		opg_primitives::ModelId,
-		Balance,
-	> for StakedWorkers
+impl pallet_inference::WorkerRegistry<AccountId, opg_primitives::worker::WorkerId, opg_primitives::ModelId, Balance>
+	for StakedWorkers
 {
 	fn eligible_workers(model: &opg_primitives::ModelId) -> alloc::vec::Vec<(AccountId, Balance)> {
 		WorkerStaking::eligible_workers(model)
@@ -257,10 +251,7 @@ impl pallet_inference::BenchmarkHelper<Runtime> for InferenceBenchmarkHelper {
 	fn model_id(i: u32) -> opg_primitives::ModelId {
 		benchmark_model_id(i)
 	}
-	fn worker(
-		model: opg_primitives::ModelId,
-		i: u32,
-	) -> (AccountId, opg_primitives::worker::WorkerId) {
+	fn worker(model: opg_primitives::ModelId, i: u32) -> (AccountId, opg_primitives::worker::WorkerId) {
 		use frame_support::traits::fungible::Mutate;
 		use sp_runtime::RuntimeAppPublic;
 		let who: AccountId = frame_benchmarking::account("inference-worker", i, 0);

@@ -132,7 +132,12 @@ fn run(command: Command) -> AnyResult<()> {
 			if bench {
 				testmodels::write_bench_models(&out)?;
 			}
-			for name in [testmodels::ONNX_MLP, testmodels::ONNX_UNSUPPORTED, testmodels::TINY_LLAMA, testmodels::TINY_LLAMA_GGUF] {
+			for name in [
+				testmodels::ONNX_MLP,
+				testmodels::ONNX_UNSUPPORTED,
+				testmodels::TINY_LLAMA,
+				testmodels::TINY_LLAMA_GGUF,
+			] {
 				let manifest = opg_engine::Manifest::from_json(&std::fs::read(out.join(name).join("manifest.json"))?)?;
 				println!("{name} {}", to_hex(&manifest.id()));
 			}
@@ -178,7 +183,9 @@ fn run(command: Command) -> AnyResult<()> {
 			println!("output_hex {}", to_hex(&output.encode()));
 		},
 		Command::Golden { profile, models, minilm } => golden(profile.into(), &models, minilm.as_deref())?,
-		Command::Bench { models, minilm, iters, profile } => bench(&models, minilm.as_deref(), iters, profile.map(Into::into))?,
+		Command::Bench { models, minilm, iters, profile } => {
+			bench(&models, minilm.as_deref(), iters, profile.map(Into::into))?
+		},
 	}
 	Ok(())
 }
@@ -188,9 +195,7 @@ fn decode_hex(text: &str) -> AnyResult<Vec<u8>> {
 	if text.len() % 2 != 0 {
 		return Err("odd number of hex digits".into());
 	}
-	(0..text.len() / 2)
-		.map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|e| e.into()))
-		.collect()
+	(0..text.len() / 2).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|e| e.into())).collect()
 }
 
 /// Load a bundle directory straight from disk (verifying it) for the check and bench commands.
@@ -240,7 +245,9 @@ fn time_runs(iters: usize, mut f: impl FnMut() -> AnyResult<()>) -> AnyResult<f6
 fn bench(models: &Path, minilm: Option<&Path>, iters: usize, only: Option<ExecutionProfile>) -> AnyResult<()> {
 	let threads = rayon::current_num_threads();
 	println!("{{\"kernel\":\"{}\",\"threads\":{threads}}}", opg_engine::kernels::kernel_variant());
-	for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast].into_iter().filter(|p| only.is_none_or(|o| o == *p)) {
+	for profile in
+		[ExecutionProfile::Portable, ExecutionProfile::Fast].into_iter().filter(|p| only.is_none_or(|o| o == *p))
+	{
 		let name = if profile == ExecutionProfile::Portable { "portable" } else { "fast" };
 		// ONNX MLP, batch 32.
 		let model = load(&models.join(testmodels::ONNX_MLP), profile)?;

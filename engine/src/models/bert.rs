@@ -81,8 +81,8 @@ impl BertEmbedder {
 		if heads == 0 || h % heads != 0 || config.num_hidden_layers > 128 || h > 16384 {
 			return Err(EngineError::Model("inconsistent BERT dimensions".into()));
 		}
-		let mut tokenizer = tokenizers::Tokenizer::from_file(tokenizer)
-			.map_err(|e| EngineError::Model(format!("tokenizer: {e}")))?;
+		let mut tokenizer =
+			tokenizers::Tokenizer::from_file(tokenizer).map_err(|e| EngineError::Model(format!("tokenizer: {e}")))?;
 		tokenizer.with_padding(None);
 		tokenizer.with_truncation(None).map_err(|e| EngineError::Model(format!("tokenizer: {e}")))?;
 
@@ -131,8 +131,7 @@ impl BertEmbedder {
 		if text.trim().is_empty() {
 			return Err(InputError::Empty.into());
 		}
-		let encoding =
-			self.tokenizer.encode(text, true).map_err(|e| EngineError::Model(format!("tokenizer: {e}")))?;
+		let encoding = self.tokenizer.encode(text, true).map_err(|e| EngineError::Model(format!("tokenizer: {e}")))?;
 		let ids = encoding.get_ids().to_vec();
 		if ids.len() > self.max_tokens {
 			return Err(InputError::TextTooLong { tokens: ids.len(), limit: self.max_tokens }.into());
@@ -162,7 +161,8 @@ impl BertEmbedder {
 		let x = self.word.index_select(&ids_t, 0)?.add(&positions)?.broadcast_add(&types)?;
 		let mut x = ops.layer_norm(&x, &self.embed_norm)?;
 		let scale = 1.0 / (d as f64).sqrt();
-		let heads_first = |t: Tensor| -> Result<Tensor> { Ok(t.reshape((s, heads, d))?.transpose(0, 1)?.contiguous()?) };
+		let heads_first =
+			|t: Tensor| -> Result<Tensor> { Ok(t.reshape((s, heads, d))?.transpose(0, 1)?.contiguous()?) };
 		for layer in &self.layers {
 			let q = heads_first(ops.linear(&x, &layer.query)?)?;
 			let k = heads_first(ops.linear(&x, &layer.key)?)?;

@@ -43,9 +43,19 @@ impl LlamaConfig {
 	}
 	fn check(&self) -> Result<()> {
 		let (h, heads, kv) = (self.hidden_size, self.num_attention_heads, self.kv_heads());
-		let ok = heads > 0 && kv > 0 && h % heads == 0 && heads % kv == 0 && self.head_dim() % 2 == 0 &&
-			self.vocab_size > 0 && self.num_hidden_layers <= 256 && h <= 65536 && self.max_position_embeddings > 0;
-		if ok { Ok(()) } else { Err(EngineError::Model(format!("inconsistent Llama configuration {self:?}"))) }
+		let ok = heads > 0
+			&& kv > 0 && h % heads == 0
+			&& heads % kv == 0
+			&& self.head_dim() % 2 == 0
+			&& self.vocab_size > 0
+			&& self.num_hidden_layers <= 256
+			&& h <= 65536
+			&& self.max_position_embeddings > 0;
+		if ok {
+			Ok(())
+		} else {
+			Err(EngineError::Model(format!("inconsistent Llama configuration {self:?}")))
+		}
 	}
 }
 
@@ -99,7 +109,12 @@ pub struct LlamaModel {
 }
 
 impl LlamaModel {
-	pub fn from_safetensors(profile: ExecutionProfile, weights: &Path, config: &Path, max_new_tokens: u32) -> Result<Self> {
+	pub fn from_safetensors(
+		profile: ExecutionProfile,
+		weights: &Path,
+		config: &Path,
+		max_new_tokens: u32,
+	) -> Result<Self> {
 		let config: LlamaConfig = read_json(config)?;
 		config.check()?;
 		let w = Weights::new(candle_core::safetensors::load(weights, &Device::Cpu)?);
@@ -150,7 +165,9 @@ impl LlamaModel {
 			Ok(meta(&format!("llama.{key}"))?.to_f32().map_err(|e| EngineError::Model(format!("{key}: {e}")))? as f64)
 		};
 		let mut tensor = |name: &str| -> Result<candle_core::quantized::QTensor> {
-			content.tensor(&mut file, name, &Device::Cpu).map_err(|e| EngineError::Model(format!("GGUF tensor {name}: {e}")))
+			content
+				.tensor(&mut file, name, &Device::Cpu)
+				.map_err(|e| EngineError::Model(format!("GGUF tensor {name}: {e}")))
 		};
 		let embed_q = tensor("token_embd.weight")?;
 		let (vocab, hidden) = embed_q.shape().dims2()?;
@@ -176,7 +193,10 @@ impl LlamaModel {
 		let mut linear = |name: &str, out: usize, inp: usize| -> Result<Linear> {
 			let q = tensor(name)?;
 			if q.shape().dims() != [out, inp] {
-				return Err(EngineError::Model(format!("GGUF tensor {name} has shape {:?}, expected [{out}, {inp}]", q.shape().dims())));
+				return Err(EngineError::Model(format!(
+					"GGUF tensor {name} has shape {:?}, expected [{out}, {inp}]",
+					q.shape().dims()
+				)));
 			}
 			Linear::quantized(profile, q)
 		};
@@ -227,7 +247,8 @@ impl LlamaModel {
 		rope: RopeStyle,
 		max_new_tokens: u32,
 	) -> Result<Self> {
-		let (cos, sin) = rope_tables(config.head_dim(), config.max_position_embeddings.min(1 << 16), config.rope_theta)?;
+		let (cos, sin) =
+			rope_tables(config.head_dim(), config.max_position_embeddings.min(1 << 16), config.rope_theta)?;
 		Ok(Self {
 			ops: Ops::new(profile),
 			embed,
@@ -283,7 +304,8 @@ impl LlamaModel {
 		let scale = 1.0 / (d as f64).sqrt();
 		for (block, slot) in self.blocks.iter().zip(cache.layers.iter_mut()) {
 			let normed = ops.rms_norm(&x, &block.attn_norm)?;
-			let split = |t: Tensor, n: usize| -> Result<Tensor> { Ok(t.reshape((s, n, d))?.transpose(0, 1)?.contiguous()?) };
+			let split =
+				|t: Tensor, n: usize| -> Result<Tensor> { Ok(t.reshape((s, n, d))?.transpose(0, 1)?.contiguous()?) };
 			let q = self.apply_rope(&split(ops.linear(&normed, &block.q)?, heads)?, &cos, &sin)?;
 			let k = self.apply_rope(&split(ops.linear(&normed, &block.k)?, kv)?, &cos, &sin)?;
 			let v = split(ops.linear(&normed, &block.v)?, kv)?;
@@ -403,7 +425,10 @@ fn rope_tables(head_dim: usize, positions: usize, theta: f64) -> Result<(Tensor,
 			sin.push(libm::sin(angle) as f32);
 		}
 	}
-	Ok((Tensor::from_vec(cos, (positions, half), &Device::Cpu)?, Tensor::from_vec(sin, (positions, half), &Device::Cpu)?))
+	Ok((
+		Tensor::from_vec(cos, (positions, half), &Device::Cpu)?,
+		Tensor::from_vec(sin, (positions, half), &Device::Cpu)?,
+	))
 }
 
 /// `-inf` above the diagonal for a block of `s` new positions after `start` cached ones.

@@ -20,8 +20,21 @@ use opg_primitives::inference::{ExecutionProfile, Value};
 
 /// Operators both profiles implement.
 pub const ALLOWED_OPERATORS: &[&str] = &[
-	"Add", "Constant", "Div", "Flatten", "Gemm", "Identity", "MatMul", "Mul", "Relu", "Reshape", "Sigmoid", "Softmax",
-	"Sub", "Tanh", "Transpose",
+	"Add",
+	"Constant",
+	"Div",
+	"Flatten",
+	"Gemm",
+	"Identity",
+	"MatMul",
+	"Mul",
+	"Relu",
+	"Reshape",
+	"Sigmoid",
+	"Softmax",
+	"Sub",
+	"Tanh",
+	"Transpose",
 ];
 /// Default-domain opset versions accepted.
 pub const MIN_OPSET: i64 = 13;
@@ -87,13 +100,21 @@ pub fn check_allowlist(proto: &ModelProto) -> Result<()> {
 	}
 	for init in &graph.initializer {
 		if init.data_type != FLOAT && init.data_type != INT64 {
-			return Err(EngineError::UnsupportedDtype { dtype: init.data_type, place: format!("initializer {}", init.name) });
+			return Err(EngineError::UnsupportedDtype {
+				dtype: init.data_type,
+				place: format!("initializer {}", init.name),
+			});
 		}
 	}
 	for node in graph.node.iter().filter(|n| n.op_type == "Constant") {
 		match node.attribute.iter().find(|a| a.name == "value").and_then(|a| a.t.as_ref()) {
 			Some(t) if t.data_type == FLOAT || t.data_type == INT64 => {},
-			Some(t) => return Err(EngineError::UnsupportedDtype { dtype: t.data_type, place: format!("constant {}", node.name) }),
+			Some(t) => {
+				return Err(EngineError::UnsupportedDtype {
+					dtype: t.data_type,
+					place: format!("constant {}", node.name),
+				})
+			},
 			None => return Err(EngineError::Model(format!("Constant {} has no tensor value", node.name))),
 		}
 	}
@@ -159,7 +180,9 @@ impl OnnxModel {
 	pub fn run_reference(&self, value: &Value) -> Result<Value> {
 		let input = self.input_tensor(value)?;
 		let mut outputs = candle_onnx::simple_eval(&self.proto, HashMap::from([(self.input.name.clone(), input)]))?;
-		value_from_tensor(&outputs.remove(&self.output).ok_or_else(|| EngineError::Model("the graph produced no output".into()))?)
+		value_from_tensor(
+			&outputs.remove(&self.output).ok_or_else(|| EngineError::Model("the graph produced no output".into()))?,
+		)
 	}
 
 	/// Check a request's value against the graph input and make it a tensor.
@@ -180,12 +203,14 @@ impl OnnxModel {
 		if got != self.input.dtype {
 			return Err(wrong_type(self.input.dtype, if got == FLOAT { "f32 tensor" } else { "i64 tensor" }));
 		}
-		let fits = shape.len() == self.input.dims.len() &&
-			shape.iter().zip(&self.input.dims).all(|(g, e)| e.is_none_or(|e| e == *g as usize));
+		let fits = shape.len() == self.input.dims.len()
+			&& shape.iter().zip(&self.input.dims).all(|(g, e)| e.is_none_or(|e| e == *g as usize));
 		if !fits {
 			let expected: Vec<String> =
 				self.input.dims.iter().map(|d| d.map_or("?".to_string(), |d| d.to_string())).collect();
-			return Err(InputError::WrongShape { expected: format!("[{}]", expected.join(", ")), got: shape.clone() }.into());
+			return Err(
+				InputError::WrongShape { expected: format!("[{}]", expected.join(", ")), got: shape.clone() }.into()
+			);
 		}
 		Ok(tensor)
 	}
@@ -197,15 +222,20 @@ impl OnnxModel {
 
 	fn eval(&self, input: Tensor) -> Result<Tensor> {
 		let graph = self.proto.graph.as_ref().expect("checked by the allowlist");
-		let mut values: HashMap<&str, Tensor> = self.initializers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+		let mut values: HashMap<&str, Tensor> =
+			self.initializers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
 		values.insert(&self.input.name, input);
 		for node in &graph.node {
 			let get = |i: usize| -> Result<&Tensor> {
-				let name = node.input.get(i).ok_or_else(|| EngineError::Model(format!("{} lacks input {i}", node.op_type)))?;
-				values.get(name.as_str()).ok_or_else(|| EngineError::Model(format!("{} reads undefined value {name}", node.op_type)))
+				let name =
+					node.input.get(i).ok_or_else(|| EngineError::Model(format!("{} lacks input {i}", node.op_type)))?;
+				values
+					.get(name.as_str())
+					.ok_or_else(|| EngineError::Model(format!("{} reads undefined value {name}", node.op_type)))
 			};
 			let out = self.eval_node(node, &get)?;
-			let name = node.output.first().ok_or_else(|| EngineError::Model(format!("{} has no output", node.op_type)))?;
+			let name =
+				node.output.first().ok_or_else(|| EngineError::Model(format!("{} has no output", node.op_type)))?;
 			values.insert(name, out);
 		}
 		values.remove(self.output.as_str()).ok_or_else(|| EngineError::Model("the graph produced no output".into()))
@@ -213,8 +243,10 @@ impl OnnxModel {
 
 	fn eval_node<'a>(&self, node: &NodeProto, get: &dyn Fn(usize) -> Result<&'a Tensor>) -> Result<Tensor> {
 		let ops = &self.ops;
-		let int_attr = |name: &str, default: i64| node.attribute.iter().find(|a| a.name == name).map_or(default, |a| a.i);
-		let float_attr = |name: &str, default: f32| node.attribute.iter().find(|a| a.name == name).map_or(default, |a| a.f);
+		let int_attr =
+			|name: &str, default: i64| node.attribute.iter().find(|a| a.name == name).map_or(default, |a| a.i);
+		let float_attr =
+			|name: &str, default: f32| node.attribute.iter().find(|a| a.name == name).map_or(default, |a| a.f);
 		if let Some(linear) = node.output.first().and_then(|o| self.linears.get(o)) {
 			return ops.linear(get(0)?, linear);
 		}
@@ -387,7 +419,9 @@ fn reshape_dims(input: &[usize], spec: &[i64]) -> Result<Vec<usize>> {
 	let mut infer = None;
 	for (i, &d) in spec.iter().enumerate() {
 		match d {
-			0 => dims.push(*input.get(i).ok_or_else(|| EngineError::Model("Reshape copies a missing dimension".into()))?),
+			0 => {
+				dims.push(*input.get(i).ok_or_else(|| EngineError::Model("Reshape copies a missing dimension".into()))?)
+			},
 			-1 if infer.is_none() => {
 				infer = Some(i);
 				dims.push(1);
@@ -411,9 +445,15 @@ fn reshape_dims(input: &[usize], spec: &[i64]) -> Result<Vec<usize>> {
 
 /// An f32/i64 initializer or constant as a tensor.
 pub fn tensor_from_proto(t: &TensorProto) -> Result<Tensor> {
-	let dims: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d)).collect::<std::result::Result<_, _>>()
+	let dims: Vec<usize> = t
+		.dims
+		.iter()
+		.map(|&d| usize::try_from(d))
+		.collect::<std::result::Result<_, _>>()
 		.map_err(|_| EngineError::Model(format!("tensor {} has a negative dimension", t.name)))?;
-	let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+	let count = dims
+		.iter()
+		.try_fold(1usize, |a, &d| a.checked_mul(d))
 		.ok_or_else(|| EngineError::Model(format!("tensor {} is too large", t.name)))?;
 	let bad = || EngineError::Model(format!("tensor {} holds the wrong number of elements", t.name));
 	match t.data_type {

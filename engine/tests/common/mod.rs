@@ -67,7 +67,11 @@ pub fn max_ulps(a: &Value, b: &Value) -> u64 {
 	let ord = |x: f32| -> i64 {
 		let bits = x.to_bits();
 		let mag = (bits & 0x7fff_ffff) as i64;
-		if bits >> 31 == 1 { -mag } else { mag }
+		if bits >> 31 == 1 {
+			-mag
+		} else {
+			mag
+		}
 	};
 	f32s(a).iter().zip(f32s(b)).map(|(x, y)| ord(*x).abs_diff(ord(y))).max().unwrap_or(0)
 }

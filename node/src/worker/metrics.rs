@@ -1,8 +1,8 @@
 //! Prometheus metrics of the inference worker (`opg_worker_*`).
 
 use substrate_prometheus_endpoint::{
-	exponential_buckets, register, Counter, CounterVec, Gauge, HistogramOpts, HistogramVec, Opts,
-	PrometheusError, Registry, U64,
+	exponential_buckets, register, Counter, CounterVec, Gauge, HistogramOpts, HistogramVec, Opts, PrometheusError,
+	Registry, U64,
 };
 
 #[derive(Clone)]
@@ -36,10 +36,7 @@ impl Metrics {
 				)?,
 				registry,
 			)?,
-			queue_depth: register(
-				Gauge::new("opg_worker_queue_depth", "Jobs waiting for the engine")?,
-				registry,
-			)?,
+			queue_depth: register(Gauge::new("opg_worker_queue_depth", "Jobs waiting for the engine")?, registry)?,
 			fetched_bytes: register(
 				Counter::new("opg_worker_model_bytes_fetched_total", "Bytes of model bundles fetched")?,
 				registry,

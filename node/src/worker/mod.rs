@@ -124,7 +124,8 @@ where
 		// Someone sized the global pool first; the engine uses it as it is.
 		Err(e) => log::warn!(target: LOG, "engine thread pool already configured: {e}"),
 	}
-	let models = Arc::new(ModelCache::open(&config.model_store, config.max_model_bytes, config.memory_bytes, metrics.clone())?);
+	let models =
+		Arc::new(ModelCache::open(&config.model_store, config.max_model_bytes, config.memory_bytes, metrics.clone())?);
 	let journal = Journal::open(&config.journal)
 		.map_err(|e| format!("cannot open the worker journal at {}: {e}", config.journal.display()))?;
 	let best = Arc::new(AtomicU32::new(client.info().best_number));
@@ -180,7 +181,8 @@ where
 	P: TransactionPool<Block = Block> + 'static,
 {
 	async fn run(mut self, mut finished: mpsc::UnboundedReceiver<Finished>) {
-		let mut blocks = self.client.import_notification_stream().filter(|n| futures::future::ready(n.is_new_best)).fuse();
+		let mut blocks =
+			self.client.import_notification_stream().filter(|n| futures::future::ready(n.is_new_best)).fuse();
 		let info = self.client.info();
 		self.on_best_block(info.best_hash, info.best_number).await;
 		loop {
@@ -401,7 +403,14 @@ where
 		self.submit_commit(info.best_hash, number, &key, id, committed).await;
 	}
 
-	async fn submit_commit(&mut self, hash: H256, number: BlockNumber, key: &WorkerId, id: DutyId, committed: [u8; 32]) {
+	async fn submit_commit(
+		&mut self,
+		hash: H256,
+		number: BlockNumber,
+		key: &WorkerId,
+		id: DutyId,
+		committed: [u8; 32],
+	) {
 		let payload = pallet_inference::commit_payload(id.request, id.round, &committed);
 		let Some(signature) = self.sign(key, &payload) else {
 			self.acted(id, number, true);
@@ -563,4 +572,3 @@ fn wrong_answer(answer: Answer) -> Answer {
 		Answer::Rejected(_) => Answer::Output(opg_primitives::inference::Value::Text(b"wrong".to_vec()).encode()),
 	}
 }
-

@@ -131,11 +131,17 @@ impl ModelCache {
 		self.metrics.with(|m| m.loaded_bytes(total));
 	}
 
-	fn fetch_and_load(&self, id: ModelId, uris: &[Vec<u8>], profile: ExecutionProfile) -> Result<(Arc<Model>, u64), String> {
+	fn fetch_and_load(
+		&self,
+		id: ModelId,
+		uris: &[Vec<u8>],
+		profile: ExecutionProfile,
+	) -> Result<(Arc<Model>, u64), String> {
 		if !self.store.contains(&id.0) {
 			self.fetch(id, uris)?;
 		}
-		let bundle = self.store.open_model(&id.0).map_err(|e| format!("model {} failed verification: {e}", to_hex(&id.0)))?;
+		let bundle =
+			self.store.open_model(&id.0).map_err(|e| format!("model {} failed verification: {e}", to_hex(&id.0)))?;
 		let bytes = bundle.manifest.files.iter().map(|f| f.size).sum();
 		let started = Instant::now();
 		let model = Model::load(&bundle, profile).map_err(|e| format!("cannot load model {}: {e}", to_hex(&id.0)))?;

@@ -4,8 +4,7 @@ use super::rpc::{from_hex, to_hex, Client};
 use codec::{Decode, Encode};
 use frame_support::storage::storage_prefix;
 use opg_runtime::{
-	AccountId, Balance, Runtime, RuntimeCall, RuntimeEvent, SignedPayload, TxExtension,
-	UncheckedExtrinsic,
+	AccountId, Balance, Runtime, RuntimeCall, RuntimeEvent, SignedPayload, TxExtension, UncheckedExtrinsic,
 };
 use serde_json::json;
 use sp_core::{crypto::Pair, H256};
@@ -78,8 +77,7 @@ impl SigningContext {
 	/// Sign `call` as `signer` with an explicit nonce (for many transactions in a row).
 	pub fn sign(&self, signer: Sr25519Keyring, nonce: u32, call: RuntimeCall) -> UncheckedExtrinsic {
 		let tx_ext = extensions(nonce);
-		let implicit =
-			((), (), self.spec_version, self.tx_version, self.genesis, self.genesis, (), (), (), None, ());
+		let implicit = ((), (), self.spec_version, self.tx_version, self.genesis, self.genesis, (), (), (), None, ());
 		let payload = SignedPayload::from_raw(call.clone(), tx_ext.clone(), implicit);
 		let signature = payload.using_encoded(|bytes| signer.pair().sign(bytes));
 		UncheckedExtrinsic::new_signed(

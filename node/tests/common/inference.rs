@@ -60,14 +60,19 @@ pub enum End {
 
 pub fn ended(id: u64) -> impl Fn(&RuntimeEvent) -> Option<End> {
 	move |e| match e {
-		RuntimeEvent::Inference(pallet_inference::Event::Settled { request, output, agreeing, paid }) if *request == id =>
-			Some(End::Settled { output: output.clone(), agreeing: agreeing.len(), paid: *paid }),
+		RuntimeEvent::Inference(pallet_inference::Event::Settled { request, output, agreeing, paid })
+			if *request == id =>
+		{
+			Some(End::Settled { output: output.clone(), agreeing: agreeing.len(), paid: *paid })
+		},
 		RuntimeEvent::Inference(pallet_inference::Event::Rejected { request, reason, agreeing, paid })
 			if *request == id =>
-			Some(End::Rejected { reason: *reason, agreeing: agreeing.len(), paid: *paid }),
-		RuntimeEvent::Inference(pallet_inference::Event::Failed { request, reason }) if *request == id =>
-			Some(End::Failed(*reason)),
+		{
+			Some(End::Rejected { reason: *reason, agreeing: agreeing.len(), paid: *paid })
+		},
+		RuntimeEvent::Inference(pallet_inference::Event::Failed { request, reason }) if *request == id => {
+			Some(End::Failed(*reason))
+		},
 		_ => None,
 	}
 }
-

@@ -107,11 +107,7 @@ impl Node {
 
 	fn spawn(&mut self) {
 		std::fs::create_dir_all(&self.base_path).expect("base path");
-		let log = std::fs::OpenOptions::new()
-			.create(true)
-			.append(true)
-			.open(&self.log)
-			.expect("node log file");
+		let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("node log file");
 		let child = Command::new(NODE_BIN)
 			.arg("--base-path")
 			.arg(&self.base_path)
@@ -238,11 +234,7 @@ impl Node {
 				return n;
 			}
 			if start.elapsed() > timeout {
-				panic!(
-					"{} did not finalize #{number} within {timeout:?}; log:\n{}",
-					self.name,
-					self.log_tail()
-				);
+				panic!("{} did not finalize #{number} within {timeout:?}; log:\n{}", self.name, self.log_tail());
 			}
 			std::thread::sleep(Duration::from_millis(500));
 		}
@@ -280,11 +272,9 @@ pub fn wait_included(node: &Node, xt_hex: &str, from: u32, timeout: Duration) ->
 /// that `key inspect-node-key` reports for it.
 pub fn node_key(path: &Path) -> String {
 	let file = path.to_str().expect("utf-8 path");
-	let (status, _, stderr) =
-		run_to_exit(&["key", "generate-node-key", "--file", file], Duration::from_secs(30));
+	let (status, _, stderr) = run_to_exit(&["key", "generate-node-key", "--file", file], Duration::from_secs(30));
 	assert!(status.success(), "generate-node-key failed: {stderr}");
-	let (status, stdout, stderr) =
-		run_to_exit(&["key", "inspect-node-key", "--file", file], Duration::from_secs(30));
+	let (status, stdout, stderr) = run_to_exit(&["key", "inspect-node-key", "--file", file], Duration::from_secs(30));
 	assert!(status.success(), "inspect-node-key failed: {stderr}");
 	let peer_id = stdout.trim().to_string();
 	assert!(peer_id.starts_with("12D3"), "unexpected peer id `{peer_id}`");

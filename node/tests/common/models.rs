@@ -135,7 +135,9 @@ fn serve(mut stream: TcpStream, root: &Path) {
 	let body = (!name.contains("..")).then(|| std::fs::read(root.join(&name)).ok()).flatten();
 	let _ = match body {
 		Some(body) => stream
-			.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes())
+			.write_all(
+				format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes(),
+			)
 			.and_then(|_| stream.write_all(&body)),
 		None => stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
 	};

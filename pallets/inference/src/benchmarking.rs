@@ -19,9 +19,7 @@ pub trait BenchmarkHelper<T: Config> {
 
 fn funded<T: Config>(name: &'static str, i: u32) -> T::AccountId {
 	let who: T::AccountId = account(name, i, 0);
-	let amount = T::ModelDeposit::get()
-		.saturating_add(T::VerificationFee::get())
-		.saturating_mul(1_000_000u32.into());
+	let amount = T::ModelDeposit::get().saturating_add(T::VerificationFee::get()).saturating_mul(1_000_000u32.into());
 	T::Currency::set_balance(&who, amount);
 	who
 }
@@ -57,8 +55,7 @@ fn in_reveal<T: Config>(k: u32, revealed: u32, output: &[u8]) -> (RequestId, Vec
 	let workers: Vec<_> = (0..k).map(|i| T::BenchmarkHelper::worker(model, i)).collect();
 	let requester = funded::<T>("requester", 0);
 	let seats = k.min(Pallet::<T>::max_first_round_seats()).max(1);
-	Pallet::<T>::do_request_inference(requester, model, vec![1u8; 8], max_fee::<T>(), Some(seats))
-		.expect("requests");
+	Pallet::<T>::do_request_inference(requester, model, vec![1u8; 8], max_fee::<T>(), Some(seats)).expect("requests");
 	let id = NextRequestId::<T>::get() - 1;
 	Drawing::<T>::kill();
 	let now = frame_system::Pallet::<T>::block_number();
@@ -245,8 +242,7 @@ mod benchmarks {
 			T::BenchmarkHelper::worker(id, i);
 		}
 		let requester = funded::<T>("requester", 0);
-		Pallet::<T>::do_request_inference(requester, id, vec![1u8; 8], max_fee::<T>(), Some(1))
-			.expect("requests");
+		Pallet::<T>::do_request_inference(requester, id, vec![1u8; 8], max_fee::<T>(), Some(1)).expect("requests");
 		let rid = NextRequestId::<T>::get() - 1;
 		let mut req = Requests::<T>::get(rid).expect("open");
 

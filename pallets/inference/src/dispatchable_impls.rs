@@ -15,9 +15,7 @@ use frame_system::pallet_prelude::BlockNumberFor;
 use opg_primitives::inference::{Answer, ComparisonRule, ExecutionProfile, ModelFormat};
 use sp_runtime::{
 	traits::Saturating,
-	transaction_validity::{
-		InvalidTransaction, TransactionSource, TransactionValidityWithRefund, ValidTransaction,
-	},
+	transaction_validity::{InvalidTransaction, TransactionSource, TransactionValidityWithRefund, ValidTransaction},
 	RuntimeAppPublic,
 };
 
@@ -33,8 +31,7 @@ impl<T: Config> Pallet<T> {
 	}
 
 	fn hold(reason: HoldReason, who: &T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
-		let spendable =
-			T::Currency::reducible_balance(who, Preservation::Preserve, Fortitude::Polite);
+		let spendable = T::Currency::reducible_balance(who, Preservation::Preserve, Fortitude::Polite);
 		ensure!(spendable >= amount, Error::<T>::InsufficientBalance);
 		T::Currency::hold(&reason.into(), who, amount)
 	}
@@ -52,8 +49,7 @@ impl<T: Config> Pallet<T> {
 	) -> DispatchResult {
 		ensure!(!Models::<T>::contains_key(id), Error::<T>::ModelExists);
 		ensure!(!architecture.is_empty(), Error::<T>::BadArchitecture);
-		let architecture: BoundedVec<_, _> =
-			architecture.try_into().map_err(|_| Error::<T>::BadArchitecture)?;
+		let architecture: BoundedVec<_, _> = architecture.try_into().map_err(|_| Error::<T>::BadArchitecture)?;
 		let uris = Self::bounded_uris(uris)?;
 		let deposit = T::ModelDeposit::get();
 
@@ -98,8 +94,7 @@ impl<T: Config> Pallet<T> {
 	) -> DispatchResult {
 		let model = Models::<T>::get(model_id).ok_or(Error::<T>::UnknownModel)?;
 		ensure!(!input.is_empty(), Error::<T>::EmptyInput);
-		let input: BoundedVec<u8, T::MaxInputLen> =
-			input.try_into().map_err(|_| Error::<T>::InputTooLarge)?;
+		let input: BoundedVec<u8, T::MaxInputLen> = input.try_into().map_err(|_| Error::<T>::InputTooLarge)?;
 		let seats = seats.unwrap_or_else(T::DefaultSeats::get);
 		ensure!(seats >= 1 && seats <= Self::max_first_round_seats(), Error::<T>::SeatsOutOfBounds);
 		let cost = protocol::cost(model.price, T::VerificationFee::get(), T::TreasuryShare::get(), seats)
@@ -129,22 +124,12 @@ impl<T: Config> Pallet<T> {
 		Requests::<T>::insert(id, request);
 		Drawing::<T>::put(drawing);
 		NextRequestId::<T>::put(id.saturating_add(1));
-		Self::deposit_event(Event::InferenceRequested {
-			request: id,
-			requester,
-			model: model_id,
-			seats,
-			max_fee,
-		});
+		Self::deposit_event(Event::InferenceRequested { request: id, requester, model: model_id, seats, max_fee });
 		Ok(())
 	}
 
 	/// The open request, and the seat of `key` in it, for a submission in `round`.
-	fn seat_of(
-		request: RequestId,
-		round: u8,
-		key: &T::WorkerKey,
-	) -> Result<(RequestOf<T>, u32), Error<T>> {
+	fn seat_of(request: RequestId, round: u8, key: &T::WorkerKey) -> Result<(RequestOf<T>, u32), Error<T>> {
 		let req = Requests::<T>::get(request).ok_or(Error::<T>::UnknownRequest)?;
 		ensure!(req.round == round, Error::<T>::WrongPhase);
 		let seat = req.committee.iter().position(|m| &m.key == key).ok_or(Error::<T>::NotMember)?;
@@ -163,10 +148,7 @@ impl<T: Config> Pallet<T> {
 		let Phase::Commit { ends } = req.phase else { return Err(Error::<T>::WrongPhase) };
 		ensure!(frame_system::Pallet::<T>::block_number() <= ends, Error::<T>::WrongPhase);
 		ensure!(req.committee[seat as usize].commitment.is_none(), Error::<T>::AlreadyCommitted);
-		ensure!(
-			key.verify(&commit_payload(request, round, commitment), signature),
-			Error::<T>::BadSignature
-		);
+		ensure!(key.verify(&commit_payload(request, round, commitment), signature), Error::<T>::BadSignature);
 		Ok((req, seat, ends))
 	}
 
@@ -188,10 +170,7 @@ impl<T: Config> Pallet<T> {
 		let member = &req.committee[seat as usize];
 		let committed = member.commitment.ok_or(Error::<T>::CannotReveal)?;
 		ensure!(!member.revealed, Error::<T>::CannotReveal);
-		ensure!(
-			key.verify(&reveal_payload(request, round, answer, salt), signature),
-			Error::<T>::BadSignature
-		);
+		ensure!(key.verify(&reveal_payload(request, round, answer, salt), signature), Error::<T>::BadSignature);
 		ensure!(
 			opg_primitives::inference::commitment(answer, &member.worker, salt) == committed,
 			Error::<T>::CommitmentMismatch
@@ -226,8 +205,8 @@ impl<T: Config> Pallet<T> {
 		commitment: &[u8; 32],
 		signature: &SignatureOf<T>,
 	) -> TransactionValidityWithRefund {
-		let (_, seat, ends) = Self::check_commit(*request, *round, key, commitment, signature)
-			.map_err(|e| invalid(e))?;
+		let (_, seat, ends) =
+			Self::check_commit(*request, *round, key, commitment, signature).map_err(|e| invalid(e))?;
 		Self::validity(b"commit", *request, *round, seat, ends)
 	}
 
@@ -240,8 +219,8 @@ impl<T: Config> Pallet<T> {
 		salt: &[u8; 32],
 		signature: &SignatureOf<T>,
 	) -> TransactionValidityWithRefund {
-		let (_, seat, ends) = Self::check_reveal(*request, *round, key, answer, salt, signature)
-			.map_err(|e| invalid(e))?;
+		let (_, seat, ends) =
+			Self::check_reveal(*request, *round, key, answer, salt, signature).map_err(|e| invalid(e))?;
 		Self::validity(b"reveal", *request, *round, seat, ends)
 	}
 

@@ -16,9 +16,8 @@ impl<T: Config> Pallet<T> {
 			match req.phase {
 				Phase::Drawing => ensure!(drawing.contains(&id), "request waits for no draw"),
 				Phase::Commit { ends } | Phase::Reveal { ends } => {
-					let scheduled = (0..16u32).any(|i| {
-						Deadlines::<T>::get(ends.saturating_add(i.into())).contains(&id)
-					});
+					let scheduled =
+						(0..16u32).any(|i| Deadlines::<T>::get(ends.saturating_add(i.into())).contains(&id));
 					ensure!(scheduled, "open request without a scheduled deadline");
 					for m in req.committee.iter() {
 						ensure!(Assignments::<T>::contains_key(&m.worker, id), "member not assigned");

@@ -107,13 +107,9 @@ pub mod pallet {
 		<T as Config>::MaxInputLen,
 		<T as Config>::MaxSeats,
 	>;
-	pub type ResultOf<T> =
-		InferenceResult<<T as Config>::ModelId, BlockNumberFor<T>, <T as Config>::MaxOutputLen>;
+	pub type ResultOf<T> = InferenceResult<<T as Config>::ModelId, BlockNumberFor<T>, <T as Config>::MaxOutputLen>;
 	pub type AnswerOf<T> = StoredAnswer<<T as Config>::MaxOutputLen>;
-	pub type UrisOf<T> = BoundedVec<
-		BoundedVec<u8, <T as Config>::MaxUriLen>,
-		<T as Config>::MaxUris,
-	>;
+	pub type UrisOf<T> = BoundedVec<BoundedVec<u8, <T as Config>::MaxUriLen>, <T as Config>::MaxUris>;
 	pub type SignatureOf<T> = <<T as Config>::WorkerKey as RuntimeAppPublic>::Signature;
 
 	#[pallet::pallet]
@@ -125,8 +121,7 @@ pub mod pallet {
 		type RuntimeEvent: From<Event<Self>> + IsType<<Self as frame_system::Config>::RuntimeEvent>;
 
 		/// The token fees and deposits are paid in.
-		type Currency: Mutate<Self::AccountId>
-			+ MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+		type Currency: Mutate<Self::AccountId> + MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
 
 		type RuntimeHoldReason: From<HoldReason>;
 
@@ -239,23 +234,16 @@ pub mod pallet {
 
 	/// Revealed answers of open requests, by seat.
 	#[pallet::storage]
-	pub type Outputs<T: Config> =
-		StorageDoubleMap<_, Twox64Concat, RequestId, Twox64Concat, u32, AnswerOf<T>>;
+	pub type Outputs<T: Config> = StorageDoubleMap<_, Twox64Concat, RequestId, Twox64Concat, u32, AnswerOf<T>>;
 
 	/// Requests waiting for the next block's seed to draw their committee.
 	#[pallet::storage]
-	pub type Drawing<T: Config> =
-		StorageValue<_, BoundedVec<RequestId, T::MaxRequestsPerBlock>, ValueQuery>;
+	pub type Drawing<T: Config> = StorageValue<_, BoundedVec<RequestId, T::MaxRequestsPerBlock>, ValueQuery>;
 
 	/// Requests whose phase deadline falls in a block.
 	#[pallet::storage]
-	pub type Deadlines<T: Config> = StorageMap<
-		_,
-		Twox64Concat,
-		BlockNumberFor<T>,
-		BoundedVec<RequestId, T::MaxDeadlinesPerBlock>,
-		ValueQuery,
-	>;
+	pub type Deadlines<T: Config> =
+		StorageMap<_, Twox64Concat, BlockNumberFor<T>, BoundedVec<RequestId, T::MaxDeadlinesPerBlock>, ValueQuery>;
 
 	/// Settled answers, kept for `ResultRetention` blocks.
 	#[pallet::storage]
@@ -263,32 +251,29 @@ pub mod pallet {
 
 	/// Answers that expire in a block.
 	#[pallet::storage]
-	pub type Expiries<T: Config> = StorageMap<
-		_,
-		Twox64Concat,
-		BlockNumberFor<T>,
-		BoundedVec<RequestId, T::MaxDeadlinesPerBlock>,
-		ValueQuery,
-	>;
+	pub type Expiries<T: Config> =
+		StorageMap<_, Twox64Concat, BlockNumberFor<T>, BoundedVec<RequestId, T::MaxDeadlinesPerBlock>, ValueQuery>;
 
 	/// The open requests each worker sits on (what its node must work on).
 	#[pallet::storage]
-	pub type Assignments<T: Config> = StorageDoubleMap<
-		_,
-		Twox64Concat,
-		T::AccountId,
-		Twox64Concat,
-		RequestId,
-		(),
-	>;
+	pub type Assignments<T: Config> = StorageDoubleMap<_, Twox64Concat, T::AccountId, Twox64Concat, RequestId, ()>;
 
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
 	pub enum Event<T: Config> {
-		ModelRegistered { model: T::ModelId, owner: T::AccountId, price: BalanceOf<T> },
-		ModelUpdated { model: T::ModelId, price: BalanceOf<T> },
+		ModelRegistered {
+			model: T::ModelId,
+			owner: T::AccountId,
+			price: BalanceOf<T>,
+		},
+		ModelUpdated {
+			model: T::ModelId,
+			price: BalanceOf<T>,
+		},
 		/// The model takes no new requests; open ones finish at their terms.
-		ModelRetired { model: T::ModelId },
+		ModelRetired {
+			model: T::ModelId,
+		},
 		InferenceRequested {
 			request: RequestId,
 			requester: T::AccountId,
@@ -303,10 +288,19 @@ pub mod pallet {
 			members: Vec<T::AccountId>,
 			commit_ends: BlockNumberFor<T>,
 		},
-		Committed { request: RequestId, worker: T::AccountId },
+		Committed {
+			request: RequestId,
+			worker: T::AccountId,
+		},
 		/// Commits are closed; members reveal until `ends`.
-		RevealStarted { request: RequestId, ends: BlockNumberFor<T> },
-		Revealed { request: RequestId, worker: T::AccountId },
+		RevealStarted {
+			request: RequestId,
+			ends: BlockNumberFor<T>,
+		},
+		Revealed {
+			request: RequestId,
+			worker: T::AccountId,
+		},
 		/// A member was slashed for `reason` on this request.
 		MemberSlashed {
 			request: RequestId,
@@ -315,7 +309,10 @@ pub mod pallet {
 			amount: BalanceOf<T>,
 		},
 		/// No quorum: a larger committee is drawn.
-		Escalated { request: RequestId, seats: u32 },
+		Escalated {
+			request: RequestId,
+			seats: u32,
+		},
 		/// The committee agreed on `output`; the requester paid `paid` and got the rest back.
 		Settled {
 			request: RequestId,
@@ -332,9 +329,14 @@ pub mod pallet {
 			paid: BalanceOf<T>,
 		},
 		/// The request ended without an answer; the requester's hold was released in full.
-		Failed { request: RequestId, reason: FailureReason },
+		Failed {
+			request: RequestId,
+			reason: FailureReason,
+		},
 		/// A settled answer left storage at the end of its retention window.
-		ResultPruned { request: RequestId },
+		ResultPruned {
+			request: RequestId,
+		},
 	}
 
 	#[pallet::error]
@@ -511,8 +513,7 @@ pub mod pallet {
 		/// What a request on `model` with `seats` costs at most, if the model exists.
 		pub fn quote(model: &T::ModelId, seats: u32) -> Option<BalanceOf<T>> {
 			let m = Models::<T>::get(model)?;
-			protocol::cost(m.price, T::VerificationFee::get(), T::TreasuryShare::get(), seats)
-				.map(|c| c.total)
+			protocol::cost(m.price, T::VerificationFee::get(), T::TreasuryShare::get(), seats).map(|c| c.total)
 		}
 	}
 }

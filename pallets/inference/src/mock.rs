@@ -162,11 +162,7 @@ impl crate::benchmarking::BenchmarkHelper<Test> for InferenceBenchHelper {
 	fn worker(model: ModelId, i: u32) -> (AccountId, UintAuthorityId) {
 		let who = 50_000 + i as u64;
 		let key = UintAuthorityId(60_000 + i as u64);
-		let _ = pallet_balances::Pallet::<Test>::force_set_balance(
-			RuntimeOrigin::root(),
-			who,
-			INITIAL,
-		);
+		let _ = pallet_balances::Pallet::<Test>::force_set_balance(RuntimeOrigin::root(), who, INITIAL);
 		let models: frame_support::BoundedVec<_, _> = vec![model].try_into().unwrap();
 		pallet_worker_staking::Pallet::<Test>::register_worker(
 			RuntimeOrigin::signed(who),
@@ -193,15 +189,10 @@ pub fn key_of(worker: AccountId) -> UintAuthorityId {
 
 pub fn new_test_ext(workers: usize) -> sp_io::TestExternalities {
 	let mut storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
-	let mut balances: Vec<(AccountId, Balance)> =
-		WORKERS.iter().map(|w| (*w, INITIAL)).collect();
+	let mut balances: Vec<(AccountId, Balance)> = WORKERS.iter().map(|w| (*w, INITIAL)).collect();
 	balances.extend([(OWNER, INITIAL), (REQUESTER, INITIAL), (201, INITIAL), (TREASURY, ED)]);
-	pallet_balances::GenesisConfig::<Test> { balances, ..Default::default() }
-		.assimilate_storage(&mut storage)
-		.unwrap();
-	pallet_worker_staking::GenesisConfig::<Test>::default()
-		.assimilate_storage(&mut storage)
-		.unwrap();
+	pallet_balances::GenesisConfig::<Test> { balances, ..Default::default() }.assimilate_storage(&mut storage).unwrap();
+	pallet_worker_staking::GenesisConfig::<Test>::default().assimilate_storage(&mut storage).unwrap();
 	let mut ext = sp_io::TestExternalities::new(storage);
 	ext.execute_with(|| {
 		System::set_block_number(1);

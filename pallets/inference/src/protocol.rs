@@ -18,12 +18,7 @@ pub struct Cost<Balance> {
 	pub total: Balance,
 }
 
-pub fn cost<Balance>(
-	price: Balance,
-	per_member: Balance,
-	treasury_share: Perbill,
-	seats: u32,
-) -> Option<Cost<Balance>>
+pub fn cost<Balance>(price: Balance, per_member: Balance, treasury_share: Perbill, seats: u32) -> Option<Cost<Balance>>
 where
 	Balance: Copy + CheckedAdd + CheckedMul + From<u32> + sp_runtime::traits::AtLeast32BitUnsigned,
 {
@@ -56,11 +51,7 @@ pub fn judge<A>(seats: u32, revealed: &[(u32, A)], agree: impl Fn(&A, &A) -> boo
 	match largest_agreeing_group(&answers, |a, b| agree(a, b)) {
 		Some((representative, group)) if group.len() as u32 >= quorum(seats) => {
 			let agreeing: Vec<u32> = group.iter().map(|i| revealed[*i].0).collect();
-			let disagreeing = revealed
-				.iter()
-				.map(|(seat, _)| *seat)
-				.filter(|seat| !agreeing.contains(seat))
-				.collect();
+			let disagreeing = revealed.iter().map(|(seat, _)| *seat).filter(|seat| !agreeing.contains(seat)).collect();
 			Verdict::Agreed { output: revealed[representative].0, agreeing, disagreeing }
 		},
 		_ => Verdict::NoQuorum,

@@ -1,8 +1,8 @@
 //! Read-only views behind the `InferenceApi` runtime API.
 
 use super::*;
-use frame_system::pallet_prelude::BlockNumberFor;
 use alloc::vec::Vec;
+use frame_system::pallet_prelude::BlockNumberFor;
 use opg_primitives::inference::{Assignment, Duty, ModelInfo, RequestStatus};
 
 impl<T: Config> Pallet<T> {
@@ -27,10 +27,12 @@ impl<T: Config> Pallet<T> {
 			};
 		}
 		match Results::<T>::get(id) {
-			Some(InferenceResult { answer: StoredAnswer::Output(output), settled, .. }) =>
-				RequestStatus::Settled { output: output.into_inner(), at: settled },
-			Some(InferenceResult { answer: StoredAnswer::Rejected(reason), settled, .. }) =>
-				RequestStatus::Rejected { reason, at: settled },
+			Some(InferenceResult { answer: StoredAnswer::Output(output), settled, .. }) => {
+				RequestStatus::Settled { output: output.into_inner(), at: settled }
+			},
+			Some(InferenceResult { answer: StoredAnswer::Rejected(reason), settled, .. }) => {
+				RequestStatus::Rejected { reason, at: settled }
+			},
 			None => RequestStatus::Unknown,
 		}
 	}
@@ -44,8 +46,7 @@ impl<T: Config> Pallet<T> {
 				let seat = req.committee.iter().find(|m| m.worker == worker && &m.key == key)?;
 				let (duty, ends) = match req.phase {
 					Phase::Commit { ends } if seat.commitment.is_none() => (Duty::Commit, ends),
-					Phase::Reveal { ends } if seat.commitment.is_some() && !seat.revealed =>
-						(Duty::Reveal, ends),
+					Phase::Reveal { ends } if seat.commitment.is_some() && !seat.revealed => (Duty::Reveal, ends),
 					_ => return None,
 				};
 				Some(Assignment {

@@ -87,8 +87,7 @@ fn submit(call: RuntimeCall) -> Result<(), InvalidTransaction> {
 	use sp_runtime::traits::Dispatchable;
 	match call.authorize(TransactionSource::External) {
 		Some(Ok(_)) => {},
-		Some(Err(sp_runtime::transaction_validity::TransactionValidityError::Invalid(e))) =>
-			return Err(e),
+		Some(Err(sp_runtime::transaction_validity::TransactionValidityError::Invalid(e))) => return Err(e),
 		other => panic!("unexpected authorization {other:?}"),
 	}
 	call.dispatch(frame_system::RawOrigin::Authorized.into()).expect("authorized call dispatches");
@@ -120,16 +119,16 @@ fn answer_all(id: RequestId, output: impl Fn(usize) -> Vec<u8>) {
 
 fn slashed(worker: AccountId) -> Option<Misconduct> {
 	System::events().iter().find_map(|r| match &r.event {
-		RuntimeEvent::Inference(Event::MemberSlashed { worker: w, reason, .. }) if *w == worker =>
-			Some(*reason),
+		RuntimeEvent::Inference(Event::MemberSlashed { worker: w, reason, .. }) if *w == worker => Some(*reason),
 		_ => None,
 	})
 }
 
 fn settled(id: RequestId) -> Option<(Vec<u8>, Vec<AccountId>)> {
 	System::events().iter().find_map(|r| match &r.event {
-		RuntimeEvent::Inference(Event::Settled { request, output, agreeing, .. }) if *request == id =>
-			Some((output.clone(), agreeing.clone())),
+		RuntimeEvent::Inference(Event::Settled { request, output, agreeing, .. }) if *request == id => {
+			Some((output.clone(), agreeing.clone()))
+		},
 		_ => None,
 	})
 }
@@ -172,10 +171,7 @@ fn model_registry_holds_deposit_and_checks_owner() {
 			Inference::update_model(RuntimeOrigin::signed(201), MODEL, 5, vec![b"y".to_vec()]),
 			Error::<Test>::NotOwner
 		);
-		assert_noop!(
-			Inference::update_model(RuntimeOrigin::signed(OWNER), MODEL, 5, vec![]),
-			Error::<Test>::BadUris
-		);
+		assert_noop!(Inference::update_model(RuntimeOrigin::signed(OWNER), MODEL, 5, vec![]), Error::<Test>::BadUris);
 		assert_noop!(
 			Inference::update_model(RuntimeOrigin::signed(OWNER), MODEL, 5, vec![vec![b'u'; 33]]),
 			Error::<Test>::BadUris
@@ -332,8 +328,9 @@ fn agreed_refusal_of_the_input_ends_rejected_and_pays_only_the_members() {
 		let (reason, agreeing, paid) = System::events()
 			.iter()
 			.find_map(|r| match &r.event {
-				RuntimeEvent::Inference(Event::Rejected { request, reason, agreeing, paid }) if *request == id =>
-					Some((*reason, agreeing.clone(), *paid)),
+				RuntimeEvent::Inference(Event::Rejected { request, reason, agreeing, paid }) if *request == id => {
+					Some((*reason, agreeing.clone(), *paid))
+				},
 				_ => None,
 			})
 			.expect("rejected");
@@ -526,7 +523,8 @@ fn only_members_of_the_open_phase_submit_once() {
 		// A signature by another key is refused.
 		let key = key_of(m[1]);
 		let signature = UintAuthorityId(12345).sign(&commit_payload(id, 0, &[2; 32])).unwrap();
-		let forged = RuntimeCall::Inference(Call::commit { request: id, round: 0, key, commitment: [2; 32], signature });
+		let forged =
+			RuntimeCall::Inference(Call::commit { request: id, round: 0, key, commitment: [2; 32], signature });
 		assert_eq!(submit(forged), Err(InvalidTransaction::BadProof));
 		// Dispatching without the authorization origin fails.
 		assert_noop!(
@@ -574,18 +572,32 @@ mod properties {
 
 	#[derive(Debug, Clone)]
 	enum Op {
-		Request { seats: u32 },
+		Request {
+			seats: u32,
+		},
 		/// Member `seat` of request `nth` commits output `out` (0 = the honest answer).
-		Commit { nth: u8, seat: u8, out: u8 },
-		Reveal { nth: u8, seat: u8 },
-		Blocks { n: u8 },
+		Commit {
+			nth: u8,
+			seat: u8,
+			out: u8,
+		},
+		Reveal {
+			nth: u8,
+			seat: u8,
+		},
+		Blocks {
+			n: u8,
+		},
 	}
 
 	fn op() -> impl Strategy<Value = Op> {
 		prop_oneof![
 			(1u32..=3).prop_map(|seats| Op::Request { seats }),
-			(0u8..6, 0u8..7, prop_oneof![4 => Just(0u8), 1 => 1u8..3])
-				.prop_map(|(nth, seat, out)| Op::Commit { nth, seat, out }),
+			(0u8..6, 0u8..7, prop_oneof![4 => Just(0u8), 1 => 1u8..3]).prop_map(|(nth, seat, out)| Op::Commit {
+				nth,
+				seat,
+				out
+			}),
 			(0u8..6, 0u8..7).prop_map(|(nth, seat)| Op::Reveal { nth, seat }),
 			(1u8..4).prop_map(|n| Op::Blocks { n }),
 		]

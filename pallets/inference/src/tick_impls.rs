@@ -79,8 +79,7 @@ impl<T: Config> Pallet<T> {
 	}
 
 	fn schedule_deadline(at: BlockNumberFor<T>, id: RequestId) -> bool {
-		Self::schedule(|b, id| Deadlines::<T>::try_mutate(b, |v| v.try_push(id).map_err(|_| ())), at, id)
-			.is_some()
+		Self::schedule(|b, id| Deadlines::<T>::try_mutate(b, |v| v.try_push(id).map_err(|_| ())), at, id).is_some()
 	}
 
 	/// Draw a committee of `seats` for the request's current round and open its commit phase.
@@ -129,12 +128,7 @@ impl<T: Config> Pallet<T> {
 		}
 		req.committee = committee;
 		req.phase = Phase::Commit { ends };
-		Self::deposit_event(Event::CommitteeDrawn {
-			request: id,
-			round: req.round,
-			members: drawn,
-			commit_ends: ends,
-		});
+		Self::deposit_event(Event::CommitteeDrawn { request: id, round: req.round, members: drawn, commit_ends: ends });
 		true
 	}
 
@@ -300,12 +294,9 @@ impl<T: Config> Pallet<T> {
 
 		let now = frame_system::Pallet::<T>::block_number();
 		let expires = now.saturating_add(T::ResultRetention::get());
-		let stored = Self::schedule(
-			|b, id| Expiries::<T>::try_mutate(b, |v| v.try_push(id).map_err(|_| ())),
-			expires,
-			id,
-		)
-		.is_some();
+		let stored =
+			Self::schedule(|b, id| Expiries::<T>::try_mutate(b, |v| v.try_push(id).map_err(|_| ())), expires, id)
+				.is_some();
 		if stored {
 			Results::<T>::insert(id, InferenceResult { model: req.model, answer: answer.clone(), settled: now });
 		}

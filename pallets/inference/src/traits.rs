@@ -55,12 +55,7 @@ pub trait OnInferenceResult<AccountId, ModelId> {
 	/// `request` settled: `output` is the committee's agreed answer.
 	fn on_result(request: u64, requester: &AccountId, model: &ModelId, output: &[u8]);
 	/// `request` ended rejected: the committee agreed the model refuses its input.
-	fn on_rejected(
-		request: u64,
-		requester: &AccountId,
-		model: &ModelId,
-		reason: opg_primitives::inference::Rejection,
-	);
+	fn on_rejected(request: u64, requester: &AccountId, model: &ModelId, reason: opg_primitives::inference::Rejection);
 	/// `request` failed and was refunded.
 	fn on_failure(request: u64, requester: &AccountId, reason: FailureReason);
 }

@@ -1,9 +1,7 @@
 //! What the pallet stores.
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use frame_support::{
-	pallet_prelude::*, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
-};
+use frame_support::{pallet_prelude::*, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound};
 use opg_primitives::inference::{Answer, ComparisonRule, ExecutionProfile, ModelFormat, Rejection};
 use scale_info::TypeInfo;
 
@@ -11,9 +9,7 @@ use scale_info::TypeInfo;
 pub type RequestId = u64;
 
 /// A registered model.
-#[derive(
-	CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
-)]
+#[derive(CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen)]
 #[scale_info(skip_type_params(MaxArchitectureLen, MaxUris, MaxUriLen))]
 pub struct Model<
 	AccountId: Clone + PartialEq + Eq + core::fmt::Debug,
@@ -59,9 +55,7 @@ pub enum Phase<BlockNumber> {
 }
 
 /// An open request.
-#[derive(
-	CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
-)]
+#[derive(CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen)]
 #[scale_info(skip_type_params(MaxInputLen, MaxSeats))]
 pub struct Request<
 	AccountId: Clone + PartialEq + Eq + core::fmt::Debug,
@@ -92,9 +86,7 @@ pub struct Request<
 }
 
 /// A revealed answer as stored: the encoded output, or the model's refusal of the input.
-#[derive(
-	CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
-)]
+#[derive(CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen)]
 #[scale_info(skip_type_params(MaxOutputLen))]
 pub enum StoredAnswer<MaxOutputLen: Get<u32>> {
 	Output(BoundedVec<u8, MaxOutputLen>),
@@ -113,8 +105,7 @@ impl<MaxOutputLen: Get<u32>> StoredAnswer<MaxOutputLen> {
 	/// Whether two revealed answers are the same answer under `rule`.
 	pub fn agrees(&self, other: &Self, rule: ComparisonRule) -> bool {
 		match (self, other) {
-			(StoredAnswer::Output(a), StoredAnswer::Output(b)) =>
-				opg_primitives::inference::outputs_agree(rule, a, b),
+			(StoredAnswer::Output(a), StoredAnswer::Output(b)) => opg_primitives::inference::outputs_agree(rule, a, b),
 			(StoredAnswer::Rejected(a), StoredAnswer::Rejected(b)) => a == b,
 			_ => false,
 		}
@@ -122,9 +113,7 @@ impl<MaxOutputLen: Get<u32>> StoredAnswer<MaxOutputLen> {
 }
 
 /// A settled request's answer, kept for the retention window.
-#[derive(
-	CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
-)]
+#[derive(CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen)]
 #[scale_info(skip_type_params(MaxOutputLen))]
 pub struct InferenceResult<
 	ModelId: Clone + PartialEq + Eq + core::fmt::Debug,

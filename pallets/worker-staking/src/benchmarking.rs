@@ -124,10 +124,7 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Signed(who.clone()), amount);
 
-		assert_eq!(
-			Workers::<T>::get(&who).map(|w| w.own.unbonding.len() as u32),
-			Some(T::MaxUnbondingChunks::get())
-		);
+		assert_eq!(Workers::<T>::get(&who).map(|w| w.own.unbonding.len() as u32), Some(T::MaxUnbondingChunks::get()));
 	}
 
 	#[benchmark]

@@ -26,8 +26,7 @@ impl<T: Config> Pallet<T> {
 
 	/// Hold `amount` more on `who` for `reason`, mapping "not enough free balance" to our error.
 	fn hold(reason: HoldReason, who: &T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
-		let spendable =
-			T::Currency::reducible_balance(who, Preservation::Preserve, Fortitude::Polite);
+		let spendable = T::Currency::reducible_balance(who, Preservation::Preserve, Fortitude::Polite);
 		ensure!(spendable >= amount, Error::<T>::InsufficientBalance);
 		T::Currency::hold(&reason.into(), who, amount)
 	}
@@ -95,11 +94,7 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	pub(crate) fn do_update_worker(
-		who: T::AccountId,
-		models: ModelsOf<T>,
-		commission: Perbill,
-	) -> DispatchResult {
+	pub(crate) fn do_update_worker(who: T::AccountId, models: ModelsOf<T>, commission: Perbill) -> DispatchResult {
 		let mut worker = Workers::<T>::get(&who).ok_or(Error::<T>::UnknownWorker)?;
 		ensure!(worker.is_active(), Error::<T>::WorkerLeaving);
 		Self::ensure_models(&models)?;
@@ -107,8 +102,7 @@ impl<T: Config> Pallet<T> {
 		// Settle everyone at the old commission: only future rewards see the new one. Positions
 		// settle lazily, so nothing to do for delegators; the worker's own settles on claim.
 		let old = core::mem::replace(&mut worker.models, models.clone());
-		let dropped: alloc::vec::Vec<_> =
-			old.iter().filter(|m| !models.contains(m)).copied().collect();
+		let dropped: alloc::vec::Vec<_> = old.iter().filter(|m| !models.contains(m)).copied().collect();
 		Self::leave_models(&who, &dropped);
 		Self::join_models(&who, &models)?;
 		worker.commission = commission;
@@ -135,17 +129,11 @@ impl<T: Config> Pallet<T> {
 		let mut worker = Workers::<T>::get(&who).ok_or(Error::<T>::UnknownWorker)?;
 		ensure!(worker.is_active(), Error::<T>::WorkerLeaving);
 		ensure!(amount <= worker.own.active, Error::<T>::InsufficientStake);
-		ensure!(
-			worker.own.active.saturating_sub(amount) >= T::MinWorkerBond::get(),
-			Error::<T>::WouldFallBelowMinimum
-		);
+		ensure!(worker.own.active.saturating_sub(amount) >= T::MinWorkerBond::get(), Error::<T>::WouldFallBelowMinimum);
 
 		let unlock_at = Self::unlock_at();
 		worker.own.settle(worker.reward_per_stake);
-		worker
-			.own
-			.start_unbonding(amount, unlock_at)
-			.map_err(|_| Error::<T>::TooManyUnbondingChunks)?;
+		worker.own.start_unbonding(amount, unlock_at).map_err(|_| Error::<T>::TooManyUnbondingChunks)?;
 		Workers::<T>::insert(&who, worker);
 		Self::deposit_event(Event::Unbonding { worker: who.clone(), who, amount, unlock_at });
 		Ok(())
@@ -159,10 +147,7 @@ impl<T: Config> Pallet<T> {
 		let amount = worker.own.active;
 		worker.own.settle(worker.reward_per_stake);
 		if !amount.is_zero() {
-			worker
-				.own
-				.start_unbonding(amount, unlock_at)
-				.map_err(|_| Error::<T>::TooManyUnbondingChunks)?;
+			worker.own.start_unbonding(amount, unlock_at).map_err(|_| Error::<T>::TooManyUnbondingChunks)?;
 		}
 		let now = frame_system::Pallet::<T>::block_number();
 		worker.status = WorkerStatus::Leaving { since: now };
@@ -172,27 +157,16 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	pub(crate) fn do_delegate(
-		who: T::AccountId,
-		worker_id: T::AccountId,
-		amount: BalanceOf<T>,
-	) -> DispatchResult {
+	pub(crate) fn do_delegate(who: T::AccountId, worker_id: T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
 		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
 		ensure!(who != worker_id, Error::<T>::SelfDelegation);
 		let mut worker = Workers::<T>::get(&worker_id).ok_or(Error::<T>::UnknownWorker)?;
 		ensure!(worker.is_active(), Error::<T>::WorkerLeaving);
 		let existing = Delegations::<T>::get(&worker_id, &who);
-		let mut position =
-			existing.clone().unwrap_or_else(|| Stake::new(Zero::zero(), worker.reward_per_stake));
-		ensure!(
-			position.active.saturating_add(amount) >= T::MinDelegation::get(),
-			Error::<T>::DelegationTooLow
-		);
+		let mut position = existing.clone().unwrap_or_else(|| Stake::new(Zero::zero(), worker.reward_per_stake));
+		ensure!(position.active.saturating_add(amount) >= T::MinDelegation::get(), Error::<T>::DelegationTooLow);
 		if existing.is_none() {
-			ensure!(
-				worker.delegators < T::MaxDelegatorsPerWorker::get(),
-				Error::<T>::TooManyDelegators
-			);
+			ensure!(worker.delegators < T::MaxDelegatorsPerWorker::get(), Error::<T>::TooManyDelegators);
 		}
 
 		Self::hold(HoldReason::Delegation, &who, amount)?;
@@ -208,27 +182,17 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	pub(crate) fn do_undelegate(
-		who: T::AccountId,
-		worker_id: T::AccountId,
-		amount: BalanceOf<T>,
-	) -> DispatchResult {
+	pub(crate) fn do_undelegate(who: T::AccountId, worker_id: T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
 		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
 		let mut worker = Workers::<T>::get(&worker_id).ok_or(Error::<T>::UnknownWorker)?;
-		let mut position =
-			Delegations::<T>::get(&worker_id, &who).ok_or(Error::<T>::NoDelegation)?;
+		let mut position = Delegations::<T>::get(&worker_id, &who).ok_or(Error::<T>::NoDelegation)?;
 		ensure!(amount <= position.active, Error::<T>::InsufficientStake);
 		let remaining = position.active.saturating_sub(amount);
-		ensure!(
-			remaining.is_zero() || remaining >= T::MinDelegation::get(),
-			Error::<T>::DelegationTooLow
-		);
+		ensure!(remaining.is_zero() || remaining >= T::MinDelegation::get(), Error::<T>::DelegationTooLow);
 
 		let unlock_at = Self::unlock_at();
 		position.settle(worker.reward_per_stake);
-		position
-			.start_unbonding(amount, unlock_at)
-			.map_err(|_| Error::<T>::TooManyUnbondingChunks)?;
+		position.start_unbonding(amount, unlock_at).map_err(|_| Error::<T>::TooManyUnbondingChunks)?;
 		worker.delegated = worker.delegated.saturating_sub(amount);
 		Delegations::<T>::insert(&worker_id, &who, position);
 		Workers::<T>::insert(&worker_id, worker);
@@ -236,10 +200,7 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	pub(crate) fn do_withdraw_unbonded(
-		who: T::AccountId,
-		worker_id: T::AccountId,
-	) -> DispatchResult {
+	pub(crate) fn do_withdraw_unbonded(who: T::AccountId, worker_id: T::AccountId) -> DispatchResult {
 		let mut worker = Workers::<T>::get(&worker_id).ok_or(Error::<T>::UnknownWorker)?;
 		let now = frame_system::Pallet::<T>::block_number();
 		let amount = if who == worker_id {
@@ -248,8 +209,7 @@ impl<T: Config> Pallet<T> {
 			T::Currency::release(&HoldReason::WorkerBond.into(), &who, amount, Precision::Exact)?;
 			amount
 		} else {
-			let mut position =
-				Delegations::<T>::get(&worker_id, &who).ok_or(Error::<T>::NoDelegation)?;
+			let mut position = Delegations::<T>::get(&worker_id, &who).ok_or(Error::<T>::NoDelegation)?;
 			let amount = position.take_withdrawable(now);
 			ensure!(!amount.is_zero(), Error::<T>::NothingToWithdraw);
 			T::Currency::release(&HoldReason::Delegation.into(), &who, amount, Precision::Exact)?;
@@ -267,8 +227,7 @@ impl<T: Config> Pallet<T> {
 			worker.own.settle(worker.reward_per_stake);
 			core::mem::take(&mut worker.own.unclaimed)
 		} else {
-			let mut position =
-				Delegations::<T>::get(&worker_id, &who).ok_or(Error::<T>::NoDelegation)?;
+			let mut position = Delegations::<T>::get(&worker_id, &who).ok_or(Error::<T>::NoDelegation)?;
 			position.settle(worker.reward_per_stake);
 			let amount = core::mem::take(&mut position.unclaimed);
 			ensure!(!amount.is_zero(), Error::<T>::NothingToClaim);
@@ -286,12 +245,7 @@ impl<T: Config> Pallet<T> {
 
 	/// Write back a delegation, or remove it (and count one delegator less) once it holds and
 	/// owes nothing.
-	fn store_position(
-		worker_id: &T::AccountId,
-		who: &T::AccountId,
-		position: StakeOf<T>,
-		worker: &mut WorkerOf<T>,
-	) {
+	fn store_position(worker_id: &T::AccountId, who: &T::AccountId, position: StakeOf<T>, worker: &mut WorkerOf<T>) {
 		if position.is_empty() {
 			Delegations::<T>::remove(worker_id, who);
 			worker.delegators = worker.delegators.saturating_sub(1);
@@ -302,8 +256,7 @@ impl<T: Config> Pallet<T> {
 
 	/// Write back a worker, or remove a leaving one that has nothing left with it.
 	pub(crate) fn store_or_remove(worker_id: T::AccountId, worker: WorkerOf<T>) {
-		let finished =
-			!worker.is_active() && worker.own.is_empty() && worker.delegators == 0;
+		let finished = !worker.is_active() && worker.own.is_empty() && worker.delegators == 0;
 		if finished {
 			WorkerKeys::<T>::remove(&worker.key);
 			Workers::<T>::remove(&worker_id);

@@ -7,8 +7,8 @@ use frame_support::{
 	defensive,
 	traits::{
 		fungible::MutateHold,
-		Get,
 		tokens::{Fortitude, Precision, Restriction},
+		Get,
 	},
 };
 use sp_runtime::{
@@ -72,11 +72,7 @@ impl<T: Config> Pallet<T> {
 	/// Slash `fraction` of every stake on `worker`: its own bond and each delegation, active and
 	/// unbonding alike. The funds move from the stakers' holds to the treasury. Returns the
 	/// total slashed. Work is bounded by `MaxDelegatorsPerWorker`.
-	pub fn slash(
-		worker_id: &T::AccountId,
-		fraction: Perbill,
-		reason: opg_primitives::Misconduct,
-	) -> BalanceOf<T> {
+	pub fn slash(worker_id: &T::AccountId, fraction: Perbill, reason: opg_primitives::Misconduct) -> BalanceOf<T> {
 		let Some(mut worker) = Workers::<T>::get(worker_id) else { return Zero::zero() };
 		if fraction.is_zero() {
 			return Zero::zero();
@@ -95,22 +91,12 @@ impl<T: Config> Pallet<T> {
 			position.settle(rps);
 			let (active_cut, cut) = position.cut(fraction);
 			delegated_cut = delegated_cut.saturating_add(active_cut);
-			total = total.saturating_add(Self::move_to_treasury(
-				HoldReason::Delegation,
-				&delegator,
-				cut,
-				&treasury,
-			));
+			total = total.saturating_add(Self::move_to_treasury(HoldReason::Delegation, &delegator, cut, &treasury));
 			Delegations::<T>::insert(worker_id, &delegator, position);
 		}
 		worker.delegated = worker.delegated.saturating_sub(delegated_cut);
 		Workers::<T>::insert(worker_id, worker);
-		Self::deposit_event(Event::Slashed {
-			worker: worker_id.clone(),
-			fraction,
-			reason,
-			amount: total,
-		});
+		Self::deposit_event(Event::Slashed { worker: worker_id.clone(), fraction, reason, amount: total });
 		total
 	}
 

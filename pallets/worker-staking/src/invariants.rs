@@ -45,8 +45,7 @@ impl<T: Config> Pallet<T> {
 		);
 		for (model, list) in ModelWorkers::<T>::iter() {
 			for who in list.iter() {
-				let serves = Workers::<T>::get(who)
-					.is_some_and(|w| w.is_active() && w.models.contains(&model));
+				let serves = Workers::<T>::get(who).is_some_and(|w| w.is_active() && w.models.contains(&model));
 				ensure!(serves, "model candidate that does not serve the model");
 			}
 		}
@@ -54,17 +53,11 @@ impl<T: Config> Pallet<T> {
 			ensure!(Self::held(HoldReason::WorkerBond, who) == *amount, "bond hold != records");
 		}
 		for (who, amount) in delegated.iter() {
-			ensure!(
-				Self::held(HoldReason::Delegation, who) == *amount,
-				"delegation hold != records"
-			);
+			ensure!(Self::held(HoldReason::Delegation, who) == *amount, "delegation hold != records");
 		}
 		// Everyone owed a reward can be paid, and the reward account survives it.
 		let pot = T::Currency::balance(&Self::reward_account());
-		ensure!(
-			pot >= owed.saturating_add(T::Currency::minimum_balance()),
-			"reward account cannot pay what is owed"
-		);
+		ensure!(pot >= owed.saturating_add(T::Currency::minimum_balance()), "reward account cannot pay what is owed");
 		Ok(())
 	}
 }

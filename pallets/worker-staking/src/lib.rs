@@ -58,8 +58,7 @@ pub mod pallet {
 
 	pub(crate) type BalanceOf<T> =
 		<<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
-	pub type StakeOf<T> =
-		Stake<BalanceOf<T>, BlockNumberFor<T>, <T as Config>::MaxUnbondingChunks>;
+	pub type StakeOf<T> = Stake<BalanceOf<T>, BlockNumberFor<T>, <T as Config>::MaxUnbondingChunks>;
 	pub type WorkerOf<T> = Worker<
 		<T as Config>::WorkerKey,
 		<T as Config>::ModelId,
@@ -79,8 +78,7 @@ pub mod pallet {
 		type RuntimeEvent: From<Event<Self>> + IsType<<Self as frame_system::Config>::RuntimeEvent>;
 
 		/// The staked token.
-		type Currency: Mutate<Self::AccountId>
-			+ MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+		type Currency: Mutate<Self::AccountId> + MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
 
 		/// The runtime's hold reasons, which include this pallet's.
 		type RuntimeHoldReason: From<HoldReason>;
@@ -152,24 +150,13 @@ pub mod pallet {
 
 	/// The active workers serving each model, in registration order.
 	#[pallet::storage]
-	pub type ModelWorkers<T: Config> = StorageMap<
-		_,
-		Identity,
-		T::ModelId,
-		BoundedVec<T::AccountId, T::MaxWorkersPerModel>,
-		ValueQuery,
-	>;
+	pub type ModelWorkers<T: Config> =
+		StorageMap<_, Identity, T::ModelId, BoundedVec<T::AccountId, T::MaxWorkersPerModel>, ValueQuery>;
 
 	/// Delegations: worker, delegator → position.
 	#[pallet::storage]
-	pub type Delegations<T: Config> = StorageDoubleMap<
-		_,
-		Twox64Concat,
-		T::AccountId,
-		Blake2_128Concat,
-		T::AccountId,
-		StakeOf<T>,
-	>;
+	pub type Delegations<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, T::AccountId, Blake2_128Concat, T::AccountId, StakeOf<T>>;
 
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
@@ -208,12 +195,7 @@ pub mod pallet {
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
 	pub enum Event<T: Config> {
 		/// A worker registered with `bond` held from its stash.
-		WorkerRegistered {
-			worker: T::AccountId,
-			key: T::WorkerKey,
-			bond: BalanceOf<T>,
-			commission: Perbill,
-		},
+		WorkerRegistered { worker: T::AccountId, key: T::WorkerKey, bond: BalanceOf<T>, commission: Perbill },
 		/// A worker changed the models it serves or its commission.
 		WorkerUpdated { worker: T::AccountId, models: ModelsOf<T>, commission: Perbill },
 		/// A worker added to its own bond.
@@ -225,12 +207,7 @@ pub mod pallet {
 		/// `delegator` delegated `amount` more to `worker`.
 		Delegated { worker: T::AccountId, delegator: T::AccountId, amount: BalanceOf<T> },
 		/// `who` (the worker itself or a delegator) started unbonding `amount` from `worker`.
-		Unbonding {
-			worker: T::AccountId,
-			who: T::AccountId,
-			amount: BalanceOf<T>,
-			unlock_at: BlockNumberFor<T>,
-		},
+		Unbonding { worker: T::AccountId, who: T::AccountId, amount: BalanceOf<T>, unlock_at: BlockNumberFor<T> },
 		/// Unbonded funds were released to `who`.
 		Withdrawn { worker: T::AccountId, who: T::AccountId, amount: BalanceOf<T> },
 		/// `worker` was credited `amount`: `commission` to it, the rest shared by its stake.
@@ -238,12 +215,7 @@ pub mod pallet {
 		/// `who` claimed its rewards from `worker`.
 		RewardClaimed { worker: T::AccountId, who: T::AccountId, amount: BalanceOf<T> },
 		/// `fraction` of everything staked on `worker` was slashed: `amount` went to the treasury.
-		Slashed {
-			worker: T::AccountId,
-			fraction: Perbill,
-			reason: opg_primitives::Misconduct,
-			amount: BalanceOf<T>,
-		},
+		Slashed { worker: T::AccountId, fraction: Perbill, reason: opg_primitives::Misconduct, amount: BalanceOf<T> },
 	}
 
 	#[pallet::error]
@@ -322,11 +294,7 @@ pub mod pallet {
 		/// Change the models a worker serves and its commission. Signed by the worker's stash.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::update_worker(models.len() as u32))]
-		pub fn update_worker(
-			origin: OriginFor<T>,
-			models: ModelsOf<T>,
-			commission: Perbill,
-		) -> DispatchResult {
+		pub fn update_worker(origin: OriginFor<T>, models: ModelsOf<T>, commission: Perbill) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_update_worker(who, models, commission)
 		}
@@ -334,10 +302,7 @@ pub mod pallet {
 		/// Add `amount` from the worker's free balance to its own bond.
 		#[pallet::call_index(2)]
 		#[pallet::weight(T::WeightInfo::bond_extra())]
-		pub fn bond_extra(
-			origin: OriginFor<T>,
-			#[pallet::compact] amount: BalanceOf<T>,
-		) -> DispatchResult {
+		pub fn bond_extra(origin: OriginFor<T>, #[pallet::compact] amount: BalanceOf<T>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_bond_extra(who, amount)
 		}

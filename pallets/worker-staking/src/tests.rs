@@ -91,13 +91,7 @@ fn register_rejects_bad_input_without_state_change() {
 	run(|| {
 		register(W, 5_000, 100, &[1], 10);
 		let r = |who, bond, key, ids: &[u32]| {
-			Staking::register_worker(
-				RuntimeOrigin::signed(who),
-				bond,
-				key,
-				models(ids),
-				Perbill::zero(),
-			)
+			Staking::register_worker(RuntimeOrigin::signed(who), bond, key, models(ids), Perbill::zero())
 		};
 		assert_noop!(r(W2, MIN_WORKER_BOND - 1, 200, &[1]), Error::<Test>::BondTooLow);
 		assert_noop!(r(W2, 0, 200, &[1]), Error::<Test>::BondTooLow);
@@ -117,11 +111,7 @@ fn register_rejects_bad_input_without_state_change() {
 fn update_worker_changes_models_and_commission() {
 	run(|| {
 		register(W, 5_000, 100, &[1, 2], 10);
-		assert_ok!(Staking::update_worker(
-			RuntimeOrigin::signed(W),
-			models(&[2, 3]),
-			Perbill::from_percent(50)
-		));
+		assert_ok!(Staking::update_worker(RuntimeOrigin::signed(W), models(&[2, 3]), Perbill::from_percent(50)));
 		assert!(Staking::eligible_workers(&1).is_empty());
 		assert_eq!(Staking::eligible_workers(&3), vec![(W, 5_000)]);
 		assert_eq!(Workers::<Test>::get(W).unwrap().commission, Perbill::from_percent(50));
@@ -145,14 +135,8 @@ fn bond_extra_and_unbond_respect_the_minimum() {
 		assert_ok!(Staking::bond_extra(RuntimeOrigin::signed(W), 500));
 		assert_eq!(bond_hold(W), 2_500);
 		assert_noop!(Staking::bond_extra(RuntimeOrigin::signed(W), 0), Error::<Test>::ZeroAmount);
-		assert_noop!(
-			Staking::bond_extra(RuntimeOrigin::signed(W2), 10),
-			Error::<Test>::UnknownWorker
-		);
-		assert_noop!(
-			Staking::unbond(RuntimeOrigin::signed(W), 1_501),
-			Error::<Test>::WouldFallBelowMinimum
-		);
+		assert_noop!(Staking::bond_extra(RuntimeOrigin::signed(W2), 10), Error::<Test>::UnknownWorker);
+		assert_noop!(Staking::unbond(RuntimeOrigin::signed(W), 1_501), Error::<Test>::WouldFallBelowMinimum);
 		assert_noop!(Staking::unbond(RuntimeOrigin::signed(W), 9_999), Error::<Test>::InsufficientStake);
 		assert_ok!(Staking::unbond(RuntimeOrigin::signed(W), 1_500));
 		// Unbonding stays held and no longer counts as stake.
@@ -172,10 +156,7 @@ fn unbonding_chunks_are_bounded_and_merge_per_block() {
 		advance(1);
 		assert_ok!(Staking::unbond(RuntimeOrigin::signed(W), 100));
 		advance(1);
-		assert_noop!(
-			Staking::unbond(RuntimeOrigin::signed(W), 100),
-			Error::<Test>::TooManyUnbondingChunks
-		);
+		assert_noop!(Staking::unbond(RuntimeOrigin::signed(W), 100), Error::<Test>::TooManyUnbondingChunks);
 		assert_eq!(Workers::<Test>::get(W).unwrap().own.unbonding.len(), 3);
 	});
 }
@@ -185,24 +166,15 @@ fn withdraw_only_after_the_unbonding_period() {
 	run(|| {
 		register(W, 3_000, 100, &[1], 0);
 		assert_ok!(Staking::unbond(RuntimeOrigin::signed(W), 1_000));
-		assert_noop!(
-			Staking::withdraw_unbonded(RuntimeOrigin::signed(W), W),
-			Error::<Test>::NothingToWithdraw
-		);
+		assert_noop!(Staking::withdraw_unbonded(RuntimeOrigin::signed(W), W), Error::<Test>::NothingToWithdraw);
 		advance(UNBONDING - 1);
-		assert_noop!(
-			Staking::withdraw_unbonded(RuntimeOrigin::signed(W), W),
-			Error::<Test>::NothingToWithdraw
-		);
+		assert_noop!(Staking::withdraw_unbonded(RuntimeOrigin::signed(W), W), Error::<Test>::NothingToWithdraw);
 		advance(1);
 		assert_ok!(Staking::withdraw_unbonded(RuntimeOrigin::signed(W), W));
 		assert_eq!(bond_hold(W), 2_000);
 		assert_eq!(free(W), INITIAL - 2_000);
 		// Over-withdrawal: nothing left to take.
-		assert_noop!(
-			Staking::withdraw_unbonded(RuntimeOrigin::signed(W), W),
-			Error::<Test>::NothingToWithdraw
-		);
+		assert_noop!(Staking::withdraw_unbonded(RuntimeOrigin::signed(W), W), Error::<Test>::NothingToWithdraw);
 	});
 }
 
@@ -234,17 +206,11 @@ fn delegate_rejects_bad_input_without_state_change() {
 			Error::<Test>::DelegationTooLow
 		);
 		assert_noop!(Staking::delegate(RuntimeOrigin::signed(W), W, 500), Error::<Test>::SelfDelegation);
-		assert_noop!(
-			Staking::delegate(RuntimeOrigin::signed(D1), W, INITIAL),
-			Error::<Test>::InsufficientBalance
-		);
+		assert_noop!(Staking::delegate(RuntimeOrigin::signed(D1), W, INITIAL), Error::<Test>::InsufficientBalance);
 		for d in [D1, D2, D3] {
 			assert_ok!(Staking::delegate(RuntimeOrigin::signed(d), W, 100));
 		}
-		assert_noop!(
-			Staking::delegate(RuntimeOrigin::signed(D4), W, 100),
-			Error::<Test>::TooManyDelegators
-		);
+		assert_noop!(Staking::delegate(RuntimeOrigin::signed(D4), W, 100), Error::<Test>::TooManyDelegators);
 		// An existing delegator may still add.
 		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 100));
 	});
@@ -270,14 +236,8 @@ fn undelegate_and_withdraw() {
 	run(|| {
 		register(W, 2_000, 100, &[1], 0);
 		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 500));
-		assert_noop!(
-			Staking::undelegate(RuntimeOrigin::signed(D1), W, 501),
-			Error::<Test>::InsufficientStake
-		);
-		assert_noop!(
-			Staking::undelegate(RuntimeOrigin::signed(D1), W, 450),
-			Error::<Test>::DelegationTooLow
-		);
+		assert_noop!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 501), Error::<Test>::InsufficientStake);
+		assert_noop!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 450), Error::<Test>::DelegationTooLow);
 		assert_noop!(Staking::undelegate(RuntimeOrigin::signed(D2), W, 100), Error::<Test>::NoDelegation);
 		assert_noop!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 0), Error::<Test>::ZeroAmount);
 		assert_ok!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 500));
@@ -289,10 +249,7 @@ fn undelegate_and_withdraw() {
 		assert_eq!(free(D1), INITIAL);
 		assert!(!Delegations::<Test>::contains_key(W, D1));
 		assert_eq!(Workers::<Test>::get(W).unwrap().delegators, 0);
-		assert_noop!(
-			Staking::withdraw_unbonded(RuntimeOrigin::signed(D1), W),
-			Error::<Test>::NoDelegation
-		);
+		assert_noop!(Staking::withdraw_unbonded(RuntimeOrigin::signed(D1), W), Error::<Test>::NoDelegation);
 	});
 }
 
@@ -477,15 +434,25 @@ mod properties {
 	fn op() -> impl Strategy<Value = Op> {
 		let who = 1u8..=6;
 		prop_oneof![
-			(who.clone(), 0u32..5_000, 0u8..4, 0u8..3)
-				.prop_map(|(who, bond, key, model)| Op::Register { who, bond, key, model }),
+			(who.clone(), 0u32..5_000, 0u8..4, 0u8..3).prop_map(|(who, bond, key, model)| Op::Register {
+				who,
+				bond,
+				key,
+				model
+			}),
 			(who.clone(), 0u32..2_000).prop_map(|(who, amount)| Op::BondExtra { who, amount }),
 			(who.clone(), 0u32..2_000).prop_map(|(who, amount)| Op::Unbond { who, amount }),
 			who.clone().prop_map(|who| Op::Leave { who }),
-			(who.clone(), who.clone(), 0u32..3_000)
-				.prop_map(|(who, worker, amount)| Op::Delegate { who, worker, amount }),
-			(who.clone(), who.clone(), 0u32..3_000)
-				.prop_map(|(who, worker, amount)| Op::Undelegate { who, worker, amount }),
+			(who.clone(), who.clone(), 0u32..3_000).prop_map(|(who, worker, amount)| Op::Delegate {
+				who,
+				worker,
+				amount
+			}),
+			(who.clone(), who.clone(), 0u32..3_000).prop_map(|(who, worker, amount)| Op::Undelegate {
+				who,
+				worker,
+				amount
+			}),
 			(who.clone(), who.clone()).prop_map(|(who, worker)| Op::Withdraw { who, worker }),
 			(who.clone(), who.clone()).prop_map(|(who, worker)| Op::Claim { who, worker }),
 			(who.clone(), 0u32..5_000).prop_map(|(worker, amount)| Op::Reward { worker, amount }),

@@ -1,9 +1,7 @@
 //! What the pallet stores.
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use frame_support::{
-	pallet_prelude::*, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
-};
+use frame_support::{pallet_prelude::*, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound};
 use scale_info::TypeInfo;
 use sp_runtime::{
 	traits::{Saturating, Zero},
@@ -22,9 +20,7 @@ pub struct UnbondChunk<Balance, BlockNumber> {
 /// `active` is at risk and earns rewards; `unbonding` is at risk but earns nothing. Rewards are
 /// accounted lazily: `reward_checkpoint` is the worker's reward-per-stake when this position was
 /// last settled, so what it earned since is `active × (now − checkpoint)`.
-#[derive(
-	CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
-)]
+#[derive(CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen)]
 #[scale_info(skip_type_params(MaxChunks))]
 #[codec(mel_bound(Balance: MaxEncodedLen, BlockNumber: MaxEncodedLen))]
 pub struct Stake<
@@ -46,12 +42,7 @@ where
 	MaxChunks: Get<u32>,
 {
 	pub fn new(active: Balance, reward_per_stake: FixedU128) -> Self {
-		Self {
-			active,
-			unbonding: BoundedVec::new(),
-			reward_checkpoint: reward_per_stake,
-			unclaimed: Zero::zero(),
-		}
+		Self { active, unbonding: BoundedVec::new(), reward_checkpoint: reward_per_stake, unclaimed: Zero::zero() }
 	}
 
 	/// Everything held for this position: active plus unbonding.
@@ -61,9 +52,7 @@ where
 
 	/// Move what this position earned since its checkpoint into `unclaimed`.
 	pub fn settle(&mut self, reward_per_stake: FixedU128) {
-		let earned = reward_per_stake
-			.saturating_sub(self.reward_checkpoint)
-			.saturating_mul_int(self.active);
+		let earned = reward_per_stake.saturating_sub(self.reward_checkpoint).saturating_mul_int(self.active);
 		self.unclaimed = self.unclaimed.saturating_add(earned);
 		self.reward_checkpoint = reward_per_stake;
 	}
@@ -129,9 +118,7 @@ pub enum WorkerStatus<BlockNumber> {
 }
 
 /// A registered worker.
-#[derive(
-	CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen,
-)]
+#[derive(CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen)]
 #[scale_info(skip_type_params(MaxModels, MaxChunks))]
 #[codec(mel_bound(
 	WorkerKey: MaxEncodedLen,
