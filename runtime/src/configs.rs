@@ -26,6 +26,9 @@ use super::{
 /// Share of a block that ordinary transactions may fill; the rest is kept for operational ones.
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
 
+/// Share of a block the inference hook may spend on committee draws and phase deadlines.
+pub const INFERENCE_HOOK_SHARE: Perbill = Perbill::from_percent(23);
+
 parameter_types! {
 	pub const BlockHashCount: BlockNumber = 2400;
 	pub const Version: RuntimeVersion = VERSION;
@@ -205,6 +208,9 @@ impl pallet_inference::WorkerRegistry<AccountId, opg_primitives::worker::WorkerI
 }
 
 parameter_types! {
+	/// What the inference hook may spend on draws and deadlines: with the 75 % ordinary
+	/// transactions get, and the bounded expiries, it stays inside the block.
+	pub InferenceHookWeight: Weight = INFERENCE_HOOK_SHARE * RuntimeBlockWeights::get().max_block;
 	pub const InferenceTreasuryShare: Perbill = Perbill::from_percent(5);
 	pub const WrongOutputSlash: Perbill = Perbill::from_percent(10);
 	pub const NoShowSlash: Perbill = Perbill::from_percent(1);
@@ -235,8 +241,12 @@ impl pallet_inference::Config for Runtime {
 	type MaxArchitectureLen = ConstU32<64>;
 	type MaxUris = ConstU32<4>;
 	type MaxUriLen = ConstU32<256>;
-	type MaxRequestsPerBlock = ConstU32<16>;
-	type MaxDeadlinesPerBlock = ConstU32<64>;
+	/// A burst of requests waits here; the hook draws up to half a deadline list's worth a block.
+	type MaxPendingDraws = ConstU32<4096>;
+	/// Five minutes: a burst of `MaxPendingDraws` is drawn well within it.
+	type MaxDrawWait = ConstU32<50>;
+	type MaxDeadlinesPerBlock = ConstU32<256>;
+	type MaxHookWeight = InferenceHookWeight;
 	type ResultRetention = ConstU32<{ DAYS }>;
 	type WeightInfo = pallet_inference::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]

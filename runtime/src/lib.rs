@@ -59,7 +59,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	impl_name: alloc::borrow::Cow::Borrowed("opg-node"),
 	authoring_version: 1,
 	// Bump on every change to runtime logic; the node refuses nothing, the chain upgrades by it.
-	spec_version: 102,
+	spec_version: 103,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	// Bump when the encoding of calls or transaction extensions changes.
@@ -116,7 +116,7 @@ pub fn general_transaction(call: RuntimeCall) -> UncheckedExtrinsic {
 }
 
 /// Storage migrations run on the next runtime upgrade, beyond the pallets' own.
-type Migrations = ();
+type Migrations = (pallet_inference::migrations::MigrateV0ToV1<Runtime>,);
 
 /// Dispatches extrinsics to the pallets and runs the block hooks.
 pub type Executive = frame_executive::Executive<

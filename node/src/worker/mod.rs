@@ -36,6 +36,7 @@ use sc_client_api::{BlockchainEvents, StorageProvider};
 use sc_transaction_pool_api::{TransactionPool, TransactionSource};
 use sp_api::ProvideRuntimeApi;
 use sp_blockchain::HeaderBackend;
+use sp_consensus::SyncOracle;
 use sp_core::{crypto::ByteArray, storage::StorageKey, H256};
 use sp_keystore::KeystorePtr;
 use sp_runtime::traits::Header as _;
@@ -107,6 +108,7 @@ pub fn start<P>(
 	client: Arc<FullClient>,
 	pool: Arc<P>,
 	keystore: KeystorePtr,
+	sync: Arc<dyn SyncOracle + Send + Sync>,
 	registry: Option<&substrate_prometheus_endpoint::Registry>,
 	spawner: &sc_service::SpawnTaskHandle,
 ) -> Result<(), String>
@@ -147,6 +149,8 @@ where
 		client,
 		pool,
 		keystore,
+		sync,
+		syncing: false,
 		journal,
 		jobs,
 		best,
@@ -164,6 +168,11 @@ struct Worker<P> {
 	client: Arc<FullClient>,
 	pool: Arc<P>,
 	keystore: KeystorePtr,
+	/// While the node catches up with the network its best blocks are history: duties read
+	/// from them are long over, so the worker waits until it is in sync.
+	sync: Arc<dyn SyncOracle + Send + Sync>,
+	/// Whether the last best block was seen while syncing (to log the change once).
+	syncing: bool,
 	journal: Journal,
 	jobs: JobQueue,
 	best: Arc<AtomicU32>,
@@ -205,6 +214,18 @@ where
 
 	async fn on_best_block(&mut self, hash: H256, number: BlockNumber) {
 		self.best.store(number, Ordering::Relaxed);
+		let syncing = self.sync.is_major_syncing();
+		if syncing != self.syncing {
+			self.syncing = syncing;
+			if syncing {
+				log::info!(target: LOG, "catching up with the network at #{number}: duties wait until it is in sync");
+			} else {
+				log::info!(target: LOG, "in sync at #{number}: working on duties");
+			}
+		}
+		if syncing {
+			return;
+		}
 		self.acted.retain(|_, a| a.at.saturating_add(JOURNAL_KEEP) >= number);
 		if number % 100 == 0 {
 			if let Err(e) = self.journal.prune(number.saturating_sub(JOURNAL_KEEP)) {
@@ -216,7 +237,9 @@ where
 			let api = self.client.runtime_api();
 			if self.announced.insert(raw) {
 				match api.worker_of_key(hash, key.clone()) {
-					Ok(Some(stash)) => log::info!(target: LOG, "worker key {key} serves as worker {stash}"),
+					Ok(Some(stash)) => {
+						log::info!(target: LOG, "worker key {key} serves as worker {stash}")
+					},
 					Ok(None) => {
 						self.announced.remove(&raw);
 					},
@@ -278,7 +301,9 @@ where
 				return;
 			},
 			Ok(_) => {},
-			Err(e) => log::error!(target: LOG, "cannot read the journal for request {}: {e}", id.request),
+			Err(e) => {
+				log::error!(target: LOG, "cannot read the journal for request {}: {e}", id.request)
+			},
 		}
 		match self.fault {
 			Some(WorkerFault::NoShow) => {
@@ -325,7 +350,9 @@ where
 			Ok(()) => {
 				self.in_flight.insert(id);
 			},
-			Err(_) => log::debug!(target: LOG, "job queue full: request {} waits for the next block", id.request),
+			Err(_) => {
+				log::debug!(target: LOG, "job queue full: request {} waits for the next block", id.request)
+			},
 		}
 	}
 
@@ -366,7 +393,9 @@ where
 			answer = wrong_answer(answer);
 		}
 		let info = self.client.info();
-		let Some(key) = WorkerId::from_slice(&id.key).ok() else { return };
+		let Some(key) = WorkerId::from_slice(&id.key).ok() else {
+			return;
+		};
 		let member = match self.client.runtime_api().worker_of_key(info.best_hash, key.clone()) {
 			Ok(Some(member)) => member,
 			other => {
@@ -412,18 +441,32 @@ where
 		committed: [u8; 32],
 	) {
 		let payload = pallet_inference::commit_payload(id.request, id.round, &committed);
-		let Some(signature) = self.sign(key, &payload) else {
+		let (request, round, key_) = (id.request, id.round, key.clone());
+		self.sign_and_submit(hash, number, key, id, &payload, move |signature| pallet_inference::Call::commit {
+			request,
+			round,
+			key: key_,
+			commitment: committed,
+			signature,
+		})
+		.await;
+	}
+
+	/// Sign `payload` with the worker key and submit the call `make` builds around the signature.
+	async fn sign_and_submit(
+		&mut self,
+		hash: H256,
+		number: BlockNumber,
+		key: &WorkerId,
+		id: DutyId,
+		payload: &[u8],
+		make: impl FnOnce(WorkerSignature) -> pallet_inference::Call<Runtime>,
+	) {
+		let Some(signature) = self.sign(key, payload) else {
 			self.acted(id, number, true);
 			return;
 		};
-		let call = RuntimeCall::Inference(pallet_inference::Call::commit {
-			request: id.request,
-			round: id.round,
-			key: key.clone(),
-			commitment: committed,
-			signature,
-		});
-		self.submit(hash, number, id, call).await;
+		self.submit(hash, number, id, RuntimeCall::Inference(make(signature))).await;
 	}
 
 	async fn on_reveal_duty(
@@ -469,19 +512,16 @@ where
 			},
 		};
 		let payload = pallet_inference::reveal_payload(id.request, id.round, &answer, &salt);
-		let Some(signature) = self.sign(key, &payload) else {
-			self.acted(id, number, true);
-			return;
-		};
-		let call = RuntimeCall::Inference(pallet_inference::Call::reveal {
-			request: id.request,
-			round: id.round,
-			key: key.clone(),
+		let (request, round, key_) = (id.request, id.round, key.clone());
+		self.sign_and_submit(hash, number, key, id, &payload, move |signature| pallet_inference::Call::reveal {
+			request,
+			round,
+			key: key_,
 			answer,
 			salt,
 			signature,
-		});
-		self.submit(hash, number, id, call).await;
+		})
+		.await;
 	}
 
 	fn sign(&self, key: &WorkerId, payload: &[u8]) -> Option<WorkerSignature> {

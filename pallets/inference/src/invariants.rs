@@ -1,5 +1,6 @@
 //! `try_state` invariants: the escrow held on each requester equals the fee ceilings of its open
-//! requests, model deposits equal their records, and every open request can still end.
+//! requests, model deposits equal their records, every open request can still end, and the draw
+//! queue holds exactly the requests waiting for a committee.
 
 use super::*;
 use alloc::collections::btree_map::BTreeMap;
@@ -9,12 +10,16 @@ use sp_runtime::{traits::Saturating, TryRuntimeError};
 impl<T: Config> Pallet<T> {
 	pub fn do_try_state() -> Result<(), TryRuntimeError> {
 		let mut escrow: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
-		let drawing = Drawing::<T>::get();
+		let (first_undrawn, next) = (NextToDraw::<T>::get(), NextRequestId::<T>::get());
+		ensure!(first_undrawn <= next, "draw queue runs past the last request");
 		for (id, req) in Requests::<T>::iter() {
 			let e = escrow.entry(req.requester.clone()).or_default();
 			*e = e.saturating_add(req.max_fee);
+			if id >= first_undrawn {
+				ensure!(matches!(req.phase, Phase::Drawing), "queued request already drawn");
+			}
 			match req.phase {
-				Phase::Drawing => ensure!(drawing.contains(&id), "request waits for no draw"),
+				Phase::Drawing => ensure!(first_undrawn <= id && id < next, "request waits for no draw"),
 				Phase::Commit { ends } | Phase::Reveal { ends } => {
 					let scheduled =
 						(0..16u32).any(|i| Deadlines::<T>::get(ends.saturating_add(i.into())).contains(&id));

@@ -7,9 +7,12 @@
 //! Lifecycle of a request (every phase has a deadline in blocks):
 //!
 //! 1. `request_inference` holds `max_fee` on the requester (`HoldReason::Escrow`).
-//! 2. **Draw**: in the next block's `on_initialize` a committee of `seats` workers serving the
-//!    model is drawn, weighted by stake, from the parent block hash (the requester cannot know it
-//!    when signing; see `docs/ARCHITECTURE.md` for its grinding bound).
+//! 2. **Draw**: requests wait in a queue (at most `MaxPendingDraws`); from the next block on,
+//!    `on_initialize` draws a committee of `seats` workers serving the model, weighted by stake,
+//!    from the parent block hash (the requester cannot know it when signing; see
+//!    `docs/ARCHITECTURE.md` for its grinding bound). The hook spends at most `MaxHookWeight` a
+//!    block on draws and deadlines together; what does not fit waits, in order, for the next.
+//!    A request not drawn within `MaxDrawWait` blocks ends `Congested`, refunded in full.
 //! 3. **Commit** until `CommitWindow` blocks have passed or every member committed:
 //!    `commit = blake2_256(answer ‖ member account ‖ salt)`, where the answer is the model's
 //!    output or its typed refusal of the input, and the salt a fresh secret 32 bytes. Members
@@ -43,6 +46,7 @@ mod benchmarking;
 pub use benchmarking::BenchmarkHelper;
 mod dispatchable_impls;
 mod invariants;
+pub mod migrations;
 #[cfg(test)]
 mod mock;
 pub mod protocol;
@@ -112,7 +116,11 @@ pub mod pallet {
 	pub type UrisOf<T> = BoundedVec<BoundedVec<u8, <T as Config>::MaxUriLen>, <T as Config>::MaxUris>;
 	pub type SignatureOf<T> = <<T as Config>::WorkerKey as RuntimeAppPublic>::Signature;
 
+	/// 1: committee draws queue by request id (`NextToDraw`) instead of one block's list.
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+
 	#[pallet::pallet]
+	#[pallet::storage_version(STORAGE_VERSION)]
 	pub struct Pallet<T>(_);
 
 	#[pallet::config]
@@ -194,13 +202,26 @@ pub mod pallet {
 		#[pallet::constant]
 		type MaxUriLen: Get<u32>;
 
-		/// New requests one block accepts (each is drawn in the next block).
+		/// Requests accepted and not yet drawn; a request beyond it is refused (`TooManyRequests`).
 		#[pallet::constant]
-		type MaxRequestsPerBlock: Get<u32>;
+		type MaxPendingDraws: Get<u32>;
 
-		/// Deadlines and expiries one block processes.
+		/// Blocks a request may wait in the draw queue; one still waiting after them is ended
+		/// (`Congested`) and refunded rather than drawn late.
+		#[pallet::constant]
+		type MaxDrawWait: Get<BlockNumberFor<Self>>;
+
+		/// Deadlines, and expiries, scheduled for one block.
 		#[pallet::constant]
 		type MaxDeadlinesPerBlock: Get<u32>;
+
+		/// The most `on_initialize` spends a block on committee draws and phase deadlines
+		/// (expiries, bounded by `MaxDeadlinesPerBlock`, come on top). It must hold the worst
+		/// single deadline (checked by `integrity_test`), and with the share of the block
+		/// ordinary transactions get it must not exceed the block: then the hook never takes
+		/// room that users' transactions need.
+		#[pallet::constant]
+		type MaxHookWeight: Get<Weight>;
 
 		/// Blocks a settled answer stays in storage.
 		#[pallet::constant]
@@ -236,9 +257,14 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Outputs<T: Config> = StorageDoubleMap<_, Twox64Concat, RequestId, Twox64Concat, u32, AnswerOf<T>>;
 
-	/// Requests waiting for the next block's seed to draw their committee.
+	/// The first request still waiting for its committee: requests `NextToDraw..NextRequestId`
+	/// are drawn in this order as the hook has room.
 	#[pallet::storage]
-	pub type Drawing<T: Config> = StorageValue<_, BoundedVec<RequestId, T::MaxRequestsPerBlock>, ValueQuery>;
+	pub type NextToDraw<T: Config> = StorageValue<_, RequestId, ValueQuery>;
+
+	/// The earliest block whose deadlines are not all processed yet, when the hook fell behind.
+	#[pallet::storage]
+	pub type OverdueSince<T: Config> = StorageValue<_, BlockNumberFor<T>, OptionQuery>;
 
 	/// Requests whose phase deadline falls in a block.
 	#[pallet::storage]
@@ -365,7 +391,7 @@ pub mod pallet {
 		InsufficientBalance,
 		/// Fewer eligible workers serve this model than the committee needs.
 		NotEnoughWorkers,
-		/// This block takes no more requests; submit in the next one.
+		/// `MaxPendingDraws` requests already wait for their committee; submit again later.
 		TooManyRequests,
 		/// No open request with this id.
 		UnknownRequest,
@@ -389,6 +415,18 @@ pub mod pallet {
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
 			Self::tick(now)
+		}
+
+		fn integrity_test() {
+			let worst = Self::worst_deadline(T::MaxSeats::get(), false)
+				.max(Self::worst_deadline(Self::max_first_round_seats(), true));
+			assert!(
+				worst.all_lte(T::MaxHookWeight::get()),
+				"MaxHookWeight {:?} cannot hold the worst deadline {:?}",
+				T::MaxHookWeight::get(),
+				worst
+			);
+			assert!(T::MaxPendingDraws::get() > 0, "MaxPendingDraws must be positive");
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -487,6 +525,7 @@ pub mod pallet {
 		#[pallet::weight(
 			T::WeightInfo::reveal(T::MaxSeats::get())
 				.saturating_add(Pallet::<T>::slashes_weight(T::MaxSeats::get()))
+				.saturating_add(T::WeightInfo::draw(T::MaxSeats::get()))
 		)]
 		#[pallet::authorize(Pallet::<T>::authorize_reveal)]
 		#[pallet::weight_of_authorize(T::WeightInfo::authorize_reveal())]

@@ -52,9 +52,12 @@ pub const DEPOSIT: Balance = 500;
 pub const COMMIT_WINDOW: u64 = 5;
 pub const REVEAL_WINDOW: u64 = 5;
 pub const RETENTION: u64 = 20;
+pub const MAX_DRAW_WAIT: u64 = 6;
 pub const BOND: Balance = 10_000;
 
 parameter_types! {
+	/// Large unless a test sets it to see the hook defer work.
+	pub static HookWeight: frame_support::weights::Weight = frame_support::weights::Weight::from_parts(2_000_000_000_000, u64::MAX);
 	pub const StakingPalletId: PalletId = PalletId(*b"opg/stak");
 	pub const Treasury: AccountId = TREASURY;
 	pub const TreasuryShare: Perbill = Perbill::from_percent(10);
@@ -144,8 +147,10 @@ impl pallet_inference::Config for Test {
 	type MaxArchitectureLen = ConstU32<16>;
 	type MaxUris = ConstU32<2>;
 	type MaxUriLen = ConstU32<32>;
-	type MaxRequestsPerBlock = ConstU32<4>;
+	type MaxPendingDraws = ConstU32<12>;
+	type MaxDrawWait = ConstU64<MAX_DRAW_WAIT>;
 	type MaxDeadlinesPerBlock = ConstU32<16>;
+	type MaxHookWeight = HookWeight;
 	type ResultRetention = ConstU64<RETENTION>;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]

@@ -205,7 +205,7 @@ fn request_rejects_bad_input_without_state_change() {
 			Inference::request_inference(RuntimeOrigin::signed(REQUESTER), MODEL, b"x".to_vec(), INITIAL, None),
 			Error::<Test>::InsufficientBalance
 		);
-		for _ in 0..4 {
+		for _ in 0..12 {
 			assert_ok!(r(MODEL, b"x", MAX_FEE, Some(1)));
 		}
 		assert_noop!(r(MODEL, b"x", MAX_FEE, Some(1)), Error::<Test>::TooManyRequests);
@@ -610,8 +610,14 @@ mod properties {
 		/// hold at every step, and once the deadlines have passed every request has ended with
 		/// its fee either paid out or refunded.
 		#[test]
-		fn every_request_ends_and_funds_are_conserved(ops in proptest::collection::vec(op(), 1..50)) {
+		fn every_request_ends_and_funds_are_conserved(
+			ops in proptest::collection::vec(op(), 1..50),
+			tight_hook in any::<bool>(),
+		) {
 			new_test_ext(7).execute_with(|| {
+				if tight_hook {
+					HookWeight::set(least_hook_weight());
+				}
 				let issuance = Balances::total_issuance();
 				let mut ids: Vec<RequestId> = Vec::new();
 				let mut outputs: std::collections::BTreeMap<(RequestId, u8, AccountId), Vec<u8>> = Default::default();
@@ -648,8 +654,10 @@ mod properties {
 					prop_assert_eq!(Inference::do_try_state(), Ok(()));
 					prop_assert_eq!(Staking::do_try_state(), Ok(()));
 				}
-				// Two full rounds of deadlines later, nothing is open.
-				run_to(now() + 2 * (1 + COMMIT_WINDOW + REVEAL_WINDOW) + 2);
+				// Two full rounds of deadlines later (and with the least hook, a block for each
+				// deadline it deferred), nothing is open.
+				let backlog = if tight_hook { 4 * ids.len() as u64 } else { 0 };
+				run_to(now() + 2 * (1 + COMMIT_WINDOW + REVEAL_WINDOW) + 2 + backlog);
 				prop_assert_eq!(Requests::<Test>::iter().count(), 0);
 				prop_assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), 0);
 				prop_assert_eq!(Balances::total_issuance(), issuance);
@@ -660,6 +668,103 @@ mod properties {
 			})?;
 		}
 	}
+}
+
+/// The least `MaxHookWeight` that `integrity_test` accepts for the mock runtime.
+fn least_hook_weight() -> frame_support::weights::Weight {
+	let max_seats = <<Test as Config>::MaxSeats as frame_support::traits::Get<u32>>::get();
+	Inference::worst_deadline(max_seats, false).max(Inference::worst_deadline(Inference::max_first_round_seats(), true))
+}
+
+fn phase(id: RequestId) -> Phase<u64> {
+	Requests::<Test>::get(id).expect("open").phase
+}
+
+#[test]
+fn a_burst_of_requests_waits_in_the_queue_and_is_drawn_in_order() {
+	run(3, || {
+		let ids: Vec<RequestId> = (0..12).map(|_| request(Some(1))).collect();
+		assert_eq!(NextToDraw::<Test>::get(), ids[0]);
+		next_block();
+		// One block draws as many as half the deadline list of the block their commits end in.
+		let half = (<<Test as Config>::MaxDeadlinesPerBlock as frame_support::traits::Get<u32>>::get() / 2) as usize;
+		let drawn = ids.iter().filter(|id| !matches!(phase(**id), Phase::Drawing)).count();
+		assert_eq!(drawn, half);
+		assert!(ids[..half].iter().all(|id| matches!(phase(*id), Phase::Commit { .. })), "in request order");
+		assert_eq!(NextToDraw::<Test>::get(), ids[half]);
+		assert_eq!(Inference::request_status(ids[half]), opg_primitives::inference::RequestStatus::Drawing);
+		// The queue has room again.
+		let late = request(Some(1));
+		next_block();
+		assert_eq!(NextToDraw::<Test>::get(), late + 1);
+		for id in ids.iter().chain([&late]) {
+			answer_all(*id, |_| b"4".to_vec());
+			assert!(settled(*id).is_some());
+		}
+		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), 0);
+	});
+}
+
+#[test]
+fn a_request_that_cannot_be_drawn_in_time_is_refunded() {
+	run(3, || {
+		let id = request(Some(1));
+		// Every block's deadline list where its commit phase would end is already half full.
+		let half = <<Test as Config>::MaxDeadlinesPerBlock as frame_support::traits::Get<u32>>::get() / 2;
+		for b in now()..=now() + MAX_DRAW_WAIT + 2 + COMMIT_WINDOW {
+			Deadlines::<Test>::mutate(b + COMMIT_WINDOW, |list| {
+				for filler in 0..half {
+					list.try_push(1_000 + filler as u64).expect("room");
+				}
+			});
+		}
+		run_to(now() + MAX_DRAW_WAIT);
+		assert_eq!(phase(id), Phase::Drawing);
+		next_block();
+		assert_eq!(failed(id), Some(FailureReason::Congested));
+		assert_eq!(NextToDraw::<Test>::get(), id + 1);
+		assert_eq!(total(REQUESTER), INITIAL);
+		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), 0);
+	});
+}
+
+#[test]
+fn deadlines_beyond_the_hook_budget_wait_in_order_for_the_next_blocks() {
+	run(3, || {
+		HookWeight::set(least_hook_weight());
+		let ids: Vec<RequestId> = (0..8).map(|_| request(None)).collect();
+		next_block();
+		let absent = committee(ids[0])[2];
+		for id in &ids {
+			for w in committee(*id).into_iter().filter(|w| *w != absent) {
+				commit(*id, w, b"4");
+			}
+		}
+		let Phase::Commit { ends } = phase(ids[0]) else { panic!("in commit") };
+		run_to(ends);
+		let closed = ids.iter().filter(|id| matches!(phase(**id), Phase::Reveal { .. })).count();
+		assert!(closed > 0 && closed < ids.len(), "the hook closed {closed} of {} deadlines", ids.len());
+		assert!(ids[..closed].iter().all(|id| matches!(phase(*id), Phase::Reveal { .. })), "oldest first");
+		assert_eq!(OverdueSince::<Test>::get(), Some(ends));
+		Inference::do_try_state().expect("deferred deadlines are still scheduled");
+		while OverdueSince::<Test>::get().is_some() {
+			next_block();
+		}
+		let slashes = System::events()
+			.iter()
+			.filter(
+				|r| matches!(&r.event, RuntimeEvent::Inference(Event::MemberSlashed { worker, .. }) if *worker == absent),
+			)
+			.count();
+		assert_eq!(slashes, ids.len(), "the absent member is slashed once per request");
+		for id in &ids {
+			for w in committee(*id).into_iter().filter(|w| *w != absent) {
+				reveal(*id, w, b"4");
+			}
+			assert!(settled(*id).is_some());
+		}
+		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), 0);
+	});
 }
 
 #[test]

@@ -11,6 +11,7 @@ use frame_support::{
 		fungible::MutateHold,
 		tokens::{Fortitude, Precision, Restriction},
 	},
+	weights::WeightMeter,
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use opg_primitives::{committee::select_committee, Misconduct};
@@ -19,42 +20,159 @@ use sp_runtime::traits::{Saturating, Zero};
 /// How many later blocks a full deadline bucket spills into before a request gives up.
 const SPILL_BLOCKS: u32 = 16;
 
+/// What one processed deadline did, to charge the hook for it.
+#[derive(Default)]
+pub(crate) struct DeadlineWork {
+	/// Members slashed.
+	pub slashed: u32,
+	/// Seats of the committee drawn when the request escalated.
+	pub redrawn: Option<u32>,
+}
+
+/// How many past blocks' deadline lists one hook looks at when it is behind.
+const MAX_OVERDUE_BLOCKS: u32 = 64;
+
 impl<T: Config> Pallet<T> {
+	/// The block's hook: expiries (bounded by `MaxDeadlinesPerBlock`), then due deadlines in
+	/// order, then queued draws, the last two within `MaxHookWeight`. Deadlines come first:
+	/// they end requests and release escrow; draws start new ones.
 	pub(crate) fn tick(now: BlockNumberFor<T>) -> Weight {
 		let mut weight = T::WeightInfo::on_initialize_idle();
-
-		let drawing = Drawing::<T>::take();
-		for id in drawing.iter() {
-			if let Some(mut req) = Requests::<T>::get(id) {
-				let seats = req.seats;
-				if Self::draw(*id, &mut req, seats) {
-					Requests::<T>::insert(id, req);
-				}
-			}
-			weight.saturating_accrue(T::WeightInfo::draw(T::MaxSeats::get()));
-		}
-
-		for id in Deadlines::<T>::take(now) {
-			// A deadline may slash every member, and escalate, which draws a new committee.
-			weight.saturating_accrue(T::WeightInfo::deadline(T::MaxSeats::get()));
-			weight.saturating_accrue(T::WeightInfo::draw(T::MaxSeats::get()));
-			weight.saturating_accrue(Self::slashes_weight(T::MaxSeats::get()));
-			let Some(req) = Requests::<T>::get(id) else { continue };
-			match req.phase {
-				Phase::Commit { ends } if ends <= now => Self::close_commits(id, req),
-				Phase::Reveal { ends } if ends <= now => Self::conclude(id, req),
-				// Moved on early; a later deadline of its own is scheduled.
-				_ => {},
-			}
-		}
-
 		for id in Expiries::<T>::take(now) {
 			weight.saturating_accrue(T::WeightInfo::prune_result());
 			if Results::<T>::take(id).is_some() {
 				Self::deposit_event(Event::ResultPruned { request: id });
 			}
 		}
-		weight
+		let mut meter = WeightMeter::with_limit(T::MaxHookWeight::get());
+		Self::process_deadlines(now, &mut meter);
+		Self::process_draws(now, &mut meter);
+		weight.saturating_add(meter.consumed())
+	}
+
+	/// The most one deadline of a `seats` committee can cost: the verdict, every member slashed
+	/// and, for a first round, the escalated committee's draw.
+	pub(crate) fn worst_deadline(seats: u32, may_escalate: bool) -> Weight {
+		let mut worst = T::WeightInfo::deadline(seats).saturating_add(Self::slashes_weight(seats));
+		if may_escalate {
+			worst.saturating_accrue(T::WeightInfo::draw(protocol::escalated_seats(seats)));
+		}
+		worst
+	}
+
+	/// Process due deadlines, oldest block first, as far as `meter` allows; a block whose list
+	/// is not finished keeps the rest and is resumed by the next hook.
+	fn process_deadlines(now: BlockNumberFor<T>, meter: &mut WeightMeter) {
+		let db = T::DbWeight::get();
+		meter.consume(db.reads(1));
+		let mut block = OverdueSince::<T>::get().unwrap_or(now);
+		let mut looked = 0u32;
+		while block <= now {
+			if looked == MAX_OVERDUE_BLOCKS || !meter.can_consume(db.reads_writes(1, 1)) {
+				OverdueSince::<T>::put(block);
+				meter.consume(db.writes(1));
+				return;
+			}
+			looked += 1;
+			meter.consume(db.reads_writes(1, 1));
+			let due = Deadlines::<T>::take(block);
+			for (i, id) in due.iter().enumerate() {
+				if !Self::process_deadline(*id, now, meter) {
+					let rest: BoundedVec<RequestId, T::MaxDeadlinesPerBlock> =
+						BoundedVec::truncate_from(due[i..].to_vec());
+					Deadlines::<T>::insert(block, rest);
+					OverdueSince::<T>::put(block);
+					meter.consume(db.writes(1));
+					return;
+				}
+			}
+			block = block.saturating_add(1u32.into());
+		}
+		if OverdueSince::<T>::take().is_some() {
+			meter.consume(db.writes(1));
+		}
+	}
+
+	/// Process one due deadline if its worst case fits in `meter`; `false` if it did not fit.
+	fn process_deadline(id: RequestId, now: BlockNumberFor<T>, meter: &mut WeightMeter) -> bool {
+		let read = T::DbWeight::get().reads(1);
+		if !meter.can_consume(read) {
+			return false;
+		}
+		let Some(req) = Requests::<T>::get(id) else {
+			meter.consume(read);
+			return true;
+		};
+		let seats = req.committee.len() as u32;
+		let due = match req.phase {
+			Phase::Commit { ends } | Phase::Reveal { ends } => ends <= now,
+			Phase::Drawing => false,
+		};
+		if !due {
+			// Moved on early; a later deadline of its own is scheduled.
+			meter.consume(read);
+			return true;
+		}
+		if !meter.can_consume(Self::worst_deadline(seats, req.round == 0)) {
+			return false;
+		}
+		let work = match req.phase {
+			Phase::Commit { .. } => Self::close_commits(id, req),
+			_ => Self::conclude(id, req),
+		};
+		meter.consume(T::WeightInfo::deadline(seats).saturating_add(Self::slashes_weight(work.slashed)));
+		if let Some(redrawn) = work.redrawn {
+			meter.consume(T::WeightInfo::draw(redrawn));
+		}
+		true
+	}
+
+	/// Draw queued requests' committees in request order while `meter` allows and the block
+	/// their commit phase would end in has room (half of it is left to reveal deadlines); end
+	/// those that waited longer than `MaxDrawWait`.
+	fn process_draws(now: BlockNumberFor<T>, meter: &mut WeightMeter) {
+		let db = T::DbWeight::get();
+		meter.consume(db.reads(2));
+		let next = NextRequestId::<T>::get();
+		let first = NextToDraw::<T>::get();
+		let mut id = first;
+		let ends = now.saturating_add(T::CommitWindow::get());
+		let room = (T::MaxDeadlinesPerBlock::get() / 2).max(1) as usize;
+		while id < next {
+			let Some(mut req) = Requests::<T>::get(id).filter(|r| matches!(r.phase, Phase::Drawing)) else {
+				// Ended before its draw: nothing to do.
+				if !meter.can_consume(db.reads(1)) {
+					break;
+				}
+				meter.consume(db.reads(1));
+				id = id.saturating_add(1);
+				continue;
+			};
+			// Ending a request costs less than drawing its committee.
+			let cost = T::WeightInfo::draw(req.seats);
+			if !meter.can_consume(cost) {
+				break;
+			}
+			if now.saturating_sub(req.created) > T::MaxDrawWait::get() {
+				meter.consume(cost);
+				Self::fail(id, req, FailureReason::Congested);
+				id = id.saturating_add(1);
+				continue;
+			}
+			if Deadlines::<T>::decode_len(ends).unwrap_or(0) >= room {
+				break;
+			}
+			meter.consume(cost);
+			let seats = req.seats;
+			if Self::draw(id, &mut req, seats) {
+				Requests::<T>::insert(id, req);
+			}
+			id = id.saturating_add(1);
+		}
+		if id != first {
+			NextToDraw::<T>::put(id);
+			meter.consume(db.writes(1));
+		}
 	}
 
 	/// What slashing `members` committee members can weigh beyond the benchmarked path.
@@ -159,29 +277,33 @@ impl<T: Config> Pallet<T> {
 	/// A round where nobody committed fails at once with a full refund and no slash: a model
 	/// whose bundle cannot be fetched or loaded silences every honest member alike, and nobody
 	/// can tell that from a silent committee (a larger one would not do better).
-	fn close_commits(id: RequestId, req: RequestOf<T>) {
+	fn close_commits(id: RequestId, req: RequestOf<T>) -> DeadlineWork {
 		if req.committee.iter().all(|m| m.commitment.is_none()) {
 			Self::fail(id, req, FailureReason::Unanswered);
-			return;
+			return DeadlineWork::default();
 		}
+		let mut work = DeadlineWork::default();
 		let mut committed = 0u32;
 		for member in req.committee.iter() {
 			if member.commitment.is_some() {
 				committed += 1;
 			} else {
 				Self::slash_member(id, &member.worker, Misconduct::NoShow);
+				work.slashed += 1;
 			}
 		}
 		let seats = req.committee.len() as u32;
 		if committed >= opg_primitives::inference::quorum(seats) {
 			Self::start_reveal(id, req);
 		} else {
-			Self::escalate_or_fail(id, req);
+			work.redrawn = Self::escalate_or_fail(id, req);
 		}
+		work
 	}
 
 	/// The reveal phase is over: judge, then settle, reject, escalate or fail.
-	pub(crate) fn conclude(id: RequestId, req: RequestOf<T>) {
+	pub(crate) fn conclude(id: RequestId, req: RequestOf<T>) -> DeadlineWork {
+		let mut work = DeadlineWork::default();
 		let seats = req.committee.len() as u32;
 		let revealed: Vec<(u32, AnswerOf<T>)> = req
 			.committee
@@ -193,25 +315,28 @@ impl<T: Config> Pallet<T> {
 
 		for member in req.committee.iter().filter(|m| m.commitment.is_some() && !m.revealed) {
 			Self::slash_member(id, &member.worker, Misconduct::BadOrMissingReveal);
+			work.slashed += 1;
 		}
 		let rule = req.rule;
 		match protocol::judge(seats, &revealed, |a, b| a.agrees(b, rule)) {
 			protocol::Verdict::Agreed { output, agreeing, disagreeing } => {
 				for seat in disagreeing {
 					Self::slash_member(id, &req.committee[seat as usize].worker, Misconduct::WrongOutput);
+					work.slashed += 1;
 				}
 				let Some(answer) = revealed.into_iter().find(|(s, _)| *s == output).map(|(_, a)| a) else {
 					// The verdict names a revealed seat, so this cannot happen.
 					defensive!("the agreed seat has no answer");
 					Self::fail(id, req, FailureReason::NoQuorum);
-					return;
+					return work;
 				};
 				let agreeing: Vec<T::AccountId> =
 					agreeing.iter().map(|s| req.committee[*s as usize].worker.clone()).collect();
 				Self::settle(id, req, answer, agreeing);
 			},
-			protocol::Verdict::NoQuorum => Self::escalate_or_fail(id, req),
+			protocol::Verdict::NoQuorum => work.redrawn = Self::escalate_or_fail(id, req),
 		}
+		work
 	}
 
 	fn clear_round(id: RequestId, req: &RequestOf<T>) {
@@ -221,14 +346,15 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	fn escalate_or_fail(id: RequestId, mut req: RequestOf<T>) {
+	/// Escalate to a larger committee once, or fail; the seats drawn if it escalated.
+	fn escalate_or_fail(id: RequestId, mut req: RequestOf<T>) -> Option<u32> {
 		Self::clear_round(id, &req);
 		let seats = protocol::escalated_seats(req.seats);
 		let affordable = protocol::cost(req.price, T::VerificationFee::get(), T::TreasuryShare::get(), seats)
 			.is_some_and(|c| c.total <= req.max_fee);
 		if req.round > 0 || seats > T::MaxSeats::get() || !affordable {
 			Self::fail(id, req, FailureReason::NoQuorum);
-			return;
+			return None;
 		}
 		req.round = req.round.saturating_add(1);
 		req.committee = Default::default();
@@ -236,6 +362,7 @@ impl<T: Config> Pallet<T> {
 		if Self::draw(id, &mut req, seats) {
 			Requests::<T>::insert(id, req);
 		}
+		Some(seats)
 	}
 
 	/// Move `amount` of the requester's escrow to `to`; what cannot be moved stays held and is

@@ -43,7 +43,8 @@ pub enum FailureReason {
 	NotEnoughWorkers,
 	/// No quorum, even after escalation to a larger committee.
 	NoQuorum,
-	/// The chain had no room to schedule the request's deadlines.
+	/// The chain had no room to draw the request's committee within `MaxDrawWait` blocks, or to
+	/// schedule its deadlines.
 	Congested,
 	/// No member of the committee committed: the model could not be fetched or run by anyone.
 	/// Nobody is slashed.

@@ -46,7 +46,7 @@ pub struct Seat<AccountId, WorkerKey> {
 /// Where a request is in its lifecycle. Every phase has a deadline.
 #[derive(Clone, Copy, Encode, Decode, DecodeWithMemTracking, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
 pub enum Phase<BlockNumber> {
-	/// Waiting for the next block's seed to draw the committee.
+	/// Waiting in the draw queue for a block to draw the committee.
 	Drawing,
 	/// Members run the model and commit to their outputs until `ends`.
 	Commit { ends: BlockNumber },
