@@ -111,3 +111,189 @@ fn draw_queue_migration_starts_at_the_old_list() {
 		)));
 	});
 }
+
+/// A transaction signed by `who` with the runtime's own extensions.
+fn signed(who: sp_keyring::Sr25519Keyring, nonce: Nonce, call: RuntimeCall) -> UncheckedExtrinsic {
+	let extensions: TxExtension = (
+		frame_system::AuthorizeCall::new(),
+		frame_system::CheckNonZeroSender::new(),
+		frame_system::CheckSpecVersion::new(),
+		frame_system::CheckTxVersion::new(),
+		frame_system::CheckGenesis::new(),
+		frame_system::CheckEra::from(sp_runtime::generic::Era::Immortal),
+		frame_system::CheckNonce::from(nonce),
+		frame_system::CheckWeight::new(),
+		pallet_transaction_payment::ChargeTransactionPayment::from(0),
+		frame_metadata_hash_extension::CheckMetadataHash::new(false),
+		frame_system::WeightReclaim::new(),
+	);
+	let payload = SignedPayload::new(call.clone(), extensions.clone()).expect("implicit data");
+	let signature = codec::Encode::using_encoded(&payload, |bytes| sp_core::Pair::sign(&who.pair(), bytes));
+	UncheckedExtrinsic::new_signed(call, who.to_account_id().into(), signature.into(), extensions)
+}
+
+/// Start block `n` as the executive does (its hooks run).
+fn start_block(n: BlockNumber) {
+	let parent = sp_core::H256::repeat_byte(n as u8);
+	Executive::initialize_block(&<Header as sp_runtime::traits::Header>::new(
+		n,
+		Default::default(),
+		Default::default(),
+		parent,
+		Default::default(),
+	));
+}
+
+#[test]
+fn a_block_with_more_deadlines_due_than_the_hook_may_take_still_takes_transfers_and_reveals() {
+	use frame_support::dispatch::DispatchClass;
+	use opg_primitives::inference::{commitment, Answer};
+	use pallet_inference::{Phase, Requests};
+	use sp_core::Pair;
+	use sp_keyring::Sr25519Keyring::{Alice, Bob, Charlie, Dave, Ferdie};
+
+	let worker_pair = |who: sp_keyring::Sr25519Keyring| {
+		sp_core::sr25519::Pair::from_string(&format!("//{who:?}//opg-worker"), None).expect("dev seed")
+	};
+	let answer = Answer::Output(b"4".to_vec());
+	let salt = [3u8; 32];
+	let member_call = |who: sp_keyring::Sr25519Keyring, request: u64, reveal: bool| {
+		let key = genesis_config_presets::dev_worker_key(who);
+		let call = if reveal {
+			let signature = worker_pair(who).sign(&pallet_inference::reveal_payload(request, 0, &answer, &salt));
+			pallet_inference::Call::reveal {
+				request,
+				round: 0,
+				key,
+				answer: answer.clone(),
+				salt,
+				signature: signature.into(),
+			}
+		} else {
+			let c = commitment(&answer, &who.to_account_id(), &salt);
+			let signature = worker_pair(who).sign(&pallet_inference::commit_payload(request, 0, &c));
+			pallet_inference::Call::commit { request, round: 0, key, commitment: c, signature: signature.into() }
+		};
+		general_transaction(RuntimeCall::Inference(call))
+	};
+
+	genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
+		start_block(1);
+		let model = opg_primitives::demo::ONNX_MLP;
+		assert_ok(Inference::register_model(
+			RuntimeOrigin::signed(Ferdie.to_account_id()),
+			model,
+			opg_primitives::inference::ModelFormat::Onnx,
+			b"mlp".to_vec(),
+			OPG,
+			opg_primitives::inference::ComparisonRule::Exact,
+			opg_primitives::inference::ExecutionProfile::Portable,
+			vec![b"http://127.0.0.1/mlp.tar".to_vec()],
+		));
+		// As many requests as one block draws; their commit phases all end in the same block.
+		let drawn_per_block =
+			<<Runtime as pallet_inference::Config>::MaxDeadlinesPerBlock as frame_support::traits::Get<u32>>::get() / 2;
+		let requests: Vec<u64> = (0..drawn_per_block as u64).collect();
+		for _ in &requests {
+			assert_ok(Inference::request_inference(
+				RuntimeOrigin::signed(Ferdie.to_account_id()),
+				model,
+				vec![1],
+				2 * OPG,
+				Some(3),
+			));
+		}
+		start_block(2);
+		let Some(Phase::Commit { ends }) = Requests::<Runtime>::get(requests[requests.len() - 1]).map(|r| r.phase)
+		else {
+			panic!("every request is drawn in the next block")
+		};
+		// Alice and Bob commit on every request; Charlie never shows up.
+		for id in &requests {
+			for who in [Alice, Bob] {
+				assert_eq!(Executive::apply_extrinsic(member_call(who, *id, false)), Ok(Ok(())));
+			}
+		}
+		for n in 3..ends {
+			start_block(n);
+		}
+
+		// Every commit deadline falls in this block: each slashes Charlie, at up to 128
+		// delegators' worth of weight. The hook takes what fits in its budget and defers the rest.
+		start_block(ends);
+		let limits = configs::RuntimeBlockWeights::get();
+		let used = System::block_weight();
+		assert!(used.get(DispatchClass::Mandatory).ref_time() <= limits.max_block.ref_time() / 4);
+		assert!(
+			used.total().saturating_add(limits.get(DispatchClass::Normal).max_total.expect("limited")).ref_time()
+				<= limits.max_block.ref_time(),
+			"the hook left less than the ordinary share of the block"
+		);
+		let closed: Vec<u64> = requests
+			.iter()
+			.copied()
+			.filter(|id| matches!(Requests::<Runtime>::get(id).map(|r| r.phase), Some(Phase::Reveal { .. })))
+			.collect();
+		assert!(!closed.is_empty() && closed.len() < requests.len(), "closed {} of {}", closed.len(), requests.len());
+		assert_eq!(pallet_inference::OverdueSince::<Runtime>::get(), Some(ends));
+		// Users' transactions and members' reveals still go in.
+		let transfer = RuntimeCall::Balances(pallet_balances::Call::transfer_keep_alive {
+			dest: Ferdie.to_account_id().into(),
+			value: OPG,
+		});
+		assert_eq!(Executive::apply_extrinsic(signed(Dave, 0, transfer)), Ok(Ok(())));
+		let mut revealed = std::collections::BTreeSet::new();
+		let reveal_open = |revealed: &mut std::collections::BTreeSet<u64>| {
+			for id in &requests {
+				let in_reveal = matches!(Requests::<Runtime>::get(id).map(|r| r.phase), Some(Phase::Reveal { .. }));
+				if in_reveal && revealed.insert(*id) {
+					for who in [Alice, Bob] {
+						assert_eq!(Executive::apply_extrinsic(member_call(who, *id, true)), Ok(Ok(())));
+					}
+				}
+			}
+		};
+		reveal_open(&mut revealed);
+		pallet_inference::Pallet::<Runtime>::do_try_state().expect("inference invariants");
+
+		// The next blocks work the rest off, oldest first; only the absent member is slashed,
+		// once per request, and every request settles with the two honest answers.
+		let events_in_block = || -> (Vec<AccountId>, usize) {
+			let events = System::events();
+			let slashed = events
+				.iter()
+				.filter_map(|r| match &r.event {
+					RuntimeEvent::Inference(pallet_inference::Event::MemberSlashed { worker, .. }) => {
+						Some(worker.clone())
+					},
+					_ => None,
+				})
+				.collect();
+			let settled = events
+				.iter()
+				.filter(|r| matches!(r.event, RuntimeEvent::Inference(pallet_inference::Event::Settled { .. })))
+				.count();
+			(slashed, settled)
+		};
+		let (mut slashed, mut settled) = events_in_block();
+		let mut n = ends;
+		while pallet_inference::OverdueSince::<Runtime>::get().is_some() {
+			n += 1;
+			assert!(n < ends + 64, "the backlog does not shrink");
+			start_block(n);
+			reveal_open(&mut revealed);
+			let (s, t) = events_in_block();
+			slashed.extend(s);
+			settled += t;
+		}
+		assert_eq!(settled, requests.len());
+		assert!(requests.iter().all(|id| Requests::<Runtime>::get(id).is_none()));
+		assert_eq!(slashed.len(), requests.len());
+		assert!(slashed.iter().all(|w| *w == Charlie.to_account_id()));
+		pallet_inference::Pallet::<Runtime>::do_try_state().expect("inference invariants");
+	});
+}
+
+fn assert_ok<E: core::fmt::Debug>(result: Result<(), E>) {
+	assert!(result.is_ok(), "{result:?}");
+}
