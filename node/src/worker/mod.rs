@@ -102,6 +102,9 @@ struct Acted {
 	retry_from: Option<BlockNumber>,
 }
 
+/// How long a new best block waits for the transaction pool to catch up with it.
+const POOL_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Start the worker on the node's task manager.
 pub fn start<P>(
 	config: WorkerConfig,
@@ -226,6 +229,9 @@ where
 		if syncing {
 			return;
 		}
+		// A submission is checked against the pool's view of the chain: wait until the pool has
+		// caught up with this block, or a reveal whose phase opened in it is refused as early.
+		let _ = self.pool.ready_at_with_timeout(hash, POOL_CATCH_UP).await;
 		self.acted.retain(|_, a| a.at.saturating_add(JOURNAL_KEEP) >= number);
 		if number % 100 == 0 {
 			if let Err(e) = self.journal.prune(number.saturating_sub(JOURNAL_KEEP)) {
