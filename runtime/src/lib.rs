@@ -96,23 +96,28 @@ pub type UncheckedExtrinsic = generic::UncheckedExtrinsic<Address, RuntimeCall, 
 /// What a signer signs.
 pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 
-/// A general transaction: a call that authorizes itself, such as a committee member's commit or
-/// reveal signed by its worker key. It has no signer, pays no fee and needs no nonce.
-pub fn general_transaction(call: RuntimeCall) -> UncheckedExtrinsic {
-	let extensions: TxExtension = (
+/// The extensions a transaction carries: immortal, no tip, no metadata hash. `nonce` only
+/// matters for a signed transaction.
+pub fn transaction_extensions(nonce: Nonce) -> TxExtension {
+	(
 		frame_system::AuthorizeCall::new(),
 		frame_system::CheckNonZeroSender::new(),
 		frame_system::CheckSpecVersion::new(),
 		frame_system::CheckTxVersion::new(),
 		frame_system::CheckGenesis::new(),
 		frame_system::CheckEra::from(sp_runtime::generic::Era::Immortal),
-		frame_system::CheckNonce::from(0),
+		frame_system::CheckNonce::from(nonce),
 		frame_system::CheckWeight::new(),
 		pallet_transaction_payment::ChargeTransactionPayment::from(0),
 		frame_metadata_hash_extension::CheckMetadataHash::new(false),
 		frame_system::WeightReclaim::new(),
-	);
-	UncheckedExtrinsic::new_transaction(call, extensions)
+	)
+}
+
+/// A general transaction: a call that authorizes itself, such as a committee member's commit or
+/// reveal signed by its worker key. It has no signer, pays no fee and needs no nonce.
+pub fn general_transaction(call: RuntimeCall) -> UncheckedExtrinsic {
+	UncheckedExtrinsic::new_transaction(call, transaction_extensions(0))
 }
 
 /// Storage migrations run on the next runtime upgrade, beyond the pallets' own.

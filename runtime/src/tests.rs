@@ -114,19 +114,7 @@ fn draw_queue_migration_starts_at_the_old_list() {
 
 /// A transaction signed by `who` with the runtime's own extensions.
 fn signed(who: sp_keyring::Sr25519Keyring, nonce: Nonce, call: RuntimeCall) -> UncheckedExtrinsic {
-	let extensions: TxExtension = (
-		frame_system::AuthorizeCall::new(),
-		frame_system::CheckNonZeroSender::new(),
-		frame_system::CheckSpecVersion::new(),
-		frame_system::CheckTxVersion::new(),
-		frame_system::CheckGenesis::new(),
-		frame_system::CheckEra::from(sp_runtime::generic::Era::Immortal),
-		frame_system::CheckNonce::from(nonce),
-		frame_system::CheckWeight::new(),
-		pallet_transaction_payment::ChargeTransactionPayment::from(0),
-		frame_metadata_hash_extension::CheckMetadataHash::new(false),
-		frame_system::WeightReclaim::new(),
-	);
+	let extensions = transaction_extensions(nonce);
 	let payload = SignedPayload::new(call.clone(), extensions.clone()).expect("implicit data");
 	let signature = codec::Encode::using_encoded(&payload, |bytes| sp_core::Pair::sign(&who.pair(), bytes));
 	UncheckedExtrinsic::new_signed(call, who.to_account_id().into(), signature.into(), extensions)

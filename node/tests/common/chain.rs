@@ -3,13 +3,11 @@
 use super::rpc::{from_hex, to_hex, Client};
 use codec::{Decode, Encode};
 use frame_support::storage::storage_prefix;
-use opg_runtime::{
-	AccountId, Balance, Runtime, RuntimeCall, RuntimeEvent, SignedPayload, TxExtension, UncheckedExtrinsic,
-};
+use opg_runtime::{AccountId, Balance, Runtime, RuntimeCall, RuntimeEvent, SignedPayload, UncheckedExtrinsic};
 use serde_json::json;
 use sp_core::{crypto::Pair, H256};
 use sp_keyring::Sr25519Keyring;
-use sp_runtime::{generic::Era, MultiAddress, MultiSignature};
+use sp_runtime::{MultiAddress, MultiSignature};
 
 pub type AccountInfo = frame_system::AccountInfo<u32, pallet_balances::AccountData<Balance>>;
 pub type EventRecord = frame_system::EventRecord<RuntimeEvent, H256>;
@@ -40,23 +38,6 @@ pub fn events(rpc: &Client, at: &str) -> Vec<EventRecord> {
 	Vec::<EventRecord>::decode(&mut &raw[..]).expect("events decode with this runtime's types")
 }
 
-/// The checks every transaction carries. `nonce` only matters for signed ones.
-fn extensions(nonce: u32) -> TxExtension {
-	(
-		frame_system::AuthorizeCall::new(),
-		frame_system::CheckNonZeroSender::new(),
-		frame_system::CheckSpecVersion::new(),
-		frame_system::CheckTxVersion::new(),
-		frame_system::CheckGenesis::new(),
-		frame_system::CheckEra::from(Era::Immortal),
-		frame_system::CheckNonce::from(nonce),
-		frame_system::CheckWeight::new(),
-		pallet_transaction_payment::ChargeTransactionPayment::from(0),
-		frame_metadata_hash_extension::CheckMetadataHash::new(false),
-		frame_system::WeightReclaim::new(),
-	)
-}
-
 /// What signing needs from the chain: genesis hash, spec and transaction versions.
 pub struct SigningContext {
 	genesis: H256,
@@ -76,7 +57,7 @@ impl SigningContext {
 
 	/// Sign `call` as `signer` with an explicit nonce (for many transactions in a row).
 	pub fn sign(&self, signer: Sr25519Keyring, nonce: u32, call: RuntimeCall) -> UncheckedExtrinsic {
-		let tx_ext = extensions(nonce);
+		let tx_ext = opg_runtime::transaction_extensions(nonce);
 		let implicit = ((), (), self.spec_version, self.tx_version, self.genesis, self.genesis, (), (), (), None, ());
 		let payload = SignedPayload::from_raw(call.clone(), tx_ext.clone(), implicit);
 		let signature = payload.using_encoded(|bytes| signer.pair().sign(bytes));
@@ -102,7 +83,7 @@ pub fn sign(rpc: &Client, signer: Sr25519Keyring, call: RuntimeCall) -> Unchecke
 
 /// A general (unsigned-origin) transaction: its call authorizes itself.
 pub fn general(call: RuntimeCall) -> UncheckedExtrinsic {
-	UncheckedExtrinsic::new_transaction(call, extensions(0))
+	opg_runtime::general_transaction(call)
 }
 
 /// Submit an extrinsic; returns its hex, which identifies it in blocks.
