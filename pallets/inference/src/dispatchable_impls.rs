@@ -265,11 +265,7 @@ impl<T: Config> Pallet<T> {
 		if done {
 			let seats = req.committee.len() as u32;
 			let work = Self::conclude(request, req);
-			let mut weight = T::WeightInfo::reveal(seats).saturating_add(Self::slashes_weight(work.slashed));
-			if let Some(redrawn) = work.redrawn {
-				weight.saturating_accrue(T::WeightInfo::draw(redrawn));
-			}
-			return Ok(Some(weight).into());
+			return Ok(Some(T::WeightInfo::reveal(seats).saturating_add(work.weight::<T>())).into());
 		}
 		Requests::<T>::insert(request, req);
 		Ok(Some(T::WeightInfo::reveal(0)).into())

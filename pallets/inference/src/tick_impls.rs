@@ -29,6 +29,14 @@ pub(crate) struct DeadlineWork {
 	pub redrawn: Option<u32>,
 }
 
+impl DeadlineWork {
+	/// What the slashes and the redraw weighed, beyond the verdict itself.
+	pub(crate) fn weight<T: Config>(&self) -> Weight {
+		let redraw = self.redrawn.map_or(Weight::zero(), T::WeightInfo::draw);
+		Pallet::<T>::slashes_weight(self.slashed).saturating_add(redraw)
+	}
+}
+
 /// How many past blocks' deadline lists one hook looks at when it is behind.
 const MAX_OVERDUE_BLOCKS: u32 = 64;
 
@@ -120,10 +128,7 @@ impl<T: Config> Pallet<T> {
 			Phase::Commit { .. } => Self::close_commits(id, req),
 			_ => Self::conclude(id, req),
 		};
-		meter.consume(T::WeightInfo::deadline(seats).saturating_add(Self::slashes_weight(work.slashed)));
-		if let Some(redrawn) = work.redrawn {
-			meter.consume(T::WeightInfo::draw(redrawn));
-		}
+		meter.consume(T::WeightInfo::deadline(seats).saturating_add(work.weight::<T>()));
 		true
 	}
 
