@@ -1,4 +1,4 @@
-# Builds opg-node and ships it in a slim image.
+# Builds opg-node and the opg client and ships them in a slim image.
 #   docker build -t opg-node .
 FROM docker.io/library/rust:1.95-bookworm AS builder
 RUN apt-get update \
@@ -9,8 +9,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 ENV CARGO_TARGET_DIR=/src/target
-RUN cargo build --release --locked -p opg-node \
- && cp target/release/opg-node /opg-node
+RUN cargo build --release --locked -p opg-node -p opg-client \
+ && cp target/release/opg-node /opg-node && cp target/release/opg /opg
 
 FROM docker.io/library/debian:bookworm-slim
 RUN apt-get update \
@@ -19,6 +19,7 @@ RUN apt-get update \
  && useradd --create-home --uid 1000 --home-dir /opg opg \
  && mkdir -p /data && chown opg:opg /data
 COPY --from=builder /opg-node /usr/local/bin/opg-node
+COPY --from=builder /opg /usr/local/bin/opg
 USER opg
 # p2p, JSON-RPC (HTTP + WebSocket), Prometheus
 EXPOSE 30333 9944 9615

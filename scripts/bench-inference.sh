@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 source scripts/lib/prereqs.sh
 ensure_prerequisites
 ensure_engine_test_deps
-cargo build --release --locked --workspace --tests
+cargo build --release --locked --workspace --tests --bins
 cargo test --release --locked --workspace --test bench_inference -- --ignored --nocapture 2>&1 |
 	grep -E '^\|' || { echo "error: the benchmark failed; rerun the cargo test line above to see why" >&2; exit 1; }

@@ -13,7 +13,7 @@ ensure_engine_test_deps
 
 echo "target dir: $CARGO_TARGET_DIR" >&2
 start=$(date +%s)
-cargo build --release --locked --workspace --tests
+cargo build --release --locked --workspace --tests --bins
 built=$(date +%s)
 echo "build: $((built - start)) s" >&2
 python3 scripts/check-deploy.py "$CARGO_TARGET_DIR/release/opg-node"

@@ -231,6 +231,23 @@ pub fn write_onnx_mlp(dir: &Path, extra_op: Option<&str>) -> Result<Manifest> {
 	Manifest::create_for_directory(dir, Architecture::Onnx { graph: "model.onnx".into() }, &[])
 }
 
+/// The MLP with one weight of its last layer changed by 10 %: a bundle that looks like the
+/// model but is not, for checking that a verifier tells them apart.
+pub fn write_onnx_mlp_perturbed(dir: &Path) -> Result<Manifest> {
+	let mut proto = onnx::ModelProto::decode(&onnx_mlp_bytes(None)[..])
+		.map_err(|e| crate::EngineError::Model(format!("the test MLP does not decode: {e}")))?;
+	let graph = proto.graph.as_mut().ok_or_else(|| crate::EngineError::Model("the test MLP has no graph".into()))?;
+	let w3 = graph
+		.initializer
+		.iter_mut()
+		.find(|t| t.name == "w3")
+		.ok_or_else(|| crate::EngineError::Model("the test MLP has no w3".into()))?;
+	let first = f32::from_le_bytes([w3.raw_data[0], w3.raw_data[1], w3.raw_data[2], w3.raw_data[3]]);
+	w3.raw_data[..4].copy_from_slice(&(first * 1.1).to_le_bytes());
+	write(dir, "model.onnx", &proto.encode_to_vec())?;
+	Manifest::create_for_directory(dir, Architecture::Onnx { graph: "model.onnx".into() }, &[])
+}
+
 /// Seeded Llama weights under Hugging Face names, `[out, in]` row-major.
 fn llama_weights(c: &LlamaConfig) -> Vec<(String, Vec<usize>, Vec<f32>)> {
 	let mut rng = ChaCha8Rng::seed_from_u64(SEED + 1);

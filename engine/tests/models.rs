@@ -50,22 +50,11 @@ fn the_onnx_interpreter_matches_candle_onnx_simple_eval() {
 
 #[test]
 fn one_perturbed_weight_is_rejected_and_nan_never_agrees() {
-	use prost::Message;
 	let input = testmodels::golden_mlp_input();
 	let honest = load(&models_dir().join(testmodels::ONNX_MLP), Fast).run(&input).unwrap();
 	// The same graph with one weight of the last layer changed by 10 %.
-	let mut proto = candle_onnx::onnx::ModelProto::decode(&testmodels::onnx_mlp_bytes(None)[..]).unwrap();
-	let w3 = proto.graph.as_mut().unwrap().initializer.iter_mut().find(|t| t.name == "w3").unwrap();
-	let first = f32::from_le_bytes(w3.raw_data[..4].try_into().unwrap());
-	w3.raw_data[..4].copy_from_slice(&(first * 1.1).to_le_bytes());
 	let dir = tempfile::tempdir().unwrap();
-	std::fs::write(dir.path().join("model.onnx"), proto.encode_to_vec()).unwrap();
-	opg_engine::Manifest::create_for_directory(
-		dir.path(),
-		opg_engine::Architecture::Onnx { graph: "model.onnx".into() },
-		&[],
-	)
-	.unwrap();
+	testmodels::write_onnx_mlp_perturbed(dir.path()).unwrap();
 	let perturbed = load(dir.path(), Fast).run(&input).unwrap();
 	drift("onnx-mlp honest/perturbed", &honest, &perturbed);
 	assert!(

@@ -285,3 +285,21 @@ fn a_block_with_more_deadlines_due_than_the_hook_may_take_still_takes_transfers_
 fn assert_ok<E: core::fmt::Debug>(result: Result<(), E>) {
 	assert!(result.is_ok(), "{result:?}");
 }
+
+/// The `opg` client is generated from `client/metadata/opg.scale`; it must be this runtime's
+/// metadata, or the client would build calls this runtime decodes differently. Run with
+/// `OPG_UPDATE_METADATA=1` to rewrite the file after changing the runtime.
+#[test]
+fn client_metadata_is_this_runtimes() {
+	let current = Runtime::metadata_at_version(16).expect("metadata v16 is supported");
+	let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../client/metadata/opg.scale");
+	if std::env::var_os("OPG_UPDATE_METADATA").is_some() {
+		std::fs::write(&path, &*current).expect("metadata written");
+	}
+	let stored = std::fs::read(&path).unwrap_or_default();
+	assert!(
+		stored == *current,
+		"{} is not this runtime's metadata: run `OPG_UPDATE_METADATA=1 cargo test --release --locked -p opg-runtime client_metadata` and rebuild the client",
+		path.display()
+	);
+}

@@ -1,0 +1,209 @@
+//! `opg request …` and `opg model …`: what the chain holds.
+
+use crate::{
+	output::{emit, id, parse_model},
+	Global,
+};
+use clap::Subcommand;
+use opg_client::{
+	amount::{format_opg, parse_opg},
+	inference::{self, OpenRequest},
+	models::{self, RegisteredModel},
+	runtime::runtime_types::pallet_inference::types::Phase,
+	values, Error, Result,
+};
+use opg_primitives::inference::{Answer, ExecutionProfile, RequestStatus};
+use serde_json::json;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum RequestCommand {
+	/// Where a request is: its phase and committee, or its settled answer.
+	Show { id: u64 },
+	/// Open requests (yours with --mine).
+	List {
+		#[arg(long)]
+		mine: bool,
+	},
+}
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+	/// Every registered model.
+	List,
+	/// One model.
+	Show { id: String },
+	/// Register a bundle directory as a model you own (its id is the bundle's).
+	Register {
+		/// The bundle directory (`manifest.json` and its files).
+		bundle: std::path::PathBuf,
+		/// Where workers fetch the bundle's tarball (repeat for mirrors).
+		#[arg(long = "uri", required = true)]
+		uris: Vec<String>,
+		/// What you earn per settled request, in OPG.
+		#[arg(long)]
+		price: String,
+		/// How workers execute it: `portable` (compared exactly) or `fast` (with a tolerance).
+		#[arg(long, default_value = "portable", value_parser = ["portable", "fast"])]
+		profile: String,
+	},
+}
+
+fn phase_json(phase: &Phase<u32>) -> serde_json::Value {
+	match phase {
+		Phase::Drawing => json!({ "phase": "drawing" }),
+		Phase::Commit { ends } => json!({ "phase": "commit", "ends": ends }),
+		Phase::Reveal { ends } => json!({ "phase": "reveal", "ends": ends }),
+	}
+}
+
+fn request_json(id: u64, r: &OpenRequest) -> serde_json::Value {
+	let mut object = json!({
+		"request": id,
+		"status": "open",
+		"model": self::id(&r.model),
+		"requester": r.requester.to_string(),
+		"seats": r.seats,
+		"round": r.round,
+		"max_fee": r.max_fee.to_string(),
+		"created": r.created,
+		"committee": r.committee.0.iter().map(|s| json!({
+			"worker": s.worker.to_string(),
+			"committed": s.commitment.is_some(),
+			"revealed": s.revealed,
+		})).collect::<Vec<_>>(),
+	});
+	if let serde_json::Value::Object(fields) = phase_json(&r.phase) {
+		for (k, v) in fields {
+			object[k] = v;
+		}
+	}
+	object
+}
+
+fn request_lines(id: u64, r: &OpenRequest) -> Vec<String> {
+	let phase = match r.phase {
+		Phase::Drawing => "waiting for its committee".to_string(),
+		Phase::Commit { ends } => format!("round {} committing until block #{ends}", r.round),
+		Phase::Reveal { ends } => format!("round {} revealing until block #{ends}", r.round),
+	};
+	let committed = r.committee.0.iter().filter(|s| s.commitment.is_some()).count();
+	let revealed = r.committee.0.iter().filter(|s| s.revealed).count();
+	vec![
+		format!("request {id}: open, {phase}"),
+		format!("  model {}, requested by {} in block #{}", self::id(&r.model), r.requester, r.created),
+		format!(
+			"  committee of {}: {committed} committed, {revealed} revealed; holding {}",
+			r.committee.0.len(),
+			format_opg(r.max_fee)
+		),
+	]
+}
+
+pub async fn request(global: &Global, command: RequestCommand) -> Result<ExitCode> {
+	let chain = global.connect().await?;
+	match command {
+		RequestCommand::Show { id } => {
+			if let Some(open) = inference::open_request(&chain, id).await? {
+				emit(global.json, request_json(id, &open), || request_lines(id, &open));
+				return Ok(ExitCode::SUCCESS);
+			}
+			let (answer, at) = match inference::status(&chain, id).await? {
+				RequestStatus::Settled { output, at } => (Answer::Output(output), at),
+				RequestStatus::Rejected { reason, at } => (Answer::Rejected(reason), at),
+				_ => {
+					return Err(Error::NotFound(format!(
+						"no request {id} is open or kept (unknown id, refunded, or pruned after the retention window)"
+					)))
+				},
+			};
+			let status = if matches!(answer, Answer::Output(_)) { "settled" } else { "rejected" };
+			let mut object = json!({ "request": id, "status": status, "ended": at });
+			if let serde_json::Value::Object(fields) = values::answer_json(&answer) {
+				for (k, v) in fields {
+					object[k] = v;
+				}
+			}
+			emit(global.json, object, || {
+				vec![
+					format!("request {id}: {status} in block #{at}"),
+					format!("  answer: {}", values::describe_answer(&answer)),
+				]
+			});
+		},
+		RequestCommand::List { mine } => {
+			let me = if mine { Some(global.signer()?.account_id()) } else { None };
+			let open = inference::open_requests(&chain, me.as_ref()).await?;
+			let objects: Vec<_> = open.iter().map(|(id, r)| request_json(*id, r)).collect();
+			emit(global.json, json!({ "requests": objects }), || {
+				if open.is_empty() {
+					return vec!["no open requests".to_string()];
+				}
+				open.iter().flat_map(|(id, r)| request_lines(*id, r)).collect()
+			});
+		},
+	}
+	Ok(ExitCode::SUCCESS)
+}
+
+fn model_json(m: &RegisteredModel) -> serde_json::Value {
+	json!({
+		"model": id(&m.id),
+		"owner": m.owner.to_string(),
+		"format": format!("{:?}", m.format),
+		"architecture": m.architecture,
+		"price": m.price.to_string(),
+		"profile": format!("{:?}", m.profile),
+		"rule": format!("{:?}", m.rule),
+		"uris": m.uris,
+		"deposit": m.deposit.to_string(),
+	})
+}
+
+fn model_lines(m: &RegisteredModel) -> Vec<String> {
+	vec![
+		format!("{} {:?} ({}), {:?} profile, rule {:?}", id(&m.id), m.format, m.architecture, m.profile, m.rule),
+		format!("  price {} per request, owner {}", format_opg(m.price), m.owner),
+		format!("  fetched from {}", m.uris.join(", ")),
+	]
+}
+
+pub async fn model(global: &Global, command: ModelCommand) -> Result<ExitCode> {
+	let chain = global.connect().await?;
+	match command {
+		ModelCommand::List => {
+			let all = models::models(&chain).await?;
+			emit(global.json, json!({ "models": all.iter().map(model_json).collect::<Vec<_>>() }), || {
+				if all.is_empty() {
+					return vec!["no models are registered".to_string()];
+				}
+				all.iter().flat_map(model_lines).collect()
+			});
+		},
+		ModelCommand::Register { bundle, uris, price, profile } => {
+			let profile = if profile == "fast" { ExecutionProfile::Fast } else { ExecutionProfile::Portable };
+			let signer = global.signer()?;
+			let registration = models::Registration::from_bundle(&bundle, parse_opg(&price)?, profile, uris)?;
+			let block = models::register(&chain, &signer, &registration).await?;
+			let r = &registration;
+			emit(
+				global.json,
+				json!({ "model": id(&r.id), "block": block, "format": format!("{:?}", r.format), "rule": format!("{:?}", r.rule) }),
+				|| {
+					vec![format!(
+						"registered {} ({:?}, {:?} profile) in block #{block}",
+						id(&r.id),
+						r.format,
+						r.profile
+					)]
+				},
+			);
+		},
+		ModelCommand::Show { id } => {
+			let model = parse_model(&id)?;
+			let found = models::model(&chain, model).await?.ok_or_else(|| inference::unknown_model(model))?;
+			emit(global.json, model_json(&found), || model_lines(&found));
+		},
+	}
+	Ok(ExitCode::SUCCESS)
+}

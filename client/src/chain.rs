@@ -1,0 +1,166 @@
+//! A connection to a node: typed queries at a block, and signed transactions followed into a
+//! block with their dispatch errors turned into sentences.
+
+use crate::{
+	account::Signer,
+	config::OpgConfig,
+	error::{Error, Result},
+	runtime,
+};
+use std::sync::Arc;
+use subxt::{
+	backend::LegacyBackend,
+	client::{ClientAtBlock, OnlineClient, OnlineClientAtBlockImpl},
+	config::{substrate::H256, DefaultExtrinsicParamsBuilder, RpcConfigFor},
+	error::{DispatchError, TransactionEventsError},
+	events::Events,
+	rpcs::{methods::legacy::LegacyRpcMethods, RpcClient},
+	tx::{Payload, TransactionStatus},
+	utils::AccountId32,
+};
+
+/// The client's view of the chain at one block.
+pub type AtBlock = ClientAtBlock<OpgConfig, OnlineClientAtBlockImpl<OpgConfig>>;
+
+/// The node's default RPC endpoint.
+pub const DEFAULT_URL: &str = "ws://127.0.0.1:9944";
+
+/// A connected node.
+#[derive(Clone)]
+pub struct Chain {
+	pub api: OnlineClient<OpgConfig>,
+	pub rpc: LegacyRpcMethods<RpcConfigFor<OpgConfig>>,
+	pub url: String,
+}
+
+/// A transaction in a block, with the events it emitted.
+pub struct Included {
+	pub block_number: u64,
+	pub block_hash: H256,
+	pub events: Events<OpgConfig>,
+	pub extrinsic_index: u32,
+}
+
+impl Chain {
+	/// Connect over WebSocket. Uses the node's plain JSON-RPC methods, so any block the node
+	/// still holds can be read, best or finalized.
+	pub async fn connect(url: &str) -> Result<Self> {
+		// jsonrpsee nests its errors ("RPC error: client error: …"): keep the innermost words.
+		let connect_error = |e: &dyn std::fmt::Display| {
+			let text = e.to_string();
+			let reason = text.rsplit("error: ").next().unwrap_or(&text).to_string();
+			Error::Connect { url: url.to_string(), reason }
+		};
+		let client = RpcClient::from_insecure_url(url).await.map_err(|e| connect_error(&e))?;
+		let backend = LegacyBackend::<OpgConfig>::builder().build(client.clone());
+		let api = OnlineClient::from_backend_with_config(OpgConfig::default(), Arc::new(backend))
+			.await
+			.map_err(|e| connect_error(&e))?;
+		Ok(Self { api, rpc: LegacyRpcMethods::new(client), url: url.to_string() })
+	}
+
+	/// The chain at its best block.
+	pub async fn at_best(&self) -> Result<AtBlock> {
+		let hash = self
+			.rpc
+			.chain_get_block_hash(None)
+			.await?
+			.ok_or_else(|| Error::Chain("the node has no best block".into()))?;
+		Ok(self.api.at_block(hash).await?)
+	}
+
+	/// The chain at block `number` of the best chain.
+	pub async fn at_number(&self, number: u64) -> Result<AtBlock> {
+		Ok(self.api.at_block(number).await?)
+	}
+
+	/// The best block's number.
+	pub async fn best_number(&self) -> Result<u64> {
+		let header =
+			self.rpc.chain_get_header(None).await?.ok_or_else(|| Error::Chain("the node has no best block".into()))?;
+		Ok(header.number.into())
+	}
+
+	/// Free balance of `who` at the best block.
+	pub async fn free_balance(&self, who: &AccountId32) -> Result<u128> {
+		let at = self.at_best().await?;
+		let account = at.storage().fetch(runtime::storage().system().account(), (who.clone(),)).await?.decode()?;
+		Ok(account.data.free)
+	}
+
+	/// Sign `call` with the pool-aware next nonce, submit it, and wait until it is in a best
+	/// block. A dispatch error comes back as [`Error::Refused`] with the error's own words.
+	pub async fn submit<Call: Payload>(&self, call: &Call, signer: &Signer) -> Result<Included> {
+		let nonce = self.rpc.system_account_next_index(&signer.account_id()).await?;
+		let params = DefaultExtrinsicParamsBuilder::<OpgConfig>::new().nonce(nonce).mortal(64).build();
+		let at = self.at_best().await?;
+		let tx = at.transactions().create_signed(call, &signer.keypair, params).await?;
+		// The pool answers a fee it cannot charge with a bare "Invalid Transaction (1010)":
+		// say it in words before submitting.
+		let fee = tx.partial_fee_estimate().await?;
+		let free = self.free_balance(&signer.account_id()).await?;
+		if free < fee {
+			return Err(Error::Refused(format!(
+				"{} has {} free, less than the transaction fee {}",
+				signer.account_id(),
+				crate::amount::format_opg(free),
+				crate::amount::format_opg(fee)
+			)));
+		}
+		let mut progress = tx.submit_and_watch().await.map_err(|e| {
+			Error::Refused(format!("the node refused the transaction: {}", pool_reason(&e.to_string())))
+		})?;
+		while let Some(status) = progress.next().await {
+			match status? {
+				TransactionStatus::InBestBlock(in_block) | TransactionStatus::InFinalizedBlock(in_block) => {
+					let events = in_block.wait_for_success().await.map_err(dispatch_error)?;
+					let at = in_block.at().await?;
+					return Ok(Included {
+						block_number: at.block_number(),
+						block_hash: in_block.block_hash(),
+						events: at.events().fetch().await?,
+						extrinsic_index: events.extrinsic_index() as u32,
+					});
+				},
+				TransactionStatus::Error { message }
+				| TransactionStatus::Invalid { message }
+				| TransactionStatus::Dropped { message } => {
+					return Err(Error::Refused(format!("the transaction was dropped: {message}")));
+				},
+				_ => {},
+			}
+		}
+		Err(Error::Chain("the node stopped reporting on the transaction".into()))
+	}
+}
+
+/// The pool's reason, without the RPC error's wrapping.
+fn pool_reason(message: &str) -> String {
+	if message.contains("Inability to pay some fees") {
+		"the account cannot pay the transaction fee (balance too low)".into()
+	} else if message.contains("Priority is too low") {
+		"a transaction with the same nonce is already pending".into()
+	} else {
+		message.to_string()
+	}
+}
+
+/// A failed dispatch as `Pallet.Error: what the error's documentation says`.
+fn dispatch_error(e: TransactionEventsError) -> Error {
+	match e {
+		TransactionEventsError::ExtrinsicFailed(DispatchError::Module(module)) => match module.details() {
+			Ok(details) => {
+				let docs = details.variant.docs.join(" ");
+				Error::Refused(format!(
+					"the chain refused it: {}.{}{}",
+					details.pallet.name(),
+					details.variant.name,
+					if docs.is_empty() { String::new() } else { format!(" ({docs})") }
+				))
+			},
+			Err(_) => Error::Refused(format!("the chain refused it: {}", module.details_string())),
+		},
+		TransactionEventsError::ExtrinsicFailed(other) => Error::Refused(format!("the chain refused it: {other}")),
+		other => Error::Chain(other.to_string()),
+	}
+}

@@ -1,0 +1,188 @@
+//! `opg verify`: re-run a settled request's model on its input and check the chain's answer.
+//!
+//! Everything comes from the chain — the settled answer (`Inference::Results`), the input (the
+//! `request_inference` transaction in the block that emitted the request's
+//! `InferenceRequested`), the model's profile and comparison rule — except the model itself,
+//! which is fetched by its id from the URIs it was registered with (every file checked against
+//! the id) or taken from a local bundle.
+
+use crate::{
+	chain::Chain,
+	convert,
+	error::{Error, Result},
+	inference::hex_id,
+	runtime::{self, inference::events as ev},
+};
+use opg_engine::{Model, ModelStore};
+use opg_primitives::inference::{answers_agree, Answer, ComparisonRule, ExecutionProfile, ModelInfo};
+use std::path::Path;
+use subxt::{events::Phase, utils::H256};
+
+/// How far before its settlement `verify` looks for a request's inclusion: the draw wait plus
+/// two rounds of commit and reveal windows are far shorter.
+const SEARCH_BLOCKS: u64 = 2_000;
+
+/// Largest bundle `verify` downloads.
+pub const MAX_BUNDLE_BYTES: u64 = 16 << 30;
+
+/// A settled request as the chain records it.
+#[derive(Debug, Clone)]
+pub struct Settled {
+	pub request: u64,
+	pub model: H256,
+	pub answer: Answer,
+	pub settled_block: u64,
+	pub requested_block: u64,
+	pub input: Vec<u8>,
+	pub rule: ComparisonRule,
+	pub profile: ExecutionProfile,
+	pub uris: Vec<String>,
+}
+
+/// The outcome of re-running a request.
+#[derive(Debug, Clone)]
+pub struct Verification {
+	pub settled: Settled,
+	/// The id of the bundle that was run.
+	pub bundle: [u8; 32],
+	pub local: Answer,
+	pub answers_agree: bool,
+}
+
+impl Verification {
+	/// The bundle run is the registered model, and its answer is the chain's under the model's rule.
+	pub fn verified(&self) -> bool {
+		self.model_matches() && self.answers_agree
+	}
+
+	pub fn model_matches(&self) -> bool {
+		self.bundle == self.settled.model.0
+	}
+}
+
+/// Read what the chain settled for request `id`, and the input it was asked.
+pub async fn settled(chain: &Chain, id: u64) -> Result<Settled> {
+	let at = chain.at_best().await?;
+	let Some(result) = at.storage().try_fetch(runtime::storage().inference().results(), (id,)).await? else {
+		if at.storage().try_fetch(runtime::storage().inference().requests(), (id,)).await?.is_some() {
+			return Err(Error::NotFound(format!("request {id} is still open: verify it once it has settled")));
+		}
+		return Err(Error::NotFound(format!(
+			"the chain keeps no settled answer for request {id} (no such request, it ended without one, or it was pruned after the retention window)"
+		)));
+	};
+	let result = result.decode()?;
+	let answer = crate::models::stored_answer(result.answer)?;
+	let settled_block = u64::from(result.settled);
+	let info = at
+		.runtime_apis()
+		.call(runtime::runtime_apis().inference_api().model(result.model))
+		.await?
+		.ok_or_else(|| Error::NotFound(format!("model {} is no longer registered", hex_id(&result.model))))?;
+	let info: ModelInfo<opg_primitives::AccountId, u128> = convert(&info)?;
+	let (requested_block, input) = find_input(chain, id, settled_block).await?;
+	Ok(Settled {
+		request: id,
+		model: result.model,
+		answer,
+		settled_block,
+		requested_block,
+		input,
+		rule: info.rule,
+		profile: info.profile,
+		uris: info.uris.iter().map(|u| String::from_utf8_lossy(u).into_owned()).collect(),
+	})
+}
+
+/// The block that included request `id` and the input it carried, searching back from the
+/// block it settled in.
+async fn find_input(chain: &Chain, id: u64, settled: u64) -> Result<(u64, Vec<u8>)> {
+	for number in (settled.saturating_sub(SEARCH_BLOCKS)..=settled).rev() {
+		let at = chain.at_number(number).await?;
+		let events = at.events().fetch().await?;
+		for event in events.iter() {
+			let event = event?;
+			let Some(requested) = event.decode_fields_as::<ev::InferenceRequested>() else { continue };
+			if requested?.request != id {
+				continue;
+			}
+			let Phase::ApplyExtrinsic(index) = event.phase() else { continue };
+			let extrinsics = at.extrinsics().fetch().await?;
+			for extrinsic in extrinsics.iter() {
+				let extrinsic = extrinsic?;
+				if extrinsic.index() != index as usize {
+					continue;
+				}
+				if let Some(call) =
+					extrinsic.decode_call_data_fields_as::<runtime::inference::calls::RequestInference>()
+				{
+					return Ok((number, call?.input));
+				}
+			}
+			return Err(Error::Chain(format!(
+				"block {number} emitted request {id} from a transaction that is not a request"
+			)));
+		}
+	}
+	Err(Error::NotFound(format!(
+		"request {id}'s transaction is not in the {SEARCH_BLOCKS} blocks before it settled (is this node pruning block bodies?)"
+	)))
+}
+
+/// Where the model comes from.
+pub enum BundleSource<'a> {
+	/// Fetched by id from the model's URIs into this store (kept there for next time).
+	Store(&'a Path),
+	/// A bundle directory on disk, run as it is (its own id is reported).
+	Local(&'a Path),
+}
+
+/// Re-run `settled`'s model on its input in the model's profile and compare with the chain.
+pub fn rerun(
+	settled: Settled,
+	source: BundleSource<'_>,
+	progress: &mut dyn FnMut(u64, Option<u64>),
+) -> Result<Verification> {
+	let scratch;
+	let (store, bundle) = match source {
+		BundleSource::Local(dir) => {
+			scratch = tempfile::tempdir().map_err(|e| Error::Engine(format!("no temporary directory: {e}")))?;
+			let store = ModelStore::open(scratch.path())?;
+			let id = store.import_dir(dir, MAX_BUNDLE_BYTES)?;
+			(store, id)
+		},
+		BundleSource::Store(root) => {
+			let store = ModelStore::open(root)?;
+			let id = settled.model.0;
+			if !store.contains(&id) {
+				fetch(&store, &settled, progress)?;
+			}
+			(store, id)
+		},
+	};
+	let model = Model::load(&store.open_model(&bundle)?, settled.profile)?;
+	let local = model.answer(&settled.input)?;
+	let answers_agree = answers_agree(settled.rule, &settled.answer, &local);
+	Ok(Verification { settled, bundle, local, answers_agree })
+}
+
+/// Download the model from the first of its URIs that serves exactly the bundle with its id.
+fn fetch(store: &ModelStore, settled: &Settled, progress: &mut dyn FnMut(u64, Option<u64>)) -> Result<()> {
+	let mut failures = Vec::new();
+	for uri in &settled.uris {
+		if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+			failures.push(format!("{uri}: not an http(s) URI"));
+			continue;
+		}
+		match store.import_url(uri, MAX_BUNDLE_BYTES, progress) {
+			Ok(id) if id == settled.model.0 => return Ok(()),
+			Ok(other) => failures.push(format!("{uri}: serves another bundle (0x{})", hex::encode(other))),
+			Err(e) => failures.push(format!("{uri}: {e}")),
+		}
+	}
+	Err(Error::Engine(format!(
+		"cannot fetch model {} from its URIs ({}); give a local copy with --bundle",
+		hex_id(&settled.model),
+		failures.join("; ")
+	)))
+}

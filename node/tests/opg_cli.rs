@@ -1,0 +1,227 @@
+//! The `opg` client against a real `--dev` node with its workers: models registered with
+//! `opg model register`, requests sent and followed with `opg infer --wait`, answers read back
+//! with `opg request show` and checked with `opg verify` — which says *verified* for the settled
+//! request and *mismatch* for a bundle with one weight changed. Every failure a user can cause
+//! (unknown model, max fee under the quote, a malformed input file, no funds, no node) is one
+//! clear sentence and a non-zero exit, and leaves nothing held.
+
+mod common;
+
+use codec::Encode;
+use common::{
+	chain::account,
+	free_port,
+	models::{engine_answer, onnx_mlp, tiny_llama, Bundle, FileServer},
+	rpc::to_hex,
+	Node,
+};
+use opg_engine::{testmodels, Answer, ExecutionProfile, Value};
+use serde_json::{json, Value as Json};
+use sp_keyring::Sr25519Keyring;
+use std::{
+	path::{Path, PathBuf},
+	process::Command,
+	time::Duration,
+};
+
+/// The `opg` binary, built beside the node (`cargo build --workspace --bins`).
+fn opg_bin() -> PathBuf {
+	let bin = Path::new(common::NODE_BIN).with_file_name("opg");
+	assert!(bin.is_file(), "{} is missing: build it with `cargo build --release --workspace --bins`", bin.display());
+	bin
+}
+
+struct Run {
+	code: i32,
+	stdout: String,
+	stderr: String,
+}
+
+struct Opg {
+	url: String,
+}
+
+impl Opg {
+	fn run(&self, args: &[&str]) -> Run {
+		let out = Command::new(opg_bin())
+			.args(args)
+			.env("OPG_URL", &self.url)
+			.env_remove("OPG_SURI")
+			.output()
+			.expect("run opg");
+		Run {
+			code: out.status.code().unwrap_or(-1),
+			stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+			stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+		}
+	}
+
+	/// Run with `--json`; it succeeds and prints one object.
+	fn json(&self, args: &[&str]) -> Json {
+		let mut all = args.to_vec();
+		all.push("--json");
+		let run = self.run(&all);
+		assert_eq!(run.code, 0, "opg {} failed: {}{}", args.join(" "), run.stdout, run.stderr);
+		serde_json::from_str(run.stdout.trim())
+			.unwrap_or_else(|e| panic!("opg {}: not one JSON object ({e}): {}", args.join(" "), run.stdout))
+	}
+
+	/// Run; it fails with `code` and one `error: …` sentence containing `words`.
+	fn fails(&self, args: &[&str], code: i32, words: &str) {
+		let run = self.run(args);
+		assert_eq!(run.code, code, "opg {}: exit {} ({}{})", args.join(" "), run.code, run.stdout, run.stderr);
+		let error = run
+			.stderr
+			.lines()
+			.find(|l| l.starts_with("error: "))
+			.unwrap_or_else(|| panic!("opg {}: no error sentence on stderr: {}", args.join(" "), run.stderr));
+		assert!(error.contains(words), "opg {}: {error:?} does not say {words:?}", args.join(" "));
+		assert!(!run.stderr.contains("panicked"), "opg {} panicked: {}", args.join(" "), run.stderr);
+	}
+}
+
+fn hex_id(bundle: &Bundle) -> String {
+	to_hex(&bundle.id.0)
+}
+
+fn answer_hex(answer: &Answer) -> String {
+	match answer {
+		Answer::Output(bytes) => to_hex(bytes).trim_start_matches("0x").to_string(),
+		other => panic!("the model refuses the test input: {other:?}"),
+	}
+}
+
+#[test]
+fn opg_requests_follows_shows_and_verifies_inference_and_explains_every_refusal() {
+	let dir = tempfile::tempdir().expect("temp dir");
+	let published = dir.path().join("published");
+	std::fs::create_dir_all(&published).expect("dir");
+	let (mlp, llama) = (onnx_mlp(&published), tiny_llama(&published));
+	let perturbed = dir.path().join("perturbed-mlp");
+	testmodels::write_onnx_mlp_perturbed(&perturbed).expect("perturbed MLP written");
+	let server = FileServer::start(&published);
+
+	let mut node = Node::start("dev", &dir.path().join("dev"), &["--dev".to_string()]);
+	node.wait_finalized(1, Duration::from_secs(60));
+	let opg = Opg { url: format!("ws://127.0.0.1:{}", node.rpc_port) };
+
+	// The owner registers both demo models from their bundles; the dev chain's workers serve them.
+	for (bundle, file) in [(&mlp, "onnx-mlp.tar"), (&llama, "tiny-llama.tar")] {
+		let url = server.url(file);
+		let bundle_dir = bundle.dir.to_str().expect("utf-8 path");
+		let registered = opg.json(&["model", "register", bundle_dir, "--uri", &url, "--price", "1", "--suri", "//Eve"]);
+		assert_eq!(registered["model"], hex_id(bundle));
+		assert_eq!(registered["rule"], "Exact");
+	}
+	let listed = opg.json(&["model", "list"]);
+	let ids: Vec<&str> =
+		listed["models"].as_array().expect("models").iter().map(|m| m["model"].as_str().unwrap()).collect();
+	assert!(ids.contains(&hex_id(&mlp).as_str()) && ids.contains(&hex_id(&llama).as_str()), "{listed}");
+	let shown = opg.json(&["model", "show", &hex_id(&mlp)]);
+	assert_eq!((shown["format"].as_str(), shown["profile"].as_str()), (Some("Onnx"), Some("Portable")));
+	assert_eq!(shown["uris"], json!([server.url("onnx-mlp.tar")]));
+
+	// A tensor request, followed to its end: the output is the engine's own, bit for bit.
+	let input = testmodels::golden_mlp_input();
+	let Value::F32 { shape, bits } = &input else { unreachable!("the MLP input is a tensor") };
+	let input_file = dir.path().join("mlp-input.json");
+	let data: Vec<f32> = bits.iter().map(|b| f32::from_bits(*b)).collect();
+	std::fs::write(&input_file, json!({ "F32": { "shape": shape, "data": data } }).to_string()).expect("input file");
+	let expected = answer_hex(&engine_answer(&mlp, ExecutionProfile::Portable, &input.encode()));
+	let infer = opg.json(&[
+		"infer",
+		"--model",
+		&hex_id(&mlp),
+		"--input-json",
+		input_file.to_str().unwrap(),
+		"--wait",
+		"--suri",
+		"//Ferdie",
+	]);
+	assert_eq!(infer["status"], "settled", "{infer}");
+	assert_eq!(infer["output_hex"], expected);
+	assert_eq!(infer["output"]["F32"]["shape"], json!([4, 10]));
+	assert_eq!(infer["agreeing"].as_array().map(Vec::len), Some(3));
+	let request = infer["request"].as_u64().expect("request id");
+	let request_arg = request.to_string();
+
+	let shown = opg.json(&["request", "show", &request_arg]);
+	assert_eq!((shown["status"].as_str(), shown["output_hex"].as_str()), (Some("settled"), Some(expected.as_str())));
+
+	// A stranger checks it: fetches the model by its id from its URI and re-runs it.
+	let store = dir.path().join("verifier-store");
+	let verified = opg.json(&["verify", &request_arg, "--store", store.to_str().unwrap()]);
+	assert_eq!(verified["verified"], true, "{verified}");
+	assert_eq!(verified["local"]["output_hex"], expected);
+	// A bundle one weight away from the model computes another answer: mismatch, exit 3.
+	let run = opg.run(&["verify", &request_arg, "--bundle", perturbed.to_str().unwrap(), "--json"]);
+	assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+	let mismatch: Json = serde_json::from_str(run.stdout.trim()).expect("one JSON object");
+	assert_eq!((mismatch["verified"].as_bool(), mismatch["answers_agree"].as_bool()), (Some(false), Some(false)));
+	let text = opg.run(&["verify", &request_arg, "--bundle", perturbed.to_str().unwrap()]);
+	assert!(text.code == 3 && text.stdout.contains("mismatch:"), "{}", text.stdout);
+
+	// The text interface: a language model's generated tokens, phase by phase.
+	let prompt = "1,2,3,4";
+	let run = opg.run(&["infer", "--model", &hex_id(&llama), "--tokens", prompt, "--wait", "--suri", "//Ferdie"]);
+	assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+	for step in [
+		"quote:",
+		"included in block",
+		"committee drawn",
+		"commits 3/3",
+		"reveals 3/3",
+		"settled in block",
+		"token ids",
+	] {
+		assert!(run.stdout.contains(step), "`opg infer` printed no {step:?}:\n{}", run.stdout);
+	}
+	let llama_request = run
+		.stdout
+		.lines()
+		.find_map(|l| l.strip_prefix("request ").and_then(|r| r.split_whitespace().next()))
+		.expect("request line")
+		.to_string();
+	assert_eq!(opg.json(&["verify", &llama_request, "--store", store.to_str().unwrap()])["verified"], true);
+
+	// Refusals: one sentence each, exit 1, nothing sent.
+	let mlp_id = hex_id(&mlp);
+	let file = input_file.to_str().unwrap();
+	let unknown = "0x".to_string() + &"11".repeat(32);
+	opg.fails(&["infer", "--model", &unknown, "--text", "hi", "--suri", "//Ferdie"], 1, "no model is registered under");
+	opg.fails(
+		&["infer", "--model", &mlp_id, "--input-json", file, "--max-fee", "0.5", "--suri", "//Ferdie"],
+		1,
+		"max fee 0.5 OPG is below the quote",
+	);
+	let malformed = dir.path().join("malformed.json");
+	std::fs::write(&malformed, "{\"F32\": {\"shape\": [4, 256], \"data\": [0.5]}}").expect("file");
+	opg.fails(
+		&["infer", "--model", &mlp_id, "--input-json", malformed.to_str().unwrap(), "--suri", "//Ferdie"],
+		1,
+		"does not hold its 1 values",
+	);
+	std::fs::write(&malformed, "not json").expect("file");
+	opg.fails(
+		&["infer", "--model", &mlp_id, "--input-json", malformed.to_str().unwrap(), "--suri", "//Ferdie"],
+		1,
+		"is not an input",
+	);
+	opg.fails(&["infer", "--model", &mlp_id, "--input-json", file, "--suri", "//Nobody"], 1, "less than the max fee");
+	opg.fails(&["infer", "--model", &mlp_id, "--input-json", file], 1, "give --suri");
+	opg.fails(&["request", "show", "9999"], 1, "no request 9999");
+	opg.fails(&["verify", "9999"], 1, "keeps no settled answer for request 9999");
+	let down = format!("ws://127.0.0.1:{}", free_port());
+	opg.fails(
+		&["infer", "--model", &mlp_id, "--input-json", file, "--suri", "//Ferdie", "--url", &down],
+		1,
+		"cannot reach the node",
+	);
+	opg.fails(&["model", "list", "--url", &down], 1, "cannot reach the node");
+
+	// Nothing is held for anyone afterwards, and no request is left open.
+	let rpc = node.rpc();
+	let best = node.block_hash(node.best_number().expect("best")).expect("hash");
+	assert_eq!(account(&rpc, &Sr25519Keyring::Ferdie.to_account_id(), &best).data.reserved, 0);
+	assert_eq!(opg.json(&["request", "list"])["requests"], json!([]));
+}
