@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# Start a local OPG chain network of four validators (alice, bob, charlie, dave) on 127.0.0.1.
+# Start a local OPG chain network of four validators (alice, bob, charlie, dave) on 127.0.0.1,
+# each running the inference worker, and show verified inference on it: the three demo models
+# (seeded ONNX MLP, all-MiniLM-L6-v2, tiny Llama) are bundled, served over HTTP on 127.0.0.1,
+# registered with `opg`, sent one request each, and every answer is re-checked with
+# `opg verify`. The network then keeps running until Ctrl-C.
 #
 #   scripts/devnet.sh [--base-path DIR] [--no-build] [--smoke]
 #
@@ -7,13 +11,16 @@
 #                    directory restarts the same network with the same peer ids.
 #   --no-build       use the already built binary.
 #   --smoke          check the network and exit: wait for finalized block >= 3 on all four,
-#                    kill dave, check the other three keep finalizing, then stop everything.
+#                    run the demo, kill dave, check the other three keep finalizing, then stop
+#                    everything.
 #
 # Ports (override the bases with P2P_PORT, RPC_PORT, PROMETHEUS_PORT): node i (0..3) uses
-# P2P_PORT+i, RPC_PORT+i and PROMETHEUS_PORT+i. Ctrl-C stops every node.
+# P2P_PORT+i, RPC_PORT+i and PROMETHEUS_PORT+i; the model file server MODEL_PORT (8000).
+# Ctrl-C stops every node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/prereqs.sh
+source scripts/lib/demo.sh
 
 base_path=""
 build=1
@@ -23,7 +30,7 @@ while [ $# -gt 0 ]; do
 		--base-path) base_path="${2:?--base-path needs a directory}"; shift 2 ;;
 		--no-build) build=0; shift ;;
 		--smoke) smoke=1; shift ;;
-		-h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+		-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
 		*) opg_die "unknown argument '$1' (see --help)" ;;
 	esac
 done
@@ -36,11 +43,13 @@ NODE="$CARGO_TARGET_DIR/release/opg-node"
 
 ensure_prerequisites
 if [ "$build" = 1 ]; then
-	echo "building opg-node (release; the first build takes a while)..." >&2
+	echo "building opg-node, opg and opg-engine (release; the first build takes a while)..." >&2
 	# The whole workspace, like scripts/test.sh: the same features, so neither rebuilds the other.
 	cargo build --release --locked --workspace
 fi
-[ -x "$NODE" ] || opg_die "no node binary at $NODE: run without --no-build"
+for bin in "$NODE" "$CARGO_TARGET_DIR/release/opg" "$CARGO_TARGET_DIR/release/opg-engine"; do
+	[ -x "$bin" ] || opg_die "no binary at $bin: run without --no-build"
+done
 
 port_in_use() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -58,8 +67,10 @@ fi
 mkdir -p "$base_path"
 
 pids=()
+demo_server_pid=""
 stop_all() {
 	trap - INT TERM EXIT
+	if [ -n "$demo_server_pid" ]; then kill "$demo_server_pid" 2>/dev/null || true; fi
 	if [ ${#pids[@]} -gt 0 ]; then
 		echo "stopping ${#pids[@]} nodes..." >&2
 		kill "${pids[@]}" 2>/dev/null || true
@@ -132,6 +143,8 @@ echo "logs: $base_path/<name>.log   polkadot.js: https://polkadot.js.org/apps/?r
 echo "waiting for finalized block #3 on all four nodes..." >&2
 wait_finalized 3 240 0 1 2 3
 echo "network is finalizing." >&2
+
+run_demo
 
 if [ "$smoke" = 1 ]; then
 	echo "smoke check: killing dave; the other three must keep finalizing" >&2

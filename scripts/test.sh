@@ -21,6 +21,19 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --release --locked --workspace "$@" 2>&1 | tee "$log" || status=$?
+# The devnet as a user starts it, demo included (on ports of its own), when the whole suite runs.
+if [ $# -eq 0 ]; then
+	demo_start=$(date +%s)
+	if P2P_PORT=31333 RPC_PORT=19944 PROMETHEUS_PORT=19615 MODEL_PORT=18000 \
+		bash scripts/devnet.sh --no-build --smoke >"$log.devnet" 2>&1; then
+		echo "test result: ok. 1 passed; 0 failed (scripts/devnet.sh --smoke, $(($(date +%s) - demo_start)) s)" | tee -a "$log"
+	else
+		tail -40 "$log.devnet" >&2
+		echo "test result: FAILED. 0 passed; 1 failed (scripts/devnet.sh --smoke)" | tee -a "$log"
+		status=1
+	fi
+	rm -f "$log.devnet"
+fi
 echo "build $((built - start)) s, tests $(($(date +%s) - built)) s" >&2
 # One closing line for the whole suite: the sum over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

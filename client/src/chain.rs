@@ -33,6 +33,14 @@ pub struct Chain {
 	pub url: String,
 }
 
+/// An account's balances: `held` is what holds and reserves keep (escrows, bonds, deposits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Balance {
+	pub free: u128,
+	pub held: u128,
+	pub frozen: u128,
+}
+
 /// A transaction in a block, with the events it emitted.
 pub struct Included {
 	pub block_number: u64,
@@ -81,11 +89,16 @@ impl Chain {
 		Ok(header.number.into())
 	}
 
-	/// Free balance of `who` at the best block.
-	pub async fn free_balance(&self, who: &AccountId32) -> Result<u128> {
+	/// Balances of `who` at the best block.
+	pub async fn balance(&self, who: &AccountId32) -> Result<Balance> {
 		let at = self.at_best().await?;
 		let account = at.storage().fetch(runtime::storage().system().account(), (who.clone(),)).await?.decode()?;
-		Ok(account.data.free)
+		Ok(Balance { free: account.data.free, held: account.data.reserved, frozen: account.data.frozen })
+	}
+
+	/// Free balance of `who` at the best block.
+	pub async fn free_balance(&self, who: &AccountId32) -> Result<u128> {
+		Ok(self.balance(who).await?.free)
 	}
 
 	/// Sign `call` with the pool-aware next nonce, submit it, and wait until it is in a best

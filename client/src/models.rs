@@ -93,10 +93,7 @@ impl Registration {
 		profile: ExecutionProfile,
 		uris: Vec<String>,
 	) -> Result<Self> {
-		let scratch = tempfile::tempdir().map_err(|e| crate::Error::Engine(format!("no temporary directory: {e}")))?;
-		let store = opg_engine::ModelStore::open(scratch.path())?;
-		let id = store.import_dir(dir, crate::verify::MAX_BUNDLE_BYTES)?;
-		let manifest = store.verify(&id)?;
+		let (id, manifest) = check_bundle(dir)?;
 		let format = manifest.architecture.format();
 		let architecture = match format {
 			ModelFormat::Onnx => "onnx",
@@ -110,8 +107,18 @@ impl Registration {
 		if uris.is_empty() {
 			return Err(crate::Error::Input("give at least one --uri workers can fetch the bundle from".into()));
 		}
-		Ok(Self { id: H256(id), format, architecture, price, rule, profile, uris })
+		Ok(Self { id, format, architecture, price, rule, profile, uris })
 	}
+}
+
+/// Check a bundle directory as a worker would (every file against the manifest, the format
+/// loadable) and give its model id.
+pub fn check_bundle(dir: &std::path::Path) -> Result<(H256, opg_engine::Manifest)> {
+	let scratch = tempfile::tempdir().map_err(|e| crate::Error::Engine(format!("no temporary directory: {e}")))?;
+	let store = opg_engine::ModelStore::open(scratch.path())?;
+	let id = store.import_dir(dir, crate::verify::MAX_BUNDLE_BYTES)?;
+	let manifest = store.verify(&id)?;
+	Ok((H256(id), manifest))
 }
 
 /// Register a model; the signer becomes its owner and deposits the registry's deposit.

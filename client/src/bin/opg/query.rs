@@ -33,6 +33,8 @@ pub enum ModelCommand {
 	List,
 	/// One model.
 	Show { id: String },
+	/// The model id of a bundle directory (its files checked against its manifest).
+	Id { bundle: std::path::PathBuf },
 	/// Register a bundle directory as a model you own (its id is the bundle's).
 	Register {
 		/// The bundle directory (`manifest.json` and its files).
@@ -169,10 +171,15 @@ fn model_lines(m: &RegisteredModel) -> Vec<String> {
 }
 
 pub async fn model(global: &Global, command: ModelCommand) -> Result<ExitCode> {
-	let chain = global.connect().await?;
+	// Reading a bundle needs no node.
+	let chain = match &command {
+		ModelCommand::Id { .. } => None,
+		_ => Some(global.connect().await?),
+	};
+	let chain = || chain.as_ref().ok_or_else(|| Error::Chain("no connection".into()));
 	match command {
 		ModelCommand::List => {
-			let all = models::models(&chain).await?;
+			let all = models::models(chain()?).await?;
 			emit(global.json, json!({ "models": all.iter().map(model_json).collect::<Vec<_>>() }), || {
 				if all.is_empty() {
 					return vec!["no models are registered".to_string()];
@@ -180,11 +187,16 @@ pub async fn model(global: &Global, command: ModelCommand) -> Result<ExitCode> {
 				all.iter().flat_map(model_lines).collect()
 			});
 		},
+		ModelCommand::Id { bundle } => {
+			let (model, manifest) = models::check_bundle(&bundle)?;
+			let format = manifest.architecture.format();
+			emit(global.json, json!({ "model": id(&model), "format": format!("{format:?}") }), || vec![id(&model)]);
+		},
 		ModelCommand::Register { bundle, uris, price, profile } => {
 			let profile = if profile == "fast" { ExecutionProfile::Fast } else { ExecutionProfile::Portable };
 			let signer = global.signer()?;
 			let registration = models::Registration::from_bundle(&bundle, parse_opg(&price)?, profile, uris)?;
-			let block = models::register(&chain, &signer, &registration).await?;
+			let block = models::register(chain()?, &signer, &registration).await?;
 			let r = &registration;
 			emit(
 				global.json,
@@ -201,9 +213,31 @@ pub async fn model(global: &Global, command: ModelCommand) -> Result<ExitCode> {
 		},
 		ModelCommand::Show { id } => {
 			let model = parse_model(&id)?;
-			let found = models::model(&chain, model).await?.ok_or_else(|| inference::unknown_model(model))?;
+			let found = models::model(chain()?, model).await?.ok_or_else(|| inference::unknown_model(model))?;
 			emit(global.json, model_json(&found), || model_lines(&found));
 		},
 	}
+	Ok(ExitCode::SUCCESS)
+}
+
+pub async fn balance(global: &Global, account: Option<String>) -> Result<ExitCode> {
+	let who = match account {
+		Some(address) => address
+			.parse::<subxt::utils::AccountId32>()
+			.map_err(|_| Error::Input(format!("`{address}` is not an SS58 address")))?,
+		None => global.signer()?.account_id(),
+	};
+	let chain = global.connect().await?;
+	let balance = chain.balance(&who).await?;
+	emit(
+		global.json,
+		json!({
+			"account": who.to_string(),
+			"free": balance.free.to_string(),
+			"held": balance.held.to_string(),
+			"frozen": balance.frozen.to_string(),
+		}),
+		|| vec![format!("{who}: {} free, {} held", format_opg(balance.free), format_opg(balance.held))],
+	);
 	Ok(ExitCode::SUCCESS)
 }
