@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod inference;
 pub mod models;
+pub mod staking;
 pub mod values;
 pub mod verify;
 

@@ -134,3 +134,24 @@ pub async fn register(chain: &crate::Chain, signer: &crate::account::Signer, r: 
 	);
 	Ok(chain.submit(&call, signer).await?.block_number)
 }
+
+/// Change a model's price and URIs (owner only; open requests keep their terms).
+pub async fn update(
+	chain: &crate::Chain,
+	signer: &crate::account::Signer,
+	id: H256,
+	price: u128,
+	uris: &[String],
+) -> Result<u64> {
+	let call = runtime::transactions().inference().update_model(
+		id,
+		price,
+		uris.iter().map(|u| u.as_bytes().to_vec()).collect(),
+	);
+	Ok(chain.submit(&call, signer).await?.block_number)
+}
+
+/// Retire a model: no new requests; the owner's deposit is released.
+pub async fn retire(chain: &crate::Chain, signer: &crate::account::Signer, id: H256) -> Result<u64> {
+	Ok(chain.submit(&runtime::transactions().inference().retire_model(id), signer).await?.block_number)
+}

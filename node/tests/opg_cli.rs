@@ -225,3 +225,105 @@ fn opg_requests_follows_shows_and_verifies_inference_and_explains_every_refusal(
 	assert_eq!(account(&rpc, &Sr25519Keyring::Ferdie.to_account_id(), &best).data.reserved, 0);
 	assert_eq!(opg.json(&["request", "list"])["requests"], json!([]));
 }
+
+/// `opg worker …`, `opg stake …`, `opg model update | retire` and `opg balance`: each success
+/// path moves exactly what it says, and each refusal is the chain's own reason in one sentence.
+#[test]
+fn opg_runs_workers_backs_them_and_manages_models() {
+	let dir = tempfile::tempdir().expect("temp dir");
+	let published = dir.path().join("published");
+	std::fs::create_dir_all(&published).expect("dir");
+	let mlp = onnx_mlp(&published);
+	let mut node = Node::start("dev", &dir.path().join("dev"), &["--dev".to_string()]);
+	node.wait_finalized(1, Duration::from_secs(60));
+	let opg = Opg { url: format!("ws://127.0.0.1:{}", node.rpc_port) };
+	const OPG: u128 = 1_000_000_000_000_000_000;
+	let amount = |v: &Json| v.as_str().and_then(|s| s.parse::<u128>().ok()).expect("an amount as a decimal string");
+
+	// A genesis worker, as anyone reads it.
+	let alice = Sr25519Keyring::Alice.to_account_id().to_string();
+	let worker = opg.json(&["worker", "show", &alice]);
+	assert_eq!((worker["status"].as_str(), worker["models"].as_array().map(Vec::len)), (Some("active"), Some(3)));
+
+	// Ferdie backs Alice, takes part of it back, and has nothing to claim or withdraw yet.
+	let before = amount(&opg.json(&["balance", "--suri", "//Ferdie"])["held"]);
+	opg.json(&["stake", "delegate", &alice, "100", "--suri", "//Ferdie"]);
+	assert_eq!(amount(&opg.json(&["balance", "--suri", "//Ferdie"])["held"]), before + 100 * OPG);
+	opg.json(&["stake", "unbond", "40", "--worker", &alice, "--suri", "//Ferdie"]);
+	let position = &opg.json(&["stake", "show", "--suri", "//Ferdie"])["delegations"][0];
+	assert_eq!(position["worker"], alice);
+	assert_eq!((amount(&position["active"]), amount(&position["unbonding"][0]["amount"])), (60 * OPG, 40 * OPG));
+	assert_eq!(amount(&opg.json(&["worker", "show", &alice])["delegated"]), 60 * OPG);
+	opg.fails(&["stake", "withdraw", "--worker", &alice, "--suri", "//Ferdie"], 1, "WorkerStaking.NothingToWithdraw");
+	opg.fails(&["stake", "claim", "--worker", &alice, "--suri", "//Ferdie"], 1, "WorkerStaking.NothingToClaim");
+	opg.fails(&["stake", "delegate", &alice, "0.5", "--suri", "//Eve"], 1, "WorkerStaking.DelegationTooLow");
+	opg.fails(&["stake", "delegate", &alice, "5000000", "--suri", "//Ferdie"], 1, "WorkerStaking.InsufficientBalance");
+	opg.fails(&["stake", "delegate", "not-an-address", "1", "--suri", "//Ferdie"], 1, "is not an SS58 address");
+
+	// Dave becomes a worker, serves the MLP, bonds more, unbonds some, and leaves.
+	let key = format!("0x{}", "42".repeat(32));
+	let mlp_id = hex_id(&mlp);
+	opg.fails(
+		&[
+			"worker",
+			"register",
+			"--bond",
+			"100",
+			"--key",
+			&worker["key"].as_str().unwrap().to_string(),
+			"--model",
+			&mlp_id,
+			"--suri",
+			"//Dave",
+		],
+		1,
+		"WorkerStaking.KeyInUse",
+	);
+	opg.fails(
+		&["worker", "register", "--bond", "1", "--key", &key, "--model", &mlp_id, "--suri", "//Dave"],
+		1,
+		"WorkerStaking.BondTooLow",
+	);
+	opg.json(&[
+		"worker",
+		"register",
+		"--bond",
+		"100",
+		"--key",
+		&key,
+		"--model",
+		&mlp_id,
+		"--commission",
+		"5",
+		"--suri",
+		"//Dave",
+	]);
+	let dave = opg.json(&["worker", "show", "--suri", "//Dave"]);
+	assert_eq!((dave["key"].as_str(), dave["commission_percent"].as_f64()), (Some(key.as_str()), Some(5.0)));
+	assert_eq!(dave["models"], json!([mlp_id]));
+	opg.json(&["stake", "bond", "20", "--suri", "//Dave"]);
+	opg.json(&["stake", "unbond", "10", "--suri", "//Dave"]);
+	opg.fails(&["stake", "unbond", "100", "--suri", "//Dave"], 1, "WorkerStaking.");
+	opg.json(&["worker", "serve", "--suri", "//Dave"]);
+	assert_eq!(opg.json(&["worker", "show", "--suri", "//Dave"])["models"], json!([]));
+	let own = &opg.json(&["stake", "show", "--suri", "//Dave"])["worker"]["own"];
+	assert_eq!((amount(&own["active"]), amount(&own["unbonding"][0]["amount"])), (110 * OPG, 10 * OPG));
+	opg.json(&["worker", "leave", "--suri", "//Dave"]);
+	assert_eq!(opg.json(&["worker", "show", "--suri", "//Dave"])["status"], "leaving");
+	opg.fails(&["worker", "leave", "--suri", "//Dave"], 1, "WorkerStaking.AlreadyLeaving");
+	opg.fails(&["worker", "show", "--suri", "//Ferdie"], 1, "is not a worker");
+
+	// A model's owner reprices and retires it; nobody else may.
+	let url = "http://127.0.0.1:9/onnx-mlp.tar";
+	opg.json(&["model", "register", mlp.dir.to_str().unwrap(), "--uri", url, "--price", "1", "--suri", "//Eve"]);
+	let held = amount(&opg.json(&["balance", "--suri", "//Eve"])["held"]);
+	opg.fails(&["model", "update", &mlp_id, "--price", "2", "--suri", "//Ferdie"], 1, "Inference.NotOwner");
+	opg.json(&["model", "update", &mlp_id, "--price", "2.5", "--suri", "//Eve"]);
+	let shown = opg.json(&["model", "show", &mlp_id]);
+	assert_eq!((amount(&shown["price"]), shown["uris"].clone()), (5 * OPG / 2, json!([url])));
+	opg.fails(&["model", "retire", &mlp_id, "--suri", "//Ferdie"], 1, "Inference.NotOwner");
+	opg.json(&["model", "retire", &mlp_id, "--suri", "//Eve"]);
+	assert!(amount(&opg.json(&["balance", "--suri", "//Eve"])["held"]) < held, "the deposit is released");
+	opg.fails(&["model", "show", &mlp_id], 1, "no model is registered under");
+	assert_eq!(opg.json(&["model", "id", mlp.dir.to_str().unwrap()])["model"], mlp_id);
+}

@@ -9,6 +9,7 @@
 mod infer;
 mod output;
 mod query;
+mod stake;
 mod verify;
 
 use clap::{Args, Parser, Subcommand};
@@ -69,6 +70,12 @@ enum Command {
 	Model(query::ModelCommand),
 	/// Re-run a settled request's model on its input and check the chain's answer.
 	Verify(verify::VerifyArgs),
+	/// Run a worker: register, serve models, leave, show.
+	#[command(subcommand)]
+	Worker(stake::WorkerCommand),
+	/// Back workers: bond, delegate, unbond, withdraw, claim, show.
+	#[command(subcommand)]
+	Stake(stake::StakeCommand),
 	/// An account's free and held balance (the signer's when no address is given).
 	Balance {
 		/// SS58 address.
@@ -91,6 +98,8 @@ fn main() -> ExitCode {
 			Command::Request(command) => query::request(&cli.global, command).await,
 			Command::Model(command) => query::model(&cli.global, command).await,
 			Command::Verify(args) => verify::run(&cli.global, args).await,
+			Command::Worker(command) => stake::worker(&cli.global, command).await,
+			Command::Stake(command) => stake::stake(&cli.global, command).await,
 			Command::Balance { account } => query::balance(&cli.global, account).await,
 		}
 	});

@@ -33,6 +33,16 @@ pub enum ModelCommand {
 	List,
 	/// One model.
 	Show { id: String },
+	/// Change a model's price and URIs (owner only; the current ones are kept when not given).
+	Update {
+		id: String,
+		#[arg(long)]
+		price: Option<String>,
+		#[arg(long = "uri")]
+		uris: Vec<String>,
+	},
+	/// Retire a model you own: no new requests, the deposit is released.
+	Retire { id: String },
 	/// The model id of a bundle directory (its files checked against its manifest).
 	Id { bundle: std::path::PathBuf },
 	/// Register a bundle directory as a model you own (its id is the bundle's).
@@ -210,6 +220,28 @@ pub async fn model(global: &Global, command: ModelCommand) -> Result<ExitCode> {
 					)]
 				},
 			);
+		},
+		ModelCommand::Update { id, price, uris } => {
+			let model = parse_model(&id)?;
+			let current = models::model(chain()?, model).await?.ok_or_else(|| inference::unknown_model(model))?;
+			let price = price.as_deref().map(parse_opg).transpose()?.unwrap_or(current.price);
+			let uris = if uris.is_empty() { current.uris } else { uris };
+			let block = models::update(chain()?, &global.signer()?, model, price, &uris).await?;
+			emit(global.json, json!({ "model": self::id(&model), "block": block }), || {
+				vec![format!(
+					"updated {} in block #{block}: price {}, {}",
+					self::id(&model),
+					format_opg(price),
+					uris.join(", ")
+				)]
+			});
+		},
+		ModelCommand::Retire { id } => {
+			let model = parse_model(&id)?;
+			let block = models::retire(chain()?, &global.signer()?, model).await?;
+			emit(global.json, json!({ "model": self::id(&model), "block": block }), || {
+				vec![format!("retired {} in block #{block}", self::id(&model))]
+			});
 		},
 		ModelCommand::Show { id } => {
 			let model = parse_model(&id)?;
