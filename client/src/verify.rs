@@ -129,6 +129,16 @@ async fn find_input(chain: &Chain, id: u64, settled: u64) -> Result<(u64, Vec<u8
 	)))
 }
 
+/// Where `opg` keeps the models it fetches: `$XDG_DATA_HOME/opg/models`, else
+/// `~/.local/share/opg/models`.
+pub fn default_store() -> std::path::PathBuf {
+	let base = std::env::var_os("XDG_DATA_HOME")
+		.map(std::path::PathBuf::from)
+		.or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/share")))
+		.unwrap_or_else(std::env::temp_dir);
+	base.join("opg/models")
+}
+
 /// Where the model comes from.
 pub enum BundleSource<'a> {
 	/// Fetched by id from the model's URIs into this store (kept there for next time).

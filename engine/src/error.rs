@@ -77,6 +77,8 @@ pub enum EngineError {
 	UnsupportedDtype { dtype: i32, place: String },
 	#[error("model does not match its format: {0}")]
 	Model(String),
+	#[error("cannot make a bundle: {0}")]
+	Bundle(String),
 	#[error("invalid input: {0}")]
 	Input(#[from] InputError),
 }

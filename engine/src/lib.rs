@@ -8,6 +8,7 @@
 //!                                   SCALE Value ──run_encoded──▶ SCALE Value ◀─┘
 //! ```
 
+pub mod bundle;
 pub mod error;
 pub mod hash;
 pub mod kernels;

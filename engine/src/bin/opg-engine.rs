@@ -49,6 +49,18 @@ enum Command {
 	},
 	/// Make a bundle of a sentence-transformers BERT directory (e.g. all-MiniLM-L6-v2).
 	BundleSentenceBert { model_dir: PathBuf, out: PathBuf },
+	/// Make a bundle of an `.onnx` file, a Hugging Face directory (BERT encoder or Llama), or a
+	/// `.gguf` file; prints the model id.
+	Bundle {
+		source: PathBuf,
+		out: PathBuf,
+		/// Longest input of a sentence encoder, in tokens.
+		#[arg(long, default_value_t = 256)]
+		max_tokens: u32,
+		/// Tokens a language model generates per request.
+		#[arg(long, default_value_t = 32)]
+		max_new_tokens: u32,
+	},
 	/// Import a bundle directory, tarball or http(s) URL into a store; prints the model id.
 	Import {
 		#[arg(long)]
@@ -146,21 +158,20 @@ fn run(command: Command) -> AnyResult<()> {
 			let manifest = testmodels::write_sentence_bert_bundle(&model_dir, &out)?;
 			println!("{}", to_hex(&manifest.id()));
 		},
+		Command::Bundle { source, out, max_tokens, max_new_tokens } => {
+			let options = opg_engine::bundle::BundleOptions { max_tokens, max_new_tokens, ..Default::default() };
+			let manifest = opg_engine::bundle::bundle(&source, &out, &options)?;
+			println!("{}", to_hex(&manifest.id()));
+		},
 		Command::Import { store, source, max_bytes } => {
 			let store = ModelStore::open(store)?;
-			let id = if source.starts_with("http://") || source.starts_with("https://") {
-				let mut last = 0u64;
-				store.import_url(&source, max_bytes, &mut |done, total| {
-					if done >= last + (16 << 20) || Some(done) == total {
-						last = done;
-						eprintln!("downloaded {done} of {} bytes", total.map_or("?".into(), |t| t.to_string()));
-					}
-				})?
-			} else if Path::new(&source).is_dir() {
-				store.import_dir(Path::new(&source), max_bytes)?
-			} else {
-				store.import_tarball(Path::new(&source), max_bytes)?
-			};
+			let mut last = 0u64;
+			let id = store.import(&source, max_bytes, &mut |done, total| {
+				if done >= last + (16 << 20) || Some(done) == total {
+					last = done;
+					eprintln!("downloaded {done} of {} bytes", total.map_or("?".into(), |t| t.to_string()));
+				}
+			})?;
 			println!("{}", to_hex(&id));
 		},
 		Command::Verify { store, id } => {

@@ -36,3 +36,16 @@ pub fn parse_model(text: &str) -> opg_client::Result<H256> {
 	})?;
 	Ok(H256::from_slice(&bytes))
 }
+
+/// A byte-count progress bar on standard error (hidden with `--json`), for downloads.
+pub fn download_bar(json_mode: bool, what: &str) -> indicatif::ProgressBar {
+	let bar = indicatif::ProgressBar::hidden();
+	if !json_mode {
+		bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+	}
+	let template = format!("{what} {{bar:30}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}}");
+	bar.set_style(
+		indicatif::ProgressStyle::with_template(&template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+	);
+	bar
+}

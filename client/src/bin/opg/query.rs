@@ -43,6 +43,25 @@ pub enum ModelCommand {
 	},
 	/// Retire a model you own: no new requests, the deposit is released.
 	Retire { id: String },
+	/// Make a bundle of an `.onnx` file, a Hugging Face directory (BERT encoder or Llama) or a
+	/// `.gguf` file, and print its model id.
+	Bundle {
+		source: std::path::PathBuf,
+		out: std::path::PathBuf,
+		/// Longest input of a sentence encoder, in tokens.
+		#[arg(long, default_value_t = 256)]
+		max_tokens: u32,
+		/// Tokens a language model generates per request.
+		#[arg(long, default_value_t = 32)]
+		max_new_tokens: u32,
+	},
+	/// Import a bundle (directory, tarball or http(s) URL) into a local model store, every file
+	/// checked against its manifest; prints its model id.
+	Import {
+		source: String,
+		#[arg(long, env = "OPG_MODEL_STORE")]
+		store: Option<std::path::PathBuf>,
+	},
 	/// The model id of a bundle directory (its files checked against its manifest).
 	Id { bundle: std::path::PathBuf },
 	/// Register a bundle directory as a model you own (its id is the bundle's).
@@ -183,7 +202,7 @@ fn model_lines(m: &RegisteredModel) -> Vec<String> {
 pub async fn model(global: &Global, command: ModelCommand) -> Result<ExitCode> {
 	// Reading a bundle needs no node.
 	let chain = match &command {
-		ModelCommand::Id { .. } => None,
+		ModelCommand::Id { .. } | ModelCommand::Bundle { .. } | ModelCommand::Import { .. } => None,
 		_ => Some(global.connect().await?),
 	};
 	let chain = || chain.as_ref().ok_or_else(|| Error::Chain("no connection".into()));
@@ -201,6 +220,41 @@ pub async fn model(global: &Global, command: ModelCommand) -> Result<ExitCode> {
 			let (model, manifest) = models::check_bundle(&bundle)?;
 			let format = manifest.architecture.format();
 			emit(global.json, json!({ "model": id(&model), "format": format!("{format:?}") }), || vec![id(&model)]);
+		},
+		ModelCommand::Bundle { source, out, max_tokens, max_new_tokens } => {
+			let options = opg_engine::bundle::BundleOptions { max_tokens, max_new_tokens, ..Default::default() };
+			let spinner = indicatif::ProgressBar::new_spinner();
+			if !global.json {
+				spinner.set_message(format!("bundling {}", source.display()));
+				spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+			}
+			let manifest = tokio::task::block_in_place(|| opg_engine::bundle::bundle(&source, &out, &options))
+				.map_err(|e| Error::Engine(e.to_string()))?;
+			spinner.finish_and_clear();
+			let model = subxt::utils::H256(manifest.id());
+			let format = manifest.architecture.format();
+			emit(global.json, json!({ "model": id(&model), "format": format!("{format:?}"), "bundle": out }), || {
+				vec![format!("{} ({format:?}) bundled in {}", id(&model), out.display())]
+			});
+		},
+		ModelCommand::Import { source, store } => {
+			let store = store.unwrap_or_else(opg_client::verify::default_store);
+			let bar = crate::output::download_bar(global.json, "importing");
+			let imported = tokio::task::block_in_place(|| {
+				let store = opg_engine::ModelStore::open(&store)?;
+				store.import(&source, opg_client::verify::MAX_BUNDLE_BYTES, &mut |done, total| {
+					if let Some(total) = total {
+						bar.set_length(total);
+					}
+					bar.set_position(done);
+				})
+			})
+			.map_err(|e| Error::Engine(e.to_string()))?;
+			bar.finish_and_clear();
+			let model = subxt::utils::H256(imported);
+			emit(global.json, json!({ "model": id(&model), "store": store }), || {
+				vec![format!("{} imported into {}", id(&model), store.display())]
+			});
 		},
 		ModelCommand::Register { bundle, uris, price, profile } => {
 			let profile = if profile == "fast" { ExecutionProfile::Fast } else { ExecutionProfile::Portable };

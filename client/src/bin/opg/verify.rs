@@ -5,7 +5,6 @@ use crate::{
 	Global,
 };
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use opg_client::{
 	values,
 	verify::{self, BundleSource},
@@ -26,26 +25,11 @@ pub struct VerifyArgs {
 	store: Option<PathBuf>,
 }
 
-fn default_store() -> PathBuf {
-	let base = std::env::var_os("XDG_DATA_HOME")
-		.map(PathBuf::from)
-		.or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-		.unwrap_or_else(std::env::temp_dir);
-	base.join("opg/models")
-}
-
 pub async fn run(global: &Global, args: VerifyArgs) -> Result<ExitCode> {
 	let chain = global.connect().await?;
 	let settled = verify::settled(&chain, args.request).await?;
-	let store = args.store.unwrap_or_else(default_store);
-	let bar = ProgressBar::hidden();
-	if !global.json {
-		bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-	}
-	bar.set_style(
-		ProgressStyle::with_template("fetching the model {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
-			.unwrap_or_else(|_| ProgressStyle::default_bar()),
-	);
+	let store = args.store.unwrap_or_else(verify::default_store);
+	let bar = crate::output::download_bar(global.json, "fetching the model");
 	let bundle = args.bundle.clone();
 	let verification = tokio::task::block_in_place(|| {
 		let source = match &bundle {
