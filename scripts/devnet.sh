@@ -151,6 +151,7 @@ if [ "$smoke" = 1 ]; then
 	kill -9 "${pids[3]}"; wait "${pids[3]}" 2>/dev/null || true
 	unset 'pids[3]'
 	now=$(finalized "$RPC_PORT")
+	[ -n "$now" ] && [ "$now" -gt 0 ] || opg_die "cannot read alice's finalized block"
 	wait_finalized $((now + 3)) 120 0 1 2
 	echo "smoke check passed: finality continued with 3 of 4 validators" >&2
 	exit 0

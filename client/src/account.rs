@@ -40,3 +40,32 @@ impl Signer {
 		self.keypair.public_key().to_account_id()
 	}
 }
+
+/// Shows the account, never the secret.
+impl std::fmt::Debug for Signer {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		write!(f, "Signer({})", self.account_id())
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn keys_come_from_a_uri_or_a_file_holding_one() {
+		let alice = subxt_signer::sr25519::dev::alice().public_key().to_account_id();
+		assert_eq!(Signer::from_suri("//Alice").unwrap().account_id(), alice);
+		let dir = tempfile::tempdir().unwrap();
+		let file = dir.path().join("key");
+		std::fs::write(&file, "//Alice\n").unwrap();
+		assert_eq!(Signer::from_file(&file, None).unwrap().account_id(), alice);
+		std::fs::write(&file, "{\"encoded\": \"...\"}").unwrap();
+		assert!(Signer::from_file(&file, None).unwrap_err().to_string().contains("give its password"));
+		assert!(Signer::from_suri("bottom drive obey").unwrap_err().to_string().contains("cannot derive the key"));
+		assert!(Signer::from_file(&dir.path().join("missing"), None)
+			.unwrap_err()
+			.to_string()
+			.contains("cannot read key file"));
+	}
+}

@@ -104,6 +104,19 @@ impl Chain {
 	/// Sign `call` with the pool-aware next nonce, submit it, and wait until it is in a best
 	/// block. A dispatch error comes back as [`Error::Refused`] with the error's own words.
 	pub async fn submit<Call: Payload>(&self, call: &Call, signer: &Signer) -> Result<Included> {
+		self.submit_holding(call, signer, 0, "").await
+	}
+
+	/// [`Chain::submit`] for a call that will hold `hold` of the signer's free balance
+	/// (`what` names it): refused in words unless the signer can pay the fee, the hold, and keep
+	/// its existential deposit.
+	pub async fn submit_holding<Call: Payload>(
+		&self,
+		call: &Call,
+		signer: &Signer,
+		hold: u128,
+		what: &str,
+	) -> Result<Included> {
 		let nonce = self.rpc.system_account_next_index(&signer.account_id()).await?;
 		let params = DefaultExtrinsicParamsBuilder::<OpgConfig>::new().nonce(nonce).mortal(64).build();
 		let at = self.at_best().await?;
@@ -112,12 +125,20 @@ impl Chain {
 		// say it in words before submitting.
 		let fee = tx.partial_fee_estimate().await?;
 		let free = self.free_balance(&signer.account_id()).await?;
-		if free < fee {
+		let existential = at.constants().entry(runtime::constants().balances().existential_deposit())?;
+		let needed = fee.saturating_add(hold).saturating_add(if hold > 0 { existential } else { 0 });
+		if free < needed {
+			use crate::amount::format_opg;
+			let also = if hold > 0 {
+				format!(" plus {what} {} and the existential deposit {}", format_opg(hold), format_opg(existential))
+			} else {
+				String::new()
+			};
 			return Err(Error::Refused(format!(
-				"{} has {} free, less than the transaction fee {}",
+				"{} has {} free, less than the transaction fee {}{also}",
 				signer.account_id(),
-				crate::amount::format_opg(free),
-				crate::amount::format_opg(fee)
+				format_opg(free),
+				format_opg(fee),
 			)));
 		}
 		let mut progress = tx.submit_and_watch().await.map_err(|e| {

@@ -78,17 +78,8 @@ pub async fn request(
 			quote.seats
 		)));
 	}
-	let free = chain.free_balance(&signer.account_id()).await?;
-	if free < max_fee {
-		return Err(Error::Input(format!(
-			"{} has {} free, less than the max fee {} it would hold",
-			signer.account_id(),
-			format_opg(free),
-			format_opg(max_fee)
-		)));
-	}
 	let call = runtime::transactions().inference().request_inference(model, input.encode(), max_fee, Some(quote.seats));
-	let included = chain.submit(&call, signer).await?;
+	let included = chain.submit_holding(&call, signer, max_fee, "the max fee").await?;
 	for event in included.events.iter() {
 		let event = event?;
 		if event.phase() != Phase::ApplyExtrinsic(included.extrinsic_index) {
@@ -170,6 +161,7 @@ pub async fn follow(
 ) -> Result<Ended> {
 	let start = Instant::now();
 	let mut next = from;
+	let mut rescanned = false;
 	let (mut members, mut round, mut committed, mut revealed) = (Vec::new(), 0u8, 0usize, 0usize);
 	loop {
 		let best = chain.best_number().await?;
@@ -245,6 +237,18 @@ pub async fn follow(
 				on_progress(next, &step);
 			}
 			next += 1;
+		}
+		// Blocks are read by number on the best chain; if it switched forks under a height
+		// already read, the request may have ended there unseen: read everything again, once.
+		let ended_unseen = match status(chain, id).await? {
+			RequestStatus::Settled { at, .. } | RequestStatus::Rejected { at, .. } => u64::from(at) < next,
+			RequestStatus::Unknown => next > from + 1,
+			_ => false,
+		};
+		if ended_unseen && !rescanned {
+			rescanned = true;
+			next = from;
+			continue;
 		}
 		if start.elapsed() > timeout {
 			return Err(Error::Chain(format!(

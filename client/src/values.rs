@@ -111,7 +111,12 @@ pub fn answer_json(answer: &Answer) -> serde_json::Value {
 			Some(v) => serde_json::json!({ "output": JsonValue::from(&v), "output_hex": hex::encode(bytes) }),
 			None => serde_json::json!({ "output": null, "output_hex": hex::encode(bytes) }),
 		},
-		Answer::Rejected(r) => serde_json::json!({ "rejected": format!("{r:?}"), "reason": r.describe() }),
+		Answer::Rejected(r) => serde_json::json!({
+			"output": null,
+			"output_hex": null,
+			"rejected": format!("{r:?}"),
+			"reason": r.describe(),
+		}),
 	}
 }
 

@@ -97,9 +97,14 @@ pub async fn settled(chain: &Chain, id: u64) -> Result<Settled> {
 /// The block that included request `id` and the input it carried, searching back from the
 /// block it settled in.
 async fn find_input(chain: &Chain, id: u64, settled: u64) -> Result<(u64, Vec<u8>)> {
+	let pruned = |number: u64, e: Error| {
+		Error::NotFound(format!(
+			"the node no longer holds the state of block #{number} ({e}); ask a node started with --state-pruning archive"
+		))
+	};
 	for number in (settled.saturating_sub(SEARCH_BLOCKS)..=settled).rev() {
-		let at = chain.at_number(number).await?;
-		let events = at.events().fetch().await?;
+		let at = chain.at_number(number).await.map_err(|e| pruned(number, e))?;
+		let events = at.events().fetch().await.map_err(|e| pruned(number, e.into()))?;
 		for event in events.iter() {
 			let event = event?;
 			let Some(requested) = event.decode_fields_as::<ev::InferenceRequested>() else { continue };

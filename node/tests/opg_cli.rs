@@ -218,8 +218,9 @@ fn opg_requests_follows_shows_and_verifies_inference_and_explains_every_refusal(
 		1,
 		"is not an input",
 	);
-	opg.fails(&["infer", "--model", &mlp_id, "--input-json", file, "--suri", "//Nobody"], 1, "less than the max fee");
-	opg.fails(&["infer", "--model", &mlp_id, "--input-json", file], 1, "give --suri");
+	opg.fails(&["infer", "--model", &mlp_id, "--input-json", file, "--suri", "//Nobody"], 1, "plus the max fee");
+	opg.fails(&["infer", "--model", &mlp_id], 1, "required arguments were not provided");
+	opg.fails(&["infer", "--model", &mlp_id, "--input-json", file], 1, "no account given");
 	opg.fails(&["request", "show", "9999"], 1, "no request 9999");
 	opg.fails(&["verify", "9999"], 1, "keeps no settled answer for request 9999");
 	let down = format!("ws://127.0.0.1:{}", free_port());
@@ -316,7 +317,8 @@ fn opg_runs_workers_backs_them_and_manages_models() {
 	opg.json(&["stake", "unbond", "10", "--suri", "//Dave"]);
 	opg.fails(&["stake", "unbond", "100", "--suri", "//Dave"], 1, "WorkerStaking.");
 	opg.json(&["worker", "serve", "--suri", "//Dave"]);
-	assert_eq!(opg.json(&["worker", "show", "--suri", "//Dave"])["models"], json!([]));
+	let dave = opg.json(&["worker", "show", "--suri", "//Dave"]);
+	assert_eq!((dave["models"].clone(), dave["commission_percent"].as_f64()), (json!([]), Some(5.0)));
 	let own = &opg.json(&["stake", "show", "--suri", "//Dave"])["worker"]["own"];
 	assert_eq!((amount(&own["active"]), amount(&own["unbonding"][0]["amount"])), (110 * OPG, 10 * OPG));
 	opg.json(&["worker", "leave", "--suri", "//Dave"]);

@@ -87,7 +87,7 @@ run_demo() {
 			opg_die "the $name request did not settle; see $log and the node logs"
 		request=$(sed -n 's/^request \([0-9]*\) included.*/\1/p' "$log")
 		local verdict
-		verdict=$(demo_opg verify "$request" --store "$dir/verifier-store" 2>/dev/null | tail -1) ||
+		verdict=$(demo_opg verify "$request" --store "$dir/verifier-store" 2>&1 | tail -1) ||
 			opg_die "opg verify $request did not verify: $verdict"
 		summary+=("$(printf '%-17s request %-3s %s\n%17s %s\n%17s %s' "$name" "$request" \
 			"$(grep -o 'settled in block.*' "$log")" "" "$(grep '^answer:' "$log")" "" "$verdict")")

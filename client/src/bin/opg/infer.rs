@@ -131,13 +131,23 @@ pub async fn run(global: &Global, args: InferArgs) -> Result<ExitCode> {
 		},
 		Outcome::Refunded { reason } => {
 			object["output"] = serde_json::Value::Null;
+			object["output_hex"] = serde_json::Value::Null;
 			object["reason"] = json!(reason);
 			lines.push(format!("refunded in block #{}: no answer ({reason}); nothing was paid", ended.block));
 		},
 	}
-	let refunded = matches!(ended.outcome, Outcome::Refunded { .. });
+	let refunded = match &ended.outcome {
+		Outcome::Refunded { reason } => Some(reason.clone()),
+		_ => None,
+	};
 	emit(json_mode, object, || lines);
-	Ok(if refunded { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+	Ok(match refunded {
+		Some(reason) => {
+			eprintln!("error: request {} ended without an answer ({reason}) and was refunded", submitted.request);
+			ExitCode::FAILURE
+		},
+		None => ExitCode::SUCCESS,
+	})
 }
 
 fn describe(step: &Progress) -> String {

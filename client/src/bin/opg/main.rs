@@ -34,7 +34,8 @@ pub struct Global {
 	#[arg(long, global = true, env = "OPG_SURI", hide_env_values = true)]
 	pub suri: Option<String>,
 	/// A key file: a polkadot.js JSON export (password from `--password`), or a secret URI.
-	#[arg(long, global = true, conflicts_with = "suri")]
+	/// Takes precedence over `--suri`/`OPG_SURI`.
+	#[arg(long, global = true)]
 	pub key_file: Option<PathBuf>,
 	/// Password of an encrypted key file.
 	#[arg(long, global = true, env = "OPG_PASSWORD", hide_env_values = true)]
@@ -50,10 +51,10 @@ impl Global {
 	}
 
 	pub fn signer(&self) -> Result<Signer> {
-		match (&self.suri, &self.key_file) {
-			(Some(suri), _) => Signer::from_suri(suri),
-			(None, Some(file)) => Signer::from_file(file, self.password.as_deref()),
-			(None, None) => Err(Error::Account("this command signs: give --suri, --key-file or set OPG_SURI".into())),
+		match (&self.key_file, &self.suri) {
+			(Some(file), _) => Signer::from_file(file, self.password.as_deref()),
+			(None, Some(suri)) => Signer::from_suri(suri),
+			(None, None) => Err(Error::Account("no account given: use --suri, --key-file or OPG_SURI".into())),
 		}
 	}
 }
@@ -84,7 +85,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-	let cli = Cli::parse();
+	// Usage errors exit 1 like every other error; help and version exit 0.
+	let cli = match Cli::try_parse() {
+		Ok(cli) => cli,
+		Err(e) if !e.use_stderr() => e.exit(),
+		Err(e) => {
+			let _ = e.print();
+			return ExitCode::FAILURE;
+		},
+	};
 	let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
 		Ok(runtime) => runtime,
 		Err(e) => {

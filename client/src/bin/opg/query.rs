@@ -233,9 +233,11 @@ pub async fn model(global: &Global, command: ModelCommand) -> Result<ExitCode> {
 			spinner.finish_and_clear();
 			let model = subxt::utils::H256(manifest.id());
 			let format = manifest.architecture.format();
-			emit(global.json, json!({ "model": id(&model), "format": format!("{format:?}"), "bundle": out }), || {
-				vec![format!("{} ({format:?}) bundled in {}", id(&model), out.display())]
-			});
+			emit(
+				global.json,
+				json!({ "model": id(&model), "format": format!("{format:?}"), "bundle": out.display().to_string() }),
+				|| vec![format!("{} ({format:?}) bundled in {}", id(&model), out.display())],
+			);
 		},
 		ModelCommand::Import { source, store } => {
 			let store = store.unwrap_or_else(opg_client::verify::default_store);
@@ -252,7 +254,7 @@ pub async fn model(global: &Global, command: ModelCommand) -> Result<ExitCode> {
 			.map_err(|e| Error::Engine(e.to_string()))?;
 			bar.finish_and_clear();
 			let model = subxt::utils::H256(imported);
-			emit(global.json, json!({ "model": id(&model), "store": store }), || {
+			emit(global.json, json!({ "model": id(&model), "store": store.display().to_string() }), || {
 				vec![format!("{} imported into {}", id(&model), store.display())]
 			});
 		},

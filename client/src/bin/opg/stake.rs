@@ -36,8 +36,9 @@ pub enum WorkerCommand {
 	Serve {
 		#[arg(long = "model")]
 		models: Vec<String>,
-		#[arg(long, default_value_t = 10.0)]
-		commission: f64,
+		/// Commission in percent (unchanged when not given).
+		#[arg(long)]
+		commission: Option<f64>,
 	},
 	/// Stop serving: leave every model's candidates; the bond starts unbonding.
 	Leave,
@@ -151,7 +152,18 @@ pub async fn worker(global: &Global, command: WorkerCommand) -> Result<ExitCode>
 		},
 		WorkerCommand::Serve { models, commission } => {
 			let models = model_ids(&models)?;
-			let block = staking::update_worker(&chain, &global.signer()?, &models, commission).await?;
+			let signer = global.signer()?;
+			let commission = match commission {
+				Some(c) => c,
+				None => {
+					let me = signer.account_id();
+					staking::worker(&chain, &me)
+						.await?
+						.ok_or_else(|| Error::NotFound(format!("{me} is not a worker: `opg worker register` first")))?
+						.commission_percent
+				},
+			};
+			let block = staking::update_worker(&chain, &signer, &models, commission).await?;
 			done(global, "updated the worker", block)
 		},
 		WorkerCommand::Leave => done(global, "the worker is leaving", staking::leave(&chain, &global.signer()?).await?),
