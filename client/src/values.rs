@@ -3,7 +3,7 @@
 //! `{"I64": {"shape": [2], "data": [7, 8]}}`), and the SCALE `Value` the chain carries.
 
 use crate::error::{Error, Result};
-use codec::{Decode, Encode};
+use codec::Decode;
 use opg_primitives::inference::{Answer, Value};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -131,14 +131,10 @@ pub fn describe_answer(answer: &Answer) -> String {
 	}
 }
 
-/// SCALE-encode an input for the chain.
-pub fn encode_input(value: &Value) -> Vec<u8> {
-	value.encode()
-}
-
 #[cfg(test)]
 mod tests {
 	use super::*;
+	use codec::Encode;
 
 	#[test]
 	fn json_inputs_round_trip_and_bad_shapes_are_refused() {
