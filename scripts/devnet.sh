@@ -5,11 +5,14 @@
 # registered with `opg`, sent one request each, and every answer is re-checked with
 # `opg verify`. The network then keeps running until Ctrl-C.
 #
-#   scripts/devnet.sh [--base-path DIR] [--no-build] [--smoke]
+#   scripts/devnet.sh [--base-path DIR] [--no-build] [--examples] [--smoke]
 #
 #   --base-path DIR  keep chain data and node keys in DIR (default: a new temp dir); re-using a
 #                    directory restarts the same network with the same peer ids.
 #   --no-build       use the already built binary.
+#   --examples       after the demo, run examples/python (substrate-interface) and examples/js
+#                    (@polkadot/api) against the network and check their answers against
+#                    `opg-engine run` (installs both libraries when missing).
 #   --smoke          check the network and exit: wait for finalized block >= 3 on all four,
 #                    run the demo, kill dave, check the other three keep finalizing, then stop
 #                    everything.
@@ -21,16 +24,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/prereqs.sh
 source scripts/lib/demo.sh
+source scripts/lib/examples.sh
 
 base_path=""
 build=1
 smoke=0
+examples=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 		--base-path) base_path="${2:?--base-path needs a directory}"; shift 2 ;;
 		--no-build) build=0; shift ;;
 		--smoke) smoke=1; shift ;;
-		-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+		--examples) examples=1; shift ;;
+		-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
 		*) opg_die "unknown argument '$1' (see --help)" ;;
 	esac
 done
@@ -145,6 +151,7 @@ wait_finalized 3 240 0 1 2 3
 echo "network is finalizing." >&2
 
 run_demo
+if [ "$examples" = 1 ]; then run_examples; fi
 
 if [ "$smoke" = 1 ]; then
 	echo "smoke check: killing dave; the other three must keep finalizing" >&2

@@ -10,6 +10,7 @@ source scripts/lib/prereqs.sh
 ensure_prerequisites
 ensure_python_yaml
 ensure_engine_test_deps
+ensure_example_deps
 
 echo "target dir: $CARGO_TARGET_DIR" >&2
 start=$(date +%s)
@@ -25,11 +26,12 @@ cargo test --release --locked --workspace "$@" 2>&1 | tee "$log" || status=$?
 if [ $# -eq 0 ]; then
 	demo_start=$(date +%s)
 	if P2P_PORT=31333 RPC_PORT=19944 PROMETHEUS_PORT=19615 MODEL_PORT=18000 \
-		bash scripts/devnet.sh --no-build --smoke >"$log.devnet" 2>&1; then
-		echo "test result: ok. 1 passed; 0 failed (scripts/devnet.sh --smoke, $(($(date +%s) - demo_start)) s)" | tee -a "$log"
+		bash scripts/devnet.sh --no-build --examples --smoke >"$log.devnet" 2>&1; then
+		grep -E '^(python|js) \(' "$log.devnet" || true
+		echo "test result: ok. 1 passed; 0 failed (scripts/devnet.sh --examples --smoke, $(($(date +%s) - demo_start)) s)" | tee -a "$log"
 	else
 		tail -40 "$log.devnet" >&2
-		echo "test result: FAILED. 0 passed; 1 failed (scripts/devnet.sh --smoke)" | tee -a "$log"
+		echo "test result: FAILED. 0 passed; 1 failed (scripts/devnet.sh --examples --smoke)" | tee -a "$log"
 		status=1
 	fi
 	rm -f "$log.devnet"

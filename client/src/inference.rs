@@ -78,7 +78,8 @@ pub async fn request(
 			quote.seats
 		)));
 	}
-	let call = runtime::transactions().inference().request_inference(model, input.encode(), max_fee, Some(quote.seats));
+	let call =
+		runtime::transactions().inference().request_inference(model, convert(input)?, max_fee, Some(quote.seats));
 	let included = chain.submit_holding(&call, signer, max_fee, "the max fee").await?;
 	for event in included.events.iter() {
 		let event = event?;
@@ -215,7 +216,7 @@ pub async fn follow(
 					if e.request != id {
 						continue;
 					}
-					let outcome = Outcome::Settled { output: e.output, agreeing: e.agreeing, paid: e.paid };
+					let outcome = Outcome::Settled { output: e.output.encode(), agreeing: e.agreeing, paid: e.paid };
 					return Ok(Ended { outcome, block: next, committee: members });
 				} else if let Some(e) = event.decode_fields_as::<ev::Rejected>() {
 					let e = e?;

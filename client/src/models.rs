@@ -66,7 +66,7 @@ pub async fn models(chain: &Chain) -> Result<Vec<RegisteredModel>> {
 pub fn stored_answer(answer: StoredAnswer) -> Result<opg_primitives::inference::Answer> {
 	use opg_primitives::inference::Answer;
 	Ok(match answer {
-		StoredAnswer::Output(bytes) => Answer::Output(bytes.0),
+		StoredAnswer::Output(value) => Answer::Output(codec::Encode::encode(&value)),
 		StoredAnswer::Rejected(reason) => Answer::Rejected(convert(&reason)?),
 	})
 }

@@ -121,7 +121,7 @@ async fn find_input(chain: &Chain, id: u64, settled: u64) -> Result<(u64, Vec<u8
 				if let Some(call) =
 					extrinsic.decode_call_data_fields_as::<runtime::inference::calls::RequestInference>()
 				{
-					return Ok((number, call?.input));
+					return Ok((number, codec::Encode::encode(&call?.input)));
 				}
 			}
 			return Err(Error::Chain(format!(

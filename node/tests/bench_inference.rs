@@ -69,7 +69,7 @@ impl Submitter {
 fn request(model: &Bundle, input: Vec<u8>) -> RuntimeCall {
 	RuntimeCall::Inference(pallet_inference::Call::request_inference {
 		model: model.id,
-		input,
+		input: Value::decode(&mut &input[..]).expect("an encoded value"),
 		max_fee: 2 * OPG,
 		seats: Some(3),
 	})

@@ -162,7 +162,7 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	for (_, bundle, input) in &cases {
 		let call = RuntimeCall::Inference(pallet_inference::Call::request_inference {
 			model: bundle.id,
-			input: input.clone(),
+			input: Value::decode(&mut &input[..]).expect("an encoded value"),
 			max_fee: MAX_FEE,
 			seats: Some(SEATS),
 		});
@@ -266,7 +266,7 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 		RequestStatus::<BlockNumber>::decode(&mut &from_hex(raw.as_str().expect("hex"))[..]).expect("decodes")
 	};
 	assert!(
-		matches!(status(ids[0].0), RequestStatus::Settled { ref output, .. } if Answer::Output(output.clone()) == expected[0])
+		matches!(status(ids[0].0), RequestStatus::Settled { ref output, .. } if Answer::Output(output.encode()) == expected[0])
 	);
 	assert!(matches!(status(ids[3].0), RequestStatus::Rejected { reason: Rejection::WrongShape, .. }));
 

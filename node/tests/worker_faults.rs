@@ -127,7 +127,7 @@ fn misbehaving_workers_are_slashed_and_requests_still_settle() {
 		let rpc = net.nodes[0].rpc();
 		let call = RuntimeCall::Inference(pallet_inference::Call::request_inference {
 			model: mlp.id,
-			input: input.clone(),
+			input: testmodels::golden_mlp_input(),
 			max_fee: 2 * OPG,
 			seats: Some(4),
 		});

@@ -7,6 +7,8 @@ use alloc::vec::Vec;
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
+pub use crate::bounded_value::{BoundedValue, ValueError};
+
 /// How a model's bundle is laid out and executed.
 #[derive(Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug)]
 pub enum ModelFormat {
@@ -51,6 +53,18 @@ pub enum Value {
 	Text(Vec<u8>),
 	/// Token ids.
 	Tokens(Vec<u32>),
+}
+
+impl Value {
+	/// No text, no tokens, or a tensor without elements: nothing for a model to run on.
+	pub fn is_empty(&self) -> bool {
+		match self {
+			Value::F32 { bits, .. } => bits.is_empty(),
+			Value::I64 { data, .. } => data.is_empty(),
+			Value::Text(text) => text.is_empty(),
+			Value::Tokens(tokens) => tokens.is_empty(),
+		}
+	}
 }
 
 /// Why a model refused an input. Refusals are deterministic: every honest worker running the
@@ -359,7 +373,7 @@ pub enum RequestStatus<BlockNumber> {
 	/// Committee `round` reveals until `ends`.
 	Reveal { round: u8, ends: BlockNumber },
 	/// Settled with `output` at block `at` (kept for the retention window).
-	Settled { output: Vec<u8>, at: BlockNumber },
+	Settled { output: Value, at: BlockNumber },
 	/// The committee agreed that the model refuses the input, for `reason`, at block `at`.
 	Rejected { reason: Rejection, at: BlockNumber },
 }
@@ -388,6 +402,9 @@ pub struct Assignment<ModelId, BlockNumber> {
 
 sp_api::decl_runtime_apis! {
 	/// Inference state for nodes (the worker) and clients.
+	///
+	/// Version 2: `request_status` reports a settled output as a [`Value`] instead of its bytes.
+	#[api_version(2)]
 	pub trait InferenceApi<AccountId, Balance, BlockNumber, WorkerKey>
 	where
 		AccountId: codec::Codec,

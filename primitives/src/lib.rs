@@ -6,6 +6,7 @@
 
 extern crate alloc;
 
+pub mod bounded_value;
 pub mod committee;
 pub mod demo;
 pub mod inference;

@@ -59,11 +59,11 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	impl_name: alloc::borrow::Cow::Borrowed("opg-node"),
 	authoring_version: 1,
 	// Bump on every change to runtime logic; the node refuses nothing, the chain upgrades by it.
-	spec_version: 103,
+	spec_version: 104,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	// Bump when the encoding of calls or transaction extensions changes.
-	transaction_version: 2,
+	transaction_version: 3,
 	system_version: 1,
 };
 
@@ -121,7 +121,8 @@ pub fn general_transaction(call: RuntimeCall) -> UncheckedExtrinsic {
 }
 
 /// Storage migrations run on the next runtime upgrade, beyond the pallets' own.
-type Migrations = (pallet_inference::migrations::MigrateV0ToV1<Runtime>,);
+type Migrations =
+	(pallet_inference::migrations::MigrateV0ToV1<Runtime>, pallet_inference::migrations::MigrateV1ToV2<Runtime>);
 
 /// Dispatches extrinsics to the pallets and runs the block hooks.
 pub type Executive = frame_executive::Executive<

@@ -95,3 +95,19 @@ ensure_engine_test_deps() {
 		opg_apt_install qemu-user || opg_die "qemu-user is missing: install Debian's qemu-user package"
 	fi
 }
+
+# The ecosystem clients the examples use: py-substrate-interface and @polkadot/api (Node.js).
+ensure_example_deps() {
+	python3 -c 'import substrateinterface' 2>/dev/null || {
+		echo "installing substrate-interface (pip)" >&2
+		python3 -m pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt >&2 ||
+			opg_die "could not install examples/python/requirements.txt with pip"
+	}
+	command -v npm >/dev/null 2>&1 || opg_apt_install nodejs npm ||
+		opg_die "Node.js and npm are missing: install Debian's nodejs and npm packages"
+	[ -d examples/js/node_modules/@polkadot/api ] || {
+		echo "installing @polkadot/api (npm ci)" >&2
+		npm ci --prefix examples/js --no-audit --no-fund --loglevel=error >&2 ||
+			opg_die "npm ci in examples/js failed"
+	}
+}

@@ -587,7 +587,7 @@ where
 			let key = StorageKey(pallet_inference::Outputs::<Runtime>::hashed_key_for(id.request, seat as u32));
 			let data = self.client.storage(at, &key).ok()??;
 			match pallet_inference::AnswerOf::<Runtime>::decode(&mut &data.0[..]).ok()? {
-				pallet_inference::StoredAnswer::Output(o) => Some(Answer::Output(o.into_inner())),
+				pallet_inference::StoredAnswer::Output(o) => Some(Answer::Output(o.into_bytes())),
 				pallet_inference::StoredAnswer::Rejected(r) => Some(Answer::Rejected(r)),
 			}
 		})

@@ -63,7 +63,7 @@ pub fn ended(id: u64) -> impl Fn(&RuntimeEvent) -> Option<End> {
 		RuntimeEvent::Inference(pallet_inference::Event::Settled { request, output, agreeing, paid })
 			if *request == id =>
 		{
-			Some(End::Settled { output: output.clone(), agreeing: agreeing.len(), paid: *paid })
+			Some(End::Settled { output: output.as_bytes().to_vec(), agreeing: agreeing.len(), paid: *paid })
 		},
 		RuntimeEvent::Inference(pallet_inference::Event::Rejected { request, reason, agreeing, paid })
 			if *request == id =>

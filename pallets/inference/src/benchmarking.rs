@@ -6,7 +6,9 @@ use alloc::{vec, vec::Vec};
 use frame_benchmarking::v2::*;
 use frame_support::traits::{fungible::Mutate, Authorize, Get, Hooks};
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
-use opg_primitives::inference::{commitment, Answer, ComparisonRule, ExecutionProfile, ModelFormat};
+use opg_primitives::inference::{
+	commitment, Answer, BoundedValue, ComparisonRule, ExecutionProfile, ModelFormat, Value,
+};
 use sp_runtime::{traits::Saturating, transaction_validity::TransactionSource, BoundedVec};
 
 /// What the benchmarks need from the runtime: model ids, staked workers and their signatures.
@@ -55,7 +57,8 @@ fn in_reveal<T: Config>(k: u32, revealed: u32, output: &[u8]) -> (RequestId, Vec
 	let workers: Vec<_> = (0..k).map(|i| T::BenchmarkHelper::worker(model, i)).collect();
 	let requester = funded::<T>("requester", 0);
 	let seats = k.min(Pallet::<T>::max_first_round_seats()).max(1);
-	Pallet::<T>::do_request_inference(requester, model, vec![1u8; 8], max_fee::<T>(), Some(seats)).expect("requests");
+	Pallet::<T>::do_request_inference(requester, model, Value::Text(vec![1u8; 8]), max_fee::<T>(), Some(seats))
+		.expect("requests");
 	let id = NextRequestId::<T>::get() - 1;
 	NextToDraw::<T>::put(id + 1);
 	let now = frame_system::Pallet::<T>::block_number();
@@ -75,7 +78,7 @@ fn in_reveal<T: Config>(k: u32, revealed: u32, output: &[u8]) -> (RequestId, Vec
 		.expect("k <= MaxSeats");
 	req.phase = Phase::Reveal { ends };
 	for (i, (w, _)) in workers.iter().enumerate().take(revealed as usize) {
-		Outputs::<T>::insert(id, i as u32, StoredAnswer::Output(BoundedVec::try_from(output.to_vec()).expect("fits")));
+		Outputs::<T>::insert(id, i as u32, stored::<T>(output));
 		Assignments::<T>::insert(w, id, ());
 	}
 	Requests::<T>::insert(id, req);
@@ -88,8 +91,23 @@ fn open_until<T: Config>() -> BlockNumberFor<T> {
 	frame_system::Pallet::<T>::block_number().saturating_add(T::CommitWindow::get())
 }
 
+/// The longest text whose encoding is at most `len` bytes (one or two short of it where the
+/// length prefix grows).
+fn text_of_len(len: u32) -> Value {
+	let mut text = vec![7u8; len.saturating_sub(2) as usize];
+	while Value::Text(text.clone()).encoded_size() > len as usize {
+		text.pop();
+	}
+	Value::Text(text)
+}
+
+/// The largest output: an encoded value of (about) `MaxOutputLen` bytes.
 fn max_output<T: Config>() -> Vec<u8> {
-	vec![7u8; T::MaxOutputLen::get() as usize]
+	text_of_len(T::MaxOutputLen::get()).encode()
+}
+
+fn stored<T: Config>(output: &[u8]) -> AnswerOf<T> {
+	StoredAnswer::Output(BoundedValue::from_encoded(output.to_vec()).expect("an encoded value that fits"))
 }
 
 #[benchmarks]
@@ -142,7 +160,7 @@ mod benchmarks {
 	}
 
 	#[benchmark]
-	fn request_inference(l: Linear<1, { T::MaxInputLen::get() }>) {
+	fn request_inference(l: Linear<2, { T::MaxInputLen::get() }>) {
 		let id = model::<T>();
 		let seats = T::DefaultSeats::get();
 		for i in 0..seats {
@@ -151,7 +169,7 @@ mod benchmarks {
 		let requester = funded::<T>("requester", 0);
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(requester), id, vec![1u8; l as usize], max_fee::<T>(), Some(seats));
+		_(RawOrigin::Signed(requester), id, text_of_len(l), max_fee::<T>(), Some(seats));
 
 		assert_eq!(NextRequestId::<T>::get() - NextToDraw::<T>::get(), 1);
 	}
@@ -242,7 +260,8 @@ mod benchmarks {
 			T::BenchmarkHelper::worker(id, i);
 		}
 		let requester = funded::<T>("requester", 0);
-		Pallet::<T>::do_request_inference(requester, id, vec![1u8; 8], max_fee::<T>(), Some(1)).expect("requests");
+		Pallet::<T>::do_request_inference(requester, id, Value::Text(vec![1u8; 8]), max_fee::<T>(), Some(1))
+			.expect("requests");
 		let rid = NextRequestId::<T>::get() - 1;
 		let mut req = Requests::<T>::get(rid).expect("open");
 
@@ -267,7 +286,7 @@ mod benchmarks {
 		for (i, m) in req.committee.iter_mut().enumerate() {
 			let i = i as u32;
 			if i < wrong {
-				Outputs::<T>::insert(id, i, StoredAnswer::Output(BoundedVec::try_from(vec![0u8]).expect("fits")));
+				Outputs::<T>::insert(id, i, stored::<T>(&Value::Tokens(vec![0]).encode()));
 			} else if i < wrong + silent {
 				m.revealed = false;
 			}
@@ -291,7 +310,7 @@ mod benchmarks {
 			0,
 			InferenceResult {
 				model: T::BenchmarkHelper::model_id(0),
-				answer: StoredAnswer::Output(BoundedVec::try_from(max_output::<T>()).expect("fits")),
+				answer: stored::<T>(&max_output::<T>()),
 				settled: now,
 			},
 		);

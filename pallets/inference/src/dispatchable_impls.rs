@@ -12,7 +12,9 @@ use frame_support::{
 	},
 };
 use frame_system::pallet_prelude::BlockNumberFor;
-use opg_primitives::inference::{Answer, ComparisonRule, ExecutionProfile, ModelFormat};
+use opg_primitives::inference::{
+	Answer, BoundedValue, ComparisonRule, ExecutionProfile, ModelFormat, Value, ValueError,
+};
 use sp_runtime::{
 	traits::Saturating,
 	transaction_validity::{InvalidTransaction, TransactionSource, TransactionValidityWithRefund, ValidTransaction},
@@ -88,13 +90,13 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn do_request_inference(
 		requester: T::AccountId,
 		model_id: T::ModelId,
-		input: Vec<u8>,
+		input: Value,
 		max_fee: BalanceOf<T>,
 		seats: Option<u32>,
 	) -> DispatchResult {
 		let model = Models::<T>::get(model_id).ok_or(Error::<T>::UnknownModel)?;
 		ensure!(!input.is_empty(), Error::<T>::EmptyInput);
-		let input: BoundedVec<u8, T::MaxInputLen> = input.try_into().map_err(|_| Error::<T>::InputTooLarge)?;
+		let input = BoundedValue::<T::MaxInputLen>::new(&input).map_err(|_| Error::<T>::InputTooLarge)?;
 		let seats = seats.unwrap_or_else(T::DefaultSeats::get);
 		ensure!(seats >= 1 && seats <= Self::max_first_round_seats(), Error::<T>::SeatsOutOfBounds);
 		let cost = protocol::cost(model.price, T::VerificationFee::get(), T::TreasuryShare::get(), seats)
@@ -169,6 +171,10 @@ impl<T: Config> Pallet<T> {
 		ensure!(frame_system::Pallet::<T>::block_number() <= ends, Error::<T>::WrongPhase);
 		if let Answer::Output(output) = answer {
 			ensure!(output.len() as u32 <= T::MaxOutputLen::get(), Error::<T>::OutputTooLarge);
+			ensure!(
+				BoundedValue::<T::MaxOutputLen>::from_encoded(output.clone()).is_ok(),
+				Error::<T>::UndecodableOutput
+			);
 		}
 		let member = &req.committee[seat as usize];
 		let committed = member.commitment.ok_or(Error::<T>::CannotReveal)?;
@@ -256,7 +262,10 @@ impl<T: Config> Pallet<T> {
 		signature: &SignatureOf<T>,
 	) -> DispatchResultWithPostInfo {
 		let (mut req, seat, _) = Self::check_reveal(request, round, &key, &answer, &salt, signature)?;
-		let answer = AnswerOf::<T>::bounded(answer).ok_or(Error::<T>::OutputTooLarge)?;
+		let answer = AnswerOf::<T>::bounded(answer).map_err(|e| match e {
+			ValueError::TooLarge => Error::<T>::OutputTooLarge,
+			ValueError::Undecodable => Error::<T>::UndecodableOutput,
+		})?;
 		let worker = req.committee[seat as usize].worker.clone();
 		req.committee[seat as usize].revealed = true;
 		Outputs::<T>::insert(request, seat, answer);
@@ -289,6 +298,7 @@ fn invalid<T: Config>(e: Error<T>) -> sp_runtime::transaction_validity::Transact
 		Error::<T>::CommitmentMismatch => 6,
 		Error::<T>::BadSignature => return InvalidTransaction::BadProof.into(),
 		Error::<T>::OutputTooLarge => return InvalidTransaction::ExhaustsResources.into(),
+		Error::<T>::UndecodableOutput => 7,
 		_ => 0,
 	};
 	InvalidTransaction::Custom(code).into()

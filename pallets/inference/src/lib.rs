@@ -90,7 +90,9 @@ pub mod pallet {
 		traits::fungible::{Inspect, Mutate, MutateHold},
 	};
 	use frame_system::pallet_prelude::*;
-	use opg_primitives::inference::{Answer, ComparisonRule, ExecutionProfile, ModelFormat, Rejection};
+	use opg_primitives::inference::{
+		Answer, BoundedValue, ComparisonRule, ExecutionProfile, ModelFormat, Rejection, Value,
+	};
 	use sp_runtime::{Perbill, RuntimeAppPublic};
 
 	pub(crate) type BalanceOf<T> =
@@ -117,7 +119,8 @@ pub mod pallet {
 	pub type SignatureOf<T> = <<T as Config>::WorkerKey as RuntimeAppPublic>::Signature;
 
 	/// 1: committee draws queue by request id (`NextToDraw`) instead of one block's list.
-	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	/// 2: inputs and outputs are stored as typed values (`BoundedValue`) instead of bytes.
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -342,7 +345,7 @@ pub mod pallet {
 		/// The committee agreed on `output`; the requester paid `paid` and got the rest back.
 		Settled {
 			request: RequestId,
-			output: Vec<u8>,
+			output: BoundedValue<T::MaxOutputLen>,
 			agreeing: Vec<T::AccountId>,
 			paid: BalanceOf<T>,
 		},
@@ -377,11 +380,11 @@ pub mod pallet {
 		BadUris,
 		/// The architecture name is empty or longer than `MaxArchitectureLen`.
 		BadArchitecture,
-		/// The input is empty.
+		/// The input holds nothing: no text, no tokens, or a tensor without elements.
 		EmptyInput,
-		/// The input is longer than `MaxInputLen` bytes.
+		/// The input's encoding is longer than `MaxInputLen` bytes.
 		InputTooLarge,
-		/// The output is longer than `MaxOutputLen` bytes.
+		/// The output's encoding is longer than `MaxOutputLen` bytes.
 		OutputTooLarge,
 		/// Seats must be at least 1 and at most `(MaxSeats - 1) / 2`.
 		SeatsOutOfBounds,
@@ -409,6 +412,8 @@ pub mod pallet {
 		BadSignature,
 		/// An amount overflowed.
 		Overflow,
+		/// The revealed output is not exactly one canonically encoded value.
+		UndecodableOutput,
 	}
 
 	#[pallet::hooks]
@@ -427,6 +432,11 @@ pub mod pallet {
 				worst
 			);
 			assert!(T::MaxPendingDraws::get() > 0, "MaxPendingDraws must be positive");
+			// The smallest value (an empty text) encodes to two bytes.
+			assert!(
+				T::MaxInputLen::get() >= 2 && T::MaxOutputLen::get() >= 2,
+				"MaxInputLen and MaxOutputLen must hold a value"
+			);
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -487,11 +497,11 @@ pub mod pallet {
 		/// - `max_fee`: the most the signer will pay; must cover price + seats × verification
 		///   fee + treasury share. What is not spent is released.
 		#[pallet::call_index(3)]
-		#[pallet::weight(T::WeightInfo::request_inference(input.len() as u32))]
+		#[pallet::weight(T::WeightInfo::request_inference(input.encoded_size() as u32))]
 		pub fn request_inference(
 			origin: OriginFor<T>,
 			model: T::ModelId,
-			input: Vec<u8>,
+			input: Value,
 			#[pallet::compact] max_fee: BalanceOf<T>,
 			seats: Option<u32>,
 		) -> DispatchResult {

@@ -1,7 +1,10 @@
 //! Storage migrations.
 
 use super::*;
-use frame_support::{migrations::VersionedMigration, pallet_prelude::*, traits::UncheckedOnRuntimeUpgrade};
+use alloc::vec::Vec;
+use frame_support::{defensive, migrations::VersionedMigration, pallet_prelude::*, traits::UncheckedOnRuntimeUpgrade};
+use opg_primitives::inference::{BoundedValue, Value};
+use sp_runtime::Saturating;
 
 /// Storage version 0, before the draw queue.
 mod v0 {
@@ -29,3 +32,160 @@ impl<T: Config> UncheckedOnRuntimeUpgrade for DrawQueue<T> {
 
 /// The versioned migration to add to the runtime's `Migrations`.
 pub type MigrateV0ToV1<T> = VersionedMigration<0, 1, DrawQueue<T>, Pallet<T>, <T as frame_system::Config>::DbWeight>;
+
+/// Storage version 1, when inputs and outputs were bytes.
+pub(crate) mod v1 {
+	use super::*;
+	use frame_support::{storage_alias, BoundedVec};
+	use frame_system::pallet_prelude::BlockNumberFor;
+
+	#[derive(Encode, Decode)]
+	pub enum StoredAnswer<T: Config> {
+		Output(BoundedVec<u8, T::MaxOutputLen>),
+		Rejected(opg_primitives::inference::Rejection),
+	}
+
+	#[derive(Encode, Decode)]
+	pub struct Request<T: Config> {
+		pub requester: T::AccountId,
+		pub model: T::ModelId,
+		pub input: BoundedVec<u8, T::MaxInputLen>,
+		pub owner: T::AccountId,
+		pub price: BalanceOf<T>,
+		pub rule: opg_primitives::inference::ComparisonRule,
+		pub seats: u32,
+		pub max_fee: BalanceOf<T>,
+		pub round: u8,
+		pub phase: Phase<BlockNumberFor<T>>,
+		pub committee: BoundedVec<Seat<T::AccountId, T::WorkerKey>, T::MaxSeats>,
+		pub created: BlockNumberFor<T>,
+	}
+
+	#[derive(Encode, Decode)]
+	pub struct InferenceResult<T: Config> {
+		pub model: T::ModelId,
+		pub answer: StoredAnswer<T>,
+		pub settled: BlockNumberFor<T>,
+	}
+
+	#[storage_alias]
+	pub type Requests<T: Config> = StorageMap<Pallet<T>, Twox64Concat, RequestId, Request<T>>;
+
+	#[cfg(test)]
+	#[storage_alias]
+	pub type Outputs<T: Config> =
+		StorageDoubleMap<Pallet<T>, Twox64Concat, RequestId, Twox64Concat, u32, StoredAnswer<T>>;
+
+	#[cfg(test)]
+	#[storage_alias]
+	pub type Results<T: Config> = StorageMap<Pallet<T>, Twox64Concat, RequestId, InferenceResult<T>>;
+
+	#[cfg(test)]
+	impl<T: Config> Request<T> {
+		/// `request` as version 1 stored it, with `input` as its bytes.
+		pub fn old(request: RequestOf<T>, input: &[u8]) -> Self {
+			Self {
+				requester: request.requester,
+				model: request.model,
+				input: input.to_vec().try_into().expect("fits"),
+				owner: request.owner,
+				price: request.price,
+				rule: request.rule,
+				seats: request.seats,
+				max_fee: request.max_fee,
+				round: request.round,
+				phase: request.phase,
+				committee: request.committee,
+				created: request.created,
+			}
+		}
+	}
+}
+
+impl<T: Config> v1::Request<T> {
+	fn with_input(self, input: BoundedValue<T::MaxInputLen>) -> RequestOf<T> {
+		Request {
+			requester: self.requester,
+			model: self.model,
+			input,
+			owner: self.owner,
+			price: self.price,
+			rule: self.rule,
+			seats: self.seats,
+			max_fee: self.max_fee,
+			round: self.round,
+			phase: self.phase,
+			committee: self.committee,
+			created: self.created,
+		}
+	}
+}
+
+impl<T: Config> v1::StoredAnswer<T> {
+	fn typed(self) -> Option<AnswerOf<T>> {
+		Some(match self {
+			v1::StoredAnswer::Output(bytes) => {
+				StoredAnswer::Output(BoundedValue::from_encoded(bytes.into_inner()).ok()?)
+			},
+			v1::StoredAnswer::Rejected(reason) => StoredAnswer::Rejected(reason),
+		})
+	}
+}
+
+/// 1 → 2: inputs and outputs become typed values, stored as the value's own encoding (the
+/// bytes without their length prefix).
+///
+/// Every honest input and output already was one encoded value. What was not cannot be typed:
+/// an open request whose input is not a value ends `Failed { InputNotAValue }` with its hold
+/// released in full and nobody slashed (its committee would have refused it); a revealed output
+/// that is not a value is dropped, so it counts for nobody; a retained result that is not one
+/// is dropped. Work is linear in open requests, revealed outputs and retained results, all
+/// bounded by the pallet's limits and the retention window.
+pub struct TypedValues<T>(core::marker::PhantomData<T>);
+
+impl<T: Config> UncheckedOnRuntimeUpgrade for TypedValues<T> {
+	fn on_runtime_upgrade() -> Weight {
+		let mut reads = 0u64;
+		let mut writes = 0u64;
+		// Open requests are few (bounded by the draw queue and the deadlines): read them all
+		// before rewriting any.
+		let open: Vec<(RequestId, v1::Request<T>)> = v1::Requests::<T>::iter().collect();
+		let mut not_values = Vec::new();
+		for (id, old) in open {
+			reads.saturating_inc();
+			writes.saturating_inc();
+			match BoundedValue::from_encoded(old.input.to_vec()) {
+				Ok(input) => Requests::<T>::insert(id, old.with_input(input)),
+				Err(_) => not_values.push((id, old)),
+			}
+		}
+		Outputs::<T>::translate::<v1::StoredAnswer<T>, _>(|_, _, old| {
+			reads.saturating_inc();
+			writes.saturating_inc();
+			old.typed()
+		});
+		Results::<T>::translate::<v1::InferenceResult<T>, _>(|_, old| {
+			reads.saturating_inc();
+			writes.saturating_inc();
+			Some(InferenceResult { model: old.model, answer: old.answer.typed()?, settled: old.settled })
+		});
+		for (id, old) in not_values {
+			// The input is never read again: the request ends here. `integrity_test` makes sure
+			// an empty text fits every input bound.
+			let Ok(nothing) = BoundedValue::new(&Value::Text(Vec::new())) else {
+				defensive!("MaxInputLen holds no value");
+				continue;
+			};
+			let request = old.with_input(nothing);
+			let seats = request.committee.len() as u64;
+			Pallet::<T>::fail(id, request, FailureReason::InputNotAValue);
+			// The hold, the event and the round's outputs and assignments.
+			reads.saturating_accrue(2);
+			writes.saturating_accrue(3u64.saturating_add(seats.saturating_mul(2)));
+		}
+		T::DbWeight::get().reads_writes(reads, writes)
+	}
+}
+
+/// The versioned migration to add to the runtime's `Migrations` after [`MigrateV0ToV1`].
+pub type MigrateV1ToV2<T> = VersionedMigration<1, 2, TypedValues<T>, Pallet<T>, <T as frame_system::Config>::DbWeight>;

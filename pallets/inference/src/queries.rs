@@ -28,7 +28,7 @@ impl<T: Config> Pallet<T> {
 		}
 		match Results::<T>::get(id) {
 			Some(InferenceResult { answer: StoredAnswer::Output(output), settled, .. }) => {
-				RequestStatus::Settled { output: output.into_inner(), at: settled }
+				RequestStatus::Settled { output: output.value(), at: settled }
 			},
 			Some(InferenceResult { answer: StoredAnswer::Rejected(reason), settled, .. }) => {
 				RequestStatus::Rejected { reason, at: settled }
@@ -53,7 +53,7 @@ impl<T: Config> Pallet<T> {
 					request: id,
 					round: req.round,
 					model: req.model,
-					input: req.input.into_inner(),
+					input: req.input.into_bytes(),
 					duty,
 					ends,
 				})

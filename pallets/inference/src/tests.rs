@@ -1,12 +1,13 @@
 //! Mock-runtime tests of the whole request lifecycle, with the real worker staking pallet.
 
 use crate::{mock::*, *};
+use codec::Encode;
 use frame_support::{
 	assert_noop, assert_ok,
 	traits::{fungible::Inspect, Authorize, Hooks},
 };
 use opg_primitives::{
-	inference::{commitment, quorum, Answer, Rejection},
+	inference::{commitment, quorum, Answer, BoundedValue, Rejection, Value},
 	Misconduct,
 };
 use sp_runtime::{
@@ -40,7 +41,7 @@ fn request(seats: Option<u32>) -> RequestId {
 	assert_ok!(Inference::request_inference(
 		RuntimeOrigin::signed(REQUESTER),
 		MODEL,
-		b"hello".to_vec(),
+		Value::Text(b"hello".to_vec()),
 		MAX_FEE,
 		seats
 	));
@@ -67,8 +68,13 @@ fn salt(worker: AccountId) -> [u8; 32] {
 	[worker as u8; 32]
 }
 
+/// A text value's encoding: the outputs the tests' models answer with.
+fn text(output: &[u8]) -> Vec<u8> {
+	Value::Text(output.to_vec()).encode()
+}
+
 fn out(output: &[u8]) -> Answer {
-	Answer::Output(output.to_vec())
+	Answer::Output(text(output))
 }
 
 fn reveal_answer_call(id: RequestId, worker: AccountId, answer: Answer, salt: [u8; 32]) -> RuntimeCall {
@@ -127,7 +133,11 @@ fn slashed(worker: AccountId) -> Option<Misconduct> {
 fn settled(id: RequestId) -> Option<(Vec<u8>, Vec<AccountId>)> {
 	System::events().iter().find_map(|r| match &r.event {
 		RuntimeEvent::Inference(Event::Settled { request, output, agreeing, .. }) if *request == id => {
-			Some((output.clone(), agreeing.clone()))
+			let output = match output.value() {
+				Value::Text(text) => text,
+				other => other.encode(),
+			};
+			Some((output, agreeing.clone()))
 		},
 		_ => None,
 	})
@@ -191,10 +201,22 @@ fn model_registry_holds_deposit_and_checks_owner() {
 fn request_rejects_bad_input_without_state_change() {
 	run(3, || {
 		let r = |model, input: &[u8], fee, seats| {
-			Inference::request_inference(RuntimeOrigin::signed(REQUESTER), model, input.to_vec(), fee, seats)
+			Inference::request_inference(
+				RuntimeOrigin::signed(REQUESTER),
+				model,
+				Value::Text(input.to_vec()),
+				fee,
+				seats,
+			)
 		};
 		assert_noop!(r(99, b"x", MAX_FEE, None), Error::<Test>::UnknownModel);
 		assert_noop!(r(MODEL, b"", MAX_FEE, None), Error::<Test>::EmptyInput);
+		for nothing in [Value::Tokens(vec![]), Value::F32 { shape: vec![0, 4], bits: vec![] }] {
+			assert_noop!(
+				Inference::request_inference(RuntimeOrigin::signed(REQUESTER), MODEL, nothing, MAX_FEE, None),
+				Error::<Test>::EmptyInput
+			);
+		}
 		assert_noop!(r(MODEL, &[0u8; 65], MAX_FEE, None), Error::<Test>::InputTooLarge);
 		// 3 seats: 1_000 + 3 × 100, plus 10 % = 1_430.
 		assert_eq!(Inference::quote(&MODEL, 3), Some(1_430));
@@ -202,7 +224,13 @@ fn request_rejects_bad_input_without_state_change() {
 		assert_noop!(r(MODEL, b"x", MAX_FEE, Some(0)), Error::<Test>::SeatsOutOfBounds);
 		assert_noop!(r(MODEL, b"x", MAX_FEE, Some(4)), Error::<Test>::SeatsOutOfBounds);
 		assert_noop!(
-			Inference::request_inference(RuntimeOrigin::signed(REQUESTER), MODEL, b"x".to_vec(), INITIAL, None),
+			Inference::request_inference(
+				RuntimeOrigin::signed(REQUESTER),
+				MODEL,
+				Value::Text(b"x".to_vec()),
+				INITIAL,
+				None
+			),
 			Error::<Test>::InsufficientBalance
 		);
 		for _ in 0..12 {
@@ -212,7 +240,13 @@ fn request_rejects_bad_input_without_state_change() {
 	});
 	run(2, || {
 		assert_noop!(
-			Inference::request_inference(RuntimeOrigin::signed(REQUESTER), MODEL, b"x".to_vec(), MAX_FEE, None),
+			Inference::request_inference(
+				RuntimeOrigin::signed(REQUESTER),
+				MODEL,
+				Value::Text(b"x".to_vec()),
+				MAX_FEE,
+				None
+			),
 			Error::<Test>::NotEnoughWorkers
 		);
 	});
@@ -251,7 +285,7 @@ fn honest_committee_settles_and_pays_everyone() {
 		assert_eq!(Balances::total_issuance(), issuance);
 		assert_eq!(
 			Results::<Test>::get(id).unwrap().answer,
-			StoredAnswer::Output(b"answer".to_vec().try_into().unwrap())
+			StoredAnswer::Output(BoundedValue::from_encoded(text(b"answer")).unwrap())
 		);
 		assert!(Requests::<Test>::get(id).is_none());
 		assert_eq!(Assignments::<Test>::iter().count(), 0);
@@ -495,7 +529,13 @@ fn retiring_a_model_keeps_open_requests_on_their_terms() {
 		let id = request(None);
 		assert_ok!(Inference::retire_model(RuntimeOrigin::signed(OWNER), MODEL));
 		assert_noop!(
-			Inference::request_inference(RuntimeOrigin::signed(REQUESTER), MODEL, b"x".to_vec(), MAX_FEE, None),
+			Inference::request_inference(
+				RuntimeOrigin::signed(REQUESTER),
+				MODEL,
+				Value::Text(b"x".to_vec()),
+				MAX_FEE,
+				None
+			),
 			Error::<Test>::UnknownModel
 		);
 		next_block();
@@ -625,7 +665,7 @@ mod properties {
 					match op {
 						Op::Request { seats } => {
 							if let Ok(()) = Inference::request_inference(
-								RuntimeOrigin::signed(REQUESTER), MODEL, b"in".to_vec(), MAX_FEE, Some(seats)) {
+								RuntimeOrigin::signed(REQUESTER), MODEL, Value::Text(b"in".to_vec()), MAX_FEE, Some(seats)) {
 								ids.push(NextRequestId::<Test>::get() - 1);
 							}
 						},
@@ -633,7 +673,7 @@ mod properties {
 							let Some(id) = ids.get(nth as usize).copied() else { continue };
 							let Some(req) = Requests::<Test>::get(id) else { continue };
 							let Some(member) = req.committee.get(seat as usize) else { continue };
-							let output = vec![out];
+							let output = text(&[out]);
 							let _ = submit(commit_call(
 								id,
 								member.worker,
@@ -778,7 +818,7 @@ fn runtime_api_views_follow_the_lifecycle() {
 		let m = committee(id);
 		let duties = Inference::assignments(&key_of(m[0]));
 		assert_eq!(duties.len(), 1);
-		assert_eq!((duties[0].request, duties[0].duty, duties[0].input.clone()), (id, Duty::Commit, b"hello".to_vec()));
+		assert_eq!((duties[0].request, duties[0].duty, duties[0].input.clone()), (id, Duty::Commit, text(b"hello")));
 		commit(id, m[0], b"a");
 		assert!(Inference::assignments(&key_of(m[0])).is_empty(), "committed: nothing to do until reveal");
 		commit(id, m[1], b"a");
@@ -787,8 +827,97 @@ fn runtime_api_views_follow_the_lifecycle() {
 		for w in &m {
 			reveal(id, *w, b"a");
 		}
-		assert!(matches!(Inference::request_status(id), RequestStatus::Settled { ref output, .. } if output == b"a"));
+		assert!(
+			matches!(Inference::request_status(id), RequestStatus::Settled { ref output, .. } if *output == Value::Text(b"a".to_vec()))
+		);
 		assert!(Inference::assignments(&key_of(m[0])).is_empty());
 		assert_eq!(Inference::request_status(999), RequestStatus::Unknown);
+	});
+}
+
+// ---- typed values ----
+
+#[test]
+fn an_output_that_is_not_a_value_cannot_be_revealed() {
+	run(3, || {
+		let id = request(None);
+		next_block();
+		let m = committee(id);
+		let garbage = Answer::Output(b"\xff not a value".to_vec());
+		commit_answer(id, m[0], &garbage);
+		commit(id, m[1], b"answer");
+		commit(id, m[2], b"answer");
+		assert_eq!(submit(reveal_answer_call(id, m[0], garbage, salt(m[0]))), Err(InvalidTransaction::Custom(7)));
+		reveal(id, m[1], b"answer");
+		reveal(id, m[2], b"answer");
+		run_to(now() + REVEAL_WINDOW);
+		assert_eq!(settled(id).expect("the others settle it").0, b"answer".to_vec());
+		assert!(System::events().iter().any(|r| matches!(
+			&r.event,
+			RuntimeEvent::Staking(pallet_worker_staking::Event::Slashed { worker, reason: Misconduct::BadOrMissingReveal, .. })
+				if *worker == m[0]
+		)));
+	});
+}
+
+#[test]
+fn migration_types_inputs_and_outputs_and_ends_requests_that_are_not_values() {
+	use crate::migrations::{v1, MigrateV1ToV2};
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	run(3, || {
+		// A settled request, its result stored as version 1 stored it.
+		let settled_id = request(Some(1));
+		next_block();
+		let member = committee(settled_id)[0];
+		commit(settled_id, member, b"answer");
+		reveal(settled_id, member, b"answer");
+		let result = Results::<Test>::get(settled_id).expect("settled");
+		v1::Results::<Test>::insert(
+			settled_id,
+			v1::InferenceResult {
+				model: result.model,
+				answer: v1::StoredAnswer::Output(text(b"answer").try_into().unwrap()),
+				settled: result.settled,
+			},
+		);
+		// A request in reveal whose input is a value, one member's output revealed, another's
+		// output not a value.
+		let kept = request(None);
+		next_block();
+		let m = committee(kept);
+		for w in &m {
+			commit(kept, *w, b"answer");
+		}
+		reveal(kept, m[0], b"answer");
+		let stored = Requests::<Test>::get(kept).unwrap();
+		v1::Requests::<Test>::insert(kept, v1::Request::old(stored.clone(), &text(b"hello")));
+		v1::Outputs::<Test>::insert(kept, 0, v1::StoredAnswer::Output(text(b"answer").try_into().unwrap()));
+		v1::Outputs::<Test>::insert(kept, 1, v1::StoredAnswer::Output(b"\xff".to_vec().try_into().unwrap()));
+		// A request whose input is not a value.
+		let ended = request(None);
+		let not_a_value = Requests::<Test>::get(ended).unwrap();
+		v1::Requests::<Test>::insert(ended, v1::Request::old(not_a_value, b"\xff\xff"));
+		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), 2 * MAX_FEE);
+		StorageVersion::new(1).put::<Inference>();
+
+		MigrateV1ToV2::<Test>::on_runtime_upgrade();
+
+		assert_eq!(Inference::on_chain_storage_version(), 2);
+		assert_eq!(Requests::<Test>::get(kept), Some(stored));
+		assert_eq!(
+			Outputs::<Test>::get(kept, 0),
+			Some(StoredAnswer::Output(BoundedValue::from_encoded(text(b"answer")).unwrap()))
+		);
+		assert_eq!(Outputs::<Test>::get(kept, 1), None);
+		assert_eq!(Results::<Test>::get(settled_id), Some(result));
+		assert!(Requests::<Test>::get(ended).is_none());
+		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), MAX_FEE);
+		assert!(System::events().iter().any(|r| matches!(
+			r.event,
+			RuntimeEvent::Inference(Event::Failed { request, reason: FailureReason::InputNotAValue }) if request == ended
+		)));
+		// Run again, nothing changes: the version guards it.
+		MigrateV1ToV2::<Test>::on_runtime_upgrade();
+		assert_eq!(Requests::<Test>::get(kept).map(|r| r.input.value()), Some(Value::Text(b"hello".to_vec())));
 	});
 }

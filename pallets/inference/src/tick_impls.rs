@@ -434,8 +434,8 @@ impl<T: Config> Pallet<T> {
 		}
 		match answer {
 			StoredAnswer::Output(output) => {
-				T::OnResult::on_result(id, &requester, &req.model, &output);
-				Self::deposit_event(Event::Settled { request: id, output: output.into_inner(), agreeing, paid });
+				T::OnResult::on_result(id, &requester, &req.model, output.as_bytes());
+				Self::deposit_event(Event::Settled { request: id, output, agreeing, paid });
 			},
 			StoredAnswer::Rejected(reason) => {
 				T::OnResult::on_rejected(id, &requester, &req.model, reason);

@@ -49,6 +49,9 @@ pub enum FailureReason {
 	/// No member of the committee committed: the model could not be fetched or run by anyone.
 	/// Nobody is slashed.
 	Unanswered,
+	/// The input is not a value: a request made before inputs were typed, ended at the runtime
+	/// upgrade that typed them.
+	InputNotAValue,
 }
 
 /// Called when a request ends, for pallets that consume inference results on chain.

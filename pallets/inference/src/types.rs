@@ -2,7 +2,9 @@
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{pallet_prelude::*, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound};
-use opg_primitives::inference::{Answer, ComparisonRule, ExecutionProfile, ModelFormat, Rejection};
+use opg_primitives::inference::{
+	Answer, BoundedValue, ComparisonRule, ExecutionProfile, ModelFormat, Rejection, ValueError,
+};
 use scale_info::TypeInfo;
 
 /// A request's id: assigned in order from 0.
@@ -68,7 +70,8 @@ pub struct Request<
 > {
 	pub requester: AccountId,
 	pub model: ModelId,
-	pub input: BoundedVec<u8, MaxInputLen>,
+	/// The value the model runs on.
+	pub input: BoundedValue<MaxInputLen>,
 	/// Copied from the model at request time: retiring or repricing a model does not change
 	/// what an open request pays or how it is judged.
 	pub owner: AccountId,
@@ -85,19 +88,19 @@ pub struct Request<
 	pub created: BlockNumber,
 }
 
-/// A revealed answer as stored: the encoded output, or the model's refusal of the input.
+/// A revealed answer as stored: the model's output, or its refusal of the input.
 #[derive(CloneNoBound, Encode, Decode, PartialEqNoBound, EqNoBound, DebugNoBound, TypeInfo, MaxEncodedLen)]
 #[scale_info(skip_type_params(MaxOutputLen))]
 pub enum StoredAnswer<MaxOutputLen: Get<u32>> {
-	Output(BoundedVec<u8, MaxOutputLen>),
+	Output(BoundedValue<MaxOutputLen>),
 	Rejected(Rejection),
 }
 
 impl<MaxOutputLen: Get<u32>> StoredAnswer<MaxOutputLen> {
-	/// `None` when the output is longer than `MaxOutputLen`.
-	pub fn bounded(answer: Answer) -> Option<Self> {
-		Some(match answer {
-			Answer::Output(bytes) => StoredAnswer::Output(bytes.try_into().ok()?),
+	/// The answer as stored: an output must be exactly one encoded value within `MaxOutputLen`.
+	pub fn bounded(answer: Answer) -> Result<Self, ValueError> {
+		Ok(match answer {
+			Answer::Output(bytes) => StoredAnswer::Output(BoundedValue::from_encoded(bytes)?),
 			Answer::Rejected(reason) => StoredAnswer::Rejected(reason),
 		})
 	}
@@ -105,7 +108,9 @@ impl<MaxOutputLen: Get<u32>> StoredAnswer<MaxOutputLen> {
 	/// Whether two revealed answers are the same answer under `rule`.
 	pub fn agrees(&self, other: &Self, rule: ComparisonRule) -> bool {
 		match (self, other) {
-			(StoredAnswer::Output(a), StoredAnswer::Output(b)) => opg_primitives::inference::outputs_agree(rule, a, b),
+			(StoredAnswer::Output(a), StoredAnswer::Output(b)) => {
+				opg_primitives::inference::outputs_agree(rule, a.as_bytes(), b.as_bytes())
+			},
 			(StoredAnswer::Rejected(a), StoredAnswer::Rejected(b)) => a == b,
 			_ => false,
 		}

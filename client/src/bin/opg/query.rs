@@ -140,7 +140,7 @@ pub async fn request(global: &Global, command: RequestCommand) -> Result<ExitCod
 				return Ok(ExitCode::SUCCESS);
 			}
 			let (answer, at) = match inference::status(&chain, id).await? {
-				RequestStatus::Settled { output, at } => (Answer::Output(output), at),
+				RequestStatus::Settled { output, at } => (Answer::Output(codec::Encode::encode(&output)), at),
 				RequestStatus::Rejected { reason, at } => (Answer::Rejected(reason), at),
 				_ => {
 					return Err(Error::NotFound(format!(
