@@ -1,10 +1,10 @@
 //! `opg verify`: re-run a settled request's model on its input and check the chain's answer.
 //!
-//! Everything comes from the chain — the settled answer (`Inference::Results`), the input (the
-//! `request_inference` transaction in the block that emitted the request's
-//! `InferenceRequested`), the model's profile and comparison rule — except the model itself,
-//! which is fetched by its id from the URIs it was registered with (every file checked against
-//! the id) or taken from a local bundle.
+//! Everything comes from the chain — the settled answer, the profile it was computed in and the
+//! rule it was judged by (`Inference::Results`), the input (the `request_inference` transaction
+//! the result points at, read from that block's body, so no old state is needed) — except the
+//! model itself, which is fetched by its id from the URIs it is registered with (every file
+//! checked against the id) or taken from a local bundle.
 
 use crate::{
 	chain::Chain,
@@ -74,13 +74,18 @@ pub async fn settled(chain: &Chain, id: u64) -> Result<Settled> {
 	let result = result.decode()?;
 	let answer = crate::models::stored_answer(result.answer)?;
 	let settled_block = u64::from(result.settled);
-	let info = at
-		.runtime_apis()
-		.call(runtime::runtime_apis().inference_api().model(result.model))
-		.await?
-		.ok_or_else(|| Error::NotFound(format!("model {} is no longer registered", hex_id(&result.model))))?;
-	let info: ModelInfo<opg_primitives::AccountId, u128> = convert(&info)?;
-	let (requested_block, input) = find_input(chain, id, settled_block).await?;
+	// Where to fetch the model from, while it is registered (a retired one needs `--bundle`).
+	let uris = match at.runtime_apis().call(runtime::runtime_apis().inference_api().model(result.model)).await? {
+		Some(info) => {
+			let info: ModelInfo<opg_primitives::AccountId, u128> = convert(&info)?;
+			info.uris.iter().map(|u| String::from_utf8_lossy(u).into_owned()).collect()
+		},
+		None => Vec::new(),
+	};
+	let (requested_block, input) = match result.requested {
+		Some(inclusion) => read_input(chain, &at, id, inclusion.block.into(), inclusion.index).await?,
+		None => find_input(chain, id, settled_block).await?,
+	};
 	Ok(Settled {
 		request: id,
 		model: result.model,
@@ -88,14 +93,39 @@ pub async fn settled(chain: &Chain, id: u64) -> Result<Settled> {
 		settled_block,
 		requested_block,
 		input,
-		rule: info.rule,
-		profile: info.profile,
-		uris: info.uris.iter().map(|u| String::from_utf8_lossy(u).into_owned()).collect(),
+		rule: convert(&result.rule)?,
+		profile: convert(&result.profile)?,
+		uris,
 	})
 }
 
+/// The input of the request transaction at `index` in block `number`, read from the block's
+/// body (kept by every node, unlike old state) and decoded with the current metadata.
+async fn read_input(
+	chain: &Chain,
+	at: &crate::chain::AtBlock,
+	id: u64,
+	number: u64,
+	index: u32,
+) -> Result<(u64, Vec<u8>)> {
+	let missing = || Error::NotFound(format!("the node does not hold block #{number}, which holds request {id}"));
+	let hash = chain.rpc.chain_get_block_hash(Some(number.into())).await?.ok_or_else(missing)?;
+	let block = chain.rpc.chain_get_block(Some(hash)).await?.ok_or_else(missing)?;
+	let raw = block.block.extrinsics.into_iter().nth(index as usize).ok_or_else(|| {
+		Error::Chain(format!("block #{number} has no transaction {index}, where request {id} was recorded"))
+	})?;
+	let extrinsics = at.extrinsics().from_bytes(vec![raw.0]).await;
+	let not_a_request =
+		|| Error::Chain(format!("transaction {index} of block #{number} is not request {id}'s request_inference"));
+	let extrinsic = extrinsics.iter().next().ok_or_else(not_a_request)??;
+	let call = extrinsic
+		.decode_call_data_fields_as::<runtime::inference::calls::RequestInference>()
+		.ok_or_else(not_a_request)??;
+	Ok((number, codec::Encode::encode(&call.input)))
+}
+
 /// The block that included request `id` and the input it carried, searching back from the
-/// block it settled in.
+/// block it settled in: for results settled before the chain recorded where the request is.
 async fn find_input(chain: &Chain, id: u64, settled: u64) -> Result<(u64, Vec<u8>)> {
 	let pruned = |number: u64, e: Error| {
 		Error::NotFound(format!(
@@ -194,6 +224,12 @@ fn fetch(store: &ModelStore, settled: &Settled, progress: &mut dyn FnMut(u64, Op
 			Ok(other) => failures.push(format!("{uri}: serves another bundle (0x{})", hex::encode(other))),
 			Err(e) => failures.push(format!("{uri}: {e}")),
 		}
+	}
+	if settled.uris.is_empty() {
+		return Err(Error::NotFound(format!(
+			"model {} is retired, so the chain lists no URIs for it; give a copy with --bundle",
+			hex_id(&settled.model)
+		)));
 	}
 	Err(Error::Engine(format!(
 		"cannot fetch model {} from its URIs ({}); give a local copy with --bundle",

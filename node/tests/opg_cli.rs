@@ -231,6 +231,14 @@ fn opg_requests_follows_shows_and_verifies_inference_and_explains_every_refusal(
 	);
 	opg.fails(&["model", "list", "--url", &down], 1, "cannot reach the node");
 
+	// Once the model is retired the chain lists no URIs for it, but the result keeps the input's
+	// place, the profile and the rule: anyone holding the bundle still checks the answer.
+	opg.json(&["model", "retire", &mlp_id, "--suri", "//Eve"]);
+	let fresh_store = dir.path().join("fresh-store");
+	opg.fails(&["verify", &request_arg, "--store", fresh_store.to_str().unwrap()], 1, "is retired");
+	let verified = opg.json(&["verify", &request_arg, "--bundle", mlp.dir.to_str().unwrap()]);
+	assert_eq!(verified["verified"], true, "{verified}");
+
 	// Nothing is held for anyone afterwards, and no request is left open.
 	let rpc = node.rpc();
 	let best = node.block_hash(node.best_number().expect("best")).expect("hash");

@@ -312,6 +312,9 @@ mod benchmarks {
 				model: T::BenchmarkHelper::model_id(0),
 				answer: stored::<T>(&max_output::<T>()),
 				settled: now,
+				rule: ComparisonRule::Exact,
+				profile: ExecutionProfile::Portable,
+				requested: Some(Inclusion { block: now, index: 1 }),
 			},
 		);
 		Expiries::<T>::mutate(now, |e| e.try_push(0).expect("room"));

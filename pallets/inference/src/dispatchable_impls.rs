@@ -116,12 +116,14 @@ impl<T: Config> Pallet<T> {
 			owner: model.owner,
 			price: model.price,
 			rule: model.rule,
+			profile: model.profile,
 			seats,
 			max_fee,
 			round: 0,
 			phase: Phase::Drawing,
 			committee: Default::default(),
 			created: frame_system::Pallet::<T>::block_number(),
+			extrinsic: frame_system::Pallet::<T>::extrinsic_index(),
 		};
 		Requests::<T>::insert(id, request);
 		NextRequestId::<T>::put(id.saturating_add(1));

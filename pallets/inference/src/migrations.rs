@@ -3,7 +3,7 @@
 use super::*;
 use alloc::vec::Vec;
 use frame_support::{defensive, migrations::VersionedMigration, pallet_prelude::*, traits::UncheckedOnRuntimeUpgrade};
-use opg_primitives::inference::{BoundedValue, Value};
+use opg_primitives::inference::{BoundedValue, ExecutionProfile, Value};
 use sp_runtime::Saturating;
 
 /// Storage version 0, before the draw queue.
@@ -104,6 +104,9 @@ pub(crate) mod v1 {
 
 impl<T: Config> v1::Request<T> {
 	fn with_input(self, input: BoundedValue<T::MaxInputLen>) -> RequestOf<T> {
+		// Workers run a retired model's open requests in the profile they fetched it for: the
+		// portable one unless the registry says otherwise.
+		let profile = Models::<T>::get(self.model).map_or(ExecutionProfile::Portable, |m| m.profile);
 		Request {
 			requester: self.requester,
 			model: self.model,
@@ -111,12 +114,14 @@ impl<T: Config> v1::Request<T> {
 			owner: self.owner,
 			price: self.price,
 			rule: self.rule,
+			profile,
 			seats: self.seats,
 			max_fee: self.max_fee,
 			round: self.round,
 			phase: self.phase,
 			committee: self.committee,
 			created: self.created,
+			extrinsic: None,
 		}
 	}
 }
@@ -133,13 +138,15 @@ impl<T: Config> v1::StoredAnswer<T> {
 }
 
 /// 1 → 2: inputs and outputs become typed values, stored as the value's own encoding (the
-/// bytes without their length prefix).
+/// bytes without their length prefix); requests record their profile and their transaction's
+/// index, and results how they were judged (rule, profile) and where their input is.
 ///
 /// Every honest input and output already was one encoded value. What was not cannot be typed:
 /// an open request whose input is not a value ends `Failed { InputNotAValue }` with its hold
 /// released in full and nobody slashed (its committee would have refused it); a revealed output
 /// that is not a value is dropped, so it counts for nobody; a retained result that is not one
-/// is dropped. Work is linear in open requests, revealed outputs and retained results, all
+/// is dropped, and so is a retained result whose model is retired (its rule and profile are
+/// gone with it). Results kept record no transaction (`requested: None`). Work is linear in open requests, revealed outputs and retained results, all
 /// bounded by the pallet's limits and the retention window.
 pub struct TypedValues<T>(core::marker::PhantomData<T>);
 
@@ -165,9 +172,17 @@ impl<T: Config> UncheckedOnRuntimeUpgrade for TypedValues<T> {
 			old.typed()
 		});
 		Results::<T>::translate::<v1::InferenceResult<T>, _>(|_, old| {
-			reads.saturating_inc();
+			reads.saturating_accrue(2);
 			writes.saturating_inc();
-			Some(InferenceResult { model: old.model, answer: old.answer.typed()?, settled: old.settled })
+			let model = Models::<T>::get(old.model)?;
+			Some(InferenceResult {
+				model: old.model,
+				answer: old.answer.typed()?,
+				settled: old.settled,
+				rule: model.rule,
+				profile: model.profile,
+				requested: None,
+			})
 		});
 		for (id, old) in not_values {
 			// The input is never read again: the request ends here. `integrity_test` makes sure

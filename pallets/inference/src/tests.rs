@@ -258,6 +258,8 @@ fn request_rejects_bad_input_without_state_change() {
 fn honest_committee_settles_and_pays_everyone() {
 	run(3, || {
 		let issuance = Balances::total_issuance();
+		// The request is the block's third transaction.
+		System::set_extrinsic_index(2);
 		let id = request(None);
 		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), MAX_FEE);
 		next_block();
@@ -283,10 +285,12 @@ fn honest_committee_settles_and_pays_everyone() {
 			assert_eq!(free(*w), INITIAL - BOND + FEE);
 		}
 		assert_eq!(Balances::total_issuance(), issuance);
-		assert_eq!(
-			Results::<Test>::get(id).unwrap().answer,
-			StoredAnswer::Output(BoundedValue::from_encoded(text(b"answer")).unwrap())
-		);
+		let result = Results::<Test>::get(id).unwrap();
+		assert_eq!(result.answer, StoredAnswer::Output(BoundedValue::from_encoded(text(b"answer")).unwrap()));
+		// Enough to re-run it from the block body alone: where the input is, and how to judge.
+		assert_eq!(result.requested, Some(Inclusion { block: 1, index: 2 }));
+		let model = Models::<Test>::get(MODEL).unwrap();
+		assert_eq!((result.rule, result.profile), (model.rule, model.profile));
 		assert!(Requests::<Test>::get(id).is_none());
 		assert_eq!(Assignments::<Test>::iter().count(), 0);
 	});
@@ -903,13 +907,14 @@ fn migration_types_inputs_and_outputs_and_ends_requests_that_are_not_values() {
 		MigrateV1ToV2::<Test>::on_runtime_upgrade();
 
 		assert_eq!(Inference::on_chain_storage_version(), 2);
-		assert_eq!(Requests::<Test>::get(kept), Some(stored));
+		// Everything kept, except the transaction index version 1 did not record.
+		assert_eq!(Requests::<Test>::get(kept), Some(Request { extrinsic: None, ..stored }));
 		assert_eq!(
 			Outputs::<Test>::get(kept, 0),
 			Some(StoredAnswer::Output(BoundedValue::from_encoded(text(b"answer")).unwrap()))
 		);
 		assert_eq!(Outputs::<Test>::get(kept, 1), None);
-		assert_eq!(Results::<Test>::get(settled_id), Some(result));
+		assert_eq!(Results::<Test>::get(settled_id), Some(InferenceResult { requested: None, ..result }));
 		assert!(Requests::<Test>::get(ended).is_none());
 		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), MAX_FEE);
 		assert!(System::events().iter().any(|r| matches!(

@@ -430,7 +430,17 @@ impl<T: Config> Pallet<T> {
 			Self::schedule(|b, id| Expiries::<T>::try_mutate(b, |v| v.try_push(id).map_err(|_| ())), expires, id)
 				.is_some();
 		if stored {
-			Results::<T>::insert(id, InferenceResult { model: req.model, answer: answer.clone(), settled: now });
+			Results::<T>::insert(
+				id,
+				InferenceResult {
+					model: req.model,
+					answer: answer.clone(),
+					settled: now,
+					rule: req.rule,
+					profile: req.profile,
+					requested: req.extrinsic.map(|index| Inclusion { block: req.created, index }),
+				},
+			);
 		}
 		match answer {
 			StoredAnswer::Output(output) => {

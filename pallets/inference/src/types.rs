@@ -77,6 +77,7 @@ pub struct Request<
 	pub owner: AccountId,
 	pub price: Balance,
 	pub rule: ComparisonRule,
+	pub profile: ExecutionProfile,
 	/// Seats of the first round; an escalation draws `2 × seats + 1`.
 	pub seats: u32,
 	/// The requester's ceiling, held in full until the request ends.
@@ -86,6 +87,17 @@ pub struct Request<
 	pub phase: Phase<BlockNumber>,
 	pub committee: BoundedVec<Seat<AccountId, WorkerKey>, MaxSeats>,
 	pub created: BlockNumber,
+	/// The request's transaction's index in block `created` (`None` for requests made before
+	/// it was recorded).
+	pub extrinsic: Option<u32>,
+}
+
+/// Where a request's transaction is: its input can be read back from that block's body alone,
+/// long after the block's state is pruned.
+#[derive(Clone, Copy, Encode, Decode, DecodeWithMemTracking, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub struct Inclusion<BlockNumber> {
+	pub block: BlockNumber,
+	pub index: u32,
 }
 
 /// A revealed answer as stored: the model's output, or its refusal of the input.
@@ -129,4 +141,11 @@ pub struct InferenceResult<
 	/// The agreed output, or the agreed refusal of the input.
 	pub answer: StoredAnswer<MaxOutputLen>,
 	pub settled: BlockNumber,
+	/// How the answer was computed and judged: what anyone re-running the model needs, even
+	/// once the model is retired.
+	pub rule: ComparisonRule,
+	pub profile: ExecutionProfile,
+	/// The request's transaction, which holds the input (`None` for results settled before it
+	/// was recorded).
+	pub requested: Option<Inclusion<BlockNumber>>,
 }
