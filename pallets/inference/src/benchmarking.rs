@@ -3,13 +3,14 @@
 
 use super::*;
 use alloc::{vec, vec::Vec};
+use codec::Encode;
 use frame_benchmarking::v2::*;
 use frame_support::traits::{fungible::Mutate, Authorize, Get, Hooks};
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use opg_primitives::inference::{
 	commitment, Answer, BoundedValue, ComparisonRule, ExecutionProfile, ModelFormat, Value,
 };
-use sp_runtime::{traits::Saturating, transaction_validity::TransactionSource, BoundedVec};
+use sp_runtime::{traits::Saturating, transaction_validity::TransactionSource};
 
 /// What the benchmarks need from the runtime: model ids, staked workers and their signatures.
 pub trait BenchmarkHelper<T: Config> {
@@ -160,7 +161,8 @@ mod benchmarks {
 	}
 
 	#[benchmark]
-	fn request_inference(l: Linear<2, { T::MaxInputLen::get() }>) {
+	fn request_inference(l: Linear<3, { T::MaxInputLen::get() }>) {
+		// 3 bytes: the smallest input that holds something, a one-byte text.
 		let id = model::<T>();
 		let seats = T::DefaultSeats::get();
 		for i in 0..seats {
