@@ -16,12 +16,17 @@ cd "$(dirname "$0")/.."
 source scripts/lib/prereqs.sh
 source scripts/lib/demo.sh
 
-DEMO_URL="ws://127.0.0.1:9944"
+DEMO_URL="${DEMO_URL:-ws://127.0.0.1:9944}"
 base_path=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 		--url) DEMO_URL="${2:?--url needs ws://host:port}"; shift 2 ;;
-		--model-url) MODEL_URL="${2:?--model-url needs http://host:port}"; MODEL_PORT="${MODEL_URL##*:}"; shift 2 ;;
+		--model-url)
+			MODEL_URL="${2:?--model-url needs http://host:port}"
+			MODEL_URL="${MODEL_URL%/}"
+			MODEL_PORT="${MODEL_URL##*:}"
+			shift 2
+			;;
 		--bind) MODEL_BIND="${2:?--bind needs an address}"; shift 2 ;;
 		--dir) base_path="${2:?--dir needs a directory}"; shift 2 ;;
 		-h|--help) sed -n '2,13p' "$0"; exit 0 ;;

@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
 		--no-build) build=0; shift ;;
 		--smoke) smoke=1; shift ;;
 		--examples) examples=1; shift ;;
-		-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+		-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
 		*) opg_die "unknown argument '$1' (see --help)" ;;
 	esac
 done

@@ -118,14 +118,28 @@ async fn read_input(
 	let not_a_request =
 		|| Error::Chain(format!("transaction {index} of block #{number} is not request {id}'s request_inference"));
 	let extrinsic = extrinsics.iter().next().ok_or_else(not_a_request)??;
-	let call = extrinsic
-		.decode_call_data_fields_as::<runtime::inference::calls::RequestInference>()
-		.ok_or_else(not_a_request)??;
-	Ok((number, codec::Encode::encode(&call.input)))
+	if (extrinsic.pallet_name(), extrinsic.call_name()) != ("Inference", "request_inference") {
+		// The chain records the outer transaction: a request made through another call (e.g.
+		// `sudo_as`) cannot be read back from it.
+		return Err(not_a_request());
+	}
+	let input = match extrinsic.decode_call_data_fields_as::<runtime::inference::calls::RequestInference>() {
+		Some(Ok(call)) => codec::Encode::encode(&call.input),
+		// The metadata may describe a later version of the call: its fields are the model's id
+		// and the value.
+		_ => {
+			let (_, value): (H256, opg_primitives::inference::Value) =
+				codec::Decode::decode(&mut extrinsic.call_data_field_bytes()).map_err(|_| not_a_request())?;
+			codec::Encode::encode(&value)
+		},
+	};
+	Ok((number, input))
 }
 
 /// The block that included request `id` and the input it carried, searching back from the
-/// block it settled in: for results settled before the chain recorded where the request is.
+/// block it settled in: for results settled before the chain recorded where the request is,
+/// made when the call's input was still bytes (storage version 1), which the current metadata
+/// no longer describes.
 async fn find_input(chain: &Chain, id: u64, settled: u64) -> Result<(u64, Vec<u8>)> {
 	let pruned = |number: u64, e: Error| {
 		Error::NotFound(format!(
@@ -148,10 +162,11 @@ async fn find_input(chain: &Chain, id: u64, settled: u64) -> Result<(u64, Vec<u8
 				if extrinsic.index() != index as usize {
 					continue;
 				}
-				if let Some(call) =
-					extrinsic.decode_call_data_fields_as::<runtime::inference::calls::RequestInference>()
-				{
-					return Ok((number, codec::Encode::encode(&call?.input)));
+				if (extrinsic.pallet_name(), extrinsic.call_name()) == ("Inference", "request_inference") {
+					// Fields then: the model's id and the input's bytes.
+					let (_, input): (H256, Vec<u8>) = codec::Decode::decode(&mut extrinsic.call_data_field_bytes())
+						.map_err(|e| Error::Chain(format!("request {id}'s transaction does not decode: {e}")))?;
+					return Ok((number, input));
 				}
 			}
 			return Err(Error::Chain(format!(

@@ -68,10 +68,10 @@ const maxFee = quote.unwrap();
 console.error(`quote ${maxFee.toString()} (max fee) for ${seats} seats`);
 
 // Submit, and learn the request's id from its `InferenceRequested` event once included.
-const request = await new Promise((resolve, reject) => {
+const { request, included } = await new Promise((resolve, reject) => {
   api.tx.inference
     .requestInference(args.model, input, maxFee, seats)
-    .signAndSend(requester, ({ status, events, dispatchError }) => {
+    .signAndSend(requester, async ({ status, events, dispatchError }) => {
       if (dispatchError) {
         const why = dispatchError.isModule
           ? (({ section, name, docs }) => `${section}.${name} (${docs.join(' ')})`)(api.registry.findMetaError(dispatchError.asModule))
@@ -79,9 +79,11 @@ const request = await new Promise((resolve, reject) => {
         reject(new Error(`the chain refused the request: ${why}`));
       } else if (status.isInBlock) {
         const requested = events.find(({ event }) => api.events.inference.InferenceRequested.is(event));
-        if (!requested) reject(new Error('included without an InferenceRequested event'));
-        console.error(`request ${requested.event.data.request.toString()} included in block ${status.asInBlock.toHex()}`);
-        resolve(requested.event.data.request.toNumber());
+        if (!requested) return reject(new Error('included without an InferenceRequested event'));
+        const header = await api.rpc.chain.getHeader(status.asInBlock);
+        const id = requested.event.data.request.toNumber();
+        console.error(`request ${id} included in block ${header.number.toNumber()}`);
+        resolve({ request: id, included: header.number.toNumber() });
       } else if (status.isInvalid || status.isDropped || status.isUsurped) {
         reject(new Error(`the transaction was ${status.type.toLowerCase()}`));
       }
@@ -89,23 +91,31 @@ const request = await new Promise((resolve, reject) => {
     .catch(reject);
 }).catch((e) => fail(e.message));
 
-// Follow the best chain's events until the committee ends the request.
-const ended = await new Promise((resolve) => {
-  const timer = setTimeout(() => fail(`request ${request} did not end in ${args.timeout} s`), Number(args.timeout) * 1000);
-  api.rpc.chain.subscribeNewHeads(async (header) => {
-    const events = await (await api.at(header.hash)).query.system.events();
-    for (const { event } of events) {
-      if (event.section !== 'inference' || event.data.request?.toNumber() !== request) continue;
-      if (event.method === 'CommitteeDrawn') console.error(`committee drawn in block ${header.number}`);
-      const status = { Settled: 'settled', Rejected: 'rejected', Failed: 'refunded' }[event.method];
-      if (status) {
-        clearTimeout(timer);
-        console.error(`request ${request} ${status} in block ${header.number}`);
-        resolve({ status, block: header.number.toNumber(), hash: header.hash });
+// Read every best block's events from the inclusion on (block by block: a subscription may
+// skip blocks) until the committee ends the request.
+async function follow () {
+  const deadline = Date.now() + Number(args.timeout) * 1000;
+  let next = included;
+  while (Date.now() < deadline) {
+    const best = (await api.rpc.chain.getHeader()).number.toNumber();
+    for (; next <= best; next++) {
+      const hash = await api.rpc.chain.getBlockHash(next);
+      const events = await (await api.at(hash)).query.system.events();
+      for (const { event } of events) {
+        if (event.section !== 'inference' || event.data.request?.toNumber() !== request) continue;
+        if (event.method === 'CommitteeDrawn') console.error(`committee drawn in block ${next}`);
+        const status = { Settled: 'settled', Rejected: 'rejected', Failed: 'refunded' }[event.method];
+        if (status) {
+          console.error(`request ${request} ${status} in block ${next}`);
+          return { status, block: next, hash };
+        }
       }
     }
-  });
-});
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  fail(`request ${request} did not end in ${args.timeout} s`);
+}
+const ended = await follow();
 
 const result = { request, status: ended.status, block: ended.block };
 if (ended.status === 'settled') {
