@@ -195,20 +195,16 @@ fn model_registry_holds_deposit_and_checks_owner() {
 	});
 }
 
+/// The requester asks `model` about `text`, holding `fee`.
+fn r(model: ModelId, text: &[u8], fee: Balance, seats: Option<u32>) -> sp_runtime::DispatchResult {
+	Inference::request_inference(RuntimeOrigin::signed(REQUESTER), model, Value::Text(text.to_vec()), fee, seats)
+}
+
 // ---- requests: bad input ----
 
 #[test]
 fn request_rejects_bad_input_without_state_change() {
 	run(3, || {
-		let r = |model, input: &[u8], fee, seats| {
-			Inference::request_inference(
-				RuntimeOrigin::signed(REQUESTER),
-				model,
-				Value::Text(input.to_vec()),
-				fee,
-				seats,
-			)
-		};
 		assert_noop!(r(99, b"x", MAX_FEE, None), Error::<Test>::UnknownModel);
 		assert_noop!(r(MODEL, b"", MAX_FEE, None), Error::<Test>::EmptyInput);
 		for nothing in [Value::Tokens(vec![]), Value::F32 { shape: vec![0, 4], bits: vec![] }] {
@@ -223,32 +219,14 @@ fn request_rejects_bad_input_without_state_change() {
 		assert_noop!(r(MODEL, b"x", 1_429, None), Error::<Test>::FeeTooLow);
 		assert_noop!(r(MODEL, b"x", MAX_FEE, Some(0)), Error::<Test>::SeatsOutOfBounds);
 		assert_noop!(r(MODEL, b"x", MAX_FEE, Some(4)), Error::<Test>::SeatsOutOfBounds);
-		assert_noop!(
-			Inference::request_inference(
-				RuntimeOrigin::signed(REQUESTER),
-				MODEL,
-				Value::Text(b"x".to_vec()),
-				INITIAL,
-				None
-			),
-			Error::<Test>::InsufficientBalance
-		);
+		assert_noop!(r(MODEL, b"x", INITIAL, None), Error::<Test>::InsufficientBalance);
 		for _ in 0..12 {
 			assert_ok!(r(MODEL, b"x", MAX_FEE, Some(1)));
 		}
 		assert_noop!(r(MODEL, b"x", MAX_FEE, Some(1)), Error::<Test>::TooManyRequests);
 	});
 	run(2, || {
-		assert_noop!(
-			Inference::request_inference(
-				RuntimeOrigin::signed(REQUESTER),
-				MODEL,
-				Value::Text(b"x".to_vec()),
-				MAX_FEE,
-				None
-			),
-			Error::<Test>::NotEnoughWorkers
-		);
+		assert_noop!(r(MODEL, b"x", MAX_FEE, None), Error::<Test>::NotEnoughWorkers);
 	});
 }
 
@@ -532,16 +510,7 @@ fn retiring_a_model_keeps_open_requests_on_their_terms() {
 	run(3, || {
 		let id = request(None);
 		assert_ok!(Inference::retire_model(RuntimeOrigin::signed(OWNER), MODEL));
-		assert_noop!(
-			Inference::request_inference(
-				RuntimeOrigin::signed(REQUESTER),
-				MODEL,
-				Value::Text(b"x".to_vec()),
-				MAX_FEE,
-				None
-			),
-			Error::<Test>::UnknownModel
-		);
+		assert_noop!(r(MODEL, b"x", MAX_FEE, None), Error::<Test>::UnknownModel);
 		next_block();
 		answer_all(id, |_| b"answer".to_vec());
 		assert!(settled(id).is_some());
