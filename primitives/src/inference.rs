@@ -368,9 +368,9 @@ pub enum RequestStatus<BlockNumber> {
 	Unknown,
 	/// Waiting for the next block to draw its committee.
 	Drawing,
-	/// Committee `round` commits until `ends`.
+	/// Committee `round` commits in blocks up to `ends`, inclusive.
 	Commit { round: u8, ends: BlockNumber },
-	/// Committee `round` reveals until `ends`.
+	/// Committee `round` reveals in blocks up to `ends`, inclusive.
 	Reveal { round: u8, ends: BlockNumber },
 	/// Settled with `output` at block `at` (kept for the retention window).
 	Settled { output: Value, at: BlockNumber },
@@ -395,8 +395,9 @@ pub struct Assignment<ModelId, BlockNumber> {
 	pub model: ModelId,
 	pub input: Vec<u8>,
 	pub duty: Duty,
-	/// The block that closes the phase in its `on_initialize`: a submission must be included
-	/// in an earlier block.
+	/// The last block a submission can be included in; the next block's `on_initialize`
+	/// closes the phase (or a later one's, when blocks are full: the submission is refused
+	/// after `ends` all the same).
 	pub ends: BlockNumber,
 }
 

@@ -197,19 +197,21 @@ fn a_block_with_more_deadlines_due_than_the_hook_may_take_still_takes_transfers_
 		else {
 			panic!("every request is drawn in the next block")
 		};
+		// Commits are taken up to block `ends`; the next block's hook closes the phase.
+		let closes = ends + 1;
 		// Alice and Bob commit on every request; Charlie never shows up.
 		for id in &requests {
 			for who in [Alice, Bob] {
 				assert_eq!(Executive::apply_extrinsic(member_call(who, *id, false)), Ok(Ok(())));
 			}
 		}
-		for n in 3..ends {
+		for n in 3..closes {
 			start_block(n);
 		}
 
 		// Every commit deadline falls in this block: each slashes Charlie, at up to 128
 		// delegators' worth of weight. The hook takes what fits in its budget and defers the rest.
-		start_block(ends);
+		start_block(closes);
 		let limits = configs::RuntimeBlockWeights::get();
 		let used = System::block_weight();
 		assert!(used.get(DispatchClass::Mandatory).ref_time() <= limits.max_block.ref_time() / 4);
@@ -224,7 +226,7 @@ fn a_block_with_more_deadlines_due_than_the_hook_may_take_still_takes_transfers_
 			.filter(|id| matches!(Requests::<Runtime>::get(id).map(|r| r.phase), Some(Phase::Reveal { .. })))
 			.collect();
 		assert!(!closed.is_empty() && closed.len() < requests.len(), "closed {} of {}", closed.len(), requests.len());
-		assert_eq!(pallet_inference::OverdueSince::<Runtime>::get(), Some(ends));
+		assert_eq!(pallet_inference::OverdueSince::<Runtime>::get(), Some(closes));
 		// Users' transactions and members' reveals still go in.
 		let transfer = RuntimeCall::Balances(pallet_balances::Call::transfer_keep_alive {
 			dest: Ferdie.to_account_id().into(),
@@ -265,10 +267,10 @@ fn a_block_with_more_deadlines_due_than_the_hook_may_take_still_takes_transfers_
 			(slashed, settled)
 		};
 		let (mut slashed, mut settled) = events_in_block();
-		let mut n = ends;
+		let mut n = closes;
 		while pallet_inference::OverdueSince::<Runtime>::get().is_some() {
 			n += 1;
-			assert!(n < ends + 64, "the backlog does not shrink");
+			assert!(n < closes + 64, "the backlog does not shrink");
 			start_block(n);
 			reveal_open(&mut revealed);
 			let (s, t) = events_in_block();

@@ -594,10 +594,10 @@ where
 	}
 }
 
-/// Whether a commit submitted at best block `best` can still be included: the phase closes at
-/// the start of block `ends`, so the next block must come before it.
+/// Whether a commit submitted at best block `best` can still be included: the next block is
+/// the earliest, and `ends` the last that takes it.
 pub(crate) fn can_still_commit(best: BlockNumber, ends: BlockNumber) -> bool {
-	best.saturating_add(2) <= ends
+	best.saturating_add(1) <= ends
 }
 
 fn raw_key(key: &WorkerId) -> [u8; 32] {

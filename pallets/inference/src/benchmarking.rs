@@ -63,7 +63,7 @@ fn in_reveal<T: Config>(k: u32, revealed: u32, output: &[u8]) -> (RequestId, Vec
 	let id = NextRequestId::<T>::get() - 1;
 	NextToDraw::<T>::put(id + 1);
 	let now = frame_system::Pallet::<T>::block_number();
-	let ends = now.saturating_add(T::RevealWindow::get());
+	let (ends, closes) = Pallet::<T>::window(now, T::RevealWindow::get());
 	let mut req = Requests::<T>::get(id).expect("open");
 	req.committee = workers
 		.iter()
@@ -83,7 +83,7 @@ fn in_reveal<T: Config>(k: u32, revealed: u32, output: &[u8]) -> (RequestId, Vec
 		Assignments::<T>::insert(w, id, ());
 	}
 	Requests::<T>::insert(id, req);
-	Deadlines::<T>::mutate(ends, |d| d.try_push(id).expect("room"));
+	Deadlines::<T>::mutate(closes, |d| d.try_push(id).expect("room"));
 	(id, workers)
 }
 
@@ -299,7 +299,7 @@ mod benchmarks {
 
 		#[block]
 		{
-			Pallet::<T>::tick(ends);
+			Pallet::<T>::tick(ends.saturating_add(1u32.into()));
 		}
 
 		assert!(Requests::<T>::get(id).is_none());

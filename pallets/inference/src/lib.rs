@@ -310,7 +310,7 @@ pub mod pallet {
 			seats: u32,
 			max_fee: BalanceOf<T>,
 		},
-		/// A committee was drawn; its members commit until `commit_ends`.
+		/// A committee was drawn; its members commit in blocks up to `commit_ends`, inclusive.
 		CommitteeDrawn {
 			request: RequestId,
 			round: u8,
@@ -321,7 +321,7 @@ pub mod pallet {
 			request: RequestId,
 			worker: T::AccountId,
 		},
-		/// Commits are closed; members reveal until `ends`.
+		/// Commits are closed; members reveal in blocks up to `ends`, inclusive.
 		RevealStarted {
 			request: RequestId,
 			ends: BlockNumberFor<T>,

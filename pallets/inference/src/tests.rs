@@ -754,11 +754,18 @@ fn deadlines_beyond_the_hook_budget_wait_in_order_for_the_next_blocks() {
 			}
 		}
 		let Phase::Commit { ends } = phase(ids[0]) else { panic!("in commit") };
-		run_to(ends);
+		run_to(ends + 1);
 		let closed = ids.iter().filter(|id| matches!(phase(**id), Phase::Reveal { .. })).count();
 		assert!(closed > 0 && closed < ids.len(), "the hook closed {closed} of {} deadlines", ids.len());
 		assert!(ids[..closed].iter().all(|id| matches!(phase(*id), Phase::Reveal { .. })), "oldest first");
-		assert_eq!(OverdueSince::<Test>::get(), Some(ends));
+		assert_eq!(OverdueSince::<Test>::get(), Some(ends + 1));
+		// A deferred deadline does not reopen the phase: past `ends` the absent member's
+		// commit is refused although the hook has not closed its request yet.
+		let deferred = *ids.iter().find(|id| matches!(phase(**id), Phase::Commit { .. })).expect("one deferred");
+		assert_eq!(
+			submit(commit_call(deferred, absent, commitment(&out(b"4"), &absent, &salt(absent)))),
+			Err(InvalidTransaction::Custom(2))
+		);
 		Inference::do_try_state().expect("deferred deadlines are still scheduled");
 		while OverdueSince::<Test>::get().is_some() {
 			next_block();
@@ -893,5 +900,45 @@ fn migration_types_inputs_and_outputs_and_ends_requests_that_are_not_values() {
 		// Run again, nothing changes: the version guards it.
 		MigrateV1ToV2::<Test>::on_runtime_upgrade();
 		assert_eq!(Requests::<Test>::get(kept).map(|r| r.input.value()), Some(Value::Text(b"hello".to_vec())));
+	});
+}
+
+// ---- deadlines mean what they say ----
+
+#[test]
+fn submissions_are_taken_in_block_ends_and_refused_after_it() {
+	run(3, || {
+		let id = request(None);
+		next_block();
+		let m = committee(id);
+		let Phase::Commit { ends } = phase(id) else { panic!("in commit") };
+		// What the member is told is the last block its commit goes in.
+		let duty = Inference::assignments(&key_of(m[0]));
+		assert_eq!((duty.len(), duty[0].ends), (1, ends));
+		assert_eq!(ends, now() + COMMIT_WINDOW - 1, "a window of COMMIT_WINDOW blocks, this one included");
+		commit(id, m[0], b"answer");
+		run_to(ends);
+		assert!(matches!(phase(id), Phase::Commit { .. }), "block `ends` still takes commits");
+		commit(id, m[1], b"answer");
+		next_block();
+		// The block after `ends` closes it; the last member's commit is refused and it is a no-show.
+		let Phase::Reveal { ends } = phase(id) else { panic!("the hook closed the commit phase") };
+		assert_eq!(
+			submit(commit_call(id, m[2], commitment(&out(b"answer"), &m[2], &salt(m[2])))),
+			Err(InvalidTransaction::Custom(2))
+		);
+		// Reveals alike: the last one is taken in block `ends`.
+		reveal(id, m[0], b"answer");
+		run_to(ends);
+		reveal(id, m[1], b"answer");
+		assert!(settled(id).is_some(), "every committed member revealed");
+		let slashed: Vec<_> = System::events()
+			.iter()
+			.filter_map(|r| match &r.event {
+				RuntimeEvent::Inference(Event::MemberSlashed { worker, .. }) => Some(*worker),
+				_ => None,
+			})
+			.collect();
+		assert_eq!(slashed, vec![m[2]], "only the member that missed the commit phase");
 	});
 }

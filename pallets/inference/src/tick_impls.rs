@@ -112,8 +112,9 @@ impl<T: Config> Pallet<T> {
 			return true;
 		};
 		let seats = req.committee.len() as u32;
+		// `ends` is the last block a submission may be included in: due from the block after.
 		let due = match req.phase {
-			Phase::Commit { ends } | Phase::Reveal { ends } => ends <= now,
+			Phase::Commit { ends } | Phase::Reveal { ends } => ends < now,
 			Phase::Drawing => false,
 		};
 		if !due {
@@ -141,7 +142,8 @@ impl<T: Config> Pallet<T> {
 		let next = NextRequestId::<T>::get();
 		let first = NextToDraw::<T>::get();
 		let mut id = first;
-		let ends = now.saturating_add(T::CommitWindow::get());
+		// The block whose hook would close the commit phases drawn now.
+		let closes = now.saturating_add(T::CommitWindow::get());
 		let room = (T::MaxDeadlinesPerBlock::get() / 2).max(1) as usize;
 		while id < next {
 			let Some(mut req) = Requests::<T>::get(id).filter(|r| matches!(r.phase, Phase::Drawing)) else {
@@ -164,7 +166,7 @@ impl<T: Config> Pallet<T> {
 				id = id.saturating_add(1);
 				continue;
 			}
-			if Deadlines::<T>::decode_len(ends).unwrap_or(0) >= room {
+			if Deadlines::<T>::decode_len(closes).unwrap_or(0) >= room {
 				break;
 			}
 			meter.consume(cost);
@@ -199,6 +201,13 @@ impl<T: Config> Pallet<T> {
 			block = block.saturating_add(1u32.into());
 		}
 		None
+	}
+
+	/// A phase opened in block `now` for `length` blocks: the last block a submission may be
+	/// included in (`ends`, what members are told), and the block whose hook closes it.
+	pub(crate) fn window(now: BlockNumberFor<T>, length: BlockNumberFor<T>) -> (BlockNumberFor<T>, BlockNumberFor<T>) {
+		let closes = now.saturating_add(length.max(1u32.into()));
+		(closes.saturating_sub(1u32.into()), closes)
 	}
 
 	fn schedule_deadline(at: BlockNumberFor<T>, id: RequestId) -> bool {
@@ -241,8 +250,8 @@ impl<T: Config> Pallet<T> {
 			return false;
 		};
 		let now = frame_system::Pallet::<T>::block_number();
-		let ends = now.saturating_add(T::CommitWindow::get());
-		if !Self::schedule_deadline(ends, id) {
+		let (ends, closes) = Self::window(now, T::CommitWindow::get());
+		if !Self::schedule_deadline(closes, id) {
 			Self::fail(id, req.clone(), FailureReason::Congested);
 			return false;
 		}
@@ -259,8 +268,8 @@ impl<T: Config> Pallet<T> {
 	/// store the request; with no room left to schedule its deadline, fail it instead.
 	pub(crate) fn start_reveal(id: RequestId, mut req: RequestOf<T>) {
 		let now = frame_system::Pallet::<T>::block_number();
-		let ends = now.saturating_add(T::RevealWindow::get());
-		if !Self::schedule_deadline(ends, id) {
+		let (ends, closes) = Self::window(now, T::RevealWindow::get());
+		if !Self::schedule_deadline(closes, id) {
 			Self::fail(id, req, FailureReason::Congested);
 			return;
 		}

@@ -50,9 +50,10 @@ pub struct Seat<AccountId, WorkerKey> {
 pub enum Phase<BlockNumber> {
 	/// Waiting in the draw queue for a block to draw the committee.
 	Drawing,
-	/// Members run the model and commit to their outputs until `ends`.
+	/// Members run the model and commit to their outputs; `ends` is the last block that takes
+	/// a commit, and the next block's hook closes the phase.
 	Commit { ends: BlockNumber },
-	/// Members reveal their outputs until `ends`.
+	/// Members reveal their outputs; `ends` is the last block that takes a reveal.
 	Reveal { ends: BlockNumber },
 }
 
