@@ -1,5 +1,6 @@
 //! The portable profile is portable: the engine's check binary, built for the baseline x86-64
-//! and for this CPU (`-C target-cpu=native`), run with 1 and 2 threads — and, where Debian's
+//! (the workspace's own `opg-engine`, built by the same `cargo test`) and for this CPU
+//! (`-C target-cpu=native`, in a target dir of its own), run with 1 and 2 threads — and, where Debian's
 //! qemu-user is installed, emulating a CPU without AVX (Nehalem) and one with AVX2+FMA but no
 //! AVX-512 (Haswell), so run-time SIMD dispatch sees other CPUs — must print the golden output
 //! hashes committed in `engine/golden/portable.txt`.
@@ -73,7 +74,14 @@ fn portable_outputs_match_the_golden_hashes_on_every_cpu_level_and_thread_count(
 	let expected =
 		parse(&std::fs::read_to_string(workspace().join("engine/golden/portable.txt")).expect("golden file"));
 	assert_eq!(expected.len(), 5, "golden file covers the ONNX MLP, both Llama formats and two MiniLM texts");
-	let baseline = build("x86-64");
+	// The workspace builds for the target's baseline CPU (no `target-cpu` in its
+	// configuration), so its own binary is the baseline check and only `native` needs a build
+	// of its own; unless the environment's RUSTFLAGS raised the CPU level for everything.
+	let baseline = if cfg!(target_feature = "avx") {
+		build("x86-64")
+	} else {
+		PathBuf::from(env!("CARGO_BIN_EXE_opg-engine"))
+	};
 	let native = build("native");
 	let mut runs = 0;
 	for binary in [&baseline, &native] {

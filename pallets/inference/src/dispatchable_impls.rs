@@ -276,7 +276,8 @@ impl<T: Config> Pallet<T> {
 		if done {
 			let seats = req.committee.len() as u32;
 			let work = Self::conclude(request, req);
-			return Ok(Some(T::WeightInfo::reveal(seats).saturating_add(work.weight::<T>())).into());
+			let judged = seats.saturating_add(work.judged);
+			return Ok(Some(T::WeightInfo::reveal(judged).saturating_add(work.weight::<T>())).into());
 		}
 		Requests::<T>::insert(request, req);
 		Ok(Some(T::WeightInfo::reveal(0)).into())

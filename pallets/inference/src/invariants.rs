@@ -1,6 +1,7 @@
 //! `try_state` invariants: the escrow held on each requester equals the fee ceilings of its open
-//! requests, model deposits equal their records, every open request can still end, and the draw
-//! queue holds exactly the requests waiting for a committee.
+//! requests, model deposits equal their records, every open request can still end, the draw
+//! queue holds exactly the requests waiting for a committee, and first-round answers are kept
+//! only while their escalated round is open.
 
 use super::*;
 use alloc::collections::btree_map::BTreeMap;
@@ -21,8 +22,9 @@ impl<T: Config> Pallet<T> {
 			match req.phase {
 				Phase::Drawing => ensure!(first_undrawn <= id && id < next, "request waits for no draw"),
 				Phase::Commit { ends } | Phase::Reveal { ends } => {
-					let scheduled =
-						(0..16u32).any(|i| Deadlines::<T>::get(ends.saturating_add(i.into())).contains(&id));
+					// Closed by the hook of `ends + 1`, or of a later block when that list was full.
+					let scheduled = (1..=crate::tick_impls::SPILL_BLOCKS)
+						.any(|i| Deadlines::<T>::get(ends.saturating_add(i.into())).contains(&id));
 					ensure!(scheduled, "open request without a scheduled deadline");
 					for m in req.committee.iter() {
 						ensure!(Assignments::<T>::contains_key(&m.worker, id), "member not assigned");
@@ -43,6 +45,11 @@ impl<T: Config> Pallet<T> {
 		}
 		for (_, id, ()) in Assignments::<T>::iter() {
 			ensure!(Requests::<T>::contains_key(id), "assignment to a closed request");
+		}
+		for (id, seat, _) in FirstRoundAnswers::<T>::iter() {
+			let req = Requests::<T>::get(id).ok_or("first-round answer of a closed request")?;
+			ensure!(req.round > 0, "first-round answer kept before an escalation");
+			ensure!(seat < req.seats, "first-round answer beyond the first round's seats");
 		}
 		Ok(())
 	}

@@ -22,7 +22,11 @@
 //! 5. **Verdict**: outputs are grouped by the model's comparison rule; ⌈2k/3⌉ agreeing members
 //!    settle the request. Members outside the group, and members that committed without a valid
 //!    reveal, are slashed `WrongOutputSlash`. Without a quorum the request escalates once to
-//!    `2k + 1` seats, then fails with a full refund.
+//!    `2k + 1` seats (when `max_fee` pays both rounds' `3k + 1` members), keeping the first
+//!    round's answers: the escalated verdict judges them too, so a first-round member who
+//!    revealed another answer is slashed and one who revealed the agreed answer is paid. When
+//!    neither round reaches a quorum the request fails with a full refund and nobody who
+//!    revealed is slashed: no answer is known to be wrong.
 //! 6. **Settle**: the owner gets the price, each agreeing member the per-member fee (credited to
 //!    it and its delegators through the worker registry), the treasury its share; the rest of
 //!    the hold returns to the requester. The answer is kept for `ResultRetention` blocks and
@@ -167,8 +171,9 @@ pub mod pallet {
 		#[pallet::constant]
 		type DefaultSeats: Get<u32>;
 
-		/// Seats any committee may have, escalations included; a request may ask for at most
-		/// `(MaxSeats - 1) / 2` so that its escalation fits.
+		/// Members a request's rounds may hold together: a request may ask for at most
+		/// `(MaxSeats - 1) / 3` seats, so that its escalated committee (`2k + 1`) and the first
+		/// round it judges again fit, and so does the deadline that judges them all.
 		#[pallet::constant]
 		type MaxSeats: Get<u32>;
 
@@ -283,6 +288,13 @@ pub mod pallet {
 	pub type Expiries<T: Config> =
 		StorageMap<_, Twox64Concat, BlockNumberFor<T>, BoundedVec<RequestId, T::MaxDeadlinesPerBlock>, ValueQuery>;
 
+	/// The answers a first round revealed before it escalated, by seat, with who revealed them:
+	/// judged against the escalated round's verdict (slashed if they differ, paid if they
+	/// agree), dropped unjudged when no round reaches a quorum.
+	#[pallet::storage]
+	pub type FirstRoundAnswers<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, RequestId, Twox64Concat, u32, (T::AccountId, AnswerOf<T>)>;
+
 	/// The open requests each worker sits on (what its node must work on).
 	#[pallet::storage]
 	pub type Assignments<T: Config> = StorageDoubleMap<_, Twox64Concat, T::AccountId, Twox64Concat, RequestId, ()>;
@@ -343,6 +355,8 @@ pub mod pallet {
 			seats: u32,
 		},
 		/// The committee agreed on `output`; the requester paid `paid` and got the rest back.
+		/// `agreeing` are the members paid: this round's and, after an escalation, the first
+		/// round's members who revealed the same answer (once per seat).
 		Settled {
 			request: RequestId,
 			output: BoundedValue<T::MaxOutputLen>,
@@ -386,7 +400,7 @@ pub mod pallet {
 		InputTooLarge,
 		/// The output's encoding is longer than `MaxOutputLen` bytes.
 		OutputTooLarge,
-		/// Seats must be at least 1 and at most `(MaxSeats - 1) / 2`.
+		/// Seats must be at least 1 and at most `(MaxSeats - 1) / 3`.
 		SeatsOutOfBounds,
 		/// `max_fee` is below price + seats × verification fee + treasury share.
 		FeeTooLow,
@@ -423,8 +437,7 @@ pub mod pallet {
 		}
 
 		fn integrity_test() {
-			let worst = Self::worst_deadline(T::MaxSeats::get(), false)
-				.max(Self::worst_deadline(Self::max_first_round_seats(), true));
+			let worst = Self::worst_single_deadline();
 			assert!(
 				worst.all_lte(T::MaxHookWeight::get()),
 				"MaxHookWeight {:?} cannot hold the worst deadline {:?}",
@@ -554,9 +567,10 @@ pub mod pallet {
 	}
 
 	impl<T: Config> Pallet<T> {
-		/// The first-round committee sizes a request may ask for.
+		/// The largest first round a request may ask for: with its escalation (`2k + 1`) the
+		/// two rounds hold `3k + 1` members, at most `MaxSeats`.
 		pub fn max_first_round_seats() -> u32 {
-			T::MaxSeats::get().saturating_sub(1) / 2
+			T::MaxSeats::get().saturating_sub(1) / 3
 		}
 
 		/// What a request on `model` with `seats` costs at most, if the model exists.

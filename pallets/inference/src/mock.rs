@@ -137,7 +137,7 @@ impl pallet_inference::Config for Test {
 	type VerificationFee = ConstU128<FEE>;
 	type TreasuryShare = TreasuryShare;
 	type DefaultSeats = ConstU32<3>;
-	type MaxSeats = ConstU32<7>;
+	type MaxSeats = ConstU32<10>;
 	type CommitWindow = ConstU64<COMMIT_WINDOW>;
 	type RevealWindow = ConstU64<REVEAL_WINDOW>;
 	type WrongOutputSlash = WrongOutputSlash;

@@ -34,6 +34,11 @@ pub fn escalated_seats(seats: u32) -> u32 {
 	seats.saturating_mul(2).saturating_add(1)
 }
 
+/// The seats of the first round whose escalation has `escalated` seats.
+pub fn first_round_seats(escalated: u32) -> u32 {
+	escalated.saturating_sub(1) / 2
+}
+
 /// The outcome of a reveal phase.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Verdict {
@@ -73,6 +78,7 @@ mod tests {
 		assert_eq!(c, Cost { price: 100, per_member: 10, treasury: 13, total: 143 });
 		assert_eq!(cost::<u128>(u128::MAX, 1, Perbill::zero(), 1), None);
 		assert_eq!(escalated_seats(3), 7);
+		assert_eq!(first_round_seats(7), 3);
 	}
 
 	#[test]

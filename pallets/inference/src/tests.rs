@@ -453,11 +453,129 @@ fn no_quorum_escalates_once_then_refunds_in_full() {
 		next_block();
 		answer_all(id, |seat| vec![seat as u8]);
 		assert_eq!(round(id), 1);
+		let first = committee(id);
 		answer_all(id, |seat| vec![seat as u8]);
 		assert_eq!(failed(id), Some(FailureReason::NoQuorum));
 		assert_eq!(total(REQUESTER), INITIAL);
 		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), 0);
 		assert!(Requests::<Test>::get(id).is_none());
+		// No round agreed, so no answer is known to be wrong: nobody who revealed is slashed
+		// and the first round's answers are dropped unjudged.
+		for w in WORKERS.iter().chain(first.iter()) {
+			assert!(slashes_on(id, *w).is_empty());
+		}
+		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 0);
+	});
+}
+
+/// Every slash of `worker` on request `id`, in order.
+fn slashes_on(id: RequestId, worker: AccountId) -> Vec<Misconduct> {
+	System::events()
+		.iter()
+		.filter_map(|r| match &r.event {
+			RuntimeEvent::Inference(Event::MemberSlashed { request, worker: w, reason, .. })
+				if *request == id && *w == worker =>
+			{
+				Some(*reason)
+			},
+			_ => None,
+		})
+		.collect()
+}
+
+#[test]
+fn first_round_liars_are_slashed_and_its_honest_members_paid_when_the_escalation_settles() {
+	run(7, || {
+		let id = request(None);
+		next_block();
+		let first = committee(id);
+		// No quorum in the first round: one honest answer, two different lies.
+		for (w, out) in first.iter().zip([&b"truth"[..], b"lie", b"lie-2"]) {
+			commit(id, *w, out);
+		}
+		for (w, out) in first.iter().zip([&b"truth"[..], b"lie", b"lie-2"]) {
+			reveal(id, *w, out);
+		}
+		assert_eq!(round(id), 1);
+		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 3);
+		for w in &first {
+			assert!(slashes_on(id, *w).is_empty(), "nobody is judged before the escalated verdict");
+		}
+		// The escalated committee (every worker, the first round's included) agrees on the truth.
+		answer_all(id, |_| b"truth".to_vec());
+		let (output, agreeing) = settled(id).expect("settled");
+		assert_eq!(output, b"truth".to_vec());
+		assert_eq!(slashes_on(id, first[0]), vec![]);
+		assert_eq!(slashes_on(id, first[1]), vec![Misconduct::WrongOutput]);
+		assert_eq!(slashes_on(id, first[2]), vec![Misconduct::WrongOutput]);
+		// Seven escalated seats and the first round's honest member are paid.
+		assert_eq!(agreeing.len(), 8);
+		assert_eq!(agreeing.iter().filter(|w| **w == first[0]).count(), 2, "paid for each seat it answered");
+		assert_eq!(total(REQUESTER), INITIAL - (PRICE + 8 * FEE + (PRICE + 8 * FEE) / 10));
+		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 0);
+	});
+}
+
+#[test]
+fn a_lie_that_blocked_the_first_round_is_slashed_when_the_escalation_rejects_the_input() {
+	run(7, || {
+		let id = request(None);
+		next_block();
+		let first = committee(id);
+		let refusal = Answer::Rejected(Rejection::TextTooLong);
+		commit_answer(id, first[0], &refusal);
+		commit(id, first[1], b"made up");
+		commit_answer(id, first[2], &Answer::Rejected(Rejection::WrongType));
+		submit(reveal_answer_call(id, first[0], refusal.clone(), salt(first[0]))).unwrap();
+		reveal(id, first[1], b"made up");
+		submit(reveal_answer_call(id, first[2], Answer::Rejected(Rejection::WrongType), salt(first[2])))
+			.unwrap();
+		assert_eq!(round(id), 1);
+		let second = committee(id);
+		for w in &second {
+			commit_answer(id, *w, &refusal);
+		}
+		for w in &second {
+			submit(reveal_answer_call(id, *w, refusal.clone(), salt(*w))).unwrap();
+		}
+		assert!(System::events().iter().any(|r| matches!(
+			&r.event,
+			RuntimeEvent::Inference(Event::Rejected { request, agreeing, .. }) if *request == id && agreeing.len() == 8
+		)));
+		assert_eq!(slashes_on(id, first[0]), vec![]);
+		assert_eq!(slashes_on(id, first[1]), vec![Misconduct::WrongOutput], "an output against the agreed refusal");
+		assert_eq!(slashes_on(id, first[2]), vec![Misconduct::WrongOutput], "another refusal");
+	});
+}
+
+#[test]
+fn escalation_needs_a_max_fee_that_pays_both_rounds() {
+	run(7, || {
+		// Enough for the seven escalated seats alone, not for the first round's three as well.
+		let seven = PRICE + 7 * FEE + (PRICE + 7 * FEE) / 10;
+		assert_ok!(Inference::request_inference(
+			RuntimeOrigin::signed(REQUESTER),
+			MODEL,
+			Value::Text(b"hello".to_vec()),
+			seven,
+			None
+		));
+		let short = NextRequestId::<Test>::get() - 1;
+		let ten = PRICE + 10 * FEE + (PRICE + 10 * FEE) / 10;
+		assert_ok!(Inference::request_inference(
+			RuntimeOrigin::signed(REQUESTER),
+			MODEL,
+			Value::Text(b"hello".to_vec()),
+			ten,
+			None
+		));
+		let enough = NextRequestId::<Test>::get() - 1;
+		next_block();
+		answer_all(short, |seat| vec![seat as u8]);
+		answer_all(enough, |seat| vec![seat as u8]);
+		assert_eq!(failed(short), Some(FailureReason::NoQuorum));
+		assert_eq!(round(enough), 1, "escalated");
+		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(short).count(), 0);
 	});
 }
 
@@ -685,8 +803,7 @@ mod properties {
 
 /// The least `MaxHookWeight` that `integrity_test` accepts for the mock runtime.
 fn least_hook_weight() -> frame_support::weights::Weight {
-	let max_seats = <<Test as Config>::MaxSeats as frame_support::traits::Get<u32>>::get();
-	Inference::worst_deadline(max_seats, false).max(Inference::worst_deadline(Inference::max_first_round_seats(), true))
+	Inference::worst_single_deadline()
 }
 
 fn phase(id: RequestId) -> Phase<u64> {

@@ -18,7 +18,7 @@ use opg_primitives::{committee::select_committee, Misconduct};
 use sp_runtime::traits::{Saturating, Zero};
 
 /// How many later blocks a full deadline bucket spills into before a request gives up.
-const SPILL_BLOCKS: u32 = 16;
+pub(crate) const SPILL_BLOCKS: u32 = 16;
 
 /// What one processed deadline did, to charge the hook for it.
 #[derive(Default)]
@@ -27,6 +27,9 @@ pub(crate) struct DeadlineWork {
 	pub slashed: u32,
 	/// Seats of the committee drawn when the request escalated.
 	pub redrawn: Option<u32>,
+	/// First-round answers judged against the escalated round's verdict: each costs what
+	/// another seat of the deadline does.
+	pub judged: u32,
 }
 
 impl DeadlineWork {
@@ -58,14 +61,23 @@ impl<T: Config> Pallet<T> {
 		weight.saturating_add(meter.consumed())
 	}
 
-	/// The most one deadline of a `seats` committee can cost: the verdict, every member slashed
-	/// and, for a first round, the escalated committee's draw.
-	pub(crate) fn worst_deadline(seats: u32, may_escalate: bool) -> Weight {
-		let mut worst = T::WeightInfo::deadline(seats).saturating_add(Self::slashes_weight(seats));
-		if may_escalate {
-			worst.saturating_accrue(T::WeightInfo::draw(protocol::escalated_seats(seats)));
+	/// The most one deadline of a `seats` committee in `round` can cost: the verdict and every
+	/// member slashed; for a first round, the escalated committee's draw; for an escalated one,
+	/// the first round's members judged and slashed too.
+	pub(crate) fn worst_deadline(seats: u32, round: u8) -> Weight {
+		if round == 0 {
+			return T::WeightInfo::deadline(seats)
+				.saturating_add(Self::slashes_weight(seats))
+				.saturating_add(T::WeightInfo::draw(protocol::escalated_seats(seats)));
 		}
-		worst
+		let judged = seats.saturating_add(protocol::first_round_seats(seats));
+		T::WeightInfo::deadline(judged).saturating_add(Self::slashes_weight(judged))
+	}
+
+	/// The most any one deadline can cost, over both rounds of the largest request.
+	pub fn worst_single_deadline() -> Weight {
+		let first = Self::max_first_round_seats();
+		Self::worst_deadline(first, 0).max(Self::worst_deadline(protocol::escalated_seats(first), 1))
 	}
 
 	/// Process due deadlines, oldest block first, as far as `meter` allows; a block whose list
@@ -122,14 +134,14 @@ impl<T: Config> Pallet<T> {
 			meter.consume(read);
 			return true;
 		}
-		if !meter.can_consume(Self::worst_deadline(seats, req.round == 0)) {
+		if !meter.can_consume(Self::worst_deadline(seats, req.round)) {
 			return false;
 		}
 		let work = match req.phase {
 			Phase::Commit { .. } => Self::close_commits(id, req),
 			_ => Self::conclude(id, req),
 		};
-		meter.consume(T::WeightInfo::deadline(seats).saturating_add(work.weight::<T>()));
+		meter.consume(T::WeightInfo::deadline(seats.saturating_add(work.judged)).saturating_add(work.weight::<T>()));
 		true
 	}
 
@@ -315,7 +327,9 @@ impl<T: Config> Pallet<T> {
 		work
 	}
 
-	/// The reveal phase is over: judge, then settle, reject, escalate or fail.
+	/// The reveal phase is over: judge, then settle, reject, escalate or fail. An escalated
+	/// round's verdict also judges the first round's answers: a member who revealed another
+	/// answer there is slashed, one who revealed the agreed answer is paid like this round's.
 	pub(crate) fn conclude(id: RequestId, req: RequestOf<T>) -> DeadlineWork {
 		let mut work = DeadlineWork::default();
 		let seats = req.committee.len() as u32;
@@ -344,8 +358,20 @@ impl<T: Config> Pallet<T> {
 					Self::fail(id, req, FailureReason::NoQuorum);
 					return work;
 				};
-				let agreeing: Vec<T::AccountId> =
+				let mut agreeing: Vec<T::AccountId> =
 					agreeing.iter().map(|s| req.committee[*s as usize].worker.clone()).collect();
+				let mut first_round: Vec<(u32, (T::AccountId, AnswerOf<T>))> =
+					FirstRoundAnswers::<T>::drain_prefix(id).collect();
+				first_round.sort_by_key(|(seat, _)| *seat);
+				work.judged = first_round.len() as u32;
+				for (_, (worker, earlier)) in first_round {
+					if earlier.agrees(&answer, rule) {
+						agreeing.push(worker);
+					} else {
+						Self::slash_member(id, &worker, Misconduct::WrongOutput);
+						work.slashed += 1;
+					}
+				}
 				Self::settle(id, req, answer, agreeing);
 			},
 			protocol::Verdict::NoQuorum => work.redrawn = Self::escalate_or_fail(id, req),
@@ -360,16 +386,30 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// Escalate to a larger committee once, or fail; the seats drawn if it escalated.
+	/// Escalate to a larger committee once, or fail; the seats drawn if it escalated. The first
+	/// round's revealed answers are kept to be judged by the escalated round's verdict, so
+	/// `max_fee` must cover paying both rounds' members (`3k + 1` fees).
 	fn escalate_or_fail(id: RequestId, mut req: RequestOf<T>) -> Option<u32> {
-		Self::clear_round(id, &req);
 		let seats = protocol::escalated_seats(req.seats);
-		let affordable = protocol::cost(req.price, T::VerificationFee::get(), T::TreasuryShare::get(), seats)
-			.is_some_and(|c| c.total <= req.max_fee);
+		let affordable = protocol::cost(
+			req.price,
+			T::VerificationFee::get(),
+			T::TreasuryShare::get(),
+			req.seats.saturating_add(seats),
+		)
+		.is_some_and(|c| c.total <= req.max_fee);
 		if req.round > 0 || seats > T::MaxSeats::get() || !affordable {
+			// No round reached a quorum, so no answer is known to be wrong: the requester gets
+			// everything back and nobody who revealed is slashed (the silent ones already were).
 			Self::fail(id, req, FailureReason::NoQuorum);
 			return None;
 		}
+		for (seat, member) in req.committee.iter().enumerate() {
+			if let Some(answer) = Outputs::<T>::take(id, seat as u32) {
+				FirstRoundAnswers::<T>::insert(id, seat as u32, (member.worker.clone(), answer));
+			}
+		}
+		Self::clear_round(id, &req);
 		req.round = req.round.saturating_add(1);
 		req.committee = Default::default();
 		Self::deposit_event(Event::Escalated { request: id, seats });
@@ -465,6 +505,9 @@ impl<T: Config> Pallet<T> {
 
 	pub(crate) fn fail(id: RequestId, req: RequestOf<T>, reason: FailureReason) {
 		Self::clear_round(id, &req);
+		if req.round > 0 {
+			let _ = FirstRoundAnswers::<T>::clear_prefix(id, T::MaxSeats::get(), None);
+		}
 		Requests::<T>::remove(id);
 		Self::release_rest(&req.requester, req.max_fee);
 		T::OnResult::on_failure(id, &req.requester, reason);
