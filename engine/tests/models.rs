@@ -12,6 +12,11 @@ use opg_primitives::inference::{outputs_agree, ComparisonRule};
 /// (see docs/ARCHITECTURE.md for how it was chosen from measured drift).
 const FAST_RULE: ComparisonRule = opg_engine::FAST_PROFILE_RULE;
 
+#[test]
+fn the_fast_rule_is_one_the_chain_accepts() {
+	assert!(FAST_RULE.is_bounded(), "register_model would refuse {FAST_RULE:?}");
+}
+
 fn drift(label: &str, a: &Value, b: &Value) {
 	let max_abs = f32s(a).iter().zip(f32s(b)).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
 	eprintln!("drift {label}: max {} ulps, max |diff| {max_abs:e}", max_ulps(a, b));

@@ -42,6 +42,29 @@ pub enum ComparisonRule {
 	F32Ulps { max_ulps: u32, abs_tol_bits: u32 },
 }
 
+/// The loosest relative tolerance a model may register: 4,096 ULPs, a relative difference of
+/// about 2⁻¹¹ (0.05 %). The engine's fast profile needs 256.
+pub const MAX_RULE_ULPS: u32 = 4096;
+
+/// The loosest absolute tolerance a model may register: the bit pattern of `1e-3f32`. For
+/// non-negative finite `f32`s the bit patterns order like the values, so one integer comparison
+/// also refuses negative, infinite and NaN tolerances.
+pub const MAX_RULE_ABS_TOL_BITS: u32 = 0x3A83_126F;
+
+impl ComparisonRule {
+	/// Whether the rule is no looser than [`MAX_RULE_ULPS`] and [`MAX_RULE_ABS_TOL_BITS`]: a
+	/// model's answers are then judged tightly enough that a wrong answer cannot pass, whoever
+	/// registered the model.
+	pub fn is_bounded(&self) -> bool {
+		match *self {
+			ComparisonRule::Exact => true,
+			ComparisonRule::F32Ulps { max_ulps, abs_tol_bits } => {
+				max_ulps <= MAX_RULE_ULPS && abs_tol_bits <= MAX_RULE_ABS_TOL_BITS
+			},
+		}
+	}
+}
+
 /// A typed model input or output, with one canonical SCALE encoding.
 #[derive(Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, Debug)]
 pub enum Value {

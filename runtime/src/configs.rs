@@ -12,9 +12,12 @@ use frame_support::{
 	PalletId,
 };
 use frame_system::limits::{BlockLength, BlockWeights};
-use pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier};
+use pallet_transaction_payment::{FungibleAdapter, Multiplier, TargetedFeeAdjustment};
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
-use sp_runtime::{traits::One, Perbill};
+use sp_runtime::{
+	traits::{Bounded, One},
+	FixedPointNumber, Perbill, Perquintill,
+};
 use sp_version::RuntimeVersion;
 
 use super::{
@@ -105,7 +108,14 @@ impl pallet_balances::Config for Runtime {
 }
 
 parameter_types! {
-	pub FeeMultiplier: Multiplier = Multiplier::one();
+	/// The fee multiplier rises when ordinary transactions fill more than this of their share.
+	pub const TargetBlockFullness: Perquintill = Perquintill::from_percent(25);
+	/// How fast it moves: +0.075 % a block while ordinary transactions fill their share (about
+	/// ×1.57 an hour of full blocks), −0.025 % a block while blocks are empty.
+	pub AdjustmentVariable: Multiplier = Multiplier::saturating_from_rational(1, 1_000);
+	/// Fees never fall below the posted price (multiplier one, where the chain starts).
+	pub MinimumMultiplier: Multiplier = Multiplier::one();
+	pub MaximumMultiplier: Multiplier = Bounded::max_value();
 }
 
 /// One picosecond of reference execution time costs this many base units: a balance transfer
@@ -116,11 +126,12 @@ pub const FEE_PER_BYTE: Balance = MICRO_OPG;
 
 impl pallet_transaction_payment::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
-	type OnChargeTransaction = FungibleAdapter<Balances, ()>;
+	type OnChargeTransaction = FungibleAdapter<Balances, crate::fees::DealWithFees>;
 	type OperationalFeeMultiplier = ConstU8<5>;
 	type WeightToFee = ConstantMultiplier<Balance, ConstU128<FEE_PER_WEIGHT_PICOSECOND>>;
 	type LengthToFee = ConstantMultiplier<Balance, ConstU128<FEE_PER_BYTE>>;
-	type FeeMultiplierUpdate = ConstFeeMultiplier<FeeMultiplier>;
+	type FeeMultiplierUpdate =
+		TargetedFeeAdjustment<Self, TargetBlockFullness, AdjustmentVariable, MinimumMultiplier, MaximumMultiplier>;
 	type WeightInfo = pallet_transaction_payment::weights::SubstrateWeight<Runtime>;
 }
 
@@ -276,6 +287,9 @@ impl pallet_inference::BenchmarkHelper<Runtime> for InferenceBenchmarkHelper {
 			Perbill::zero(),
 		);
 		(who, key)
+	}
+	fn max_candidates() -> u32 {
+		<Runtime as pallet_worker_staking::Config>::MaxWorkersPerModel::get()
 	}
 	fn sign(
 		key: &opg_primitives::worker::WorkerId,

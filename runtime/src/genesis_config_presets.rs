@@ -1,4 +1,5 @@
-//! Genesis presets: `development` (one validator) and `local_testnet` (four validators).
+//! Genesis presets: `development` (one validator) and `local_testnet` (four validators), and
+//! the genesis of a public network ([`testnet_genesis`]), whose keys its operators give.
 //!
 //! Four is the smallest validator set that survives one node down: GRANDPA needs more than two
 //! thirds of the voters, and 3 of 4 is enough while 2 of 3 is not.
@@ -58,21 +59,43 @@ fn genesis(
 	root: AccountId,
 	workers: &[Sr25519Keyring],
 ) -> Value {
+	let balances = endowed_accounts.into_iter().map(|k| (k, ENDOWMENT)).collect();
+	let workers = dev_workers(workers);
 	build_struct_json_patch!(RuntimeGenesisConfig {
-		balances: BalancesConfig {
-			balances: endowed_accounts
-				.into_iter()
-				.map(|k| (k, ENDOWMENT))
-				// The treasury exists from genesis, so the first slash of any size can land.
-				.chain(core::iter::once((crate::treasury_account(), EXISTENTIAL_DEPOSIT)))
-				.collect::<Vec<_>>(),
-		},
+		balances: BalancesConfig { balances: with_treasury(balances) },
 		aura: pallet_aura::GenesisConfig { authorities: authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>() },
 		grandpa: pallet_grandpa::GenesisConfig {
 			authorities: authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: Some(root) },
-		worker_staking: WorkerStakingConfig { workers: dev_workers(workers) },
+		worker_staking: WorkerStakingConfig { workers },
+	})
+}
+
+/// `balances` and the treasury's existential deposit: the treasury exists from genesis, so the
+/// first fee share or slash of any size can land.
+fn with_treasury(mut balances: Vec<(AccountId, crate::Balance)>) -> Vec<(AccountId, crate::Balance)> {
+	balances.push((crate::treasury_account(), EXISTENTIAL_DEPOSIT));
+	balances
+}
+
+/// The genesis of a public network: the validators, balances and root key its operators give,
+/// and nothing else — no development account, no genesis worker (workers register with a bond
+/// once the chain runs). Without `root` the chain has no sudo key at all.
+pub fn testnet_genesis(
+	validators: Vec<(sp_core::sr25519::Public, sp_core::ed25519::Public)>,
+	balances: Vec<(AccountId, crate::Balance)>,
+	root: Option<AccountId>,
+) -> Value {
+	let authorities: Vec<(AuraId, GrandpaId)> =
+		validators.into_iter().map(|(aura, grandpa)| (aura.into(), grandpa.into())).collect();
+	build_struct_json_patch!(RuntimeGenesisConfig {
+		balances: BalancesConfig { balances: with_treasury(balances) },
+		aura: pallet_aura::GenesisConfig { authorities: authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>() },
+		grandpa: pallet_grandpa::GenesisConfig {
+			authorities: authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
+		},
+		sudo: SudoConfig { key: root },
 	})
 }
 

@@ -285,6 +285,105 @@ fn a_block_with_more_deadlines_due_than_the_hook_may_take_still_takes_transfers_
 	});
 }
 
+/// Start block `n` sealed by the Aura authority of `slot`.
+fn start_block_in_slot(n: BlockNumber, slot: u64) {
+	let digest = sp_runtime::Digest {
+		logs: vec![sp_runtime::DigestItem::PreRuntime(
+			sp_consensus_aura::AURA_ENGINE_ID,
+			codec::Encode::encode(&sp_consensus_aura::Slot::from(slot)),
+		)],
+	};
+	Executive::initialize_block(&<Header as sp_runtime::traits::Header>::new(
+		n,
+		Default::default(),
+		Default::default(),
+		sp_core::H256::repeat_byte(n as u8),
+		digest,
+	));
+}
+
+#[test]
+fn fees_go_to_the_treasury_and_the_author_and_tips_to_the_author() {
+	use sp_keyring::Sr25519Keyring::{Bob, Charlie, Ferdie};
+	genesis(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
+		// Slot 5 of four authorities (Alice, Bob, Charlie, Dave) is Bob's.
+		start_block_in_slot(1, 5);
+		assert_eq!(fees::block_author(), Some(Bob.to_account_id()));
+		let balance = |who: &AccountId| Balances::balance(who);
+		let (treasury, author, sender) = (treasury_account(), Bob.to_account_id(), Ferdie.to_account_id());
+		let (treasury_before, author_before, sender_before) = (balance(&treasury), balance(&author), balance(&sender));
+		let issuance = Balances::total_issuance();
+
+		let tip = 7 * MILLI_OPG;
+		let call = RuntimeCall::Balances(BalancesCall::transfer_keep_alive {
+			dest: Charlie.to_account_id().into(),
+			value: OPG,
+		});
+		let mut extensions = transaction_extensions(0);
+		extensions.8 = pallet_transaction_payment::ChargeTransactionPayment::from(tip);
+		let payload = SignedPayload::new(call.clone(), extensions.clone()).expect("implicit data");
+		let signature = codec::Encode::using_encoded(&payload, |bytes| sp_core::Pair::sign(&Ferdie.pair(), bytes));
+		let xt = UncheckedExtrinsic::new_signed(call, sender.clone().into(), signature.into(), extensions);
+		assert_ok(Executive::apply_extrinsic(xt).expect("valid").map_err(|e| format!("{e:?}")));
+
+		let (fee, paid_tip) = System::events()
+			.iter()
+			.find_map(|r| match &r.event {
+				RuntimeEvent::TransactionPayment(pallet_transaction_payment::Event::TransactionFeePaid {
+					actual_fee,
+					tip,
+					..
+				}) => Some((*actual_fee, *tip)),
+				_ => None,
+			})
+			.expect("the fee was paid");
+		assert_eq!(paid_tip, tip);
+		// `actual_fee` includes the tip.
+		let fee = fee - tip;
+		assert!(fee > 0);
+		let to_treasury = fees::FEE_TO_TREASURY.mul_ceil(fee);
+		assert_eq!(balance(&treasury) - treasury_before, to_treasury);
+		assert_eq!(balance(&author) - author_before, fee - to_treasury + tip);
+		assert_eq!(sender_before - balance(&sender), OPG + fee + tip);
+		assert_eq!(Balances::total_issuance(), issuance, "nothing is burned");
+	});
+}
+
+#[test]
+fn fees_rise_while_blocks_are_full_and_fall_back_to_the_posted_price() {
+	use frame_support::dispatch::DispatchClass;
+	use pallet_transaction_payment::{Multiplier, NextFeeMultiplier};
+	use sp_runtime::FixedPointNumber;
+	genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
+		let normal =
+			configs::RuntimeBlockWeights::get().get(DispatchClass::Normal).max_total.expect("a normal limit");
+		let one = Multiplier::saturating_from_integer(1);
+		assert_eq!(NextFeeMultiplier::<Runtime>::get(), one);
+		let mut n = 1;
+		let mut block = |full: bool| {
+			start_block_in_slot(n, n as u64);
+			if full {
+				frame_system::Pallet::<Runtime>::register_extra_weight_unchecked(normal, DispatchClass::Normal);
+			}
+			// The fee multiplier moves in the block's `on_finalize`.
+			<pallet_transaction_payment::Pallet<Runtime> as Hooks<BlockNumber>>::on_finalize(n);
+			n += 1;
+		};
+		// An hour of blocks full of ordinary transactions.
+		for _ in 0..600 {
+			block(true);
+		}
+		let congested = NextFeeMultiplier::<Runtime>::get();
+		assert!(congested > Multiplier::saturating_from_rational(3, 2), "{congested:?}");
+		assert!(congested < Multiplier::saturating_from_integer(2), "{congested:?}");
+		// Empty blocks bring it back down, but never below the posted price.
+		for _ in 0..3_000 {
+			block(false);
+		}
+		assert_eq!(NextFeeMultiplier::<Runtime>::get(), one);
+	});
+}
+
 fn assert_ok<E: core::fmt::Debug>(result: Result<(), E>) {
 	assert!(result.is_ok(), "{result:?}");
 }

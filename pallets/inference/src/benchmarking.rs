@@ -17,6 +17,9 @@ pub trait BenchmarkHelper<T: Config> {
 	fn model_id(i: u32) -> T::ModelId;
 	/// Register worker `i`, staked and serving `model`; return its account and key.
 	fn worker(model: T::ModelId, i: u32) -> (T::AccountId, T::WorkerKey);
+	/// The most workers one model can have: the candidates a draw or a request's check reads
+	/// in the worst case.
+	fn max_candidates() -> u32;
 	fn sign(key: &T::WorkerKey, msg: &[u8]) -> SignatureOf<T>;
 }
 
@@ -36,12 +39,18 @@ fn model<T: Config>() -> T::ModelId {
 		ModelFormat::BertEmbedding,
 		vec![b'a'; T::MaxArchitectureLen::get() as usize],
 		T::VerificationFee::get(),
-		ComparisonRule::Exact,
-		ExecutionProfile::Portable,
+		// Outputs compared element by element, the costlier rule.
+		ComparisonRule::F32Ulps { max_ulps: 256, abs_tol_bits: 1e-5f32.to_bits() },
+		ExecutionProfile::Fast,
 		vec![vec![b'u'; T::MaxUriLen::get() as usize]; T::MaxUris::get() as usize],
 	)
 	.expect("registers");
 	id
+}
+
+/// Every worker a model can have, serving `model`: `at_least` of them, or more.
+fn candidates<T: Config>(model: T::ModelId, at_least: u32) -> Vec<(T::AccountId, T::WorkerKey)> {
+	(0..T::BenchmarkHelper::max_candidates().max(at_least)).map(|i| T::BenchmarkHelper::worker(model, i)).collect()
 }
 
 fn max_fee<T: Config>() -> BalanceOf<T> {
@@ -102,9 +111,34 @@ fn text_of_len(len: u32) -> Value {
 	Value::Text(text)
 }
 
-/// The largest output: an encoded value of (about) `MaxOutputLen` bytes.
+/// An `f32` vector whose encoding is at most `len` bytes, every element `element`.
+fn f32_of_len(len: u32, element: f32) -> Value {
+	let mut n = (len / 4) as usize;
+	loop {
+		let value = Value::F32 { shape: vec![n as u32], bits: vec![element.to_bits(); n] };
+		if value.encoded_size() <= len as usize || n == 0 {
+			return value;
+		}
+		n -= 1;
+	}
+}
+
+/// The largest output: an `f32` tensor of (about) `MaxOutputLen` bytes, which the model's
+/// `F32Ulps` rule compares element by element.
 fn max_output<T: Config>() -> Vec<u8> {
-	text_of_len(T::MaxOutputLen::get()).encode()
+	f32_of_len(T::MaxOutputLen::get(), 0.5).encode()
+}
+
+/// The largest output that disagrees with [`max_output`] only in its last element, so a
+/// comparison walks all of it before it fails.
+fn max_wrong_output<T: Config>() -> Vec<u8> {
+	let Value::F32 { shape, mut bits } = f32_of_len(T::MaxOutputLen::get(), 0.5) else {
+		unreachable!("an f32 tensor")
+	};
+	if let Some(last) = bits.last_mut() {
+		*last = 2.5f32.to_bits();
+	}
+	Value::F32 { shape, bits }.encode()
 }
 
 fn stored<T: Config>(output: &[u8]) -> AnswerOf<T> {
@@ -163,11 +197,10 @@ mod benchmarks {
 	#[benchmark]
 	fn request_inference(l: Linear<3, { T::MaxInputLen::get() }>) {
 		// 3 bytes: the smallest input that holds something, a one-byte text.
+		// The check that enough workers serve the model reads all of them.
 		let id = model::<T>();
 		let seats = T::DefaultSeats::get();
-		for i in 0..seats {
-			T::BenchmarkHelper::worker(id, i);
-		}
+		candidates::<T>(id, seats);
 		let requester = funded::<T>("requester", 0);
 
 		#[extrinsic_call]
@@ -257,10 +290,9 @@ mod benchmarks {
 
 	#[benchmark]
 	fn draw(k: Linear<1, { T::MaxSeats::get() }>) {
+		// `k` seats drawn from every worker the model can have.
 		let id = model::<T>();
-		for i in 0..k {
-			T::BenchmarkHelper::worker(id, i);
-		}
+		candidates::<T>(id, k);
 		let requester = funded::<T>("requester", 0);
 		Pallet::<T>::do_request_inference(requester, id, Value::Text(vec![1u8; 8]), max_fee::<T>(), Some(1))
 			.expect("requests");
@@ -288,7 +320,7 @@ mod benchmarks {
 		for (i, m) in req.committee.iter_mut().enumerate() {
 			let i = i as u32;
 			if i < wrong {
-				Outputs::<T>::insert(id, i, stored::<T>(&Value::Tokens(vec![0]).encode()));
+				Outputs::<T>::insert(id, i, stored::<T>(&max_wrong_output::<T>()));
 			} else if i < wrong + silent {
 				m.revealed = false;
 			}

@@ -428,6 +428,9 @@ pub mod pallet {
 		Overflow,
 		/// The revealed output is not exactly one canonically encoded value.
 		UndecodableOutput,
+		/// The comparison rule is looser than `MAX_RULE_ULPS` / `MAX_RULE_ABS_TOL_BITS` (or its
+		/// absolute tolerance is negative, infinite or NaN).
+		RuleTooLoose,
 	}
 
 	#[pallet::hooks]

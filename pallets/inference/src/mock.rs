@@ -179,6 +179,9 @@ impl crate::benchmarking::BenchmarkHelper<Test> for InferenceBenchHelper {
 		.unwrap();
 		(who, key)
 	}
+	fn max_candidates() -> u32 {
+		<<Test as pallet_worker_staking::Config>::MaxWorkersPerModel as frame_support::traits::Get<u32>>::get()
+	}
 	fn sign(key: &UintAuthorityId, msg: &[u8]) -> sp_runtime::testing::TestSignature {
 		use sp_runtime::RuntimeAppPublic;
 		key.sign(&msg).unwrap()

@@ -195,6 +195,43 @@ fn model_registry_holds_deposit_and_checks_owner() {
 	});
 }
 
+#[test]
+fn a_model_cannot_register_a_rule_loose_enough_to_pass_wrong_answers() {
+	use opg_primitives::inference::{ComparisonRule, MAX_RULE_ABS_TOL_BITS, MAX_RULE_ULPS};
+	run(0, || {
+		let register = |id: ModelId, rule: ComparisonRule| {
+			Inference::register_model(
+				RuntimeOrigin::signed(201),
+				id,
+				opg_primitives::inference::ModelFormat::BertEmbedding,
+				b"bert".to_vec(),
+				1,
+				rule,
+				opg_primitives::inference::ExecutionProfile::Fast,
+				vec![b"x".to_vec()],
+			)
+		};
+		// Whoever registers a well-known model's id first cannot make any output agree.
+		for (max_ulps, abs_tol_bits) in [
+			(u32::MAX, 0),
+			(MAX_RULE_ULPS + 1, 0),
+			(0, MAX_RULE_ABS_TOL_BITS + 1),
+			(0, f32::INFINITY.to_bits()),
+			(0, f32::NAN.to_bits()),
+			(0, (-1e-6f32).to_bits()),
+		] {
+			assert_noop!(
+				register(8, ComparisonRule::F32Ulps { max_ulps, abs_tol_bits }),
+				Error::<Test>::RuleTooLoose
+			);
+		}
+		assert_eq!(MAX_RULE_ABS_TOL_BITS, 1e-3f32.to_bits());
+		assert_ok!(register(8, ComparisonRule::F32Ulps { max_ulps: MAX_RULE_ULPS, abs_tol_bits: MAX_RULE_ABS_TOL_BITS }));
+		// The engine's fast-profile rule.
+		assert_ok!(register(9, ComparisonRule::F32Ulps { max_ulps: 256, abs_tol_bits: 1e-5f32.to_bits() }));
+	});
+}
+
 /// The requester asks `model` about `text`, holding `fee`.
 fn r(model: ModelId, text: &[u8], fee: Balance, seats: Option<u32>) -> sp_runtime::DispatchResult {
 	Inference::request_inference(RuntimeOrigin::signed(REQUESTER), model, Value::Text(text.to_vec()), fee, seats)
