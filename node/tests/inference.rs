@@ -218,11 +218,29 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	}
 
 	// Balances at the last settlement: the owner got the prices of answered requests, the
-	// treasury its shares, each member one fee per request (to claim), nobody was slashed, and
-	// the requester paid exactly what the requests cost plus its transaction fees.
+	// treasury its shares (and its share of every transaction fee paid meanwhile), each member
+	// one fee per request (to claim), nobody was slashed, and the requester paid exactly what
+	// the requests cost plus its transaction fees.
 	let at = node.block_hash(settled_at).expect("hash");
 	assert_eq!(free_balance(&rpc, &OWNER.to_account_id(), &at), owner_before + totals.0, "owner");
-	assert_eq!(free_balance(&rpc, &opg_runtime::treasury_account(), &at), treasury_before + totals.1, "treasury");
+	let fee_shares: Balance = log
+		.all(|e| match e {
+			RuntimeEvent::TransactionPayment(pallet_transaction_payment::Event::TransactionFeePaid {
+				actual_fee,
+				tip,
+				..
+			}) => Some(opg_runtime::fees::FEE_TO_TREASURY.mul_ceil(actual_fee - tip)),
+			_ => None,
+		})
+		.into_iter()
+		.filter(|(_, block)| *block > start && *block <= settled_at)
+		.map(|(share, _)| share)
+		.sum();
+	assert_eq!(
+		free_balance(&rpc, &opg_runtime::treasury_account(), &at),
+		treasury_before + totals.1 + fee_shares,
+		"treasury"
+	);
 	let fees: Balance = log
 		.all(|e| match e {
 			RuntimeEvent::TransactionPayment(pallet_transaction_payment::Event::TransactionFeePaid {
