@@ -77,11 +77,8 @@ fn portable_outputs_match_the_golden_hashes_on_every_cpu_level_and_thread_count(
 	// The workspace builds for the target's baseline CPU (no `target-cpu` in its
 	// configuration), so its own binary is the baseline check and only `native` needs a build
 	// of its own; unless the environment's RUSTFLAGS raised the CPU level for everything.
-	let baseline = if cfg!(target_feature = "avx") {
-		build("x86-64")
-	} else {
-		PathBuf::from(env!("CARGO_BIN_EXE_opg-engine"))
-	};
+	let baseline =
+		if cfg!(target_feature = "avx") { build("x86-64") } else { PathBuf::from(env!("CARGO_BIN_EXE_opg-engine")) };
 	let native = build("native");
 	let mut runs = 0;
 	for binary in [&baseline, &native] {

@@ -93,6 +93,30 @@ fn inference_hook_never_takes_room_from_ordinary_transactions() {
 }
 
 #[test]
+fn operational_transactions_fit_after_the_hook_took_its_budget_and_ordinary_ones_filled_theirs() {
+	use frame_support::dispatch::{DispatchClass, DispatchInfo, Pays};
+	let limits = configs::RuntimeBlockWeights::get();
+	let normal = limits.get(DispatchClass::Normal).max_total.expect("normal class is limited");
+	genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
+		start_block(1);
+		// The worst hook: its whole budget, on top of what initializing the block took.
+		let hook = <Runtime as pallet_inference::Config>::MaxHookWeight::get();
+		frame_system::Pallet::<Runtime>::register_extra_weight_unchecked(hook, DispatchClass::Mandatory);
+		frame_system::Pallet::<Runtime>::register_extra_weight_unchecked(normal, DispatchClass::Normal);
+		let info = |class, share: u64| DispatchInfo {
+			call_weight: frame_support::weights::Weight::from_parts(limits.max_block.ref_time() / 100 * share, 0),
+			class,
+			pays_fee: Pays::Yes,
+			..Default::default()
+		};
+		// No ordinary transaction fits any more; an operational one of a fifth of the block
+		// (e.g. an equivocation report) still does, from the share kept for them.
+		assert!(frame_system::CheckWeight::<Runtime>::do_prepare(&info(DispatchClass::Normal, 1), 100, 100).is_err());
+		assert_ok(frame_system::CheckWeight::<Runtime>::do_prepare(&info(DispatchClass::Operational, 20), 100, 100));
+	});
+}
+
+#[test]
 fn draw_queue_migration_starts_at_the_old_list() {
 	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
 	genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
@@ -355,8 +379,7 @@ fn fees_rise_while_blocks_are_full_and_fall_back_to_the_posted_price() {
 	use pallet_transaction_payment::{Multiplier, NextFeeMultiplier};
 	use sp_runtime::FixedPointNumber;
 	genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
-		let normal =
-			configs::RuntimeBlockWeights::get().get(DispatchClass::Normal).max_total.expect("a normal limit");
+		let normal = configs::RuntimeBlockWeights::get().get(DispatchClass::Normal).max_total.expect("a normal limit");
 		let one = Multiplier::saturating_from_integer(1);
 		assert_eq!(NextFeeMultiplier::<Runtime>::get(), one);
 		let mut n = 1;

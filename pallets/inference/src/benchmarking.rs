@@ -132,9 +132,7 @@ fn max_output<T: Config>() -> Vec<u8> {
 /// The largest output that disagrees with [`max_output`] only in its last element, so a
 /// comparison walks all of it before it fails.
 fn max_wrong_output<T: Config>() -> Vec<u8> {
-	let Value::F32 { shape, mut bits } = f32_of_len(T::MaxOutputLen::get(), 0.5) else {
-		unreachable!("an f32 tensor")
-	};
+	let Value::F32 { shape, mut bits } = f32_of_len(T::MaxOutputLen::get(), 0.5) else { unreachable!("an f32 tensor") };
 	if let Some(last) = bits.last_mut() {
 		*last = 2.5f32.to_bits();
 	}

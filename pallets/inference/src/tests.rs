@@ -220,13 +220,13 @@ fn a_model_cannot_register_a_rule_loose_enough_to_pass_wrong_answers() {
 			(0, f32::NAN.to_bits()),
 			(0, (-1e-6f32).to_bits()),
 		] {
-			assert_noop!(
-				register(8, ComparisonRule::F32Ulps { max_ulps, abs_tol_bits }),
-				Error::<Test>::RuleTooLoose
-			);
+			assert_noop!(register(8, ComparisonRule::F32Ulps { max_ulps, abs_tol_bits }), Error::<Test>::RuleTooLoose);
 		}
 		assert_eq!(MAX_RULE_ABS_TOL_BITS, 1e-3f32.to_bits());
-		assert_ok!(register(8, ComparisonRule::F32Ulps { max_ulps: MAX_RULE_ULPS, abs_tol_bits: MAX_RULE_ABS_TOL_BITS }));
+		assert_ok!(register(
+			8,
+			ComparisonRule::F32Ulps { max_ulps: MAX_RULE_ULPS, abs_tol_bits: MAX_RULE_ABS_TOL_BITS }
+		));
 		// The engine's fast-profile rule.
 		assert_ok!(register(9, ComparisonRule::F32Ulps { max_ulps: 256, abs_tol_bits: 1e-5f32.to_bits() }));
 	});
@@ -565,8 +565,7 @@ fn a_lie_that_blocked_the_first_round_is_slashed_when_the_escalation_rejects_the
 		commit_answer(id, first[2], &Answer::Rejected(Rejection::WrongType));
 		submit(reveal_answer_call(id, first[0], refusal.clone(), salt(first[0]))).unwrap();
 		reveal(id, first[1], b"made up");
-		submit(reveal_answer_call(id, first[2], Answer::Rejected(Rejection::WrongType), salt(first[2])))
-			.unwrap();
+		submit(reveal_answer_call(id, first[2], Answer::Rejected(Rejection::WrongType), salt(first[2]))).unwrap();
 		assert_eq!(round(id), 1);
 		let second = committee(id);
 		for w in &second {
@@ -762,11 +761,8 @@ mod properties {
 	fn op() -> impl Strategy<Value = Op> {
 		prop_oneof![
 			(1u32..=3).prop_map(|seats| Op::Request { seats }),
-			(0u8..6, 0u8..7, prop_oneof![4 => Just(0u8), 1 => Just(1u8), 1 => 2u8..4]).prop_map(|(nth, seat, out)| Op::Commit {
-				nth,
-				seat,
-				out
-			}),
+			(0u8..6, 0u8..7, prop_oneof![4 => Just(0u8), 1 => Just(1u8), 1 => 2u8..4])
+				.prop_map(|(nth, seat, out)| Op::Commit { nth, seat, out }),
 			(0u8..6, 0u8..7).prop_map(|(nth, seat)| Op::Reveal { nth, seat }),
 			(1u8..4).prop_map(|n| Op::Blocks { n }),
 		]
