@@ -25,7 +25,8 @@ pub struct Quote {
 pub fn seat_limits(at: &AtBlock) -> Result<(u32, u32)> {
 	let default = at.constants().entry(runtime::constants().inference().default_seats())?;
 	let max = at.constants().entry(runtime::constants().inference().max_seats())?;
-	Ok((default, max.saturating_sub(1) / 2))
+	// A first round of `k` and its escalation of `2k + 1` hold `3k + 1` members together.
+	Ok((default, max.saturating_sub(1) / 3))
 }
 
 /// The quote for `model` with `seats` (the runtime's default when `None`).

@@ -47,6 +47,9 @@ pub fn local_testnet() -> Result<ChainSpec, String> {
 		.build())
 }
 
+/// The most validators the runtime's Aura takes (`MaxAuthorities`).
+const MAX_VALIDATORS: usize = 32;
+
 /// A public network's genesis as its operators describe it (`--chain testnet:<file>`):
 ///
 /// ```json
@@ -121,9 +124,20 @@ impl TestnetKeys {
 				.collect::<Result<Vec<_>, String>>()?,
 			other => return Err(format!("`balances` must be a list of [address, OPG] pairs, not {other}")),
 		};
+		if validators.len() > MAX_VALIDATORS {
+			return Err(format!("{} validators; the runtime takes at most {MAX_VALIDATORS}", validators.len()));
+		}
+		let mut aura_keys = std::collections::BTreeSet::new();
+		let mut grandpa_keys = std::collections::BTreeSet::new();
+		if let Some(i) = validators.iter().position(|(a, g)| !aura_keys.insert(*a) || !grandpa_keys.insert(*g)) {
+			return Err(format!("validators[{i}] repeats another validator's key"));
+		}
 		let mut seen = std::collections::BTreeSet::new();
 		if let Some((who, _)) = balances.iter().find(|(who, _)| !seen.insert(who.clone())) {
 			return Err(format!("balances lists {who} twice"));
+		}
+		if seen.contains(&opg_runtime::treasury_account()) {
+			return Err("balances lists the treasury account, which genesis creates itself".into());
 		}
 		let sudo = match &json["sudo"] {
 			serde_json::Value::Null => None,
@@ -217,6 +231,14 @@ mod tests {
 		let twice = good.replace("1000]]", &format!(r#"1000], ["{}", 1]]"#, Sr25519Keyring::Two.to_account_id()));
 		assert!(err(&twice).contains("twice"), "{}", err(&twice));
 		assert!(err(&keys_file(Some("nobody"))).contains("`sudo`"));
+		let one = format!(
+			r#"{{"aura": "{}", "grandpa": "{}"}}"#,
+			Sr25519Keyring::One.public().to_ss58check(),
+			Ed25519Keyring::One.public().to_ss58check()
+		);
+		assert!(err(&format!(r#"{{"validators": [{one}, {one}]}}"#)).contains("validators[1] repeats"));
+		let treasury = opg_runtime::treasury_account().to_ss58check();
+		assert!(err(&good.replace("1000]]", &format!(r#"1000], ["{treasury}", 1]]"#))).contains("treasury"));
 	}
 
 	#[test]

@@ -122,8 +122,11 @@ pub fn general_transaction(call: RuntimeCall) -> UncheckedExtrinsic {
 }
 
 /// Storage migrations run on the next runtime upgrade, beyond the pallets' own.
-type Migrations =
-	(pallet_inference::migrations::MigrateV0ToV1<Runtime>, pallet_inference::migrations::MigrateV1ToV2<Runtime>);
+type Migrations = (
+	pallet_inference::migrations::MigrateV0ToV1<Runtime>,
+	pallet_inference::migrations::MigrateV1ToV2<Runtime>,
+	pallet_inference::migrations::MigrateV2ToV3<Runtime>,
+);
 
 /// Dispatches extrinsics to the pallets and runs the block hooks.
 pub type Executive = frame_executive::Executive<

@@ -120,7 +120,7 @@ fn operational_transactions_fit_after_the_hook_took_its_budget_and_ordinary_ones
 fn draw_queue_migration_starts_at_the_old_list() {
 	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
 	genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
-		assert_eq!(Inference::on_chain_storage_version(), StorageVersion::new(2), "genesis is current");
+		assert_eq!(Inference::on_chain_storage_version(), StorageVersion::new(3), "genesis is current");
 		StorageVersion::new(0).put::<Inference>();
 		pallet_inference::NextRequestId::<Runtime>::put(12);
 		let old: frame_support::BoundedVec<u64, frame_support::traits::ConstU32<1024>> =
@@ -128,8 +128,8 @@ fn draw_queue_migration_starts_at_the_old_list() {
 		frame_support::storage::unhashed::put(&frame_support::storage::storage_prefix(b"Inference", b"Drawing"), &old);
 		Migrations::on_runtime_upgrade();
 		assert_eq!(pallet_inference::NextToDraw::<Runtime>::get(), 10);
-		// And on through 1 → 2 (nothing open to retype here).
-		assert_eq!(Inference::on_chain_storage_version(), StorageVersion::new(2));
+		// And on through 1 → 2 (nothing open to retype here) and 2 → 3.
+		assert_eq!(Inference::on_chain_storage_version(), StorageVersion::new(3));
 		assert!(!frame_support::storage::unhashed::exists(&frame_support::storage::storage_prefix(
 			b"Inference",
 			b"Drawing"

@@ -293,7 +293,7 @@ where
 		duty: Assignment<ModelId, BlockNumber>,
 	) {
 		if !can_still_commit(number, duty.ends) {
-			log::warn!(target: LOG, "dropped request {} round {}: too late to commit before #{}", id.request, id.round, duty.ends);
+			log::warn!(target: LOG, "dropped request {} round {}: too late to commit by #{}", id.request, id.round, duty.ends);
 			self.metrics.with(|m| m.duty("commit", "dropped_deadline"));
 			self.acted(id, number, false);
 			return;

@@ -124,7 +124,7 @@ pub mod pallet {
 
 	/// 1: committee draws queue by request id (`NextToDraw`) instead of one block's list.
 	/// 2: inputs and outputs are stored as typed values (`BoundedValue`) instead of bytes.
-	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(3);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]

@@ -207,3 +207,31 @@ impl<T: Config> UncheckedOnRuntimeUpgrade for TypedValues<T> {
 
 /// The versioned migration to add to the runtime's `Migrations` after [`MigrateV0ToV1`].
 pub type MigrateV1ToV2<T> = VersionedMigration<1, 2, TypedValues<T>, Pallet<T>, <T as frame_system::Config>::DbWeight>;
+
+/// 2 → 3: a phase's `ends` becomes the last block that takes a submission. Before, `ends` was
+/// the block whose hook closed the phase (so the last block taking a submission was `ends − 1`)
+/// and the deadline was filed under `ends`; now the hook of `ends + 1` closes it. Lowering every
+/// open phase's `ends` by one keeps each request's deadline where it is filed and each member's
+/// last block where it was, so nothing open at the upgrade is left without a deadline.
+pub struct InclusiveEnds<T>(core::marker::PhantomData<T>);
+
+impl<T: Config> UncheckedOnRuntimeUpgrade for InclusiveEnds<T> {
+	fn on_runtime_upgrade() -> Weight {
+		let mut count = 0u64;
+		Requests::<T>::translate::<RequestOf<T>, _>(|_, mut req| {
+			count.saturating_inc();
+			let one = frame_system::pallet_prelude::BlockNumberFor::<T>::from(1u32);
+			req.phase = match req.phase {
+				Phase::Commit { ends } => Phase::Commit { ends: ends.saturating_sub(one) },
+				Phase::Reveal { ends } => Phase::Reveal { ends: ends.saturating_sub(one) },
+				Phase::Drawing => Phase::Drawing,
+			};
+			Some(req)
+		});
+		T::DbWeight::get().reads_writes(count, count)
+	}
+}
+
+/// The versioned migration to add to the runtime's `Migrations` after [`MigrateV1ToV2`].
+pub type MigrateV2ToV3<T> =
+	VersionedMigration<2, 3, InclusiveEnds<T>, Pallet<T>, <T as frame_system::Config>::DbWeight>;

@@ -490,7 +490,7 @@ fn no_quorum_escalates_once_then_refunds_in_full() {
 		next_block();
 		answer_all(id, |seat| vec![seat as u8]);
 		assert_eq!(round(id), 1);
-		let first = committee(id);
+		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 3, "kept for the escalated verdict");
 		answer_all(id, |seat| vec![seat as u8]);
 		assert_eq!(failed(id), Some(FailureReason::NoQuorum));
 		assert_eq!(total(REQUESTER), INITIAL);
@@ -498,8 +498,8 @@ fn no_quorum_escalates_once_then_refunds_in_full() {
 		assert!(Requests::<Test>::get(id).is_none());
 		// No round agreed, so no answer is known to be wrong: nobody who revealed is slashed
 		// and the first round's answers are dropped unjudged.
-		for w in WORKERS.iter().chain(first.iter()) {
-			assert!(slashes_on(id, *w).is_empty());
+		for w in WORKERS {
+			assert!(slashes_on(id, w).is_empty());
 		}
 		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 0);
 	});
@@ -611,7 +611,7 @@ fn escalation_needs_a_max_fee_that_pays_both_rounds() {
 		answer_all(enough, |seat| vec![seat as u8]);
 		assert_eq!(failed(short), Some(FailureReason::NoQuorum));
 		assert_eq!(round(enough), 1, "escalated");
-		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(short).count(), 0);
+		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(enough).count(), 3, "its first round kept");
 	});
 }
 
@@ -1069,6 +1069,31 @@ fn migration_types_inputs_and_outputs_and_ends_requests_that_are_not_values() {
 		// Run again, nothing changes: the version guards it.
 		MigrateV1ToV2::<Test>::on_runtime_upgrade();
 		assert_eq!(Requests::<Test>::get(kept).map(|r| r.input.value()), Some(Value::Text(b"hello".to_vec())));
+	});
+}
+
+#[test]
+fn migration_makes_open_phases_end_a_block_earlier_and_keeps_their_deadlines() {
+	use crate::migrations::MigrateV2ToV3;
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	run(3, || {
+		let id = request(None);
+		next_block();
+		let Phase::Commit { ends } = phase(id) else { panic!("in commit") };
+		// As version 2 stored it: `ends` was the block whose hook closed the phase, which is
+		// where its deadline is filed.
+		Requests::<Test>::mutate(id, |r| r.as_mut().expect("open").phase = Phase::Commit { ends: ends + 1 });
+		assert!(Deadlines::<Test>::get(ends + 1).contains(&id));
+		StorageVersion::new(2).put::<Inference>();
+		MigrateV2ToV3::<Test>::on_runtime_upgrade();
+		assert_eq!(Inference::on_chain_storage_version(), 3);
+		assert_eq!(phase(id), Phase::Commit { ends });
+		Inference::do_try_state().expect("its deadline is where the new `ends` says");
+		// Nobody commits: the deadline filed before the upgrade ends it.
+		run_to(ends + 1);
+		assert_eq!(failed(id), Some(FailureReason::Unanswered));
+		// Run again, nothing changes: the version guards it.
+		MigrateV2ToV3::<Test>::on_runtime_upgrade();
 	});
 }
 

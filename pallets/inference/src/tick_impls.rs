@@ -70,8 +70,19 @@ impl<T: Config> Pallet<T> {
 				.saturating_add(Self::slashes_weight(seats))
 				.saturating_add(T::WeightInfo::draw(protocol::escalated_seats(seats)));
 		}
-		let judged = seats.saturating_add(protocol::first_round_seats(seats));
+		let judged = seats.saturating_add(Self::judged_first_round(seats));
 		T::WeightInfo::deadline(judged).saturating_add(Self::slashes_weight(judged))
+	}
+
+	/// The first-round answers an escalated round of `seats` may judge: none for a round
+	/// escalated before they were kept (its two rounds could hold more than `MaxSeats`).
+	fn judged_first_round(seats: u32) -> u32 {
+		let first = protocol::first_round_seats(seats);
+		if seats.saturating_add(first) <= T::MaxSeats::get() {
+			first
+		} else {
+			0
+		}
 	}
 
 	/// The most any one deadline can cost, over both rounds of the largest request.
@@ -134,6 +145,8 @@ impl<T: Config> Pallet<T> {
 			meter.consume(read);
 			return true;
 		}
+		// Every deadline fits an empty budget (`integrity_test`), those of requests made under
+		// older seat limits included: they never escalate past `MaxSeats` judged members.
 		if !meter.can_consume(Self::worst_deadline(seats, req.round)) {
 			return false;
 		}
@@ -398,7 +411,9 @@ impl<T: Config> Pallet<T> {
 			req.seats.saturating_add(seats),
 		)
 		.is_some_and(|c| c.total <= req.max_fee);
-		if req.round > 0 || seats > T::MaxSeats::get() || !affordable {
+		// Both rounds' members must fit one deadline's judgement.
+		let judged = req.seats.saturating_add(seats);
+		if req.round > 0 || judged > T::MaxSeats::get() || !affordable {
 			// No round reached a quorum, so no answer is known to be wrong: the requester gets
 			// everything back and nobody who revealed is slashed (the silent ones already were).
 			Self::fail(id, req, FailureReason::NoQuorum);
