@@ -35,6 +35,14 @@ pub struct WorkerView {
 	pub own: Position,
 	pub delegated: u128,
 	pub delegators: u32,
+	/// A commission rise waiting out its delay: `(percent, first block it applies in)`.
+	pub pending_commission: Option<(f64, u32)>,
+	/// Whether it takes new delegations.
+	pub open_to_delegations: bool,
+}
+
+fn percent(p: &runtime_types::sp_arithmetic::per_things::Perbill) -> f64 {
+	p.0 as f64 / 10_000_000.0
 }
 
 type StoredStake = runtime_types::pallet_worker_staking::types::Stake<u128, u32>;
@@ -60,11 +68,21 @@ pub async fn worker(chain: &Chain, account: &AccountId32) -> Result<Option<Worke
 	};
 	let w = value.decode()?;
 	let key: [u8; 32] = convert(&w.key)?;
+	let staking = runtime::storage().worker_staking();
+	let pending_commission = match at.storage().try_fetch(staking.pending_commission(), (account.clone(),)).await? {
+		Some(v) => {
+			let (rate, at) = v.decode()?;
+			Some((percent(&rate), at))
+		},
+		None => None,
+	};
+	let open_to_delegations =
+		at.storage().try_fetch(staking.closed_to_delegations(), (account.clone(),)).await?.is_none();
 	Ok(Some(WorkerView {
 		account: account.clone(),
 		key,
 		models: w.models.0.clone(),
-		commission_percent: w.commission.0 as f64 / 10_000_000.0,
+		commission_percent: percent(&w.commission),
 		leaving_since: match w.status {
 			runtime_types::pallet_worker_staking::types::WorkerStatus::Active => None,
 			runtime_types::pallet_worker_staking::types::WorkerStatus::Leaving { since } => Some(since),
@@ -72,6 +90,8 @@ pub async fn worker(chain: &Chain, account: &AccountId32) -> Result<Option<Worke
 		own: position(&w.own, w.reward_per_stake.0),
 		delegated: w.delegated,
 		delegators: w.delegators,
+		pending_commission,
+		open_to_delegations,
 	}))
 }
 
@@ -150,6 +170,21 @@ pub async fn update_worker(chain: &Chain, signer: &Signer, serves: &[H256], comm
 
 pub async fn leave(chain: &Chain, signer: &Signer) -> Result<u64> {
 	submit(chain, signer, runtime::transactions().worker_staking().leave()).await
+}
+
+/// Open or close the signer's worker to new delegations.
+pub async fn set_delegations_open(chain: &Chain, signer: &Signer, open: bool) -> Result<u64> {
+	submit(chain, signer, runtime::transactions().worker_staking().set_delegations_open(open)).await
+}
+
+/// Unbond all of `delegator`'s active delegation to the signer's worker.
+pub async fn kick(chain: &Chain, signer: &Signer, delegator: AccountId32) -> Result<u64> {
+	submit(chain, signer, runtime::transactions().worker_staking().kick(delegator)).await
+}
+
+/// Release `staker`'s unbonded funds and owed rewards with `worker`, to `staker` (anyone may).
+pub async fn release(chain: &Chain, signer: &Signer, worker: AccountId32, staker: AccountId32) -> Result<u64> {
+	submit(chain, signer, runtime::transactions().worker_staking().release(worker, staker)).await
 }
 
 /// Add to the signer's own worker bond.

@@ -101,6 +101,14 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 		&server,
 		"tiny-llama-gguf.tar",
 	);
+	for bundle in [&mlp, &minilm, &llama, &gguf] {
+		log.wait("model registration", |e| match e {
+			RuntimeEvent::Inference(pallet_inference::Event::ModelRegistered { model, .. }) if *model == bundle.id => {
+				Some(())
+			},
+			_ => None,
+		});
+	}
 	let mut served = opg_primitives::demo::MODELS.to_vec();
 	served.push(gguf.id);
 	for who in opg_runtime::genesis_config_presets::DEVELOPMENT_WORKERS {
@@ -109,14 +117,6 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 			commission: Perbill::from_percent(10),
 		});
 		submit(&rpc, &sign(&rpc, who, call));
-	}
-	for bundle in [&mlp, &minilm, &llama, &gguf] {
-		log.wait("model registration", |e| match e {
-			RuntimeEvent::Inference(pallet_inference::Event::ModelRegistered { model, .. }) if *model == bundle.id => {
-				Some(())
-			},
-			_ => None,
-		});
 	}
 	for who in opg_runtime::genesis_config_presets::DEVELOPMENT_WORKERS {
 		let worker = who.to_account_id();

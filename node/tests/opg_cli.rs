@@ -283,6 +283,14 @@ fn opg_runs_workers_backs_them_and_manages_models() {
 	// Dave becomes a worker, serves the MLP, bonds more, unbonds some, and leaves.
 	let key = format!("0x{}", "42".repeat(32));
 	let mlp_id = hex_id(&mlp);
+	// Nobody can hold a place among a model's workers before the model exists.
+	opg.fails(
+		&["worker", "register", "--bond", "100", "--key", &key, "--model", &mlp_id, "--suri", "//Dave"],
+		1,
+		"WorkerStaking.UnknownModel",
+	);
+	let url = "http://127.0.0.1:9/onnx-mlp.tar";
+	opg.json(&["model", "register", mlp.dir.to_str().unwrap(), "--uri", url, "--price", "1", "--suri", "//Eve"]);
 	opg.fails(
 		&[
 			"worker",
@@ -321,6 +329,23 @@ fn opg_runs_workers_backs_them_and_manages_models() {
 	let dave = opg.json(&["worker", "show", "--suri", "//Dave"]);
 	assert_eq!((dave["key"].as_str(), dave["commission_percent"].as_f64()), (Some(key.as_str()), Some(5.0)));
 	assert_eq!(dave["models"], json!([mlp_id]));
+	// Closed, it takes no new backers; a commission rise waits a day; a backer can be sent away
+	// and released by anyone once its unbonding ends.
+	let dave_account = Sr25519Keyring::Dave.to_account_id().to_string();
+	opg.json(&["worker", "close", "--suri", "//Dave"]);
+	opg.fails(&["stake", "delegate", &dave_account, "1", "--suri", "//Ferdie"], 1, "WorkerStaking.ClosedToDelegations");
+	opg.json(&["worker", "open", "--suri", "//Dave"]);
+	opg.json(&["stake", "delegate", &dave_account, "1", "--suri", "//Ferdie"]);
+	opg.json(&["worker", "serve", "--model", &mlp_id, "--commission", "20", "--suri", "//Dave"]);
+	let dave = opg.json(&["worker", "show", "--suri", "//Dave"]);
+	assert_eq!(
+		(dave["commission_percent"].as_f64(), dave["pending_commission"]["percent"].as_f64(), dave["open_to_delegations"].as_bool()),
+		(Some(5.0), Some(20.0), Some(true)),
+		"{dave}"
+	);
+	let ferdie = Sr25519Keyring::Ferdie.to_account_id().to_string();
+	opg.json(&["worker", "kick", &ferdie, "--suri", "//Dave"]);
+	opg.fails(&["stake", "release", &dave_account, "--staker", &ferdie, "--suri", "//Eve"], 1, "WorkerStaking.NothingToRelease");
 	opg.json(&["stake", "bond", "20", "--suri", "//Dave"]);
 	opg.json(&["stake", "unbond", "10", "--suri", "//Dave"]);
 	opg.fails(&["stake", "unbond", "100", "--suri", "//Dave"], 1, "WorkerStaking.");
@@ -335,8 +360,6 @@ fn opg_runs_workers_backs_them_and_manages_models() {
 	opg.fails(&["worker", "show", "--suri", "//Ferdie"], 1, "is not a worker");
 
 	// A model's owner reprices and retires it; nobody else may.
-	let url = "http://127.0.0.1:9/onnx-mlp.tar";
-	opg.json(&["model", "register", mlp.dir.to_str().unwrap(), "--uri", url, "--price", "1", "--suri", "//Eve"]);
 	let held = amount(&opg.json(&["balance", "--suri", "//Eve"])["held"]);
 	opg.fails(&["model", "update", &mlp_id, "--price", "2", "--suri", "//Ferdie"], 1, "Inference.NotOwner");
 	opg.json(&["model", "update", &mlp_id, "--price", "2.5", "--suri", "//Eve"]);

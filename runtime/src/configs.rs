@@ -151,15 +151,26 @@ impl pallet_worker_staking::Config for Runtime {
 	/// A day: longer than any request's deadlines, so misconduct is slashed before its stake
 	/// can leave.
 	type UnbondingPeriod = ConstU32<DAYS>;
+	/// A day to undelegate before a higher commission applies.
+	type CommissionRiseDelay = ConstU32<DAYS>;
 	type MaxModelsPerWorker = ConstU32<16>;
 	type MaxWorkersPerModel = ConstU32<64>;
 	type MaxDelegatorsPerWorker = ConstU32<128>;
 	type MaxUnbondingChunks = ConstU32<16>;
 	type PalletId = WorkerStakingPalletId;
 	type Treasury = TreasuryAccount;
+	type Models = RegisteredModels;
 	type WeightInfo = pallet_worker_staking::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = WorkerStakingBenchmarkHelper;
+}
+
+/// The models workers may serve: those registered with the inference pallet.
+pub struct RegisteredModels;
+impl pallet_worker_staking::ModelCatalog<opg_primitives::ModelId> for RegisteredModels {
+	fn is_registered(model: &opg_primitives::ModelId) -> bool {
+		pallet_inference::Models::<Runtime>::contains_key(model)
+	}
 }
 
 /// A model id made from an index, for benchmarks.
@@ -183,7 +194,24 @@ impl pallet_worker_staking::BenchmarkHelper<opg_primitives::worker::WorkerId, op
 		sp_core::sr25519::Public::from_raw(raw).into()
 	}
 	fn model_id(i: u32) -> opg_primitives::ModelId {
-		benchmark_model_id(i)
+		use frame_support::traits::fungible::Mutate;
+		let id = benchmark_model_id(i);
+		if !pallet_inference::Models::<Runtime>::contains_key(id) {
+			let owner: AccountId = frame_benchmarking::account("model-owner", i, 0);
+			let _ = Balances::set_balance(&owner, 1_000_000 * OPG);
+			crate::Inference::register_model(
+				RuntimeOrigin::signed(owner),
+				id,
+				opg_primitives::inference::ModelFormat::Onnx,
+				b"onnx".to_vec(),
+				OPG,
+				opg_primitives::inference::ComparisonRule::Exact,
+				opg_primitives::inference::ExecutionProfile::Portable,
+				alloc::vec![b"https://models.example/bundle".to_vec()],
+			)
+			.expect("a benchmark model registers");
+		}
+		id
 	}
 }
 

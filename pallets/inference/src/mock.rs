@@ -74,12 +74,14 @@ impl pallet_worker_staking::Config for Test {
 	type MinWorkerBond = ConstU128<1_000>;
 	type MinDelegation = ConstU128<100>;
 	type UnbondingPeriod = ConstU64<100>;
+	type CommissionRiseDelay = ConstU64<100>;
 	type MaxModelsPerWorker = ConstU32<4>;
 	type MaxWorkersPerModel = ConstU32<16>;
 	type MaxDelegatorsPerWorker = ConstU32<8>;
 	type MaxUnbondingChunks = ConstU32<4>;
 	type PalletId = StakingPalletId;
 	type Treasury = Treasury;
+	type Models = RegisteredModels;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = StakingBenchHelper;
@@ -94,6 +96,14 @@ impl pallet_worker_staking::BenchmarkHelper<UintAuthorityId, ModelId> for Stakin
 	}
 	fn model_id(i: u32) -> ModelId {
 		i
+	}
+}
+
+/// The models workers may serve, as the runtime wires them: this pallet's registry.
+pub struct RegisteredModels;
+impl pallet_worker_staking::ModelCatalog<ModelId> for RegisteredModels {
+	fn is_registered(model: &ModelId) -> bool {
+		crate::Models::<Test>::contains_key(model)
 	}
 }
 
@@ -204,16 +214,6 @@ pub fn new_test_ext(workers: usize) -> sp_io::TestExternalities {
 	let mut ext = sp_io::TestExternalities::new(storage);
 	ext.execute_with(|| {
 		System::set_block_number(1);
-		for w in WORKERS.iter().take(workers) {
-			Staking::register_worker(
-				RuntimeOrigin::signed(*w),
-				BOND,
-				key_of(*w),
-				vec![MODEL].try_into().unwrap(),
-				Perbill::zero(),
-			)
-			.unwrap();
-		}
 		Inference::register_model(
 			RuntimeOrigin::signed(OWNER),
 			MODEL,
@@ -225,6 +225,16 @@ pub fn new_test_ext(workers: usize) -> sp_io::TestExternalities {
 			vec![b"https://models.example/7".to_vec()],
 		)
 		.unwrap();
+		for w in WORKERS.iter().take(workers) {
+			Staking::register_worker(
+				RuntimeOrigin::signed(*w),
+				BOND,
+				key_of(*w),
+				vec![MODEL].try_into().unwrap(),
+				Perbill::zero(),
+			)
+			.unwrap();
+		}
 	});
 	ext
 }

@@ -14,6 +14,7 @@ use sp_runtime::{traits::Saturating, Perbill};
 /// Keys and model ids made from an index, for benchmarks only.
 pub trait BenchmarkHelper<WorkerKey, ModelId> {
 	fn worker_key(i: u32) -> WorkerKey;
+	/// A model id made from `i`, registered so that workers may serve it.
 	fn model_id(i: u32) -> ModelId;
 }
 
@@ -75,6 +76,23 @@ fn fill_unbonding<T: Config>(worker: &T::AccountId, who: &T::AccountId) {
 	frame_system::Pallet::<T>::set_block_number(now.saturating_add(1u32.into()));
 }
 
+/// Fill the candidate lists of `models` with workers registered at the minimum bond, so a
+/// stronger newcomer evicts one from each (after scanning them all). Worker numbers start at
+/// `first`.
+fn fill_lists<T: Config>(models: &ModelsOf<T>, first: u32) {
+	for i in 0..T::MaxWorkersPerModel::get() {
+		let who = funded::<T>("incumbent", first + i);
+		Pallet::<T>::do_register_worker(
+			who,
+			T::MinWorkerBond::get(),
+			T::BenchmarkHelper::worker_key(first + i),
+			models.clone(),
+			Perbill::from_percent(10),
+		)
+		.expect("an incumbent registers");
+	}
+}
+
 #[benchmarks]
 mod benchmarks {
 	use super::*;
@@ -82,9 +100,11 @@ mod benchmarks {
 	#[benchmark]
 	fn register_worker(m: Linear<0, { T::MaxModelsPerWorker::get() }>) {
 		let who = funded::<T>("worker", 0);
-		let bond = T::MinWorkerBond::get();
+		let bond = T::MinWorkerBond::get().saturating_mul(2u32.into());
 		let key = T::BenchmarkHelper::worker_key(0);
 		let models = models::<T>(m, 0);
+		// Every list full: the registration scans each and evicts a candidate from each.
+		fill_lists::<T>(&models, 1);
 
 		#[extrinsic_call]
 		_(RawOrigin::Signed(who.clone()), bond, key, models, Perbill::from_percent(5));
@@ -95,8 +115,9 @@ mod benchmarks {
 	#[benchmark]
 	fn update_worker(m: Linear<0, { T::MaxModelsPerWorker::get() }>) {
 		let who = worker::<T>(0, T::MaxModelsPerWorker::get());
-		// Replace every model: the most list edits.
+		// Replace every model with one whose list is full: the most list edits and scans.
 		let new = models::<T>(m, T::MaxModelsPerWorker::get());
+		fill_lists::<T>(&new, 1);
 
 		#[extrinsic_call]
 		_(RawOrigin::Signed(who.clone()), new.clone(), Perbill::from_percent(20));
@@ -196,9 +217,56 @@ mod benchmarks {
 	}
 
 	#[benchmark]
+	fn set_delegations_open() {
+		let w = worker::<T>(0, 1);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(w.clone()), false);
+
+		assert!(ClosedToDelegations::<T>::contains_key(&w));
+	}
+
+	#[benchmark]
+	fn kick() {
+		let w = worker::<T>(0, 1);
+		let who = delegator::<T>(&w, 0);
+		fill_unbonding::<T>(&w, &who);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(w.clone()), who.clone());
+
+		assert!(Delegations::<T>::get(&w, &who).is_some_and(|p| p.active == 0u32.into()));
+	}
+
+	#[benchmark]
+	fn release() {
+		// A kicked delegator with a full queue and rewards owed: releases a hold, pays the
+		// rewards and removes its record.
+		let w = worker::<T>(0, 1);
+		let who = delegator::<T>(&w, 0);
+		fill_unbonding::<T>(&w, &who);
+		let reward = T::MinDelegation::get().saturating_mul(10u32.into());
+		T::Currency::mint_into(&Pallet::<T>::reward_account(), reward.saturating_add(T::Currency::minimum_balance()))
+			.expect("mints");
+		Pallet::<T>::credit_reward(&w, reward);
+		Pallet::<T>::do_kick(w.clone(), who.clone()).expect("kicks");
+		let now = frame_system::Pallet::<T>::block_number();
+		frame_system::Pallet::<T>::set_block_number(now.saturating_add(T::UnbondingPeriod::get()));
+		let caller = funded::<T>("caller", 0);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller), w.clone(), who.clone());
+
+		assert!(!Delegations::<T>::contains_key(&w, &who));
+	}
+
+	#[benchmark]
 	fn credit_reward() {
 		let w = worker::<T>(0, 1);
 		let reward = T::MinDelegation::get();
+		// A commission rise due now: the reward applies it first.
+		let now = frame_system::Pallet::<T>::block_number();
+		PendingCommission::<T>::insert(&w, (Perbill::from_percent(20), now));
 
 		#[block]
 		{

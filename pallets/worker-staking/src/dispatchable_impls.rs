@@ -35,15 +35,50 @@ impl<T: Config> Pallet<T> {
 		frame_system::Pallet::<T>::block_number().saturating_add(T::UnbondingPeriod::get())
 	}
 
-	/// Put `worker` on the candidate list of each model; fails if a list is full.
-	fn join_models(worker: &T::AccountId, models: &[T::ModelId]) -> DispatchResult {
+	/// Every model in `models` that is not in `already` is registered.
+	pub(crate) fn ensure_registered(models: &[T::ModelId], already: &[T::ModelId]) -> DispatchResult {
+		let unknown = models.iter().any(|m| !already.contains(m) && !T::Models::is_registered(m));
+		ensure!(!unknown, Error::<T>::UnknownModel);
+		Ok(())
+	}
+
+	/// What a candidate's place on a model's list is worth: its active stake while it can be
+	/// drawn, nothing once it cannot (leaving, or its own bond slashed below the minimum).
+	pub(crate) fn standing(worker: &WorkerOf<T>) -> BalanceOf<T> {
+		if worker.is_active() && worker.own.active >= T::MinWorkerBond::get() {
+			worker.active_stake()
+		} else {
+			Zero::zero()
+		}
+	}
+
+	/// Put `worker`, with `stake` active, on the candidate list of each model. A full list
+	/// gives the place of its weakest candidate (the first of equals) to a worker with more
+	/// stake; the evicted worker stops serving that model. Fails if a list is full of
+	/// candidates at least as strong.
+	fn join_models(worker: &T::AccountId, stake: BalanceOf<T>, models: &[T::ModelId]) -> DispatchResult {
 		for model in models {
-			ModelWorkers::<T>::try_mutate(model, |list| -> DispatchResult {
-				if !list.contains(worker) {
-					list.try_push(worker.clone()).map_err(|_| Error::<T>::ModelFull)?;
+			let mut list = ModelWorkers::<T>::get(model);
+			if list.contains(worker) {
+				continue;
+			}
+			if list.try_push(worker.clone()).is_err() {
+				let (weakest, standing) = list
+					.iter()
+					.enumerate()
+					.map(|(i, who)| (i, Workers::<T>::get(who).map_or(Zero::zero(), |w| Self::standing(&w))))
+					.min_by_key(|(_, standing)| *standing)
+					.ok_or(Error::<T>::ModelFull)?;
+				ensure!(stake > standing, Error::<T>::ModelFull);
+				let evicted = list.remove(weakest);
+				list.try_push(worker.clone()).map_err(|_| Error::<T>::ModelFull)?;
+				if let Some(mut record) = Workers::<T>::get(&evicted) {
+					record.models.retain(|m| m != model);
+					Workers::<T>::insert(&evicted, record);
 				}
-				Ok(())
-			})?;
+				Self::deposit_event(Event::Evicted { worker: evicted, model: *model, by: worker.clone() });
+			}
+			ModelWorkers::<T>::insert(model, list);
 		}
 		Ok(())
 	}
@@ -76,7 +111,7 @@ impl<T: Config> Pallet<T> {
 		// `join_models` is the last check that can fail; the call is transactional, so a full
 		// model list undoes the hold as well.
 		Self::hold(HoldReason::WorkerBond, &who, bond)?;
-		Self::join_models(&who, &models)?;
+		Self::join_models(&who, bond, &models)?;
 
 		let worker = Worker {
 			key: key.clone(),
@@ -98,16 +133,86 @@ impl<T: Config> Pallet<T> {
 		let mut worker = Workers::<T>::get(&who).ok_or(Error::<T>::UnknownWorker)?;
 		ensure!(worker.is_active(), Error::<T>::WorkerLeaving);
 		Self::ensure_models(&models)?;
+		Self::ensure_registered(&models, &worker.models)?;
 
 		// Settle everyone at the old commission: only future rewards see the new one. Positions
 		// settle lazily, so nothing to do for delegators; the worker's own settles on claim.
 		let old = core::mem::replace(&mut worker.models, models.clone());
 		let dropped: alloc::vec::Vec<_> = old.iter().filter(|m| !models.contains(m)).copied().collect();
 		Self::leave_models(&who, &dropped);
-		Self::join_models(&who, &models)?;
-		worker.commission = commission;
+		Self::join_models(&who, Self::standing(&worker), &models)?;
+		if commission > worker.commission {
+			let applies_at = frame_system::Pallet::<T>::block_number().saturating_add(T::CommissionRiseDelay::get());
+			PendingCommission::<T>::insert(&who, (commission, applies_at));
+			Self::deposit_event(Event::CommissionRiseScheduled { worker: who.clone(), commission, applies_at });
+		} else {
+			PendingCommission::<T>::remove(&who);
+			worker.commission = commission;
+		}
+		let commission = worker.commission;
 		Workers::<T>::insert(&who, worker);
 		Self::deposit_event(Event::WorkerUpdated { worker: who, models, commission });
+		Ok(())
+	}
+
+	pub(crate) fn do_set_delegations_open(who: T::AccountId, open: bool) -> DispatchResult {
+		ensure!(Workers::<T>::contains_key(&who), Error::<T>::UnknownWorker);
+		if open {
+			ClosedToDelegations::<T>::remove(&who);
+		} else {
+			ClosedToDelegations::<T>::insert(&who, ());
+		}
+		Self::deposit_event(Event::DelegationsOpen { worker: who, open });
+		Ok(())
+	}
+
+	pub(crate) fn do_kick(worker_id: T::AccountId, delegator: T::AccountId) -> DispatchResult {
+		let mut worker = Workers::<T>::get(&worker_id).ok_or(Error::<T>::UnknownWorker)?;
+		let mut position = Delegations::<T>::get(&worker_id, &delegator).ok_or(Error::<T>::NoDelegation)?;
+		let amount = position.active;
+		ensure!(!amount.is_zero(), Error::<T>::InsufficientStake);
+
+		let unlock_at = Self::unlock_at();
+		position.settle(worker.reward_per_stake);
+		position.start_unbonding(amount, unlock_at).map_err(|_| Error::<T>::TooManyUnbondingChunks)?;
+		worker.delegated = worker.delegated.saturating_sub(amount);
+		Delegations::<T>::insert(&worker_id, &delegator, position);
+		Workers::<T>::insert(&worker_id, worker);
+		Self::deposit_event(Event::Kicked { worker: worker_id, delegator, amount, unlock_at });
+		Ok(())
+	}
+
+	pub(crate) fn do_release(worker_id: T::AccountId, staker: T::AccountId) -> DispatchResult {
+		let mut worker = Workers::<T>::get(&worker_id).ok_or(Error::<T>::UnknownWorker)?;
+		let now = frame_system::Pallet::<T>::block_number();
+		let (reason, mut position) = if staker == worker_id {
+			(HoldReason::WorkerBond, worker.own.clone())
+		} else {
+			(HoldReason::Delegation, Delegations::<T>::get(&worker_id, &staker).ok_or(Error::<T>::NoDelegation)?)
+		};
+		position.settle(worker.reward_per_stake);
+		let unbonded = position.take_withdrawable(now);
+		let owed = core::mem::take(&mut position.unclaimed);
+		ensure!(!unbonded.is_zero() || !owed.is_zero(), Error::<T>::NothingToRelease);
+
+		if !unbonded.is_zero() {
+			T::Currency::release(&reason.into(), &staker, unbonded, Precision::Exact)?;
+		}
+		if !owed.is_zero() {
+			T::Currency::transfer(&Self::reward_account(), &staker, owed, Preservation::Preserve)?;
+		}
+		if staker == worker_id {
+			worker.own = position;
+		} else {
+			Self::store_position(&worker_id, &staker, position, &mut worker);
+		}
+		if !unbonded.is_zero() {
+			Self::deposit_event(Event::Withdrawn { worker: worker_id.clone(), who: staker.clone(), amount: unbonded });
+		}
+		if !owed.is_zero() {
+			Self::deposit_event(Event::RewardClaimed { worker: worker_id.clone(), who: staker, amount: owed });
+		}
+		Self::store_or_remove(worker_id, worker);
 		Ok(())
 	}
 
@@ -162,6 +267,7 @@ impl<T: Config> Pallet<T> {
 		ensure!(who != worker_id, Error::<T>::SelfDelegation);
 		let mut worker = Workers::<T>::get(&worker_id).ok_or(Error::<T>::UnknownWorker)?;
 		ensure!(worker.is_active(), Error::<T>::WorkerLeaving);
+		ensure!(!ClosedToDelegations::<T>::contains_key(&worker_id), Error::<T>::ClosedToDelegations);
 		let existing = Delegations::<T>::get(&worker_id, &who);
 		let mut position = existing.clone().unwrap_or_else(|| Stake::new(Zero::zero(), worker.reward_per_stake));
 		ensure!(position.active.saturating_add(amount) >= T::MinDelegation::get(), Error::<T>::DelegationTooLow);
@@ -259,6 +365,8 @@ impl<T: Config> Pallet<T> {
 		let finished = !worker.is_active() && worker.own.is_empty() && worker.delegators == 0;
 		if finished {
 			WorkerKeys::<T>::remove(&worker.key);
+			PendingCommission::<T>::remove(&worker_id);
+			ClosedToDelegations::<T>::remove(&worker_id);
 			Workers::<T>::remove(&worker_id);
 			Self::deposit_event(Event::WorkerRemoved { worker: worker_id });
 		} else {

@@ -20,14 +20,14 @@ impl<T: Config> Pallet<T> {
 	/// Workers that may sit on a committee for `model` now, with the stake that weighs their
 	/// draw (own + delegated active stake), in registration order.
 	///
-	/// A worker whose own bond was slashed below `MinWorkerBond` is skipped until it tops up.
+	/// A worker whose own bond was slashed below `MinWorkerBond` is skipped until it tops up
+	/// (and any newcomer may take its place on the list meanwhile).
 	pub fn eligible_workers(model: &T::ModelId) -> Vec<(T::AccountId, BalanceOf<T>)> {
 		ModelWorkers::<T>::get(model)
 			.into_iter()
 			.filter_map(|who| {
-				let worker = Workers::<T>::get(&who)?;
-				(worker.is_active() && worker.own.active >= T::MinWorkerBond::get())
-					.then(|| (who, worker.active_stake()))
+				let stake = Self::standing(&Workers::<T>::get(&who)?);
+				(!stake.is_zero()).then_some((who, stake))
 			})
 			.collect()
 	}
@@ -55,6 +55,7 @@ impl<T: Config> Pallet<T> {
 			defensive!("reward credited to an unknown worker");
 			return;
 		};
+		Self::apply_due_commission(worker_id, &mut worker);
 		let active = worker.active_stake();
 		let mut commission = worker.commission.mul_floor(amount);
 		let shared = amount.saturating_sub(commission);
@@ -67,6 +68,16 @@ impl<T: Config> Pallet<T> {
 		worker.own.unclaimed = worker.own.unclaimed.saturating_add(commission);
 		Workers::<T>::insert(worker_id, worker);
 		Self::deposit_event(Event::Rewarded { worker: worker_id.clone(), amount, commission });
+	}
+
+	/// A scheduled commission rise whose delay has passed becomes the worker's rate.
+	fn apply_due_commission(worker_id: &T::AccountId, worker: &mut WorkerOf<T>) {
+		let Some((commission, applies_at)) = PendingCommission::<T>::get(worker_id) else { return };
+		if frame_system::Pallet::<T>::block_number() >= applies_at {
+			PendingCommission::<T>::remove(worker_id);
+			worker.commission = commission;
+			Self::deposit_event(Event::CommissionRaised { worker: worker_id.clone(), commission });
+		}
 	}
 
 	/// Slash `fraction` of every stake on `worker`: its own bond and each delegation, active and

@@ -1,4 +1,5 @@
-//! `try_state` invariants: the pallet's holds equal its records, and its indexes agree.
+//! `try_state` invariants: the pallet's holds equal its records, and its indexes and per-worker
+//! settings belong to registered workers.
 
 use super::*;
 use alloc::collections::btree_map::BTreeMap;
@@ -43,6 +44,12 @@ impl<T: Config> Pallet<T> {
 			WorkerKeys::<T>::iter().all(|(_, who)| Workers::<T>::contains_key(&who)),
 			"worker key of a removed worker"
 		);
+		for (who, _) in PendingCommission::<T>::iter() {
+			ensure!(Workers::<T>::contains_key(&who), "commission rise of a removed worker");
+		}
+		for (who, ()) in ClosedToDelegations::<T>::iter() {
+			ensure!(Workers::<T>::contains_key(&who), "delegation policy of a removed worker");
+		}
 		for (model, list) in ModelWorkers::<T>::iter() {
 			for who in list.iter() {
 				let serves = Workers::<T>::get(who).is_some_and(|w| w.is_active() && w.models.contains(&model));

@@ -36,9 +36,11 @@ mod invariants;
 mod mock;
 #[cfg(test)]
 mod tests;
+pub mod traits;
 pub mod types;
 pub mod weights;
 
+pub use traits::ModelCatalog;
 pub use types::*;
 pub use weights::WeightInfo;
 
@@ -101,11 +103,17 @@ pub mod pallet {
 		#[pallet::constant]
 		type UnbondingPeriod: Get<BlockNumberFor<Self>>;
 
+		/// Blocks between a worker raising its commission and the new rate applying: its
+		/// delegators' time to undelegate first. Lowering it applies at once.
+		#[pallet::constant]
+		type CommissionRiseDelay: Get<BlockNumberFor<Self>>;
+
 		/// Models one worker may serve.
 		#[pallet::constant]
 		type MaxModelsPerWorker: Get<u32>;
 
-		/// Workers one model may have (bounds the committee candidate list).
+		/// Workers one model may have (bounds the committee candidate list). When it is full,
+		/// a worker with more active stake than the weakest candidate takes its place.
 		#[pallet::constant]
 		type MaxWorkersPerModel: Get<u32>;
 
@@ -123,6 +131,9 @@ pub mod pallet {
 
 		/// Where slashed funds go.
 		type Treasury: Get<Self::AccountId>;
+
+		/// The models that exist to be served: a worker may join only these.
+		type Models: ModelCatalog<Self::ModelId>;
 
 		type WeightInfo: WeightInfo;
 
@@ -148,7 +159,8 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type WorkerKeys<T: Config> = StorageMap<_, Blake2_128Concat, T::WorkerKey, T::AccountId>;
 
-	/// The active workers serving each model, in registration order.
+	/// The workers serving each model, in the order they joined: at most `MaxWorkersPerModel`,
+	/// the weakest replaced by a stronger newcomer when full.
 	#[pallet::storage]
 	pub type ModelWorkers<T: Config> =
 		StorageMap<_, Identity, T::ModelId, BoundedVec<T::AccountId, T::MaxWorkersPerModel>, ValueQuery>;
@@ -157,6 +169,15 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Delegations<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, T::AccountId, Blake2_128Concat, T::AccountId, StakeOf<T>>;
+
+	/// Commission rises waiting out `CommissionRiseDelay`: the new rate and the first block it
+	/// applies in.
+	#[pallet::storage]
+	pub type PendingCommission<T: Config> = StorageMap<_, Twox64Concat, T::AccountId, (Perbill, BlockNumberFor<T>)>;
+
+	/// Workers that take no new delegations (the ones they have stay).
+	#[pallet::storage]
+	pub type ClosedToDelegations<T: Config> = StorageMap<_, Twox64Concat, T::AccountId, ()>;
 
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
@@ -216,6 +237,18 @@ pub mod pallet {
 		RewardClaimed { worker: T::AccountId, who: T::AccountId, amount: BalanceOf<T> },
 		/// `fraction` of everything staked on `worker` was slashed: `amount` went to the treasury.
 		Slashed { worker: T::AccountId, fraction: Perbill, reason: opg_primitives::Misconduct, amount: BalanceOf<T> },
+		/// `model`'s candidate list was full: `by`, with more active stake, took the place of
+		/// `worker`, the weakest candidate (or one no longer eligible), which no longer serves it.
+		Evicted { worker: T::AccountId, model: T::ModelId, by: T::AccountId },
+		/// `worker` raised its commission to `commission` from block `applies_at`; until then
+		/// the old rate applies.
+		CommissionRiseScheduled { worker: T::AccountId, commission: Perbill, applies_at: BlockNumberFor<T> },
+		/// `worker`'s scheduled commission rise applies from now.
+		CommissionRaised { worker: T::AccountId, commission: Perbill },
+		/// `worker` opened (`open`) or closed itself to new delegations.
+		DelegationsOpen { worker: T::AccountId, open: bool },
+		/// `worker` unbonded all of `delegator`'s active delegation, `amount`, until `unlock_at`.
+		Kicked { worker: T::AccountId, delegator: T::AccountId, amount: BalanceOf<T>, unlock_at: BlockNumberFor<T> },
 	}
 
 	#[pallet::error]
@@ -252,7 +285,8 @@ pub mod pallet {
 		TooManyModels,
 		/// A model is listed twice.
 		DuplicateModel,
-		/// A model already has `MaxWorkersPerModel` workers.
+		/// A model already has `MaxWorkersPerModel` workers, none with less active stake than
+		/// this one.
 		ModelFull,
 		/// No unbonding has ended yet.
 		NothingToWithdraw,
@@ -260,6 +294,12 @@ pub mod pallet {
 		NothingToClaim,
 		/// Unbonding the worker's own bond would leave it below `MinWorkerBond`; use `leave`.
 		WouldFallBelowMinimum,
+		/// A model to serve is not registered.
+		UnknownModel,
+		/// The worker takes no new delegations.
+		ClosedToDelegations,
+		/// Nothing has finished unbonding and no rewards are owed.
+		NothingToRelease,
 	}
 
 	#[pallet::hooks]
@@ -276,10 +316,12 @@ pub mod pallet {
 		///
 		/// - `bond`: held from the signer's free balance; at least `MinWorkerBond`.
 		/// - `key`: the worker key its node signs duties with; unique among workers.
-		/// - `models`: the model ids it serves (no duplicates).
+		/// - `models`: the registered model ids it serves (no duplicates). Where a model's list
+		///   is full, it takes the place of the weakest candidate if its bond is larger.
 		/// - `commission`: its share of each reward before the rest is split by stake.
 		#[pallet::call_index(0)]
-		#[pallet::weight(T::WeightInfo::register_worker(models.len() as u32))]
+		#[pallet::weight(T::WeightInfo::register_worker(models.len() as u32)
+			.saturating_add(Pallet::<T>::eviction_weight(models.len() as u32)))]
 		pub fn register_worker(
 			origin: OriginFor<T>,
 			#[pallet::compact] bond: BalanceOf<T>,
@@ -288,12 +330,17 @@ pub mod pallet {
 			commission: Perbill,
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
+			Self::ensure_registered(&models, &[])?;
 			Self::do_register_worker(who, bond, key, models, commission)
 		}
 
 		/// Change the models a worker serves and its commission. Signed by the worker's stash.
+		/// A model it newly serves must be registered, and is joined as `register_worker` does.
+		/// A lower (or equal) commission applies at once; a higher one after
+		/// `CommissionRiseDelay`, so delegators can leave before it does.
 		#[pallet::call_index(1)]
-		#[pallet::weight(T::WeightInfo::update_worker(models.len() as u32))]
+		#[pallet::weight(T::WeightInfo::update_worker(models.len() as u32)
+			.saturating_add(Pallet::<T>::eviction_weight(models.len() as u32)))]
 		pub fn update_worker(origin: OriginFor<T>, models: ModelsOf<T>, commission: Perbill) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_update_worker(who, models, commission)
@@ -367,9 +414,45 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			Self::do_claim_rewards(who, worker)
 		}
+
+		/// Open or close the signing worker to new delegations; existing ones are not touched.
+		#[pallet::call_index(9)]
+		#[pallet::weight(T::WeightInfo::bond_extra())]
+		pub fn set_delegations_open(origin: OriginFor<T>, open: bool) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_set_delegations_open(who, open)
+		}
+
+		/// The signing worker unbonds all of `delegator`'s active delegation to it: the funds
+		/// return to the delegator after `UnbondingPeriod` (slashable until then), and the
+		/// record goes once they are released. Frees a delegator place, and lets a leaving
+		/// worker end every delegation.
+		#[pallet::call_index(10)]
+		#[pallet::weight(T::WeightInfo::undelegate())]
+		pub fn kick(origin: OriginFor<T>, delegator: T::AccountId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_kick(who, delegator)
+		}
+
+		/// Anyone releases `staker`'s funds with `worker` whose unbonding has ended, and pays
+		/// it the rewards it is owed; both go to `staker`. A staker who never comes back cannot
+		/// keep a leaving worker's record, or a place among its delegators, forever.
+		#[pallet::call_index(11)]
+		#[pallet::weight(T::WeightInfo::withdraw_unbonded().saturating_add(T::WeightInfo::claim_rewards()))]
+		pub fn release(origin: OriginFor<T>, worker: T::AccountId, staker: T::AccountId) -> DispatchResult {
+			ensure_signed(origin)?;
+			Self::do_release(worker, staker)
+		}
 	}
 
 	impl<T: Config> Pallet<T> {
+		/// What finding the weakest candidate of `models` full lists weighs beyond the
+		/// benchmarked call: every candidate's record read, and the one evicted written.
+		pub fn eviction_weight(models: u32) -> Weight {
+			let reads = models.saturating_mul(T::MaxWorkersPerModel::get());
+			T::DbWeight::get().reads_writes(reads.into(), models.into())
+		}
+
 		/// The account rewards wait in until claimed.
 		pub fn reward_account() -> T::AccountId {
 			use sp_runtime::traits::AccountIdConversion;

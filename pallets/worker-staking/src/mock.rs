@@ -56,15 +56,27 @@ impl pallet_worker_staking::Config for Test {
 	type MinWorkerBond = ConstU128<MIN_WORKER_BOND>;
 	type MinDelegation = ConstU128<MIN_DELEGATION>;
 	type UnbondingPeriod = ConstU64<UNBONDING>;
+	type CommissionRiseDelay = ConstU64<5>;
 	type MaxModelsPerWorker = ConstU32<4>;
 	type MaxWorkersPerModel = ConstU32<3>;
 	type MaxDelegatorsPerWorker = ConstU32<3>;
 	type MaxUnbondingChunks = ConstU32<3>;
 	type PalletId = StakingPalletId;
 	type Treasury = Treasury;
+	type Models = RegisteredModels;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = BenchHelper;
+}
+
+/// Model ids below this are registered; at or above it, not.
+pub const UNREGISTERED_MODEL: u32 = 1_000;
+
+pub struct RegisteredModels;
+impl crate::ModelCatalog<u32> for RegisteredModels {
+	fn is_registered(model: &u32) -> bool {
+		*model < UNREGISTERED_MODEL
+	}
 }
 
 #[cfg(feature = "runtime-benchmarks")]

@@ -114,7 +114,9 @@ fn update_worker_changes_models_and_commission() {
 		assert_ok!(Staking::update_worker(RuntimeOrigin::signed(W), models(&[2, 3]), Perbill::from_percent(50)));
 		assert!(Staking::eligible_workers(&1).is_empty());
 		assert_eq!(Staking::eligible_workers(&3), vec![(W, 5_000)]);
-		assert_eq!(Workers::<Test>::get(W).unwrap().commission, Perbill::from_percent(50));
+		// A rise waits out the delay (see `a_commission_rise_waits_and_a_cut_applies_at_once`).
+		assert_eq!(Workers::<Test>::get(W).unwrap().commission, Perbill::from_percent(10));
+		assert_eq!(PendingCommission::<Test>::get(W), Some((Perbill::from_percent(50), 1 + 5)));
 		assert_noop!(
 			Staking::update_worker(RuntimeOrigin::signed(W2), models(&[1]), Perbill::zero()),
 			Error::<Test>::UnknownWorker
@@ -123,6 +125,190 @@ fn update_worker_changes_models_and_commission() {
 			Staking::update_worker(RuntimeOrigin::signed(W), models(&[4, 4]), Perbill::zero()),
 			Error::<Test>::DuplicateModel
 		);
+	});
+}
+
+#[test]
+fn only_registered_models_can_be_served() {
+	run(|| {
+		let r = |who, ids: &[u32]| {
+			Staking::register_worker(RuntimeOrigin::signed(who), 5_000, 100 + who, models(ids), Perbill::zero())
+		};
+		assert_noop!(r(W, &[1, UNREGISTERED_MODEL]), Error::<Test>::UnknownModel);
+		register(W, 5_000, 100, &[1], 0);
+		assert_noop!(
+			Staking::update_worker(RuntimeOrigin::signed(W), models(&[1, UNREGISTERED_MODEL]), Perbill::zero()),
+			Error::<Test>::UnknownModel
+		);
+		assert!(ModelWorkers::<Test>::get(UNREGISTERED_MODEL).is_empty());
+	});
+}
+
+/// The squatting scenario: minimum-bond workers fill a model's list to keep others out. A
+/// worker with more stake still joins, in the weakest squatter's place, and the squatter
+/// cannot come back without outstaking a candidate.
+#[test]
+fn a_full_model_list_gives_the_weakest_place_to_a_stronger_worker() {
+	run(|| {
+		register(W, 3_000, 100, &[1, 2], 0);
+		register(W2, MIN_WORKER_BOND, 200, &[1], 0);
+		register(3, 2_000, 300, &[1], 0);
+		// A tie keeps the incumbent.
+		assert_noop!(
+			Staking::register_worker(RuntimeOrigin::signed(4), MIN_WORKER_BOND, 400, models(&[1]), Perbill::zero()),
+			Error::<Test>::ModelFull
+		);
+		register(4, 5_000, 400, &[1], 0);
+		assert!(System::events().iter().any(|r| r.event == RuntimeEvent::Staking(Event::Evicted { worker: W2, model: 1, by: 4 })));
+		assert_eq!(ModelWorkers::<Test>::get(1).into_inner(), vec![W, 3, 4]);
+		let squatter = Workers::<Test>::get(W2).unwrap();
+		assert!(squatter.models.is_empty(), "the evicted worker no longer serves the model");
+		assert!(squatter.is_active(), "it stays registered, bonded and free to join elsewhere");
+		assert_eq!(bond_hold(W2), MIN_WORKER_BOND);
+		assert_noop!(
+			Staking::update_worker(RuntimeOrigin::signed(W2), models(&[1]), Perbill::zero()),
+			Error::<Test>::ModelFull
+		);
+		// Stake counts delegations too: with them it outstakes the weakest (3) again.
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W2, 1_500));
+		assert_ok!(Staking::update_worker(RuntimeOrigin::signed(W2), models(&[1]), Perbill::zero()));
+		assert_eq!(ModelWorkers::<Test>::get(1).into_inner(), vec![W, 4, W2]);
+		assert_eq!(Workers::<Test>::get(3).unwrap().models.into_inner(), Vec::<u32>::new());
+		// An eviction from one list leaves the others alone.
+		assert_eq!(Workers::<Test>::get(W).unwrap().models.into_inner(), vec![1, 2]);
+	});
+}
+
+/// A candidate that can no longer be drawn (its bond slashed below the minimum, or leaving)
+/// does not hold its place: any newcomer takes it, even one weaker than the candidate was.
+#[test]
+fn ineligible_candidates_give_way_to_anyone() {
+	run(|| {
+		register(W, 10_000, 100, &[1], 0);
+		register(W2, 10_000, 200, &[1], 0);
+		register(3, 1_050, 300, &[1], 0);
+		Staking::slash(&W, Perbill::from_percent(95), Misconduct::WrongOutput);
+		assert!(Staking::eligible_workers(&1).iter().all(|(w, _)| *w != W), "below the minimum: never drawn");
+		register(4, 1_100, 400, &[1], 0);
+		assert_eq!(ModelWorkers::<Test>::get(1).into_inner(), vec![W2, 3, 4]);
+		assert!(Workers::<Test>::get(W).unwrap().models.is_empty());
+	});
+}
+
+// ---- what a worker can do about its delegators, and they about it ----
+
+#[test]
+fn a_commission_rise_waits_and_a_cut_applies_at_once() {
+	run(|| {
+		register(W, 5_000, 100, &[1], 10);
+		assert_ok!(Staking::update_worker(RuntimeOrigin::signed(W), models(&[1]), Perbill::from_percent(50)));
+		assert_eq!(
+			System::events().iter().rev().nth(1).map(|r| r.event.clone()),
+			Some(RuntimeEvent::Staking(Event::CommissionRiseScheduled {
+				worker: W,
+				commission: Perbill::from_percent(50),
+				applies_at: 6
+			}))
+		);
+		// Before the delay, rewards pay the old rate.
+		advance(4);
+		reward(W, 1_000);
+		assert_eq!(
+			last_event(),
+			RuntimeEvent::Staking(Event::Rewarded { worker: W, amount: 1_000, commission: 100 })
+		);
+		advance(1);
+		reward(W, 1_000);
+		assert!(System::events()
+			.iter()
+			.any(|r| r.event ==
+				RuntimeEvent::Staking(Event::CommissionRaised { worker: W, commission: Perbill::from_percent(50) })));
+		assert_eq!(
+			last_event(),
+			RuntimeEvent::Staking(Event::Rewarded { worker: W, amount: 1_000, commission: 500 })
+		);
+		assert_eq!(PendingCommission::<Test>::get(W), None);
+		// A cut applies at once and drops a pending rise.
+		assert_ok!(Staking::update_worker(RuntimeOrigin::signed(W), models(&[1]), Perbill::from_percent(80)));
+		assert_ok!(Staking::update_worker(RuntimeOrigin::signed(W), models(&[1]), Perbill::from_percent(20)));
+		assert_eq!(PendingCommission::<Test>::get(W), None);
+		reward(W, 1_000);
+		assert_eq!(
+			last_event(),
+			RuntimeEvent::Staking(Event::Rewarded { worker: W, amount: 1_000, commission: 200 })
+		);
+	});
+}
+
+#[test]
+fn a_worker_closed_to_delegations_takes_none_and_keeps_its_delegators() {
+	run(|| {
+		register(W, 5_000, 100, &[1], 10);
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 500));
+		assert_ok!(Staking::set_delegations_open(RuntimeOrigin::signed(W), false));
+		assert_noop!(Staking::delegate(RuntimeOrigin::signed(D2), W, 500), Error::<Test>::ClosedToDelegations);
+		assert_noop!(Staking::delegate(RuntimeOrigin::signed(D1), W, 500), Error::<Test>::ClosedToDelegations);
+		assert_eq!(Workers::<Test>::get(W).unwrap().delegated, 500);
+		assert_ok!(Staking::set_delegations_open(RuntimeOrigin::signed(W), true));
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D2), W, 500));
+		assert_noop!(Staking::set_delegations_open(RuntimeOrigin::signed(D3), false), Error::<Test>::UnknownWorker);
+	});
+}
+
+/// Dust delegations fill a worker's delegator places; the worker kicks one, and once its
+/// unbonding ends anyone releases it, which frees the place.
+#[test]
+fn a_worker_kicks_a_dust_delegator_to_make_room() {
+	run(|| {
+		register(W, 5_000, 100, &[1], 10);
+		for d in [D1, D2, D3] {
+			assert_ok!(Staking::delegate(RuntimeOrigin::signed(d), W, MIN_DELEGATION));
+		}
+		assert_noop!(Staking::delegate(RuntimeOrigin::signed(D4), W, 10_000), Error::<Test>::TooManyDelegators);
+		assert_noop!(Staking::kick(RuntimeOrigin::signed(W), D4), Error::<Test>::NoDelegation);
+		assert_noop!(Staking::kick(RuntimeOrigin::signed(D4), D1), Error::<Test>::UnknownWorker);
+		assert_ok!(Staking::kick(RuntimeOrigin::signed(W), D1));
+		assert_eq!(
+			last_event(),
+			RuntimeEvent::Staking(Event::Kicked { worker: W, delegator: D1, amount: MIN_DELEGATION, unlock_at: 1 + UNBONDING })
+		);
+		assert_eq!(Workers::<Test>::get(W).unwrap().delegated, 2 * MIN_DELEGATION);
+		// Still slashable and still holding its place while it unbonds.
+		assert_noop!(Staking::kick(RuntimeOrigin::signed(W), D1), Error::<Test>::InsufficientStake);
+		assert_noop!(Staking::release(RuntimeOrigin::signed(D4), W, D1), Error::<Test>::NothingToRelease);
+		advance(UNBONDING);
+		let before = free(D1);
+		assert_ok!(Staking::release(RuntimeOrigin::signed(D4), W, D1));
+		assert_eq!(free(D1), before + MIN_DELEGATION);
+		assert_eq!(delegation_hold(D1), 0);
+		assert!(Delegations::<Test>::get(W, D1).is_none());
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D4), W, 10_000));
+	});
+}
+
+/// A worker that leaves is gone once its bond and every delegation are out, even when a
+/// delegator never comes back: the worker kicks it and releases it after the unbonding period,
+/// with the rewards it was owed.
+#[test]
+fn a_departing_worker_is_not_pinned_by_a_delegator_who_never_withdraws() {
+	run(|| {
+		register(W, 5_000, 100, &[1], 0);
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 5_000));
+		reward(W, 1_000);
+		assert_ok!(Staking::leave(RuntimeOrigin::signed(W)));
+		assert_ok!(Staking::kick(RuntimeOrigin::signed(W), D1));
+		advance(UNBONDING);
+		let before = free(D1);
+		assert_ok!(Staking::release(RuntimeOrigin::signed(W), W, D1));
+		assert_eq!(free(D1), before + 5_000 + 500, "its delegation and its half of the reward");
+		assert_ok!(Staking::release(RuntimeOrigin::signed(W), W, W));
+		assert!(System::events()
+			.iter()
+			.any(|r| r.event == RuntimeEvent::Staking(Event::RewardClaimed { worker: W, who: W, amount: 500 })));
+		assert_eq!(last_event(), RuntimeEvent::Staking(Event::WorkerRemoved { worker: W }));
+		assert!(Workers::<Test>::get(W).is_none(), "nothing left: the worker is removed");
+		assert_eq!(Staking::worker_of_key(&100), None, "its key is free again");
+		assert_eq!((bond_hold(W), delegation_hold(D1)), (0, 0));
 	});
 }
 

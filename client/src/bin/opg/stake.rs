@@ -42,6 +42,13 @@ pub enum WorkerCommand {
 	},
 	/// Stop serving: leave every model's candidates; the bond starts unbonding.
 	Leave,
+	/// Take new delegations again.
+	Open,
+	/// Take no new delegations (the existing ones stay).
+	Close,
+	/// Unbond all of a delegator's active delegation to the signer's worker (it returns to the
+	/// delegator after the unbonding period).
+	Kick { delegator: String },
 	/// A worker's bond, backing, models and status (the signer's when no address is given).
 	Show { account: Option<String> },
 }
@@ -62,6 +69,13 @@ pub enum StakeCommand {
 	Withdraw {
 		#[arg(long)]
 		worker: Option<String>,
+	},
+	/// Release what has finished unbonding and the rewards owed to --staker (the signer by
+	/// default) with a worker; anyone may, the funds go to the staker.
+	Release {
+		worker: String,
+		#[arg(long)]
+		staker: Option<String>,
 	},
 	/// Pay out the rewards earned with --worker (as the worker by default).
 	Claim {
@@ -111,6 +125,8 @@ fn worker_json(w: &WorkerView) -> serde_json::Value {
 		"own": position_json(&w.own),
 		"delegated": w.delegated.to_string(),
 		"delegators": w.delegators,
+		"pending_commission": w.pending_commission.map(|(p, at)| json!({ "percent": p, "applies_at": at })),
+		"open_to_delegations": w.open_to_delegations,
 	})
 }
 
@@ -119,8 +135,13 @@ fn worker_lines(w: &WorkerView) -> Vec<String> {
 		None => "active".to_string(),
 		Some(since) => format!("leaving since #{since}"),
 	};
+	let pending = match w.pending_commission {
+		Some((p, at)) => format!(" (rising to {p}% at #{at})"),
+		None => String::new(),
+	};
+	let open = if w.open_to_delegations { "" } else { ", closed to new delegations" };
 	vec![
-		format!("worker {}: {status}, commission {}%", w.account, w.commission_percent),
+		format!("worker {}: {status}, commission {}%{pending}{open}", w.account, w.commission_percent),
 		format!("  key 0x{}", hex::encode(w.key)),
 		format!("  own bond: {}", position_line(&w.own)),
 		format!("  backed by {} delegators with {}", w.delegators, format_opg(w.delegated)),
@@ -167,6 +188,21 @@ pub async fn worker(global: &Global, command: WorkerCommand) -> Result<ExitCode>
 			done(global, "updated the worker", block)
 		},
 		WorkerCommand::Leave => done(global, "the worker is leaving", staking::leave(&chain, &global.signer()?).await?),
+		WorkerCommand::Open => done(
+			global,
+			"the worker takes new delegations",
+			staking::set_delegations_open(&chain, &global.signer()?, true).await?,
+		),
+		WorkerCommand::Close => done(
+			global,
+			"the worker takes no new delegations",
+			staking::set_delegations_open(&chain, &global.signer()?, false).await?,
+		),
+		WorkerCommand::Kick { delegator } => {
+			let delegator = address(&delegator)?;
+			let block = staking::kick(&chain, &global.signer()?, delegator.clone()).await?;
+			done(global, &format!("unbonded {delegator}'s delegation"), block)
+		},
 		WorkerCommand::Show { account } => {
 			let who = account_or_signer(global, account)?;
 			let w = staking::worker(&chain, &who)
@@ -205,6 +241,16 @@ pub async fn stake(global: &Global, command: StakeCommand) -> Result<ExitCode> {
 			"withdrew what has unbonded",
 			staking::withdraw(&chain, &global.signer()?, worker_arg(worker)?).await?,
 		),
+		StakeCommand::Release { worker, staker } => {
+			let worker = address(&worker)?;
+			let signer = global.signer()?;
+			let staker = match staker {
+				Some(s) => address(&s)?,
+				None => signer.account_id(),
+			};
+			let block = staking::release(&chain, &signer, worker, staker.clone()).await?;
+			done(global, &format!("released {staker}'s unbonded funds and rewards"), block)
+		},
 		StakeCommand::Claim { worker } => {
 			done(global, "claimed the rewards", staking::claim(&chain, &global.signer()?, worker_arg(worker)?).await?)
 		},
