@@ -144,20 +144,50 @@ pub fn parse_key(text: &str) -> Result<[u8; 32]> {
 		.map_err(|_| Error::Input(format!("`{text}` is not a worker key (0x + 64 hex digits, or SS58)")))
 }
 
+/// A worker key and its proof that a stash holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerKey {
+	pub public: [u8; 32],
+	/// The key's signature of `opg_primitives::worker::key_possession_payload(stash)`.
+	pub proof: [u8; 64],
+}
+
+impl WorkerKey {
+	/// The worker key with secret URI `key_suri` (what was inserted into the node's keystore
+	/// under `opgw`), with its proof for `stash`.
+	pub fn from_suri(key_suri: &str, stash: &AccountId32) -> Result<Self> {
+		let key = Signer::from_suri(key_suri)?.keypair;
+		let proof = key.sign(&opg_primitives::worker::key_possession_payload(stash));
+		Ok(Self { public: key.public_key().0, proof: proof.0 })
+	}
+
+	/// A public key and a proof made elsewhere (an offline signer).
+	pub fn from_parts(key: &str, proof: &str) -> Result<Self> {
+		let public = parse_key(key)?;
+		let digits = proof.trim().trim_start_matches("0x");
+		let proof = hex::decode(digits)
+			.ok()
+			.and_then(|b| <[u8; 64]>::try_from(b).ok())
+			.ok_or_else(|| Error::Input(format!("`{proof}` is not a key proof (0x + 128 hex digits)")))?;
+		Ok(Self { public, proof })
+	}
+}
+
 /// Register the signer as a worker with `bond`, signing duties with `key`.
 pub async fn register_worker(
 	chain: &Chain,
 	signer: &Signer,
 	bond: u128,
-	key: [u8; 32],
+	key: &WorkerKey,
 	serves: &[H256],
 	commission_percent: f64,
 ) -> Result<u64> {
 	let call = runtime::transactions().worker_staking().register_worker(
 		bond,
-		convert(&key)?,
+		convert(&key.public)?,
 		models(serves),
 		perbill(commission_percent)?,
+		convert(&key.proof)?,
 	);
 	submit(chain, signer, call).await
 }

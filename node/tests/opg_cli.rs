@@ -281,34 +281,38 @@ fn opg_runs_workers_backs_them_and_manages_models() {
 	opg.fails(&["stake", "delegate", "not-an-address", "1", "--suri", "//Ferdie"], 1, "is not an SS58 address");
 
 	// Dave becomes a worker, serves the MLP, bonds more, unbonds some, and leaves.
-	let key = format!("0x{}", "42".repeat(32));
+	let key_suri = "//Dave//opg-worker";
+	let key = {
+		use sp_core::Pair;
+		let public = sp_core::sr25519::Pair::from_string(key_suri, None).expect("a key URI").public();
+		format!("0x{}", public.0.iter().map(|b| format!("{b:02x}")).collect::<String>())
+	};
 	let mlp_id = hex_id(&mlp);
 	// Nobody can hold a place among a model's workers before the model exists.
 	opg.fails(
-		&["worker", "register", "--bond", "100", "--key", &key, "--model", &mlp_id, "--suri", "//Dave"],
+		&["worker", "register", "--bond", "100", "--key-suri", key_suri, "--model", &mlp_id, "--suri", "//Dave"],
 		1,
 		"WorkerStaking.UnknownModel",
 	);
 	let url = "http://127.0.0.1:9/onnx-mlp.tar";
 	opg.json(&["model", "register", mlp.dir.to_str().unwrap(), "--uri", url, "--price", "1", "--suri", "//Eve"]);
+	// Alice's worker key is taken; a key Dave does not hold cannot be registered with a made-up
+	// proof (nobody can front-run a registration with a key it saw).
 	opg.fails(
-		&[
-			"worker",
-			"register",
-			"--bond",
-			"100",
-			"--key",
-			&worker["key"].as_str().unwrap().to_string(),
-			"--model",
-			&mlp_id,
-			"--suri",
-			"//Dave",
-		],
+		&["worker", "register", "--bond", "100", "--key-suri", "//Alice//opg-worker", "--model", &mlp_id, "--suri", "//Dave"],
 		1,
 		"WorkerStaking.KeyInUse",
 	);
+	assert_eq!(worker["key"].as_str().map(str::len), Some(66));
+	let made_up = format!("0x{}", "07".repeat(64));
 	opg.fails(
-		&["worker", "register", "--bond", "1", "--key", &key, "--model", &mlp_id, "--suri", "//Dave"],
+		&["worker", "register", "--bond", "100", "--key", &key, "--proof", &made_up, "--model", &mlp_id, "--suri", "//Eve"],
+		1,
+		"WorkerStaking.BadKeyProof",
+	);
+	opg.fails(&["worker", "register", "--bond", "100", "--key", &key, "--suri", "//Dave"], 2, "required arguments");
+	opg.fails(
+		&["worker", "register", "--bond", "1", "--key-suri", key_suri, "--model", &mlp_id, "--suri", "//Dave"],
 		1,
 		"WorkerStaking.BondTooLow",
 	);
@@ -317,8 +321,8 @@ fn opg_runs_workers_backs_them_and_manages_models() {
 		"register",
 		"--bond",
 		"100",
-		"--key",
-		&key,
+		"--key-suri",
+		key_suri,
 		"--model",
 		&mlp_id,
 		"--commission",

@@ -20,3 +20,10 @@ pub type WorkerSignature = app::Signature;
 /// A worker key pair (node side only).
 #[cfg(feature = "std")]
 pub type WorkerPair = app::Pair;
+
+/// What a worker key signs to prove, at registration, that the stash registering it holds it:
+/// nobody can register someone else's published key (front-running its registration) without
+/// its secret.
+pub fn key_possession_payload<AccountId: codec::Encode>(stash: &AccountId) -> alloc::vec::Vec<u8> {
+	codec::Encode::encode(&(b"opg/worker-key-of", stash))
+}

@@ -189,9 +189,9 @@ impl pallet_worker_staking::BenchmarkHelper<opg_primitives::worker::WorkerId, op
 	for WorkerStakingBenchmarkHelper
 {
 	fn worker_key(i: u32) -> opg_primitives::worker::WorkerId {
-		let mut raw = [0u8; 32];
-		raw[..4].copy_from_slice(&i.to_le_bytes());
-		sp_core::sr25519::Public::from_raw(raw).into()
+		use sp_runtime::RuntimeAppPublic;
+		// In the benchmark keystore, so the registration benchmark can sign its proof.
+		opg_primitives::worker::WorkerId::generate_pair(Some(alloc::format!("//opg-benchmark-worker-{i}").into_bytes()))
 	}
 	fn model_id(i: u32) -> opg_primitives::ModelId {
 		use frame_support::traits::fungible::Mutate;
@@ -306,6 +306,9 @@ impl pallet_inference::BenchmarkHelper<Runtime> for InferenceBenchmarkHelper {
 		let who: AccountId = frame_benchmarking::account("inference-worker", i, 0);
 		let _ = Balances::set_balance(&who, 1_000_000 * OPG);
 		let key = opg_primitives::worker::WorkerId::generate_pair(None);
+		let proof = key
+			.sign(&opg_primitives::worker::key_possession_payload(&who))
+			.expect("the benchmark keystore holds the key");
 		let models = alloc::vec![model].try_into().expect("one model fits");
 		let _ = WorkerStaking::register_worker(
 			RuntimeOrigin::signed(who.clone()),
@@ -313,6 +316,7 @@ impl pallet_inference::BenchmarkHelper<Runtime> for InferenceBenchmarkHelper {
 			key.clone(),
 			models,
 			Perbill::zero(),
+			proof,
 		);
 		(who, key)
 	}

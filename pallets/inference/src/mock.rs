@@ -185,6 +185,7 @@ impl crate::benchmarking::BenchmarkHelper<Test> for InferenceBenchHelper {
 			key.clone(),
 			models,
 			Perbill::zero(),
+			key_proof(who, &key),
 		)
 		.unwrap();
 		(who, key)
@@ -203,6 +204,12 @@ pub const WORKERS: [AccountId; 7] = [1, 2, 3, 4, 5, 6, 7];
 
 pub fn key_of(worker: AccountId) -> UintAuthorityId {
 	UintAuthorityId(10 + worker)
+}
+
+/// `key`'s proof that `who` holds it, for registration.
+pub fn key_proof(who: AccountId, key: &UintAuthorityId) -> sp_runtime::testing::TestSignature {
+	use sp_runtime::RuntimeAppPublic;
+	key.sign(&opg_primitives::worker::key_possession_payload(&who)).unwrap()
 }
 
 pub fn new_test_ext(workers: usize) -> sp_io::TestExternalities {
@@ -232,6 +239,7 @@ pub fn new_test_ext(workers: usize) -> sp_io::TestExternalities {
 				key_of(*w),
 				vec![MODEL].try_into().unwrap(),
 				Perbill::zero(),
+				key_proof(*w, &key_of(*w)),
 			)
 			.unwrap();
 		}

@@ -13,6 +13,7 @@ use sp_runtime::{traits::Saturating, Perbill};
 
 /// Keys and model ids made from an index, for benchmarks only.
 pub trait BenchmarkHelper<WorkerKey, ModelId> {
+	/// A worker key made from `i` whose secret the benchmark can sign with.
 	fn worker_key(i: u32) -> WorkerKey;
 	/// A model id made from `i`, registered so that workers may serve it.
 	fn model_id(i: u32) -> ModelId;
@@ -102,12 +103,14 @@ mod benchmarks {
 		let who = funded::<T>("worker", 0);
 		let bond = T::MinWorkerBond::get().saturating_mul(2u32.into());
 		let key = T::BenchmarkHelper::worker_key(0);
+		let proof = sp_runtime::RuntimeAppPublic::sign(&key, &opg_primitives::worker::key_possession_payload(&who))
+			.expect("the benchmark's worker keys can sign");
 		let models = models::<T>(m, 0);
 		// Every list full: the registration scans each and evicts a candidate from each.
 		fill_lists::<T>(&models, 1);
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(who.clone()), bond, key, models, Perbill::from_percent(5));
+		_(RawOrigin::Signed(who.clone()), bond, key, models, Perbill::from_percent(5), proof);
 
 		assert!(Workers::<T>::contains_key(&who));
 	}

@@ -56,7 +56,7 @@ pub mod pallet {
 		PalletId,
 	};
 	use frame_system::pallet_prelude::*;
-	use sp_runtime::Perbill;
+	use sp_runtime::{Perbill, RuntimeAppPublic};
 
 	pub(crate) type BalanceOf<T> =
 		<<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
@@ -70,6 +70,8 @@ pub mod pallet {
 		<T as Config>::MaxUnbondingChunks,
 	>;
 	pub type ModelsOf<T> = BoundedVec<<T as Config>::ModelId, <T as Config>::MaxModelsPerWorker>;
+	/// A worker key's signature: the proof that a registering stash holds the key.
+	pub type KeyProofOf<T> = <<T as Config>::WorkerKey as RuntimeAppPublic>::Signature;
 
 	#[pallet::pallet]
 	pub struct Pallet<T>(_);
@@ -85,8 +87,8 @@ pub mod pallet {
 		/// The runtime's hold reasons, which include this pallet's.
 		type RuntimeHoldReason: From<HoldReason>;
 
-		/// A worker's public key.
-		type WorkerKey: Parameter + Member + MaxEncodedLen + Ord + MaybeSerializeDeserialize;
+		/// A worker's public key; it signs its possession proof at registration.
+		type WorkerKey: Parameter + Member + MaxEncodedLen + Ord + MaybeSerializeDeserialize + RuntimeAppPublic;
 
 		/// A model's content id.
 		type ModelId: Parameter + Member + MaxEncodedLen + Ord + Copy + MaybeSerializeDeserialize;
@@ -296,6 +298,9 @@ pub mod pallet {
 		WouldFallBelowMinimum,
 		/// A model to serve is not registered.
 		UnknownModel,
+		/// The proof is not the worker key's signature of
+		/// `opg_primitives::worker::key_possession_payload(signer)`.
+		BadKeyProof,
 		/// The worker takes no new delegations.
 		ClosedToDelegations,
 		/// Nothing has finished unbonding and no rewards are owed.
@@ -319,6 +324,8 @@ pub mod pallet {
 		/// - `models`: the registered model ids it serves (no duplicates). Where a model's list
 		///   is full, it takes the place of the weakest candidate if its bond is larger.
 		/// - `commission`: its share of each reward before the rest is split by stake.
+		/// - `proof`: the key's signature of `opg_primitives::worker::key_possession_payload`
+		///   of the signer, so nobody registers a key whose secret it does not hold.
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::register_worker(models.len() as u32)
 			.saturating_add(Pallet::<T>::eviction_weight(models.len() as u32)))]
@@ -328,8 +335,11 @@ pub mod pallet {
 			key: T::WorkerKey,
 			models: ModelsOf<T>,
 			commission: Perbill,
+			proof: KeyProofOf<T>,
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
+			let payload = opg_primitives::worker::key_possession_payload(&who);
+			ensure!(key.verify(&payload, &proof), Error::<T>::BadKeyProof);
 			Self::ensure_registered(&models, &[])?;
 			Self::do_register_worker(who, bond, key, models, commission)
 		}

@@ -1,5 +1,6 @@
 //! A runtime with System, Balances and this pallet, for tests and benchmarks.
 
+use sp_runtime::testing::UintAuthorityId;
 use crate as pallet_worker_staking;
 use frame_support::{
 	derive_impl, parameter_types,
@@ -51,7 +52,7 @@ impl pallet_worker_staking::Config for Test {
 	type RuntimeEvent = RuntimeEvent;
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
-	type WorkerKey = u64;
+	type WorkerKey = UintAuthorityId;
 	type ModelId = u32;
 	type MinWorkerBond = ConstU128<MIN_WORKER_BOND>;
 	type MinDelegation = ConstU128<MIN_DELEGATION>;
@@ -82,9 +83,9 @@ impl crate::ModelCatalog<u32> for RegisteredModels {
 #[cfg(feature = "runtime-benchmarks")]
 pub struct BenchHelper;
 #[cfg(feature = "runtime-benchmarks")]
-impl crate::BenchmarkHelper<u64, u32> for BenchHelper {
-	fn worker_key(i: u32) -> u64 {
-		1_000 + i as u64
+impl crate::BenchmarkHelper<UintAuthorityId, u32> for BenchHelper {
+	fn worker_key(i: u32) -> UintAuthorityId {
+		UintAuthorityId(1_000 + i as u64)
 	}
 	fn model_id(i: u32) -> u32 {
 		i
@@ -108,4 +109,12 @@ pub fn run(test: impl FnOnce()) {
 		test();
 		Staking::do_try_state().expect("invariants hold");
 	});
+}
+
+/// Worker key `key` and its proof that `who` holds it.
+pub fn key_and_proof(who: AccountId, key: u64) -> (UintAuthorityId, sp_runtime::testing::TestSignature) {
+	use sp_runtime::RuntimeAppPublic;
+	let key = UintAuthorityId(key);
+	let proof = key.sign(&opg_primitives::worker::key_possession_payload(&who)).expect("test keys sign");
+	(key, proof)
 }

@@ -6,7 +6,7 @@ use frame_support::{
 	traits::fungible::{Inspect, InspectHold},
 };
 use opg_primitives::Misconduct;
-use sp_runtime::{BoundedVec, Perbill};
+use sp_runtime::{testing::UintAuthorityId, BoundedVec, Perbill};
 
 const W: AccountId = 1;
 const W2: AccountId = 2;
@@ -20,13 +20,21 @@ fn models(ids: &[u32]) -> BoundedVec<u32, frame_support::traits::ConstU32<4>> {
 }
 
 fn register(who: AccountId, bond: Balance, key: u64, ids: &[u32], commission: u32) {
+	let (key, proof) = key_and_proof(who, key);
 	assert_ok!(Staking::register_worker(
 		RuntimeOrigin::signed(who),
 		bond,
 		key,
 		models(ids),
-		Perbill::from_percent(commission)
+		Perbill::from_percent(commission),
+		proof
 	));
+}
+
+/// Register `who` with worker key `key` and a valid proof, at zero commission.
+fn try_register(who: AccountId, bond: Balance, key: u64, ids: &[u32]) -> frame_support::dispatch::DispatchResult {
+	let (key, proof) = key_and_proof(who, key);
+	Staking::register_worker(RuntimeOrigin::signed(who), bond, key, models(ids), Perbill::zero(), proof)
 }
 
 fn bond_hold(who: AccountId) -> Balance {
@@ -69,8 +77,8 @@ fn register_holds_bond_and_indexes_key_and_models() {
 		register(W, 5_000, 100, &[1, 2], 10);
 		assert_eq!(bond_hold(W), 5_000);
 		assert_eq!(free(W), INITIAL - 5_000);
-		assert_eq!(Staking::worker_of_key(&100), Some(W));
-		assert_eq!(Staking::key_of_worker(&W), Some(100));
+		assert_eq!(Staking::worker_of_key(&UintAuthorityId(100)), Some(W));
+		assert_eq!(Staking::key_of_worker(&W), Some(UintAuthorityId(100)));
 		assert_eq!(Staking::eligible_workers(&1), vec![(W, 5_000)]);
 		assert_eq!(Staking::eligible_workers(&2), vec![(W, 5_000)]);
 		assert!(Staking::eligible_workers(&3).is_empty());
@@ -78,7 +86,7 @@ fn register_holds_bond_and_indexes_key_and_models() {
 			last_event(),
 			RuntimeEvent::Staking(Event::WorkerRegistered {
 				worker: W,
-				key: 100,
+				key: UintAuthorityId(100),
 				bond: 5_000,
 				commission: Perbill::from_percent(10)
 			})
@@ -90,9 +98,7 @@ fn register_holds_bond_and_indexes_key_and_models() {
 fn register_rejects_bad_input_without_state_change() {
 	run(|| {
 		register(W, 5_000, 100, &[1], 10);
-		let r = |who, bond, key, ids: &[u32]| {
-			Staking::register_worker(RuntimeOrigin::signed(who), bond, key, models(ids), Perbill::zero())
-		};
+		let r = |who, bond, key, ids: &[u32]| try_register(who, bond, key, ids);
 		assert_noop!(r(W2, MIN_WORKER_BOND - 1, 200, &[1]), Error::<Test>::BondTooLow);
 		assert_noop!(r(W2, 0, 200, &[1]), Error::<Test>::BondTooLow);
 		assert_noop!(r(W2, 5_000, 100, &[1]), Error::<Test>::KeyInUse);
@@ -104,6 +110,27 @@ fn register_rejects_bad_input_without_state_change() {
 		register(3, 5_000, 300, &[1], 0);
 		assert_noop!(r(4, 5_000, 400, &[2, 1]), Error::<Test>::ModelFull);
 		assert_eq!(bond_hold(4), 0);
+	});
+}
+
+/// A key is registered only with its holder's proof: someone who saw the key (published, or in
+/// a pending registration) cannot register it first, and a proof made for one stash does not
+/// serve another.
+#[test]
+fn a_worker_key_needs_its_holders_proof() {
+	run(|| {
+		let (key, proof_for_w) = key_and_proof(W, 100);
+		assert_noop!(
+			Staking::register_worker(RuntimeOrigin::signed(W2), 5_000, key.clone(), models(&[1]), Perbill::zero(), proof_for_w.clone()),
+			Error::<Test>::BadKeyProof
+		);
+		let (_, proof_by_other_key) = key_and_proof(W, 101);
+		assert_noop!(
+			Staking::register_worker(RuntimeOrigin::signed(W), 5_000, key.clone(), models(&[1]), Perbill::zero(), proof_by_other_key),
+			Error::<Test>::BadKeyProof
+		);
+		assert_ok!(Staking::register_worker(RuntimeOrigin::signed(W), 5_000, key, models(&[1]), Perbill::zero(), proof_for_w));
+		assert_eq!(Staking::worker_of_key(&UintAuthorityId(100)), Some(W));
 	});
 }
 
@@ -131,9 +158,7 @@ fn update_worker_changes_models_and_commission() {
 #[test]
 fn only_registered_models_can_be_served() {
 	run(|| {
-		let r = |who, ids: &[u32]| {
-			Staking::register_worker(RuntimeOrigin::signed(who), 5_000, 100 + who, models(ids), Perbill::zero())
-		};
+		let r = |who, ids: &[u32]| try_register(who, 5_000, 100 + who, ids);
 		assert_noop!(r(W, &[1, UNREGISTERED_MODEL]), Error::<Test>::UnknownModel);
 		register(W, 5_000, 100, &[1], 0);
 		assert_noop!(
@@ -155,7 +180,7 @@ fn a_full_model_list_gives_the_weakest_place_to_a_stronger_worker() {
 		register(3, 2_000, 300, &[1], 0);
 		// A tie keeps the incumbent.
 		assert_noop!(
-			Staking::register_worker(RuntimeOrigin::signed(4), MIN_WORKER_BOND, 400, models(&[1]), Perbill::zero()),
+			try_register(4, MIN_WORKER_BOND, 400, &[1]),
 			Error::<Test>::ModelFull
 		);
 		register(4, 5_000, 400, &[1], 0);
@@ -307,7 +332,7 @@ fn a_departing_worker_is_not_pinned_by_a_delegator_who_never_withdraws() {
 			.any(|r| r.event == RuntimeEvent::Staking(Event::RewardClaimed { worker: W, who: W, amount: 500 })));
 		assert_eq!(last_event(), RuntimeEvent::Staking(Event::WorkerRemoved { worker: W }));
 		assert!(Workers::<Test>::get(W).is_none(), "nothing left: the worker is removed");
-		assert_eq!(Staking::worker_of_key(&100), None, "its key is free again");
+		assert_eq!(Staking::worker_of_key(&UintAuthorityId(100)), None, "its key is free again");
 		assert_eq!((bond_hold(W), delegation_hold(D1)), (0, 0));
 	});
 }
@@ -458,7 +483,7 @@ fn leaving_worker_unbonds_everything_and_is_removed_when_empty() {
 		advance(UNBONDING);
 		assert_ok!(Staking::withdraw_unbonded(RuntimeOrigin::signed(D1), W));
 		assert!(!Workers::<Test>::contains_key(W));
-		assert_eq!(Staking::worker_of_key(&100), None);
+		assert_eq!(Staking::worker_of_key(&UintAuthorityId(100)), None);
 		assert_eq!(free(W), INITIAL);
 		assert_eq!(free(D1), INITIAL);
 		// The key is free again.
@@ -615,6 +640,9 @@ mod properties {
 		Reward { worker: u8, amount: u32 },
 		Slash { worker: u8, percent: u8 },
 		Advance { blocks: u8 },
+		Kick { worker: u8, delegator: u8 },
+		Release { by: u8, worker: u8, staker: u8 },
+		SetOpen { worker: u8, open: bool },
 	}
 
 	fn op() -> impl Strategy<Value = Op> {
@@ -644,6 +672,9 @@ mod properties {
 			(who.clone(), 0u32..5_000).prop_map(|(worker, amount)| Op::Reward { worker, amount }),
 			(who.clone(), 0u8..=100).prop_map(|(worker, percent)| Op::Slash { worker, percent }),
 			(0u8..15).prop_map(|blocks| Op::Advance { blocks }),
+			(who.clone(), who.clone()).prop_map(|(worker, delegator)| Op::Kick { worker, delegator }),
+			(who.clone(), who.clone(), who.clone()).prop_map(|(by, worker, staker)| Op::Release { by, worker, staker }),
+			(who.clone(), proptest::bool::ANY).prop_map(|(worker, open)| Op::SetOpen { worker, open }),
 		]
 	}
 
@@ -662,9 +693,11 @@ mod properties {
 				for op in ops {
 					let acc = |x: u8| x as AccountId;
 					let _ = match op {
-						Op::Register { who, bond, key, model } => Staking::register_worker(
-							RuntimeOrigin::signed(acc(who)), bond as Balance, key as u64,
-							models(&[model as u32]), Perbill::from_percent(10)),
+						Op::Register { who, bond, key, model } => {
+							let (key, proof) = key_and_proof(acc(who), key as u64);
+							Staking::register_worker(RuntimeOrigin::signed(acc(who)), bond as Balance, key,
+								models(&[model as u32]), Perbill::from_percent(10), proof)
+						},
 						Op::BondExtra { who, amount } =>
 							Staking::bond_extra(RuntimeOrigin::signed(acc(who)), amount as Balance),
 						Op::Unbond { who, amount } =>
@@ -691,6 +724,12 @@ mod properties {
 							Ok(())
 						},
 						Op::Advance { blocks } => { advance(blocks as u64); Ok(()) },
+						Op::Kick { worker, delegator } =>
+							Staking::kick(RuntimeOrigin::signed(acc(worker)), acc(delegator)),
+						Op::Release { by, worker, staker } =>
+							Staking::release(RuntimeOrigin::signed(acc(by)), acc(worker), acc(staker)),
+						Op::SetOpen { worker, open } =>
+							Staking::set_delegations_open(RuntimeOrigin::signed(acc(worker)), open),
 					};
 					prop_assert_eq!(Staking::do_try_state(), Ok(()));
 				}

@@ -21,10 +21,17 @@ pub enum WorkerCommand {
 		/// Own bond in OPG (at least the chain's minimum).
 		#[arg(long)]
 		bond: String,
-		/// The worker key's public key (0x + 64 hex digits, or SS58), as inserted in the node's
-		/// keystore under key type `opgw`.
-		#[arg(long)]
-		key: String,
+		/// The worker key's secret URI, as inserted in the node's keystore under key type
+		/// `opgw`: the key and its proof of possession are made from it.
+		#[arg(long, required_unless_present = "key", conflicts_with = "key")]
+		key_suri: Option<String>,
+		/// Or the worker key's public key (0x + 64 hex digits, or SS58)…
+		#[arg(long, requires = "proof")]
+		key: Option<String>,
+		/// …with its signature of the stash's possession payload, made by an offline signer
+		/// (0x + 128 hex digits).
+		#[arg(long, requires = "key")]
+		proof: Option<String>,
 		/// A model id it serves (repeat).
 		#[arg(long = "model")]
 		models: Vec<String>,
@@ -165,10 +172,15 @@ fn model_ids(models: &[String]) -> Result<Vec<subxt::utils::H256>> {
 pub async fn worker(global: &Global, command: WorkerCommand) -> Result<ExitCode> {
 	let chain = global.connect().await?;
 	match command {
-		WorkerCommand::Register { bond, key, models, commission } => {
-			let (bond, key, models) = (parse_opg(&bond)?, staking::parse_key(&key)?, model_ids(&models)?);
+		WorkerCommand::Register { bond, key_suri, key, proof, models, commission } => {
+			let (bond, models) = (parse_opg(&bond)?, model_ids(&models)?);
 			let signer = global.signer()?;
-			let block = staking::register_worker(&chain, &signer, bond, key, &models, commission).await?;
+			let key = match (key_suri, key, proof) {
+				(Some(suri), _, _) => staking::WorkerKey::from_suri(&suri, &signer.account_id())?,
+				(None, Some(key), Some(proof)) => staking::WorkerKey::from_parts(&key, &proof)?,
+				_ => return Err(Error::Input("give --key-suri, or --key with --proof".into())),
+			};
+			let block = staking::register_worker(&chain, &signer, bond, &key, &models, commission).await?;
 			done(global, "registered the worker", block)
 		},
 		WorkerCommand::Serve { models, commission } => {
