@@ -142,9 +142,13 @@ impl<T: Config> Pallet<T> {
 		Self::leave_models(&who, &dropped);
 		Self::join_models(&who, Self::standing(&worker), &models)?;
 		if commission > worker.commission {
-			let applies_at = frame_system::Pallet::<T>::block_number().saturating_add(T::CommissionRiseDelay::get());
-			PendingCommission::<T>::insert(&who, (commission, applies_at));
-			Self::deposit_event(Event::CommissionRiseScheduled { worker: who.clone(), commission, applies_at });
+			// Asking again for the rise already waiting keeps its date; another rate restarts it.
+			if PendingCommission::<T>::get(&who).is_none_or(|(pending, _)| pending != commission) {
+				let now = frame_system::Pallet::<T>::block_number();
+				let applies_at = now.saturating_add(T::CommissionRiseDelay::get());
+				PendingCommission::<T>::insert(&who, (commission, applies_at));
+				Self::deposit_event(Event::CommissionRiseScheduled { worker: who.clone(), commission, applies_at });
+			}
 		} else {
 			PendingCommission::<T>::remove(&who);
 			worker.commission = commission;

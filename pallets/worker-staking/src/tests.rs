@@ -235,8 +235,12 @@ fn a_commission_rise_waits_and_a_cut_applies_at_once() {
 				applies_at: 6
 			}))
 		);
+		// Asking again for the same rise keeps its date.
+		advance(2);
+		assert_ok!(Staking::update_worker(RuntimeOrigin::signed(W), models(&[1]), Perbill::from_percent(50)));
+		assert_eq!(PendingCommission::<Test>::get(W), Some((Perbill::from_percent(50), 6)));
 		// Before the delay, rewards pay the old rate.
-		advance(4);
+		advance(2);
 		reward(W, 1_000);
 		assert_eq!(
 			last_event(),

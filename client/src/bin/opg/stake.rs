@@ -43,7 +43,8 @@ pub enum WorkerCommand {
 	Serve {
 		#[arg(long = "model")]
 		models: Vec<String>,
-		/// Commission in percent (unchanged when not given).
+		/// Commission in percent (unchanged when not given, a pending rise included). A rise
+		/// applies a day later; a cut at once.
 		#[arg(long)]
 		commission: Option<f64>,
 	},
@@ -190,10 +191,11 @@ pub async fn worker(global: &Global, command: WorkerCommand) -> Result<ExitCode>
 				Some(c) => c,
 				None => {
 					let me = signer.account_id();
-					staking::worker(&chain, &me)
+					let w = staking::worker(&chain, &me)
 						.await?
-						.ok_or_else(|| Error::NotFound(format!("{me} is not a worker: `opg worker register` first")))?
-						.commission_percent
+						.ok_or_else(|| Error::NotFound(format!("{me} is not a worker: `opg worker register` first")))?;
+					// Keep a rise that is waiting out its delay (asking for it again keeps its date).
+					w.pending_commission.map_or(w.commission_percent, |(rate, _)| rate)
 				},
 			};
 			let block = staking::update_worker(&chain, &signer, &models, commission).await?;
