@@ -154,7 +154,7 @@ pub fn select_committee<Id: Clone, Stake: Copy + Into<u128>>(
 		// `point ≥ start` always holds, and an interval is at most one `UNIT` long, so it holds
 		// at most one point.
 		if point < end && (chosen.len() as u32) < seats {
-			chosen.push(candidates[pool[position].0].clone());
+			chosen.push(candidates[pool[position].0].0.clone());
 			point += UNIT;
 		}
 		start = end;

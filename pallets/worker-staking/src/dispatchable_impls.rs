@@ -141,6 +141,8 @@ impl<T: Config> Pallet<T> {
 		let dropped: alloc::vec::Vec<_> = old.iter().filter(|m| !models.contains(m)).copied().collect();
 		Self::leave_models(&who, &dropped);
 		Self::join_models(&who, Self::standing(&worker), &models)?;
+		// A rise whose delay has passed is the rate the new one is compared with.
+		Self::apply_due_commission(&who, &mut worker);
 		if commission > worker.commission {
 			// Asking again for the rise already waiting keeps its date; another rate restarts it.
 			if PendingCommission::<T>::get(&who).is_none_or(|(pending, _)| pending != commission) {
@@ -178,7 +180,8 @@ impl<T: Config> Pallet<T> {
 
 		let unlock_at = Self::unlock_at();
 		position.settle(worker.reward_per_stake);
-		position.start_unbonding(amount, unlock_at).map_err(|_| Error::<T>::TooManyUnbondingChunks)?;
+		// A delegator keeping its queue full cannot avoid the kick.
+		position.unbond_all(unlock_at).map_err(|_| Error::<T>::TooManyUnbondingChunks)?;
 		worker.delegated = worker.delegated.saturating_sub(amount);
 		Delegations::<T>::insert(&worker_id, &delegator, position);
 		Workers::<T>::insert(&worker_id, worker);

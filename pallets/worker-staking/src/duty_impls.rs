@@ -71,7 +71,7 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// A scheduled commission rise whose delay has passed becomes the worker's rate.
-	fn apply_due_commission(worker_id: &T::AccountId, worker: &mut WorkerOf<T>) {
+	pub(crate) fn apply_due_commission(worker_id: &T::AccountId, worker: &mut WorkerOf<T>) {
 		let Some((commission, applies_at)) = PendingCommission::<T>::get(worker_id) else { return };
 		if frame_system::Pallet::<T>::block_number() >= applies_at {
 			PendingCommission::<T>::remove(worker_id);

@@ -315,6 +315,29 @@ fn a_worker_kicks_a_dust_delegator_to_make_room() {
 	});
 }
 
+/// A delegator that keeps its unbonding queue full cannot dodge a kick: the kicked stake joins
+/// its latest chunk, whose unlock moves to a full period from now.
+#[test]
+fn a_full_unbonding_queue_does_not_stop_a_kick() {
+	run(|| {
+		register(W, 5_000, 100, &[1], 10);
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), W, 1_000));
+		for _ in 0..3 {
+			advance(1);
+			assert_ok!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 100));
+		}
+		assert_noop!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 100), Error::<Test>::TooManyUnbondingChunks);
+		advance(1);
+		assert_ok!(Staking::kick(RuntimeOrigin::signed(W), D1));
+		let position = Delegations::<Test>::get(W, D1).unwrap();
+		assert_eq!(position.active, 0);
+		assert_eq!(position.total(), 1_000);
+		let latest = position.unbonding.iter().map(|c| (c.unlock_at, c.amount)).max().unwrap();
+		assert_eq!(latest, (5 + UNBONDING, 800));
+		assert_eq!(Workers::<Test>::get(W).unwrap().delegated, 0);
+	});
+}
+
 /// A worker that leaves is gone once its bond and every delegation are out, even when a
 /// delegator never comes back: the worker kicks it and releases it after the unbonding period,
 /// with the rewards it was owed.

@@ -87,6 +87,24 @@ where
 		Ok(())
 	}
 
+	/// Move all of active stake into unbonding until `unlock_at`; with no room for another
+	/// chunk, into the latest chunk, whose unlock moves to `unlock_at` (never earlier), so a
+	/// full queue cannot keep the stake active. `Err` only when no chunk is allowed at all.
+	pub fn unbond_all(&mut self, unlock_at: BlockNumber) -> Result<(), ()>
+	where
+		BlockNumber: PartialEq + Ord,
+	{
+		let amount = self.active;
+		if self.start_unbonding(amount, unlock_at).is_ok() {
+			return Ok(());
+		}
+		let latest = self.unbonding.iter_mut().max_by(|a, b| a.unlock_at.cmp(&b.unlock_at)).ok_or(())?;
+		latest.amount = latest.amount.saturating_add(amount);
+		latest.unlock_at = core::cmp::max(latest.unlock_at, unlock_at);
+		self.active = Zero::zero();
+		Ok(())
+	}
+
 	/// Cut `fraction` of active and of every unbonding chunk (rounded down, in the staker's
 	/// favour); the caller settles rewards first. Returns `(cut from active, cut in total)`.
 	pub fn cut(&mut self, fraction: Perbill) -> (Balance, Balance) {
