@@ -299,14 +299,28 @@ fn opg_runs_workers_backs_them_and_manages_models() {
 	// Alice's worker key is taken; a key Dave does not hold cannot be registered with a made-up
 	// proof (nobody can front-run a registration with a key it saw).
 	opg.fails(
-		&["worker", "register", "--bond", "100", "--key-suri", "//Alice//opg-worker", "--model", &mlp_id, "--suri", "//Dave"],
+		&[
+			"worker",
+			"register",
+			"--bond",
+			"100",
+			"--key-suri",
+			"//Alice//opg-worker",
+			"--model",
+			&mlp_id,
+			"--suri",
+			"//Dave",
+		],
 		1,
 		"WorkerStaking.KeyInUse",
 	);
 	assert_eq!(worker["key"].as_str().map(str::len), Some(66));
 	let made_up = format!("0x{}", "07".repeat(64));
 	opg.fails(
-		&["worker", "register", "--bond", "100", "--key", &key, "--proof", &made_up, "--model", &mlp_id, "--suri", "//Eve"],
+		&[
+			"worker", "register", "--bond", "100", "--key", &key, "--proof", &made_up, "--model", &mlp_id, "--suri",
+			"//Eve",
+		],
 		1,
 		"WorkerStaking.BadKeyProof",
 	);
@@ -343,13 +357,21 @@ fn opg_runs_workers_backs_them_and_manages_models() {
 	opg.json(&["worker", "serve", "--model", &mlp_id, "--commission", "20", "--suri", "//Dave"]);
 	let dave = opg.json(&["worker", "show", "--suri", "//Dave"]);
 	assert_eq!(
-		(dave["commission_percent"].as_f64(), dave["pending_commission"]["percent"].as_f64(), dave["open_to_delegations"].as_bool()),
+		(
+			dave["commission_percent"].as_f64(),
+			dave["pending_commission"]["percent"].as_f64(),
+			dave["open_to_delegations"].as_bool()
+		),
 		(Some(5.0), Some(20.0), Some(true)),
 		"{dave}"
 	);
 	let ferdie = Sr25519Keyring::Ferdie.to_account_id().to_string();
 	opg.json(&["worker", "kick", &ferdie, "--suri", "//Dave"]);
-	opg.fails(&["stake", "release", &dave_account, "--staker", &ferdie, "--suri", "//Eve"], 1, "WorkerStaking.NothingToRelease");
+	opg.fails(
+		&["stake", "release", &dave_account, "--staker", &ferdie, "--suri", "//Eve"],
+		1,
+		"WorkerStaking.NothingToRelease",
+	);
 	opg.json(&["stake", "bond", "20", "--suri", "//Dave"]);
 	opg.json(&["stake", "unbond", "10", "--suri", "//Dave"]);
 	opg.fails(&["stake", "unbond", "100", "--suri", "//Dave"], 1, "WorkerStaking.");

@@ -271,7 +271,10 @@ mod tests {
 		let trials = 20_000;
 		let seated = seat_counts(&candidates, 3, trials);
 		for (i, count) in seated.iter().enumerate() {
-			assert!(within_five_sigma(*count, trials, units[i]), "candidate {i}: seated {count} of {trials}: {seated:?}");
+			assert!(
+				within_five_sigma(*count, trials, units[i]),
+				"candidate {i}: seated {count} of {trials}: {seated:?}"
+			);
 		}
 	}
 
@@ -280,8 +283,12 @@ mod tests {
 		for n in 0..500u64 {
 			let h = blake2_256(&n.to_le_bytes());
 			let count = 1 + h[0] as usize % 64;
-			let stakes: Vec<u128> =
-				(0..count).map(|i| 1 + (u64::from_le_bytes(blake2_256(&[h, [i as u8; 32]].concat())[..8].try_into().unwrap()) >> (h[1] % 60)) as u128).collect();
+			let stakes: Vec<u128> = (0..count)
+				.map(|i| {
+					1 + (u64::from_le_bytes(blake2_256(&[h, [i as u8; 32]].concat())[..8].try_into().unwrap())
+						>> (h[1] % 60)) as u128
+				})
+				.collect();
 			let seats = 1 + h[2] as u32 % count as u32;
 			let units = inclusion_units(&stakes, seats).unwrap();
 			assert_eq!(units.iter().sum::<u128>(), seats as u128 * UNIT, "{stakes:?}, {seats} seats");

@@ -1,12 +1,12 @@
 //! A runtime with System, Balances and this pallet, for tests and benchmarks.
 
-use sp_runtime::testing::UintAuthorityId;
 use crate as pallet_worker_staking;
 use frame_support::{
 	derive_impl, parameter_types,
 	traits::{ConstU128, ConstU32, ConstU64},
 	PalletId,
 };
+use sp_runtime::testing::UintAuthorityId;
 use sp_runtime::BuildStorage;
 
 pub type AccountId = u64;

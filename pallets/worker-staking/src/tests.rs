@@ -121,15 +121,36 @@ fn a_worker_key_needs_its_holders_proof() {
 	run(|| {
 		let (key, proof_for_w) = key_and_proof(W, 100);
 		assert_noop!(
-			Staking::register_worker(RuntimeOrigin::signed(W2), 5_000, key.clone(), models(&[1]), Perbill::zero(), proof_for_w.clone()),
+			Staking::register_worker(
+				RuntimeOrigin::signed(W2),
+				5_000,
+				key.clone(),
+				models(&[1]),
+				Perbill::zero(),
+				proof_for_w.clone()
+			),
 			Error::<Test>::BadKeyProof
 		);
 		let (_, proof_by_other_key) = key_and_proof(W, 101);
 		assert_noop!(
-			Staking::register_worker(RuntimeOrigin::signed(W), 5_000, key.clone(), models(&[1]), Perbill::zero(), proof_by_other_key),
+			Staking::register_worker(
+				RuntimeOrigin::signed(W),
+				5_000,
+				key.clone(),
+				models(&[1]),
+				Perbill::zero(),
+				proof_by_other_key
+			),
 			Error::<Test>::BadKeyProof
 		);
-		assert_ok!(Staking::register_worker(RuntimeOrigin::signed(W), 5_000, key, models(&[1]), Perbill::zero(), proof_for_w));
+		assert_ok!(Staking::register_worker(
+			RuntimeOrigin::signed(W),
+			5_000,
+			key,
+			models(&[1]),
+			Perbill::zero(),
+			proof_for_w
+		));
 		assert_eq!(Staking::worker_of_key(&UintAuthorityId(100)), Some(W));
 	});
 }
@@ -179,12 +200,11 @@ fn a_full_model_list_gives_the_weakest_place_to_a_stronger_worker() {
 		register(W2, MIN_WORKER_BOND, 200, &[1], 0);
 		register(3, 2_000, 300, &[1], 0);
 		// A tie keeps the incumbent.
-		assert_noop!(
-			try_register(4, MIN_WORKER_BOND, 400, &[1]),
-			Error::<Test>::ModelFull
-		);
+		assert_noop!(try_register(4, MIN_WORKER_BOND, 400, &[1]), Error::<Test>::ModelFull);
 		register(4, 5_000, 400, &[1], 0);
-		assert!(System::events().iter().any(|r| r.event == RuntimeEvent::Staking(Event::Evicted { worker: W2, model: 1, by: 4 })));
+		assert!(System::events()
+			.iter()
+			.any(|r| r.event == RuntimeEvent::Staking(Event::Evicted { worker: W2, model: 1, by: 4 })));
 		assert_eq!(ModelWorkers::<Test>::get(1).into_inner(), vec![W, 3, 4]);
 		let squatter = Workers::<Test>::get(W2).unwrap();
 		assert!(squatter.models.is_empty(), "the evicted worker no longer serves the model");
@@ -242,30 +262,19 @@ fn a_commission_rise_waits_and_a_cut_applies_at_once() {
 		// Before the delay, rewards pay the old rate.
 		advance(2);
 		reward(W, 1_000);
-		assert_eq!(
-			last_event(),
-			RuntimeEvent::Staking(Event::Rewarded { worker: W, amount: 1_000, commission: 100 })
-		);
+		assert_eq!(last_event(), RuntimeEvent::Staking(Event::Rewarded { worker: W, amount: 1_000, commission: 100 }));
 		advance(1);
 		reward(W, 1_000);
-		assert!(System::events()
-			.iter()
-			.any(|r| r.event ==
-				RuntimeEvent::Staking(Event::CommissionRaised { worker: W, commission: Perbill::from_percent(50) })));
-		assert_eq!(
-			last_event(),
-			RuntimeEvent::Staking(Event::Rewarded { worker: W, amount: 1_000, commission: 500 })
-		);
+		assert!(System::events().iter().any(|r| r.event
+			== RuntimeEvent::Staking(Event::CommissionRaised { worker: W, commission: Perbill::from_percent(50) })));
+		assert_eq!(last_event(), RuntimeEvent::Staking(Event::Rewarded { worker: W, amount: 1_000, commission: 500 }));
 		assert_eq!(PendingCommission::<Test>::get(W), None);
 		// A cut applies at once and drops a pending rise.
 		assert_ok!(Staking::update_worker(RuntimeOrigin::signed(W), models(&[1]), Perbill::from_percent(80)));
 		assert_ok!(Staking::update_worker(RuntimeOrigin::signed(W), models(&[1]), Perbill::from_percent(20)));
 		assert_eq!(PendingCommission::<Test>::get(W), None);
 		reward(W, 1_000);
-		assert_eq!(
-			last_event(),
-			RuntimeEvent::Staking(Event::Rewarded { worker: W, amount: 1_000, commission: 200 })
-		);
+		assert_eq!(last_event(), RuntimeEvent::Staking(Event::Rewarded { worker: W, amount: 1_000, commission: 200 }));
 	});
 }
 
@@ -299,7 +308,12 @@ fn a_worker_kicks_a_dust_delegator_to_make_room() {
 		assert_ok!(Staking::kick(RuntimeOrigin::signed(W), D1));
 		assert_eq!(
 			last_event(),
-			RuntimeEvent::Staking(Event::Kicked { worker: W, delegator: D1, amount: MIN_DELEGATION, unlock_at: 1 + UNBONDING })
+			RuntimeEvent::Staking(Event::Kicked {
+				worker: W,
+				delegator: D1,
+				amount: MIN_DELEGATION,
+				unlock_at: 1 + UNBONDING
+			})
 		);
 		assert_eq!(Workers::<Test>::get(W).unwrap().delegated, 2 * MIN_DELEGATION);
 		// Still slashable and still holding its place while it unbonds.
@@ -326,8 +340,8 @@ fn a_full_unbonding_queue_does_not_stop_a_kick() {
 			advance(1);
 			assert_ok!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 100));
 		}
-		assert_noop!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 100), Error::<Test>::TooManyUnbondingChunks);
 		advance(1);
+		assert_noop!(Staking::undelegate(RuntimeOrigin::signed(D1), W, 100), Error::<Test>::TooManyUnbondingChunks);
 		assert_ok!(Staking::kick(RuntimeOrigin::signed(W), D1));
 		let position = Delegations::<Test>::get(W, D1).unwrap();
 		assert_eq!(position.active, 0);
