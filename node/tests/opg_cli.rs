@@ -324,7 +324,7 @@ fn opg_runs_workers_backs_them_and_manages_models() {
 		1,
 		"WorkerStaking.BadKeyProof",
 	);
-	opg.fails(&["worker", "register", "--bond", "100", "--key", &key, "--suri", "//Dave"], 2, "required arguments");
+	opg.fails(&["worker", "register", "--bond", "100", "--key", &key, "--suri", "//Dave"], 1, "required arguments");
 	opg.fails(
 		&["worker", "register", "--bond", "1", "--key-suri", key_suri, "--model", &mlp_id, "--suri", "//Dave"],
 		1,
