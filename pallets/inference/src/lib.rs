@@ -235,6 +235,19 @@ pub mod pallet {
 		#[pallet::constant]
 		type ResultRetention: Get<BlockNumberFor<Self>>;
 
+		/// Held from a requester while its request, and then its answer, take room in state:
+		/// released when the request fails, or when its answer is pruned after
+		/// `ResultRetention`.
+		#[pallet::constant]
+		type RequestDeposit: Get<BalanceOf<Self>>;
+
+		/// What a request pays the treasury, beyond its fee ceiling and not refunded, when the
+		/// draw queue is busy: nothing while at most an eighth of `MaxPendingDraws` wait, then
+		/// `QueueFee × (8 × beyond / MaxPendingDraws)²` for the requests waiting beyond that
+		/// eighth, so filling the queue to keep others out costs more the fuller it gets.
+		#[pallet::constant]
+		type QueueFee: Get<BalanceOf<Self>>;
+
 		type WeightInfo: WeightInfo;
 
 		/// Sets up workers and keys for the benchmarks.
@@ -249,6 +262,8 @@ pub mod pallet {
 		ModelDeposit,
 		/// A requester's fee ceiling, held until the request ends.
 		Escrow,
+		/// A requester's storage deposit, held until its request fails or its answer is pruned.
+		RequestDeposit,
 	}
 
 	#[pallet::storage]
@@ -294,6 +309,11 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type FirstRoundAnswers<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, RequestId, Twox64Concat, u32, (T::AccountId, AnswerOf<T>)>;
+
+	/// Storage deposits of open requests and retained answers: who holds them, and how much
+	/// (requests made before deposits have none).
+	#[pallet::storage]
+	pub type Deposits<T: Config> = StorageMap<_, Twox64Concat, RequestId, (T::AccountId, BalanceOf<T>)>;
 
 	/// The open requests each worker sits on (what its node must work on).
 	#[pallet::storage]
@@ -580,6 +600,12 @@ pub mod pallet {
 		pub fn quote(model: &T::ModelId, seats: u32) -> Option<BalanceOf<T>> {
 			let m = Models::<T>::get(model)?;
 			protocol::cost(m.price, T::VerificationFee::get(), T::TreasuryShare::get(), seats).map(|c| c.total)
+		}
+
+		/// What a request made now pays the treasury for its place in a busy draw queue.
+		pub fn queue_fee() -> BalanceOf<T> {
+			let waiting = NextRequestId::<T>::get().saturating_sub(NextToDraw::<T>::get());
+			protocol::queue_fee(T::QueueFee::get(), waiting, T::MaxPendingDraws::get())
 		}
 	}
 }
