@@ -263,7 +263,7 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	assert_eq!(
 		requester_before.data.free + requester_before.data.reserved
 			- requester_after.data.free
-			- (requester_after.data.reserved - kept * deposit),
+			- requester_after.data.reserved,
 		totals.2 + fees,
 		"requester"
 	);

@@ -110,12 +110,13 @@ impl<T: Config> Pallet<T> {
 		ensure!(pending < u64::from(T::MaxPendingDraws::get()), Error::<T>::TooManyRequests);
 		let queue_fee = Self::queue_fee();
 		let deposit = T::RequestDeposit::get();
+		let needed = max_fee.saturating_add(deposit).saturating_add(queue_fee);
+		let spendable = T::Currency::reducible_balance(&requester, Preservation::Preserve, Fortitude::Polite);
+		ensure!(spendable >= needed, Error::<T>::InsufficientBalance);
 
 		Self::hold(HoldReason::Escrow, &requester, max_fee)?;
 		Self::hold(HoldReason::RequestDeposit, &requester, deposit)?;
 		if !queue_fee.is_zero() {
-			let spendable = T::Currency::reducible_balance(&requester, Preservation::Preserve, Fortitude::Polite);
-			ensure!(spendable >= queue_fee, Error::<T>::InsufficientBalance);
 			T::Currency::transfer(&requester, &T::Treasury::get(), queue_fee, Preservation::Preserve)?;
 		}
 		if !deposit.is_zero() {

@@ -6,7 +6,9 @@
 //!
 //! Lifecycle of a request (every phase has a deadline in blocks):
 //!
-//! 1. `request_inference` holds `max_fee` on the requester (`HoldReason::Escrow`).
+//! 1. `request_inference` holds `max_fee` on the requester (`HoldReason::Escrow`) and a storage
+//!    deposit (`HoldReason::RequestDeposit`, until the request fails or its answer is pruned);
+//!    past an eighth of a full draw queue it also pays the treasury a queue fee.
 //! 2. **Draw**: requests wait in a queue (at most `MaxPendingDraws`); from the next block on,
 //!    `on_initialize` draws a committee of `seats` workers serving the model, weighted by stake,
 //!    from the parent block hash (the requester cannot know it when signing; see
@@ -530,10 +532,15 @@ pub mod pallet {
 		/// Ask for inference on `model` with `input`, holding `max_fee` until the request ends.
 		///
 		/// - `seats`: committee size (default `DefaultSeats`).
-		/// - `max_fee`: the most the signer will pay; must cover price + seats × verification
-		///   fee + treasury share. What is not spent is released.
+		/// - `max_fee`: the most the committee's work will cost the signer; must cover price +
+		///   seats × verification fee + treasury share. What is not spent is released.
+		///
+		/// Besides, `RequestDeposit` is held until the request fails or its answer is pruned,
+		/// and when the draw queue is busy [`Pallet::queue_fee`] goes to the treasury (what it
+		/// is in the block the request is included in).
 		#[pallet::call_index(3)]
-		#[pallet::weight(T::WeightInfo::request_inference(input.encoded_size() as u32))]
+		#[pallet::weight(T::WeightInfo::request_inference(input.encoded_size() as u32)
+			.saturating_add(Pallet::<T>::deposit_weight()))]
 		pub fn request_inference(
 			origin: OriginFor<T>,
 			model: T::ModelId,
@@ -600,6 +607,13 @@ pub mod pallet {
 		pub fn quote(model: &T::ModelId, seats: u32) -> Option<BalanceOf<T>> {
 			let m = Models::<T>::get(model)?;
 			protocol::cost(m.price, T::VerificationFee::get(), T::TreasuryShare::get(), seats).map(|c| c.total)
+		}
+
+		/// The holds and transfers of a request's deposit and queue fee beyond the benchmarked
+		/// call, and of releasing the deposit beyond the benchmarked pruning: until the weights
+		/// are regenerated with the benchmarks that cover them, two reads and writes each.
+		pub fn deposit_weight() -> Weight {
+			T::DbWeight::get().reads_writes(2, 2)
 		}
 
 		/// What a request made now pays the treasury for its place in a busy draw queue.

@@ -58,9 +58,9 @@ pub const MAX_DRAW_WAIT: u64 = 6;
 pub const BOND: Balance = 10_000;
 
 parameter_types! {
-	/// Large unless a test sets it to see the hook defer work.
 	/// The queue fee's base: none unless a test sets it, so other tests' balances stay exact.
 	pub static QueueFeeBase: Balance = 0;
+	/// Large unless a test sets it to see the hook defer work.
 	pub static HookWeight: frame_support::weights::Weight = frame_support::weights::Weight::from_parts(2_000_000_000_000, u64::MAX);
 	pub const StakingPalletId: PalletId = PalletId(*b"opg/stak");
 	pub const Treasury: AccountId = TREASURY;

@@ -50,7 +50,7 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn tick(now: BlockNumberFor<T>) -> Weight {
 		let mut weight = T::WeightInfo::on_initialize_idle();
 		for id in Expiries::<T>::take(now) {
-			weight.saturating_accrue(T::WeightInfo::prune_result());
+			weight.saturating_accrue(T::WeightInfo::prune_result().saturating_add(Self::deposit_weight()));
 			if Results::<T>::take(id).is_some() {
 				Self::deposit_event(Event::ResultPruned { request: id });
 			}
@@ -503,10 +503,6 @@ impl<T: Config> Pallet<T> {
 		let stored =
 			Self::schedule(|b, id| Expiries::<T>::try_mutate(b, |v| v.try_push(id).map_err(|_| ())), expires, id)
 				.is_some();
-		if !stored {
-			// No answer kept: nothing left in state to pay for.
-			Self::release_deposit(id);
-		}
 		if stored {
 			Results::<T>::insert(
 				id,
@@ -519,6 +515,9 @@ impl<T: Config> Pallet<T> {
 					requested: req.extrinsic.map(|index| Inclusion { block: req.created, index }),
 				},
 			);
+		} else {
+			// No answer kept: nothing left in state to pay for.
+			Self::release_deposit(id);
 		}
 		match answer {
 			StoredAnswer::Output(output) => {
