@@ -18,7 +18,12 @@ use subxt::{events::Phase, utils::AccountId32, utils::H256};
 #[derive(Debug, Clone, Copy)]
 pub struct Quote {
 	pub seats: u32,
+	/// The smallest `max_fee`: what the request costs if it settles with an output.
 	pub total: u128,
+	/// Held besides, until the request fails or its answer is pruned.
+	pub deposit: u128,
+	/// Paid to the treasury now, not refunded: the draw queue is busy.
+	pub queue_fee: u128,
 }
 
 /// The committee sizes a first round may have, and the default.
@@ -42,7 +47,18 @@ pub async fn quote(chain: &Chain, model: H256, seats: Option<u32>) -> Result<Quo
 		.call(runtime::runtime_apis().inference_api().quote(model, seats))
 		.await?
 		.ok_or_else(|| unknown_model(model))?;
-	Ok(Quote { seats, total })
+	let inference = runtime::constants().inference();
+	let deposit = at.constants().entry(inference.request_deposit())?;
+	let storage = runtime::storage().inference();
+	let next = at.storage().try_fetch(storage.next_request_id(), ()).await?.map(|v| v.decode()).transpose()?;
+	let first = at.storage().try_fetch(storage.next_to_draw(), ()).await?.map(|v| v.decode()).transpose()?;
+	let waiting = next.unwrap_or(0u64).saturating_sub(first.unwrap_or(0u64));
+	let queue_fee = opg_primitives::inference::queue_fee(
+		at.constants().entry(inference.queue_fee())?,
+		waiting,
+		at.constants().entry(inference.max_pending_draws())?,
+	);
+	Ok(Quote { seats, total, deposit, queue_fee })
 }
 
 pub fn unknown_model(model: H256) -> Error {
@@ -81,7 +97,8 @@ pub async fn request(
 	}
 	let call =
 		runtime::transactions().inference().request_inference(model, convert(input)?, max_fee, Some(quote.seats));
-	let included = chain.submit_holding(&call, signer, max_fee, "the max fee").await?;
+	let hold = max_fee.saturating_add(quote.deposit).saturating_add(quote.queue_fee);
+	let included = chain.submit_holding(&call, signer, hold, "the max fee (with the request deposit and queue fee)").await?;
 	for event in included.events.iter() {
 		let event = event?;
 		if event.phase() != Phase::ApplyExtrinsic(included.extrinsic_index) {

@@ -260,6 +260,31 @@ pub fn largest_agreeing_group<T>(items: &[T], agree: impl Fn(&T, &T) -> bool) ->
 	best
 }
 
+/// What a request pays for its place when `waiting` requests already wait in a draw queue of
+/// `capacity`: nothing up to an eighth of it, then `base × (8 × beyond / capacity)²`, computed
+/// in integers (rounded down, saturating).
+pub fn queue_fee<Balance>(base: Balance, waiting: u64, capacity: u32) -> Balance
+where
+	Balance: sp_runtime::traits::AtLeast32BitUnsigned + Copy,
+{
+	use sp_runtime::traits::{UniqueSaturatedFrom, UniqueSaturatedInto};
+	let capacity = u128::from(capacity.max(1));
+	let free = capacity / 8;
+	let beyond = u128::from(waiting).saturating_sub(free);
+	// base × (8·beyond)² / capacity², in u128 with the square's scale kept exact.
+	let numerator = beyond.saturating_mul(8).saturating_pow(2);
+	let denominator = capacity.saturating_mul(capacity);
+	let base: u128 = base.unique_saturated_into();
+	let fee = sp_runtime::helpers_128bit::multiply_by_rational_with_rounding(
+		base,
+		numerator,
+		denominator,
+		sp_runtime::Rounding::Down,
+	)
+	.unwrap_or(u128::MAX);
+	Balance::unique_saturated_from(fee)
+}
+
 /// The smallest number of agreeing members that settles a committee of `size`: ⌈2·size/3⌉.
 pub fn quorum(size: u32) -> u32 {
 	(2 * size).div_ceil(3)

@@ -287,6 +287,11 @@ impl pallet_inference::Config for Runtime {
 	type MaxDeadlinesPerBlock = ConstU32<256>;
 	type MaxHookWeight = InferenceHookWeight;
 	type ResultRetention = ConstU32<{ DAYS }>;
+	/// A request and its answer take at most ~20 KiB of state for a day.
+	type RequestDeposit = ConstU128<{ 10 * MILLI_OPG }>;
+	/// A full queue's last request pays 49 × this; filling one costs ≈ 585 OPG every
+	/// `MaxDrawWait`.
+	type QueueFee = ConstU128<{ 10 * MILLI_OPG }>;
 	type WeightInfo = pallet_inference::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = InferenceBenchmarkHelper;

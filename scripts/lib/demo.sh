@@ -107,11 +107,11 @@ run_demo() {
 	printf '%s\n' "${summary[@]}"
 	echo
 	python3 - "$before_owner" "$(demo_json_field "$owner" free)" "$(demo_json_field "$owner" held)" \
-		"$before_requester" "$(demo_json_field "$requester" free)" <<'PY'
+		"$before_requester" "$(demo_json_field "$requester" free)" "$(demo_json_field "$requester" held)" <<'PY'
 import sys
 opg = 10**18
-b_owner, a_owner, held_owner, b_req, a_req = (int(x) for x in sys.argv[1:])
-print(f"balances: requester Ferdie {(a_req - b_req) / opg:+.6f} OPG (3 requests and their transaction fees)")
+b_owner, a_owner, held_owner, b_req, a_req, held_req = (int(x) for x in sys.argv[1:])
+print(f"balances: requester Ferdie {(a_req - b_req) / opg:+.6f} OPG free (3 requests and their transaction fees, less storage deposits held until the answers expire: {held_req / opg:.3f} OPG)")
 print(f"          model owner Eve {(a_owner - b_owner) / opg:+.6f} OPG free (prices earned, less deposits now held: {held_owner / opg:.3f} OPG)")
 PY
 	echo

@@ -200,11 +200,14 @@ mod benchmarks {
 		let seats = T::DefaultSeats::get();
 		candidates::<T>(id, seats);
 		let requester = funded::<T>("requester", 0);
+		// A queue full but for one place: the request pays the largest queue fee.
+		let waiting = u64::from(T::MaxPendingDraws::get().saturating_sub(1));
+		NextRequestId::<T>::put(waiting);
 
 		#[extrinsic_call]
 		_(RawOrigin::Signed(requester), id, text_of_len(l), max_fee::<T>(), Some(seats));
 
-		assert_eq!(NextRequestId::<T>::get() - NextToDraw::<T>::get(), 1);
+		assert_eq!(NextRequestId::<T>::get() - NextToDraw::<T>::get(), waiting + 1);
 	}
 
 	#[benchmark]
@@ -350,13 +353,17 @@ mod benchmarks {
 			},
 		);
 		Expiries::<T>::mutate(now, |e| e.try_push(0).expect("room"));
+		// Its requester's deposit is released with it.
+		let requester = funded::<T>("requester", 0);
+		Pallet::<T>::hold(HoldReason::RequestDeposit, &requester, T::RequestDeposit::get()).expect("holds");
+		Deposits::<T>::insert(0, (requester, T::RequestDeposit::get()));
 
 		#[block]
 		{
 			Pallet::<T>::tick(now);
 		}
 
-		assert!(Results::<T>::get(0).is_none());
+		assert!(Results::<T>::get(0).is_none() && Deposits::<T>::get(0).is_none());
 	}
 
 	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(0), crate::mock::Test);

@@ -7,7 +7,7 @@ use frame_support::{
 	ensure,
 	pallet_prelude::*,
 	traits::{
-		fungible::{Inspect, MutateHold},
+		fungible::{Inspect, Mutate, MutateHold},
 		tokens::{Fortitude, Precision, Preservation},
 	},
 };
@@ -16,7 +16,7 @@ use opg_primitives::inference::{
 	Answer, BoundedValue, ComparisonRule, ExecutionProfile, ModelFormat, Value, ValueError,
 };
 use sp_runtime::{
-	traits::Saturating,
+	traits::{Saturating, Zero},
 	transaction_validity::{InvalidTransaction, TransactionSource, TransactionValidityWithRefund, ValidTransaction},
 	RuntimeAppPublic,
 };
@@ -32,7 +32,7 @@ impl<T: Config> Pallet<T> {
 		uris.try_into().map_err(|_| Error::<T>::BadUris)
 	}
 
-	fn hold(reason: HoldReason, who: &T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
+	pub(crate) fn hold(reason: HoldReason, who: &T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
 		let spendable = T::Currency::reducible_balance(who, Preservation::Preserve, Fortitude::Polite);
 		ensure!(spendable >= amount, Error::<T>::InsufficientBalance);
 		T::Currency::hold(&reason.into(), who, amount)
@@ -108,8 +108,20 @@ impl<T: Config> Pallet<T> {
 		let id = NextRequestId::<T>::get();
 		let pending = id.saturating_sub(NextToDraw::<T>::get());
 		ensure!(pending < u64::from(T::MaxPendingDraws::get()), Error::<T>::TooManyRequests);
+		let queue_fee = Self::queue_fee();
+		let deposit = T::RequestDeposit::get();
+		let needed = max_fee.saturating_add(deposit).saturating_add(queue_fee);
+		let spendable = T::Currency::reducible_balance(&requester, Preservation::Preserve, Fortitude::Polite);
+		ensure!(spendable >= needed, Error::<T>::InsufficientBalance);
 
 		Self::hold(HoldReason::Escrow, &requester, max_fee)?;
+		Self::hold(HoldReason::RequestDeposit, &requester, deposit)?;
+		if !queue_fee.is_zero() {
+			T::Currency::transfer(&requester, &T::Treasury::get(), queue_fee, Preservation::Preserve)?;
+		}
+		if !deposit.is_zero() {
+			Deposits::<T>::insert(id, (requester.clone(), deposit));
+		}
 		let request = Request {
 			requester: requester.clone(),
 			model: model_id,

@@ -1,5 +1,5 @@
 //! `try_state` invariants: the escrow held on each requester equals the fee ceilings of its open
-//! requests, model deposits equal their records, every open request can still end, the draw
+//! requests, its deposit hold the deposits of its requests and answers still in state, model deposits equal their records, every open request can still end, the draw
 //! queue holds exactly the requests waiting for a committee, and first-round answers are kept
 //! only while their escalated round is open.
 
@@ -42,6 +42,18 @@ impl<T: Config> Pallet<T> {
 		}
 		for (who, amount) in deposits.iter() {
 			ensure!(Self::held(HoldReason::ModelDeposit, who) == *amount, "deposit hold != models");
+		}
+		let mut deposits_held: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
+		for (id, (who, amount)) in Deposits::<T>::iter() {
+			ensure!(
+				Requests::<T>::contains_key(id) || Results::<T>::contains_key(id),
+				"storage deposit of a request and answer both gone"
+			);
+			let d = deposits_held.entry(who).or_default();
+			*d = d.saturating_add(amount);
+		}
+		for (who, amount) in deposits_held.iter() {
+			ensure!(Self::held(HoldReason::RequestDeposit, who) == *amount, "request deposit hold != records");
 		}
 		for (_, id, ()) in Assignments::<T>::iter() {
 			ensure!(Requests::<T>::contains_key(id), "assignment to a closed request");

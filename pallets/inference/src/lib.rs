@@ -6,7 +6,9 @@
 //!
 //! Lifecycle of a request (every phase has a deadline in blocks):
 //!
-//! 1. `request_inference` holds `max_fee` on the requester (`HoldReason::Escrow`).
+//! 1. `request_inference` holds `max_fee` on the requester (`HoldReason::Escrow`) and a storage
+//!    deposit (`HoldReason::RequestDeposit`, until the request fails or its answer is pruned);
+//!    past an eighth of a full draw queue it also pays the treasury a queue fee.
 //! 2. **Draw**: requests wait in a queue (at most `MaxPendingDraws`); from the next block on,
 //!    `on_initialize` draws a committee of `seats` workers serving the model, weighted by stake,
 //!    from the parent block hash (the requester cannot know it when signing; see
@@ -235,6 +237,19 @@ pub mod pallet {
 		#[pallet::constant]
 		type ResultRetention: Get<BlockNumberFor<Self>>;
 
+		/// Held from a requester while its request, and then its answer, take room in state:
+		/// released when the request fails, or when its answer is pruned after
+		/// `ResultRetention`.
+		#[pallet::constant]
+		type RequestDeposit: Get<BalanceOf<Self>>;
+
+		/// What a request pays the treasury, beyond its fee ceiling and not refunded, when the
+		/// draw queue is busy: nothing while at most an eighth of `MaxPendingDraws` wait, then
+		/// `QueueFee × (8 × beyond / MaxPendingDraws)²` for the requests waiting beyond that
+		/// eighth, so filling the queue to keep others out costs more the fuller it gets.
+		#[pallet::constant]
+		type QueueFee: Get<BalanceOf<Self>>;
+
 		type WeightInfo: WeightInfo;
 
 		/// Sets up workers and keys for the benchmarks.
@@ -249,6 +264,8 @@ pub mod pallet {
 		ModelDeposit,
 		/// A requester's fee ceiling, held until the request ends.
 		Escrow,
+		/// A requester's storage deposit, held until its request fails or its answer is pruned.
+		RequestDeposit,
 	}
 
 	#[pallet::storage]
@@ -294,6 +311,11 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type FirstRoundAnswers<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, RequestId, Twox64Concat, u32, (T::AccountId, AnswerOf<T>)>;
+
+	/// Storage deposits of open requests and retained answers: who holds them, and how much
+	/// (requests made before deposits have none).
+	#[pallet::storage]
+	pub type Deposits<T: Config> = StorageMap<_, Twox64Concat, RequestId, (T::AccountId, BalanceOf<T>)>;
 
 	/// The open requests each worker sits on (what its node must work on).
 	#[pallet::storage]
@@ -510,10 +532,15 @@ pub mod pallet {
 		/// Ask for inference on `model` with `input`, holding `max_fee` until the request ends.
 		///
 		/// - `seats`: committee size (default `DefaultSeats`).
-		/// - `max_fee`: the most the signer will pay; must cover price + seats × verification
-		///   fee + treasury share. What is not spent is released.
+		/// - `max_fee`: the most the committee's work will cost the signer; must cover price +
+		///   seats × verification fee + treasury share. What is not spent is released.
+		///
+		/// Besides, `RequestDeposit` is held until the request fails or its answer is pruned,
+		/// and when the draw queue is busy [`Pallet::queue_fee`] goes to the treasury (what it
+		/// is in the block the request is included in).
 		#[pallet::call_index(3)]
-		#[pallet::weight(T::WeightInfo::request_inference(input.encoded_size() as u32))]
+		#[pallet::weight(T::WeightInfo::request_inference(input.encoded_size() as u32)
+			.saturating_add(Pallet::<T>::deposit_weight()))]
 		pub fn request_inference(
 			origin: OriginFor<T>,
 			model: T::ModelId,
@@ -580,6 +607,19 @@ pub mod pallet {
 		pub fn quote(model: &T::ModelId, seats: u32) -> Option<BalanceOf<T>> {
 			let m = Models::<T>::get(model)?;
 			protocol::cost(m.price, T::VerificationFee::get(), T::TreasuryShare::get(), seats).map(|c| c.total)
+		}
+
+		/// The holds and transfers of a request's deposit and queue fee beyond the benchmarked
+		/// call, and of releasing the deposit beyond the benchmarked pruning: until the weights
+		/// are regenerated with the benchmarks that cover them, two reads and writes each.
+		pub fn deposit_weight() -> Weight {
+			T::DbWeight::get().reads_writes(2, 2)
+		}
+
+		/// What a request made now pays the treasury for its place in a busy draw queue.
+		pub fn queue_fee() -> BalanceOf<T> {
+			let waiting = NextRequestId::<T>::get().saturating_sub(NextToDraw::<T>::get());
+			protocol::queue_fee(T::QueueFee::get(), waiting, T::MaxPendingDraws::get())
 		}
 	}
 }

@@ -52,10 +52,14 @@ pub const DEPOSIT: Balance = 500;
 pub const COMMIT_WINDOW: u64 = 5;
 pub const REVEAL_WINDOW: u64 = 5;
 pub const RETENTION: u64 = 20;
+/// Held per request until it fails or its answer is pruned.
+pub const REQUEST_DEPOSIT: Balance = 50;
 pub const MAX_DRAW_WAIT: u64 = 6;
 pub const BOND: Balance = 10_000;
 
 parameter_types! {
+	/// The queue fee's base: none unless a test sets it, so other tests' balances stay exact.
+	pub static QueueFeeBase: Balance = 0;
 	/// Large unless a test sets it to see the hook defer work.
 	pub static HookWeight: frame_support::weights::Weight = frame_support::weights::Weight::from_parts(2_000_000_000_000, u64::MAX);
 	pub const StakingPalletId: PalletId = PalletId(*b"opg/stak");
@@ -162,6 +166,8 @@ impl pallet_inference::Config for Test {
 	type MaxDeadlinesPerBlock = ConstU32<16>;
 	type MaxHookWeight = HookWeight;
 	type ResultRetention = ConstU64<RETENTION>;
+	type RequestDeposit = ConstU128<REQUEST_DEPOSIT>;
+	type QueueFee = QueueFeeBase;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = InferenceBenchHelper;

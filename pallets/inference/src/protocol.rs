@@ -2,6 +2,7 @@
 //! outputs become a verdict. No storage and no funds here, so it is tested directly.
 
 use alloc::vec::Vec;
+pub use opg_primitives::inference::queue_fee;
 use opg_primitives::inference::{largest_agreeing_group, quorum};
 use sp_runtime::{
 	traits::{CheckedAdd, CheckedMul},
@@ -78,6 +79,12 @@ mod tests {
 		assert_eq!(c, Cost { price: 100, per_member: 10, treasury: 13, total: 143 });
 		assert_eq!(cost::<u128>(u128::MAX, 1, Perbill::zero(), 1), None);
 		assert_eq!(escalated_seats(3), 7);
+		// A queue of 4,096: the first 512 wait for free, then the fee grows with the square.
+		assert_eq!(queue_fee::<u128>(1_000, 0, 4_096), 0);
+		assert_eq!(queue_fee::<u128>(1_000, 512, 4_096), 0);
+		assert_eq!(queue_fee::<u128>(1_000, 1_024, 4_096), 1_000);
+		assert_eq!(queue_fee::<u128>(1_000, 4_096, 4_096), 49_000);
+		assert_eq!(queue_fee::<u128>(u128::MAX, u64::MAX, 1), u128::MAX);
 		assert_eq!(first_round_seats(7), 3);
 	}
 

@@ -717,11 +717,52 @@ fn results_are_pruned_after_retention() {
 		commit(id, m[0], b"a");
 		reveal(id, m[0], b"a");
 		assert!(Results::<Test>::get(id).is_some());
+		// The answer's room in state is paid for by the requester's deposit until it goes.
+		assert_eq!(Inference::held(HoldReason::RequestDeposit, &REQUESTER), REQUEST_DEPOSIT);
 		run_to(now() + RETENTION);
 		assert!(Results::<Test>::get(id).is_none());
 		assert!(System::events()
 			.iter()
 			.any(|r| matches!(r.event, RuntimeEvent::Inference(Event::ResultPruned { request }) if request == id)));
+		assert_eq!(Inference::held(HoldReason::RequestDeposit, &REQUESTER), 0);
+		assert!(Deposits::<Test>::get(id).is_none());
+	});
+}
+
+/// A request holds a deposit while it is open; one that fails returns it at once, with
+/// everything else.
+#[test]
+fn a_failed_request_returns_its_deposit() {
+	run(3, || {
+		let id = request(None);
+		assert_eq!(Inference::held(HoldReason::RequestDeposit, &REQUESTER), REQUEST_DEPOSIT);
+		assert_eq!(Deposits::<Test>::get(id), Some((REQUESTER, REQUEST_DEPOSIT)));
+		next_block();
+		// Nobody commits: the round fails `Unanswered`.
+		run_to(now() + COMMIT_WINDOW + 1);
+		assert!(Requests::<Test>::get(id).is_none());
+		assert_eq!(Inference::held(HoldReason::RequestDeposit, &REQUESTER), 0);
+		assert_eq!(total(REQUESTER), INITIAL);
+	});
+}
+
+/// Filling the draw queue costs more the fuller it is: the first eighth waits for free, then
+/// each request pays the treasury a fee growing with the square of the queue beyond that
+/// (not refunded, even when the request later fails).
+#[test]
+fn a_busy_queue_charges_a_growing_fee() {
+	run(3, || {
+		QueueFeeBase::set(1_200);
+		// The queue holds 12: one waits for free, then the fee is 1_200 × (8 × beyond / 12)².
+		let mut paid = Vec::new();
+		for _ in 0..12 {
+			let before = free(TREASURY);
+			assert_ok!(r(MODEL, b"x", MAX_FEE, Some(1)));
+			paid.push(free(TREASURY) - before);
+		}
+		assert_eq!(paid, vec![0, 0, 533, 2_133, 4_800, 8_533, 13_333, 19_200, 26_133, 34_133, 43_200, 53_333]);
+		let total_paid: Balance = paid.iter().sum();
+		assert_eq!(total(REQUESTER), INITIAL - total_paid);
 	});
 }
 

@@ -50,10 +50,11 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn tick(now: BlockNumberFor<T>) -> Weight {
 		let mut weight = T::WeightInfo::on_initialize_idle();
 		for id in Expiries::<T>::take(now) {
-			weight.saturating_accrue(T::WeightInfo::prune_result());
+			weight.saturating_accrue(T::WeightInfo::prune_result().saturating_add(Self::deposit_weight()));
 			if Results::<T>::take(id).is_some() {
 				Self::deposit_event(Event::ResultPruned { request: id });
 			}
+			Self::release_deposit(id);
 		}
 		let mut meter = WeightMeter::with_limit(T::MaxHookWeight::get());
 		Self::process_deadlines(now, &mut meter);
@@ -452,6 +453,15 @@ impl<T: Config> Pallet<T> {
 		.unwrap_or_else(|_| Zero::zero())
 	}
 
+	/// Return a request's storage deposit: its request and answer are gone from state.
+	pub(crate) fn release_deposit(id: RequestId) {
+		let Some((who, amount)) = Deposits::<T>::take(id) else { return };
+		if T::Currency::release(&HoldReason::RequestDeposit.into(), &who, amount, Precision::BestEffort).is_err() {
+			// Deposits match their holds (a `try_state` invariant), so this cannot fail.
+			defensive!("request deposit release failed");
+		}
+	}
+
 	fn release_rest(requester: &T::AccountId, amount: BalanceOf<T>) {
 		if amount.is_zero() {
 			return;
@@ -505,6 +515,9 @@ impl<T: Config> Pallet<T> {
 					requested: req.extrinsic.map(|index| Inclusion { block: req.created, index }),
 				},
 			);
+		} else {
+			// No answer kept: nothing left in state to pay for.
+			Self::release_deposit(id);
 		}
 		match answer {
 			StoredAnswer::Output(output) => {
@@ -525,6 +538,7 @@ impl<T: Config> Pallet<T> {
 		}
 		Requests::<T>::remove(id);
 		Self::release_rest(&req.requester, req.max_fee);
+		Self::release_deposit(id);
 		T::OnResult::on_failure(id, &req.requester, reason);
 		Self::deposit_event(Event::Failed { request: id, reason });
 	}

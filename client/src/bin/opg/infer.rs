@@ -64,11 +64,18 @@ pub async fn run(global: &Global, args: InferArgs) -> Result<ExitCode> {
 	progress(
 		json_mode,
 		&format!(
-			"quote: {} for {} seats on model {}; holding at most {}",
+			"quote: {} for {} seats on model {}; holding at most {}, and a deposit of {} until the answer \
+			 expires{}",
 			format_opg(quote.total),
 			quote.seats,
 			id(&model),
-			format_opg(max_fee)
+			format_opg(max_fee),
+			format_opg(quote.deposit),
+			if quote.queue_fee > 0 {
+				format!("; the queue is busy: {} to the treasury", format_opg(quote.queue_fee))
+			} else {
+				String::new()
+			}
 		),
 	);
 	let submitted = inference::request(&chain, &signer, model, &input, max_fee, quote).await?;
@@ -79,6 +86,8 @@ pub async fn run(global: &Global, args: InferArgs) -> Result<ExitCode> {
 		"seats": quote.seats,
 		"quote": quote.total.to_string(),
 		"max_fee": max_fee.to_string(),
+		"deposit": quote.deposit.to_string(),
+		"queue_fee": quote.queue_fee.to_string(),
 		"included": submitted.block,
 	});
 	if !args.wait {
