@@ -98,7 +98,8 @@ pub async fn request(
 	let call =
 		runtime::transactions().inference().request_inference(model, convert(input)?, max_fee, Some(quote.seats));
 	let hold = max_fee.saturating_add(quote.deposit).saturating_add(quote.queue_fee);
-	let included = chain.submit_holding(&call, signer, hold, "the max fee (with the request deposit and queue fee)").await?;
+	let included =
+		chain.submit_holding(&call, signer, hold, "the max fee (with the request deposit and queue fee)").await?;
 	for event in included.events.iter() {
 		let event = event?;
 		if event.phase() != Phase::ApplyExtrinsic(included.extrinsic_index) {

@@ -257,7 +257,8 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	let requester_after = common::chain::account(&rpc, &requester, &at);
 	// Only the storage deposits of the answers kept for the retention day stay held (the
 	// corrupted model's request failed and returned its own).
-	let deposit = <<opg_runtime::Runtime as pallet_inference::Config>::RequestDeposit as frame_support::traits::Get<u128>>::get();
+	let deposit =
+		<<opg_runtime::Runtime as pallet_inference::Config>::RequestDeposit as frame_support::traits::Get<u128>>::get();
 	let kept = (cases.len() - 1) as Balance;
 	assert_eq!(requester_after.data.reserved - requester_before.data.reserved, kept * deposit, "deposits held");
 	assert_eq!(

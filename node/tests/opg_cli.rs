@@ -150,8 +150,12 @@ fn opg_requests_follows_shows_and_verifies_inference_and_explains_every_refusal(
 		"//Ferdie",
 	]);
 	assert_eq!(infer["status"], "settled", "{infer}");
-	let deposit = <<opg_runtime::Runtime as pallet_inference::Config>::RequestDeposit as frame_support::traits::Get<u128>>::get();
-	assert_eq!((infer["deposit"].as_str(), infer["queue_fee"].as_str()), (Some(deposit.to_string().as_str()), Some("0")));
+	let deposit =
+		<<opg_runtime::Runtime as pallet_inference::Config>::RequestDeposit as frame_support::traits::Get<u128>>::get();
+	assert_eq!(
+		(infer["deposit"].as_str(), infer["queue_fee"].as_str()),
+		(Some(deposit.to_string().as_str()), Some("0"))
+	);
 	assert_eq!(infer["output_hex"], expected);
 	assert_eq!(infer["output"]["F32"]["shape"], json!([4, 10]));
 	assert_eq!(infer["agreeing"].as_array().map(Vec::len), Some(3));
@@ -245,7 +249,8 @@ fn opg_requests_follows_shows_and_verifies_inference_and_explains_every_refusal(
 	// request is left open.
 	let rpc = node.rpc();
 	let best = node.block_hash(node.best_number().expect("best")).expect("hash");
-	let deposit = <<opg_runtime::Runtime as pallet_inference::Config>::RequestDeposit as frame_support::traits::Get<u128>>::get();
+	let deposit =
+		<<opg_runtime::Runtime as pallet_inference::Config>::RequestDeposit as frame_support::traits::Get<u128>>::get();
 	assert_eq!(account(&rpc, &Sr25519Keyring::Ferdie.to_account_id(), &best).data.reserved, 2 * deposit);
 	assert_eq!(opg.json(&["request", "list"])["requests"], json!([]));
 }

@@ -267,7 +267,6 @@ pub fn queue_fee<Balance>(base: Balance, waiting: u64, capacity: u32) -> Balance
 where
 	Balance: sp_runtime::traits::AtLeast32BitUnsigned + Copy,
 {
-	use sp_runtime::traits::{UniqueSaturatedFrom, UniqueSaturatedInto};
 	let capacity = u128::from(capacity.max(1));
 	let free = capacity / 8;
 	let beyond = u128::from(waiting).saturating_sub(free);
