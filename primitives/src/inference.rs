@@ -150,13 +150,38 @@ pub enum Answer {
 	Rejected(Rejection),
 }
 
-/// What a committee member commits to: `blake2_256(SCALE(answer) ‖ SCALE(member) ‖ salt)`.
+/// What a committee member commits to: `blake2_256(answer_digest(answer) ‖ SCALE(member) ‖ salt)`.
 ///
 /// The member's account is part of the hash, so copying another member's commitment is useless:
 /// nobody else can reveal it. The salt is a fresh secret 32 bytes revealed with the answer, so
 /// a member cannot recover another member's answer from its commitment by hashing guesses, even
-/// when the model's answers are few (a label, a short reply).
+/// when the model's answers are few (a label, a short reply). The answer enters by its digest,
+/// so a sealed first round can open its commitments with digests alone ([`sealed_commitment`])
+/// and publish the answers later.
 pub fn commitment<AccountId: Encode>(answer: &Answer, member: &AccountId, salt: &[u8; 32]) -> [u8; 32] {
+	sealed_commitment(&answer_digest(answer), member, salt)
+}
+
+/// The commitment to the answer whose digest is `digest`: what a sealed reveal is checked
+/// against.
+pub fn sealed_commitment<AccountId: Encode>(digest: &[u8; 32], member: &AccountId, salt: &[u8; 32]) -> [u8; 32] {
+	let mut preimage = digest.to_vec();
+	member.encode_to(&mut preimage);
+	preimage.extend_from_slice(salt);
+	sp_crypto_hashing::blake2_256(&preimage)
+}
+
+/// `blake2_256(SCALE(answer))`: what a sealed reveal discloses of an answer. Members with the
+/// same bits have the same digest; the answer itself stays hidden until it is published.
+pub fn answer_digest(answer: &Answer) -> [u8; 32] {
+	sp_crypto_hashing::blake2_256(&answer.encode())
+}
+
+/// The commitment of runtimes before `InferenceApi` version 3, `blake2_256(SCALE(answer) ‖
+/// SCALE(member) ‖ salt)`: a worker commits this way while the chain it serves is older, and
+/// the runtime still takes it in an unsealed reveal, so commitments made across an upgrade
+/// can be revealed.
+pub fn legacy_commitment<AccountId: Encode>(answer: &Answer, member: &AccountId, salt: &[u8; 32]) -> [u8; 32] {
 	let mut preimage = answer.encode();
 	member.encode_to(&mut preimage);
 	preimage.extend_from_slice(salt);
@@ -426,12 +451,17 @@ pub enum RequestStatus<BlockNumber> {
 }
 
 /// What a committee member must do now.
-#[derive(Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, TypeInfo, Debug)]
 pub enum Duty {
 	/// Run the model on the input and submit a commitment.
 	Commit,
 	/// Reveal the output committed to.
 	Reveal,
+	/// Reveal the digest of the answer committed to, and the salt, not the answer: the first
+	/// round of a request that may escalate is sealed until the escalated round has committed.
+	RevealDigest,
+	/// Publish the answer of a sealed first round (`round` 0) whose digest was revealed.
+	Publish,
 }
 
 /// One open duty of a worker.
@@ -452,7 +482,9 @@ sp_api::decl_runtime_apis! {
 	/// Inference state for nodes (the worker) and clients.
 	///
 	/// Version 2: `request_status` reports a settled output as a [`Value`] instead of its bytes.
-	#[api_version(2)]
+	/// Version 3: commitments bind the answer by its digest ([`commitment`]); sealed first
+	/// rounds (`Duty::RevealDigest`, `Duty::Publish`).
+	#[api_version(3)]
 	pub trait InferenceApi<AccountId, Balance, BlockNumber, WorkerKey>
 	where
 		AccountId: codec::Codec,

@@ -60,7 +60,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	impl_name: alloc::borrow::Cow::Borrowed("opg-node"),
 	authoring_version: 1,
 	// Bump on every change to runtime logic; the node refuses nothing, the chain upgrades by it.
-	spec_version: 108,
+	spec_version: 109,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	// Bump when the encoding of calls or transaction extensions changes.
@@ -126,6 +126,7 @@ type Migrations = (
 	pallet_inference::migrations::MigrateV0ToV1<Runtime>,
 	pallet_inference::migrations::MigrateV1ToV2<Runtime>,
 	pallet_inference::migrations::MigrateV2ToV3<Runtime>,
+	pallet_inference::migrations::MigrateV3ToV4<Runtime>,
 );
 
 /// Dispatches extrinsics to the pallets and runs the block hooks.

@@ -184,6 +184,21 @@ impl<T: Config> Pallet<T> {
 			return Err(Error::<T>::WrongPhase);
 		};
 		ensure!(frame_system::Pallet::<T>::block_number() <= ends, Error::<T>::WrongPhase);
+		Self::check_answer(answer)?;
+		let member = &req.committee[seat as usize];
+		let committed = member.commitment.ok_or(Error::<T>::CannotReveal)?;
+		ensure!(!member.revealed, Error::<T>::CannotReveal);
+		ensure!(key.verify(&reveal_payload(request, round, answer, salt), signature), Error::<T>::BadSignature);
+		// A commitment made before commitments bound the answer by its digest is taken too: it
+		// binds the answer as firmly, and a request committed across the upgrade can end.
+		let matches = opg_primitives::inference::commitment(answer, &member.worker, salt) == committed
+			|| opg_primitives::inference::legacy_commitment(answer, &member.worker, salt) == committed;
+		ensure!(matches, Error::<T>::CommitmentMismatch);
+		Ok((req, seat, ends))
+	}
+
+	/// An output must be one encoded value within `MaxOutputLen`.
+	fn check_answer(answer: &Answer) -> Result<(), Error<T>> {
 		if let Answer::Output(output) = answer {
 			ensure!(output.len() as u32 <= T::MaxOutputLen::get(), Error::<T>::OutputTooLarge);
 			ensure!(
@@ -191,15 +206,83 @@ impl<T: Config> Pallet<T> {
 				Error::<T>::UndecodableOutput
 			);
 		}
+		Ok(())
+	}
+
+	/// Everything a sealed reveal must satisfy, at validation and at dispatch.
+	fn check_reveal_digest(
+		request: RequestId,
+		round: u8,
+		key: &T::WorkerKey,
+		digest: &[u8; 32],
+		salt: &[u8; 32],
+		signature: &SignatureOf<T>,
+	) -> Result<(RequestOf<T>, u32, BlockNumberFor<T>), Error<T>> {
+		let (req, seat) = Self::seat_of(request, round, key)?;
+		let Phase::SealedReveal { ends } = req.phase else {
+			return Err(Error::<T>::WrongPhase);
+		};
+		ensure!(frame_system::Pallet::<T>::block_number() <= ends, Error::<T>::WrongPhase);
 		let member = &req.committee[seat as usize];
 		let committed = member.commitment.ok_or(Error::<T>::CannotReveal)?;
 		ensure!(!member.revealed, Error::<T>::CannotReveal);
-		ensure!(key.verify(&reveal_payload(request, round, answer, salt), signature), Error::<T>::BadSignature);
+		ensure!(key.verify(&reveal_digest_payload(request, round, digest, salt), signature), Error::<T>::BadSignature);
 		ensure!(
-			opg_primitives::inference::commitment(answer, &member.worker, salt) == committed,
+			opg_primitives::inference::sealed_commitment(digest, &member.worker, salt) == committed,
 			Error::<T>::CommitmentMismatch
 		);
 		Ok((req, seat, ends))
+	}
+
+	/// Everything a publication must satisfy, at validation and at dispatch: the request's
+	/// sealed first round is being published (its own `Publish` phase, or the escalated
+	/// round's reveal phase), `key` revealed a digest there and has not published, and the
+	/// answer has that digest. The seat, and the last block of the phase.
+	fn check_publish(
+		request: RequestId,
+		key: &T::WorkerKey,
+		answer: &Answer,
+		signature: &SignatureOf<T>,
+	) -> Result<(RequestOf<T>, u32, BlockNumberFor<T>), Error<T>> {
+		let req = Requests::<T>::get(request).ok_or(Error::<T>::UnknownRequest)?;
+		let ends = match req.phase {
+			Phase::Publish { ends } if req.round == 0 => ends,
+			Phase::Reveal { ends } if req.round > 0 => ends,
+			_ => return Err(Error::<T>::WrongPhase),
+		};
+		ensure!(frame_system::Pallet::<T>::block_number() <= ends, Error::<T>::WrongPhase);
+		let (seat, sealed) =
+			Digests::<T>::iter_prefix(request).find(|(_, s)| &s.key == key).ok_or(Error::<T>::NotMember)?;
+		ensure!(!Self::published(request, req.round, seat), Error::<T>::CannotReveal);
+		Self::check_answer(answer)?;
+		ensure!(key.verify(&publish_payload(request, answer), signature), Error::<T>::BadSignature);
+		ensure!(opg_primitives::inference::answer_digest(answer) == sealed.digest, Error::<T>::CommitmentMismatch);
+		Ok((req, seat, ends))
+	}
+
+	/// Whether first-round seat `seat` has published its answer while the request is in `round`.
+	pub(crate) fn published(request: RequestId, round: u8, seat: u32) -> bool {
+		if round == 0 {
+			Outputs::<T>::contains_key(request, seat)
+		} else {
+			FirstRoundAnswers::<T>::contains_key(request, seat)
+		}
+	}
+
+	/// Whether every submission the open phase waits for is in, so it can end early.
+	pub(crate) fn all_in(id: RequestId, req: &RequestOf<T>) -> bool {
+		match req.phase {
+			Phase::Publish { .. } => req
+				.committee
+				.iter()
+				.enumerate()
+				.all(|(seat, m)| !m.revealed || Outputs::<T>::contains_key(id, seat as u32)),
+			_ => {
+				req.committee.iter().all(|m| m.commitment.is_none() || m.revealed)
+					&& (req.round == 0
+						|| Digests::<T>::iter_key_prefix(id).all(|seat| FirstRoundAnswers::<T>::contains_key(id, seat)))
+			},
+		}
 	}
 
 	fn validity(
@@ -248,6 +331,31 @@ impl<T: Config> Pallet<T> {
 		Self::validity(b"reveal", *request, *round, seat, ends)
 	}
 
+	pub(crate) fn authorize_reveal_digest(
+		_source: TransactionSource,
+		request: &RequestId,
+		round: &u8,
+		key: &T::WorkerKey,
+		digest: &[u8; 32],
+		salt: &[u8; 32],
+		signature: &SignatureOf<T>,
+	) -> TransactionValidityWithRefund {
+		let (_, seat, ends) =
+			Self::check_reveal_digest(*request, *round, key, digest, salt, signature).map_err(|e| invalid(e))?;
+		Self::validity(b"reveal", *request, *round, seat, ends)
+	}
+
+	pub(crate) fn authorize_publish(
+		_source: TransactionSource,
+		request: &RequestId,
+		key: &T::WorkerKey,
+		answer: &Answer,
+		signature: &SignatureOf<T>,
+	) -> TransactionValidityWithRefund {
+		let (_, seat, ends) = Self::check_publish(*request, key, answer, signature).map_err(|e| invalid(e))?;
+		Self::validity(b"publish", *request, 0, seat, ends)
+	}
+
 	pub(crate) fn do_commit(
 		request: RequestId,
 		round: u8,
@@ -285,14 +393,64 @@ impl<T: Config> Pallet<T> {
 		req.committee[seat as usize].revealed = true;
 		Outputs::<T>::insert(request, seat, answer);
 		Self::deposit_event(Event::Revealed { request, worker });
-		let done = req.committee.iter().all(|m| m.commitment.is_none() || m.revealed);
-		if done {
+		if Self::all_in(request, &req) {
 			let seats = req.committee.len() as u32;
 			let work = Self::conclude(request, req);
 			let judged = seats.saturating_add(work.judged);
 			return Ok(Some(T::WeightInfo::reveal(judged).saturating_add(work.weight::<T>())).into());
 		}
 		Requests::<T>::insert(request, req);
+		Ok(Some(T::WeightInfo::reveal(0)).into())
+	}
+
+	pub(crate) fn do_reveal_digest(
+		request: RequestId,
+		round: u8,
+		key: T::WorkerKey,
+		digest: [u8; 32],
+		salt: [u8; 32],
+		signature: &SignatureOf<T>,
+	) -> DispatchResultWithPostInfo {
+		let (mut req, seat, _) = Self::check_reveal_digest(request, round, &key, &digest, &salt, signature)?;
+		let worker = req.committee[seat as usize].worker.clone();
+		req.committee[seat as usize].revealed = true;
+		Digests::<T>::insert(request, seat, SealedAnswer { worker: worker.clone(), key, digest });
+		Self::deposit_event(Event::Revealed { request, worker });
+		if Self::all_in(request, &req) {
+			let seats = req.committee.len() as u32;
+			let work = Self::close_sealed_reveal(request, req);
+			return Ok(Some(T::WeightInfo::reveal(seats).saturating_add(work.weight::<T>())).into());
+		}
+		Requests::<T>::insert(request, req);
+		Ok(Some(T::WeightInfo::reveal(0)).into())
+	}
+
+	pub(crate) fn do_publish(
+		request: RequestId,
+		key: T::WorkerKey,
+		answer: Answer,
+		signature: &SignatureOf<T>,
+	) -> DispatchResultWithPostInfo {
+		let (req, seat, _) = Self::check_publish(request, &key, &answer, signature)?;
+		let answer = AnswerOf::<T>::bounded(answer).map_err(|e| match e {
+			ValueError::TooLarge => Error::<T>::OutputTooLarge,
+			ValueError::Undecodable => Error::<T>::UndecodableOutput,
+		})?;
+		let Some(sealed) = Digests::<T>::get(request, seat) else {
+			return Err(Error::<T>::NotMember.into());
+		};
+		if req.round == 0 {
+			Outputs::<T>::insert(request, seat, answer);
+		} else {
+			FirstRoundAnswers::<T>::insert(request, seat, (sealed.worker.clone(), answer));
+		}
+		Self::deposit_event(Event::Published { request, worker: sealed.worker });
+		if Self::all_in(request, &req) {
+			let seats = req.committee.len() as u32;
+			let work = Self::conclude(request, req);
+			let judged = seats.saturating_add(work.judged);
+			return Ok(Some(T::WeightInfo::reveal(judged).saturating_add(work.weight::<T>())).into());
+		}
 		Ok(Some(T::WeightInfo::reveal(0)).into())
 	}
 

@@ -1,7 +1,7 @@
 //! `try_state` invariants: the escrow held on each requester equals the fee ceilings of its open
 //! requests, its deposit hold the deposits of its requests and answers still in state, model deposits equal their records, every open request can still end, the draw
-//! queue holds exactly the requests waiting for a committee, and first-round answers are kept
-//! only while their escalated round is open.
+//! queue holds exactly the requests waiting for a committee, and first-round answers and sealed
+//! digests are kept only while their request is open.
 
 use super::*;
 use alloc::collections::btree_map::BTreeMap;
@@ -21,7 +21,10 @@ impl<T: Config> Pallet<T> {
 			}
 			match req.phase {
 				Phase::Drawing => ensure!(first_undrawn <= id && id < next, "request waits for no draw"),
-				Phase::Commit { ends } | Phase::Reveal { ends } => {
+				Phase::Commit { ends }
+				| Phase::Reveal { ends }
+				| Phase::SealedReveal { ends }
+				| Phase::Publish { ends } => {
 					// Closed by the hook of `ends + 1`, or of a later block when that list was full.
 					let scheduled = (1..=crate::tick_impls::SPILL_BLOCKS)
 						.any(|i| Deadlines::<T>::get(ends.saturating_add(i.into())).contains(&id));
@@ -57,6 +60,15 @@ impl<T: Config> Pallet<T> {
 		}
 		for (_, id, ()) in Assignments::<T>::iter() {
 			ensure!(Requests::<T>::contains_key(id), "assignment to a closed request");
+		}
+		for (id, seat, sealed) in Digests::<T>::iter() {
+			let req = Requests::<T>::get(id).ok_or("sealed digest of a closed request")?;
+			ensure!(seat < req.seats, "sealed digest beyond the first round's seats");
+			ensure!(
+				req.round > 0 || matches!(req.phase, Phase::SealedReveal { .. } | Phase::Publish { .. }),
+				"sealed digest of an unsealed first round"
+			);
+			ensure!(Assignments::<T>::contains_key(&sealed.worker, id), "sealed member not assigned");
 		}
 		for (id, seat, _) in FirstRoundAnswers::<T>::iter() {
 			let req = Requests::<T>::get(id).ok_or("first-round answer of a closed request")?;

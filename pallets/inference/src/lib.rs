@@ -16,11 +16,18 @@
 //!    block on draws and deadlines together; what does not fit waits, in order, for the next.
 //!    A request not drawn within `MaxDrawWait` blocks ends `Congested`, refunded in full.
 //! 3. **Commit** until `CommitWindow` blocks have passed or every member committed:
-//!    `commit = blake2_256(answer ‖ member account ‖ salt)`, where the answer is the model's
-//!    output or its typed refusal of the input, and the salt a fresh secret 32 bytes. Members
-//!    missing the deadline are slashed `NoShowSlash`.
+//!    `commit = blake2_256(blake2_256(answer) ‖ member account ‖ salt)`, where the answer is
+//!    the model's output or its typed refusal of the input, and the salt a fresh secret 32
+//!    bytes. Members missing the deadline are slashed `NoShowSlash`.
 //! 4. **Reveal** until `RevealWindow` more blocks or everyone revealed; a reveal (answer and
-//!    salt) must match its commitment.
+//!    salt) must match its commitment. A first round that may escalate is **sealed**: its
+//!    members reveal only their answers' digests (`reveal_digest`). A quorum of equal digests
+//!    (or a request that cannot escalate) goes on to **Publish**, where the answers behind the
+//!    digests are published (`publish`) and judged as below; otherwise the request escalates
+//!    at once, and the first round publishes during the escalated round's reveal phase, after
+//!    the escalated committee has committed: nobody can copy a first-round answer it has
+//!    not computed. A member that revealed a digest and does not publish is slashed like one
+//!    that did not reveal.
 //! 5. **Verdict**: outputs are grouped by the model's comparison rule; ⌈2k/3⌉ agreeing members
 //!    settle the request. Members outside the group, and members that committed without a valid
 //!    reveal, are slashed `WrongOutputSlash`. Without a quorum the request escalates once to
@@ -85,6 +92,18 @@ pub fn reveal_payload(
 	(b"opg/reveal", request, round, sp_runtime::traits::BlakeTwo256::hash(&answer.encode()), salt).encode()
 }
 
+/// The message a member of a sealed round signs to reveal its answer's digest and its salt.
+pub fn reveal_digest_payload(request: RequestId, round: u8, digest: &[u8; 32], salt: &[u8; 32]) -> alloc::vec::Vec<u8> {
+	use codec::Encode;
+	(b"opg/reveal-digest", request, round, digest, salt).encode()
+}
+
+/// The message a member of a sealed first round signs to publish its answer (by its hash).
+pub fn publish_payload(request: RequestId, answer: &opg_primitives::inference::Answer) -> alloc::vec::Vec<u8> {
+	use codec::Encode;
+	(b"opg/publish", request, sp_runtime::traits::BlakeTwo256::hash(&answer.encode())).encode()
+}
+
 use sp_runtime::traits::Hash as _;
 
 #[frame_support::pallet]
@@ -123,10 +142,12 @@ pub mod pallet {
 	pub type AnswerOf<T> = StoredAnswer<<T as Config>::MaxOutputLen>;
 	pub type UrisOf<T> = BoundedVec<BoundedVec<u8, <T as Config>::MaxUriLen>, <T as Config>::MaxUris>;
 	pub type SignatureOf<T> = <<T as Config>::WorkerKey as RuntimeAppPublic>::Signature;
+	pub type SealedAnswerOf<T> = SealedAnswer<<T as frame_system::Config>::AccountId, <T as Config>::WorkerKey>;
 
 	/// 1: committee draws queue by request id (`NextToDraw`) instead of one block's list.
 	/// 2: inputs and outputs are stored as typed values (`BoundedValue`) instead of bytes.
-	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(3);
+	/// 4: sealed first rounds (`Digests`, `SealedSince`); commitments bind answers by digest.
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(4);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -312,6 +333,17 @@ pub mod pallet {
 	pub type FirstRoundAnswers<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, RequestId, Twox64Concat, u32, (T::AccountId, AnswerOf<T>)>;
 
+	/// The digests a sealed first round revealed, by seat: kept until the request ends, so the
+	/// answers published later (in the `Publish` phase, or in the escalated round's reveal
+	/// phase) can be checked against them and their members held to account.
+	#[pallet::storage]
+	pub type Digests<T: Config> = StorageDoubleMap<_, Twox64Concat, RequestId, Twox64Concat, u32, SealedAnswerOf<T>>;
+
+	/// Requests made from this block on seal a first round that may escalate; older ones were
+	/// committed to before commitments bound answers by digest, and reveal them whole.
+	#[pallet::storage]
+	pub type SealedSince<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
+
 	/// Storage deposits of open requests and retained answers: who holds them, and how much
 	/// (requests made before deposits have none).
 	#[pallet::storage]
@@ -360,7 +392,19 @@ pub mod pallet {
 			request: RequestId,
 			ends: BlockNumberFor<T>,
 		},
+		/// A member revealed its answer, or in a sealed round the answer's digest.
 		Revealed {
+			request: RequestId,
+			worker: T::AccountId,
+		},
+		/// The sealed first round's digests reached a quorum (or it cannot escalate): its
+		/// members publish their answers in blocks up to `ends`, inclusive.
+		PublishStarted {
+			request: RequestId,
+			ends: BlockNumberFor<T>,
+		},
+		/// A first-round member published the answer behind its revealed digest.
+		Published {
 			request: RequestId,
 			worker: T::AccountId,
 		},
@@ -442,7 +486,7 @@ pub mod pallet {
 		AlreadyCommitted,
 		/// This member already revealed, or never committed.
 		CannotReveal,
-		/// The output does not match the member's commitment.
+		/// The output does not match the member's commitment (or its revealed digest).
 		CommitmentMismatch,
 		/// The worker key's signature does not verify.
 		BadSignature,
@@ -553,8 +597,9 @@ pub mod pallet {
 		}
 
 		/// A committee member commits to its answer:
-		/// `blake2_256(SCALE(answer) ‖ SCALE(account) ‖ salt)` with a fresh secret salt, signed with its worker key over [`commit_payload`]. Fee-free; valid once per member
-		/// and round while commits are open.
+		/// `blake2_256(blake2_256(SCALE(answer)) ‖ SCALE(account) ‖ salt)` with a fresh secret
+		/// salt ([`opg_primitives::inference::commitment`]), signed with its worker key over
+		/// [`commit_payload`]. Fee-free; valid once per member and round while commits are open.
 		#[pallet::call_index(4)]
 		#[pallet::weight(T::WeightInfo::commit())]
 		#[pallet::authorize(Pallet::<T>::authorize_commit)]
@@ -593,6 +638,52 @@ pub mod pallet {
 		) -> DispatchResultWithPostInfo {
 			frame_system::ensure_authorized(origin)?;
 			Self::do_reveal(request, round, key, answer, salt, &signature)
+		}
+
+		/// A member of a sealed first round reveals the digest of the answer it committed to
+		/// ([`opg_primitives::inference::answer_digest`]) and the salt, signed with its worker key
+		/// over [`reveal_digest_payload`]. The answer stays hidden until the round is published
+		/// or the escalated round has committed. Fee-free; once per member.
+		#[pallet::call_index(6)]
+		#[pallet::weight(
+			T::WeightInfo::reveal(T::MaxSeats::get())
+				.saturating_add(Pallet::<T>::slashes_weight(T::MaxSeats::get()))
+				.saturating_add(T::WeightInfo::draw(T::MaxSeats::get()))
+		)]
+		#[pallet::authorize(Pallet::<T>::authorize_reveal_digest)]
+		#[pallet::weight_of_authorize(T::WeightInfo::authorize_reveal())]
+		pub fn reveal_digest(
+			origin: OriginFor<T>,
+			request: RequestId,
+			round: u8,
+			key: T::WorkerKey,
+			digest: [u8; 32],
+			salt: [u8; 32],
+			signature: SignatureOf<T>,
+		) -> DispatchResultWithPostInfo {
+			frame_system::ensure_authorized(origin)?;
+			Self::do_reveal_digest(request, round, key, digest, salt, &signature)
+		}
+
+		/// A member of a sealed first round publishes the answer behind the digest it revealed,
+		/// signed with its worker key over [`publish_payload`]: in the `Publish` phase, or in
+		/// the escalated round's reveal phase. Fee-free; once per member.
+		#[pallet::call_index(7)]
+		#[pallet::weight(
+			T::WeightInfo::reveal(T::MaxSeats::get())
+				.saturating_add(Pallet::<T>::slashes_weight(T::MaxSeats::get()))
+		)]
+		#[pallet::authorize(Pallet::<T>::authorize_publish)]
+		#[pallet::weight_of_authorize(T::WeightInfo::authorize_reveal())]
+		pub fn publish(
+			origin: OriginFor<T>,
+			request: RequestId,
+			key: T::WorkerKey,
+			answer: Answer,
+			signature: SignatureOf<T>,
+		) -> DispatchResultWithPostInfo {
+			frame_system::ensure_authorized(origin)?;
+			Self::do_publish(request, key, answer, &signature)
 		}
 	}
 

@@ -224,7 +224,8 @@ impl<T: Config> UncheckedOnRuntimeUpgrade for InclusiveEnds<T> {
 			req.phase = match req.phase {
 				Phase::Commit { ends } => Phase::Commit { ends: ends.saturating_sub(one) },
 				Phase::Reveal { ends } => Phase::Reveal { ends: ends.saturating_sub(one) },
-				Phase::Drawing => Phase::Drawing,
+				// Not in storage before version 4.
+				other => other,
 			};
 			Some(req)
 		});
@@ -235,3 +236,20 @@ impl<T: Config> UncheckedOnRuntimeUpgrade for InclusiveEnds<T> {
 /// The versioned migration to add to the runtime's `Migrations` after [`MigrateV1ToV2`].
 pub type MigrateV2ToV3<T> =
 	VersionedMigration<2, 3, InclusiveEnds<T>, Pallet<T>, <T as frame_system::Config>::DbWeight>;
+
+/// 3 → 4: commitments bind the answer by its digest and a first round that may escalate is
+/// sealed. Requests made before the upgrade were (or will be) committed to by workers that may
+/// still commit the old way, which a digest cannot open: they keep revealing whole answers
+/// (`SealedSince` is the upgrade's block), and an unsealed reveal takes either commitment.
+pub struct SealFromNow<T>(core::marker::PhantomData<T>);
+
+impl<T: Config> UncheckedOnRuntimeUpgrade for SealFromNow<T> {
+	fn on_runtime_upgrade() -> Weight {
+		// Requests of this block are made after the upgrade: they are sealed.
+		SealedSince::<T>::put(frame_system::Pallet::<T>::block_number());
+		T::DbWeight::get().writes(1)
+	}
+}
+
+/// The versioned migration to add to the runtime's `Migrations` after [`MigrateV2ToV3`].
+pub type MigrateV3ToV4<T> = VersionedMigration<3, 4, SealFromNow<T>, Pallet<T>, <T as frame_system::Config>::DbWeight>;

@@ -23,7 +23,9 @@ impl<T: Config> Pallet<T> {
 			return match req.phase {
 				Phase::Drawing => RequestStatus::Drawing,
 				Phase::Commit { ends } => RequestStatus::Commit { round: req.round, ends },
-				Phase::Reveal { ends } => RequestStatus::Reveal { round: req.round, ends },
+				Phase::Reveal { ends } | Phase::SealedReveal { ends } | Phase::Publish { ends } => {
+					RequestStatus::Reveal { round: req.round, ends }
+				},
 			};
 		}
 		match Results::<T>::get(id) {
@@ -37,27 +39,51 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// The duties of the worker holding `key`: requests where it must commit or reveal now.
+	/// The duties of the worker holding `key`: requests where it must commit, reveal or
+	/// publish now (a worker on both rounds of an escalated request can have two).
 	pub fn assignments(key: &T::WorkerKey) -> Vec<Assignment<T::ModelId, BlockNumberFor<T>>> {
 		let Some(worker) = T::Workers::worker_of_key(key) else { return Vec::new() };
-		Assignments::<T>::iter_key_prefix(&worker)
-			.filter_map(|id| {
-				let req = Requests::<T>::get(id)?;
-				let seat = req.committee.iter().find(|m| m.worker == worker && &m.key == key)?;
-				let (duty, ends) = match req.phase {
-					Phase::Commit { ends } if seat.commitment.is_none() => (Duty::Commit, ends),
-					Phase::Reveal { ends } if seat.commitment.is_some() && !seat.revealed => (Duty::Reveal, ends),
-					_ => return None,
-				};
-				Some(Assignment {
+		let mut duties = Vec::new();
+		for id in Assignments::<T>::iter_key_prefix(&worker) {
+			let Some(req) = Requests::<T>::get(id) else { continue };
+			let mut add = |round: u8, duty: Duty, ends: BlockNumberFor<T>| {
+				duties.push(Assignment {
 					request: id,
-					round: req.round,
-					model: req.model,
-					input: req.input.into_bytes(),
+					round,
+					model: req.model.clone(),
+					input: req.input.clone().into_bytes(),
 					duty,
 					ends,
 				})
-			})
-			.collect()
+			};
+			if let Some((seat, m)) = req.committee.iter().enumerate().find(|(_, m)| m.worker == worker && &m.key == key)
+			{
+				let seat = seat as u32;
+				match req.phase {
+					Phase::Commit { ends } if m.commitment.is_none() => add(req.round, Duty::Commit, ends),
+					Phase::Reveal { ends } if m.commitment.is_some() && !m.revealed => {
+						add(req.round, Duty::Reveal, ends)
+					},
+					Phase::SealedReveal { ends } if m.commitment.is_some() && !m.revealed => {
+						add(req.round, Duty::RevealDigest, ends)
+					},
+					Phase::Publish { ends } if m.revealed && !Self::published(id, 0, seat) => {
+						add(0, Duty::Publish, ends)
+					},
+					_ => {},
+				}
+			}
+			// A sealed first round publishes during the escalated round's reveal phase.
+			if let Phase::Reveal { ends } = req.phase {
+				if req.round > 0 {
+					let unpublished = Digests::<T>::iter_prefix(id)
+						.any(|(seat, s)| &s.key == key && !Self::published(id, req.round, seat));
+					if unpublished {
+						add(0, Duty::Publish, ends);
+					}
+				}
+			}
+		}
+		duties
 	}
 }

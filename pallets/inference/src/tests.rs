@@ -7,7 +7,7 @@ use frame_support::{
 	traits::{fungible::Inspect, Authorize, Hooks},
 };
 use opg_primitives::{
-	inference::{commitment, quorum, Answer, BoundedValue, Rejection, Value},
+	inference::{answer_digest, commitment, quorum, Answer, BoundedValue, Rejection, Value},
 	Misconduct,
 };
 use sp_runtime::{
@@ -77,11 +77,41 @@ fn out(output: &[u8]) -> Answer {
 	Answer::Output(text(output))
 }
 
+/// The reveal of `answer`: whole, or in a sealed round by its digest.
 fn reveal_answer_call(id: RequestId, worker: AccountId, answer: Answer, salt: [u8; 32]) -> RuntimeCall {
 	let key = key_of(worker);
 	let round = round(id);
+	if matches!(Requests::<Test>::get(id).map(|r| r.phase), Some(Phase::SealedReveal { .. })) {
+		let digest = answer_digest(&answer);
+		let signature = key.sign(&reveal_digest_payload(id, round, &digest, &salt)).unwrap();
+		return RuntimeCall::Inference(Call::reveal_digest { request: id, round, key, digest, salt, signature });
+	}
 	let signature = key.sign(&reveal_payload(id, round, &answer, &salt)).unwrap();
 	RuntimeCall::Inference(Call::reveal { request: id, round, key, answer, salt, signature })
+}
+
+fn publish_call(id: RequestId, worker: AccountId, answer: Answer) -> RuntimeCall {
+	let key = key_of(worker);
+	let signature = key.sign(&publish_payload(id, &answer)).unwrap();
+	RuntimeCall::Inference(Call::publish { request: id, key, answer, signature })
+}
+
+thread_local! {
+	/// What each member committed to, by request, round and worker: what it publishes later.
+	static COMMITTED: std::cell::RefCell<std::collections::BTreeMap<(RequestId, u8, AccountId), Answer>> =
+		Default::default();
+}
+
+fn committed(id: RequestId, round: u8, worker: AccountId) -> Answer {
+	COMMITTED.with(|c| c.borrow().get(&(id, round, worker)).cloned()).expect("committed")
+}
+
+/// Every member of the sealed first round that revealed a digest publishes what it committed to.
+fn publish_all(id: RequestId) {
+	let sealed: Vec<AccountId> = Digests::<Test>::iter_prefix_values(id).map(|s| s.worker).collect();
+	for w in sealed {
+		submit(publish_call(id, w, committed(id, 0, w))).expect("publication accepted");
+	}
 }
 
 fn reveal_call(id: RequestId, worker: AccountId, output: &[u8]) -> RuntimeCall {
@@ -101,6 +131,7 @@ fn submit(call: RuntimeCall) -> Result<(), InvalidTransaction> {
 }
 
 fn commit_answer(id: RequestId, worker: AccountId, answer: &Answer) {
+	COMMITTED.with(|c| c.borrow_mut().insert((id, round(id), worker), answer.clone()));
 	submit(commit_call(id, worker, commitment(answer, &worker, &salt(worker)))).expect("commit accepted");
 }
 
@@ -112,7 +143,9 @@ fn reveal(id: RequestId, worker: AccountId, output: &[u8]) {
 	submit(reveal_call(id, worker, output)).expect("reveal accepted");
 }
 
-/// Every member of the current committee commits, then every one reveals, `output(seat)`.
+/// Every member of the current committee commits, then every one reveals, `output(seat)`; a
+/// sealed first round that goes on to publish (in its own phase, or in the escalated round's
+/// reveal phase) publishes too.
 fn answer_all(id: RequestId, output: impl Fn(usize) -> Vec<u8>) {
 	let members = committee(id);
 	for (seat, w) in members.iter().enumerate() {
@@ -121,6 +154,15 @@ fn answer_all(id: RequestId, output: impl Fn(usize) -> Vec<u8>) {
 	for (seat, w) in members.iter().enumerate() {
 		reveal(id, *w, &output(seat));
 	}
+	if matches!(phase_of(id), Some(Phase::Publish { .. }))
+		|| (round(id) > 0 && matches!(phase_of(id), Some(Phase::Reveal { .. })))
+	{
+		publish_all(id);
+	}
+}
+
+fn phase_of(id: RequestId) -> Option<Phase<u64>> {
+	Requests::<Test>::get(id).map(|r| r.phase)
 }
 
 fn slashed(worker: AccountId) -> Option<Misconduct> {
@@ -283,10 +325,14 @@ fn honest_committee_settles_and_pays_everyone() {
 		for w in &members {
 			commit(id, *w, b"answer");
 		}
-		assert!(matches!(Requests::<Test>::get(id).unwrap().phase, Phase::Reveal { .. }));
+		// `max_fee` pays for an escalation, so the first round is sealed: digests first.
+		assert!(matches!(phase_of(id), Some(Phase::SealedReveal { .. })));
 		for w in &members {
 			reveal(id, *w, b"answer");
 		}
+		assert!(matches!(phase_of(id), Some(Phase::Publish { .. })), "equal digests publish");
+		assert_eq!(Outputs::<Test>::iter_prefix(id).count(), 0, "no answer is public yet");
+		publish_all(id);
 		let (output, agreeing) = settled(id).expect("settled");
 		assert_eq!(output, b"answer".to_vec());
 		assert_eq!(agreeing.len(), 3);
@@ -323,6 +369,7 @@ fn lying_executor_is_outvoted_and_slashed() {
 		reveal(id, m[0], b"lie");
 		reveal(id, m[1], b"truth");
 		reveal(id, m[2], b"truth");
+		publish_all(id);
 		assert_eq!(settled(id).unwrap().0, b"truth".to_vec());
 		assert_eq!(slashed(m[0]), Some(Misconduct::WrongOutput));
 		assert_eq!(slashed(m[1]), None);
@@ -358,6 +405,7 @@ fn lying_minority_of_verifiers_is_slashed() {
 			let out: &[u8] = if i < 5 { b"truth" } else { b"lie" };
 			reveal(id, *w, out);
 		}
+		publish_all(id);
 		assert_eq!(settled(id).unwrap().0, b"truth".to_vec());
 		assert_eq!(slashed(m2[5]), Some(Misconduct::WrongOutput));
 		assert_eq!(slashed(m2[6]), Some(Misconduct::WrongOutput));
@@ -378,6 +426,7 @@ fn agreed_refusal_of_the_input_ends_rejected_and_pays_only_the_members() {
 		for w in &members {
 			submit(reveal_answer_call(id, *w, refusal.clone(), salt(*w))).expect("reveal accepted");
 		}
+		publish_all(id);
 		let (reason, agreeing, paid) = System::events()
 			.iter()
 			.find_map(|r| match &r.event {
@@ -422,6 +471,7 @@ fn a_refusal_against_two_outputs_is_outvoted_and_slashed() {
 			.expect("reveal accepted");
 		reveal(id, m[1], b"answer");
 		reveal(id, m[2], b"answer");
+		publish_all(id);
 		assert_eq!(settled(id).unwrap(), (b"answer".to_vec(), vec![m[1], m[2]]));
 		assert_eq!(slashed(m[0]), Some(Misconduct::WrongOutput));
 	});
@@ -461,6 +511,7 @@ fn copied_commitment_cannot_be_revealed_and_is_slashed() {
 		// Revealing m[0]'s output does not open m[2]'s commitment: the account is in the hash.
 		assert_eq!(submit(reveal_call(id, m[2], b"answer")), Err(InvalidTransaction::Custom(6)));
 		run_to(now() + REVEAL_WINDOW);
+		publish_all(id);
 		assert_eq!(settled(id).unwrap().1, vec![m[0], m[1]]);
 		assert_eq!(slashed(m[2]), Some(Misconduct::BadOrMissingReveal));
 	});
@@ -479,6 +530,7 @@ fn no_show_is_slashed_and_the_rest_settle() {
 		assert_eq!(Staking::held(pallet_worker_staking::HoldReason::WorkerBond, &m[2]), BOND - BOND / 100);
 		reveal(id, m[0], b"answer");
 		reveal(id, m[1], b"answer");
+		publish_all(id);
 		assert_eq!(settled(id).unwrap().1.len(), 2);
 	});
 }
@@ -490,7 +542,8 @@ fn no_quorum_escalates_once_then_refunds_in_full() {
 		next_block();
 		answer_all(id, |seat| vec![seat as u8]);
 		assert_eq!(round(id), 1);
-		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 3, "kept for the escalated verdict");
+		assert_eq!(Digests::<Test>::iter_prefix(id).count(), 3, "sealed, kept for the escalated verdict");
+		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 0, "published after the escalation commits");
 		answer_all(id, |seat| vec![seat as u8]);
 		assert_eq!(failed(id), Some(FailureReason::NoQuorum));
 		assert_eq!(total(REQUESTER), INITIAL);
@@ -534,7 +587,8 @@ fn first_round_liars_are_slashed_and_its_honest_members_paid_when_the_escalation
 			reveal(id, *w, out);
 		}
 		assert_eq!(round(id), 1);
-		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 3);
+		assert_eq!(Digests::<Test>::iter_prefix(id).count(), 3, "sealed");
+		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 0);
 		for w in &first {
 			assert!(slashes_on(id, *w).is_empty(), "nobody is judged before the escalated verdict");
 		}
@@ -550,6 +604,8 @@ fn first_round_liars_are_slashed_and_its_honest_members_paid_when_the_escalation
 		assert_eq!(agreeing.iter().filter(|w| **w == first[0]).count(), 2, "paid for each seat it answered");
 		assert_eq!(total(REQUESTER), INITIAL - (PRICE + 8 * FEE + (PRICE + 8 * FEE) / 10));
 		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 0);
+		assert_eq!(Digests::<Test>::iter_prefix(id).count(), 0);
+		assert_eq!(Assignments::<Test>::iter().count(), 0);
 	});
 }
 
@@ -574,6 +630,7 @@ fn a_lie_that_blocked_the_first_round_is_slashed_when_the_escalation_rejects_the
 		for w in &second {
 			submit(reveal_answer_call(id, *w, refusal.clone(), salt(*w))).unwrap();
 		}
+		publish_all(id);
 		assert!(System::events().iter().any(|r| matches!(
 			&r.event,
 			RuntimeEvent::Inference(Event::Rejected { request, agreeing, .. }) if *request == id && agreeing.len() == 8
@@ -581,6 +638,144 @@ fn a_lie_that_blocked_the_first_round_is_slashed_when_the_escalation_rejects_the
 		assert_eq!(slashes_on(id, first[0]), vec![]);
 		assert_eq!(slashes_on(id, first[1]), vec![Misconduct::WrongOutput], "an output against the agreed refusal");
 		assert_eq!(slashes_on(id, first[2]), vec![Misconduct::WrongOutput], "another refusal");
+	});
+}
+
+/// The first round's answers are not public until the escalated round has committed: a lazy
+/// escalated member has nothing to copy and must run the model.
+#[test]
+fn first_round_answers_stay_sealed_until_the_escalated_round_has_committed() {
+	run(7, || {
+		let id = request(None);
+		next_block();
+		let first = committee(id);
+		for (w, out) in first.iter().zip([&b"truth"[..], b"lie", b"lie-2"]) {
+			commit(id, *w, out);
+		}
+		for (w, out) in first.iter().zip([&b"truth"[..], b"lie", b"lie-2"]) {
+			reveal(id, *w, out);
+		}
+		// Three different digests: escalated at once, with nothing but digests in state.
+		assert_eq!(round(id), 1);
+		assert!(matches!(phase_of(id), Some(Phase::Commit { .. })));
+		assert_eq!(Outputs::<Test>::iter_prefix(id).count(), 0);
+		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 0);
+		let digests: Vec<[u8; 32]> = Digests::<Test>::iter_prefix_values(id).map(|s| s.digest).collect();
+		assert!(digests.contains(&answer_digest(&out(b"truth"))));
+		// Nor can a first-round member publish while the escalated round commits.
+		let early = publish_call(id, first[0], out(b"truth"));
+		assert_eq!(submit(early), Err(InvalidTransaction::Custom(2)));
+		let second = committee(id);
+		for w in &second {
+			commit(id, *w, b"truth");
+		}
+		// The escalated round has committed: now the first round publishes, and only the answer
+		// behind its digest.
+		assert!(matches!(phase_of(id), Some(Phase::Reveal { .. })));
+		assert_eq!(submit(publish_call(id, first[1], out(b"truth"))), Err(InvalidTransaction::Custom(6)));
+		let duties = Inference::assignments(&key_of(first[1]));
+		assert!(duties.iter().any(|d| d.round == 0 && d.duty == opg_primitives::inference::Duty::Publish));
+		publish_all(id);
+		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 3);
+		for w in &second {
+			reveal(id, *w, b"truth");
+		}
+		assert_eq!(settled(id).expect("settled").0, b"truth".to_vec());
+		assert_eq!(slashes_on(id, first[1]), vec![Misconduct::WrongOutput]);
+		assert_eq!(slashes_on(id, first[2]), vec![Misconduct::WrongOutput]);
+		assert_eq!(Digests::<Test>::iter_prefix(id).count(), 0);
+	});
+}
+
+/// A first-round member that revealed a digest and keeps its answer back is slashed like one
+/// that never revealed, in its own publish phase or in the escalated round's.
+#[test]
+fn a_sealed_member_that_does_not_publish_is_slashed() {
+	run(7, || {
+		let id = request(None);
+		next_block();
+		let first = committee(id);
+		for (w, out) in first.iter().zip([&b"a"[..], b"b", b"c"]) {
+			commit(id, *w, out);
+		}
+		for (w, out) in first.iter().zip([&b"a"[..], b"b", b"c"]) {
+			reveal(id, *w, out);
+		}
+		assert_eq!(round(id), 1);
+		let second = committee(id);
+		for w in &second {
+			commit(id, *w, b"a");
+		}
+		for w in &first[..2] {
+			submit(publish_call(id, *w, committed(id, 0, *w))).expect("published");
+		}
+		for w in &second {
+			reveal(id, *w, b"a");
+		}
+		assert!(settled(id).is_none(), "waits for the last publication");
+		run_to(now() + REVEAL_WINDOW);
+		assert_eq!(settled(id).expect("settled").0, b"a".to_vec());
+		assert_eq!(slashes_on(id, first[1]), vec![Misconduct::WrongOutput]);
+		assert_eq!(slashes_on(id, first[2]), vec![Misconduct::BadOrMissingReveal]);
+		// In a first round's own publish phase alike.
+		let id = request(None);
+		next_block();
+		let first = committee(id);
+		for w in &first {
+			commit(id, *w, b"same");
+		}
+		for w in &first {
+			reveal(id, *w, b"same");
+		}
+		assert!(matches!(phase_of(id), Some(Phase::Publish { .. })));
+		for w in &first[..2] {
+			submit(publish_call(id, *w, out(b"same"))).expect("published");
+		}
+		run_to(now() + REVEAL_WINDOW);
+		assert_eq!(settled(id).expect("two of three publish").1, first[..2].to_vec());
+		assert_eq!(slashes_on(id, first[2]), vec![Misconduct::BadOrMissingReveal]);
+	});
+}
+
+/// A request whose `max_fee` pays one round cannot escalate: nobody could copy its answers, so
+/// it reveals them whole, in one phase, as before.
+#[test]
+fn a_request_that_cannot_escalate_reveals_its_answers_at_once() {
+	run(3, || {
+		let one_round = PRICE + 3 * FEE + (PRICE + 3 * FEE) / 10;
+		assert_ok!(r(MODEL, b"hello", one_round, None));
+		let id = NextRequestId::<Test>::get() - 1;
+		next_block();
+		let m = committee(id);
+		for w in &m {
+			commit(id, *w, b"answer");
+		}
+		assert!(matches!(phase_of(id), Some(Phase::Reveal { .. })));
+		for w in &m {
+			reveal(id, *w, b"answer");
+		}
+		assert_eq!(settled(id).expect("settled").1.len(), 3);
+	});
+}
+
+/// A request made before the upgrade that sealed first rounds keeps revealing whole answers,
+/// and a commitment made the old way still opens.
+#[test]
+fn requests_from_before_sealing_reveal_whole_answers_and_old_commitments() {
+	use opg_primitives::inference::legacy_commitment;
+	run(3, || {
+		let id = request(None);
+		SealedSince::<Test>::put(now() + 1);
+		next_block();
+		let m = committee(id);
+		submit(commit_call(id, m[0], legacy_commitment(&out(b"answer"), &m[0], &salt(m[0])))).expect("commit");
+		commit(id, m[1], b"answer");
+		commit(id, m[2], b"answer");
+		assert!(matches!(phase_of(id), Some(Phase::Reveal { .. })), "made before sealing");
+		for w in &m {
+			reveal(id, *w, b"answer");
+		}
+		assert_eq!(settled(id).expect("settled").1.len(), 3);
 	});
 }
 
@@ -611,7 +806,7 @@ fn escalation_needs_a_max_fee_that_pays_both_rounds() {
 		answer_all(enough, |seat| vec![seat as u8]);
 		assert_eq!(failed(short), Some(FailureReason::NoQuorum));
 		assert_eq!(round(enough), 1, "escalated");
-		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(enough).count(), 3, "its first round kept");
+		assert_eq!(Digests::<Test>::iter_prefix(enough).count(), 3, "its first round kept, sealed");
 	});
 }
 
@@ -716,6 +911,7 @@ fn results_are_pruned_after_retention() {
 		let m = committee(id);
 		commit(id, m[0], b"a");
 		reveal(id, m[0], b"a");
+		publish_all(id);
 		assert!(Results::<Test>::get(id).is_some());
 		// The answer's room in state is paid for by the requester's deposit until it goes.
 		assert_eq!(Inference::held(HoldReason::RequestDeposit, &REQUESTER), REQUEST_DEPOSIT);
@@ -790,7 +986,13 @@ mod properties {
 			seat: u8,
 			out: u8,
 		},
+		/// A reveal: the answer, or in a sealed first round its digest.
 		Reveal {
+			nth: u8,
+			seat: u8,
+		},
+		/// Sealed first-round seat `seat` of request `nth` publishes the answer it committed to.
+		Publish {
 			nth: u8,
 			seat: u8,
 		},
@@ -805,6 +1007,7 @@ mod properties {
 			(0u8..6, 0u8..7, prop_oneof![4 => Just(0u8), 1 => Just(1u8), 1 => 2u8..4])
 				.prop_map(|(nth, seat, out)| Op::Commit { nth, seat, out }),
 			(0u8..6, 0u8..7).prop_map(|(nth, seat)| Op::Reveal { nth, seat }),
+			(0u8..6, 0u8..3).prop_map(|(nth, seat)| Op::Publish { nth, seat }),
 			(1u8..4).prop_map(|n| Op::Blocks { n }),
 		]
 	}
@@ -858,6 +1061,13 @@ mod properties {
 							let Some(member) = req.committee.get(seat as usize) else { continue };
 							if let Some(out) = outputs.get(&(id, req.round, member.worker)) {
 								let _ = submit(reveal_call(id, member.worker, &out.clone()));
+							}
+						},
+						Op::Publish { nth, seat } => {
+							let Some(id) = ids.get(nth as usize).copied() else { continue };
+							let Some(sealed) = Digests::<Test>::get(id, seat as u32) else { continue };
+							if let Some(out) = outputs.get(&(id, 0, sealed.worker)) {
+								let _ = submit(publish_call(id, sealed.worker, Answer::Output(out.clone())));
 							}
 						},
 						Op::Blocks { n } => run_to(now() + n as u64),
@@ -965,9 +1175,9 @@ fn deadlines_beyond_the_hook_budget_wait_in_order_for_the_next_blocks() {
 		}
 		let Phase::Commit { ends } = phase(ids[0]) else { panic!("in commit") };
 		run_to(ends + 1);
-		let closed = ids.iter().filter(|id| matches!(phase(**id), Phase::Reveal { .. })).count();
+		let closed = ids.iter().filter(|id| matches!(phase(**id), Phase::SealedReveal { .. })).count();
 		assert!(closed > 0 && closed < ids.len(), "the hook closed {closed} of {} deadlines", ids.len());
-		assert!(ids[..closed].iter().all(|id| matches!(phase(*id), Phase::Reveal { .. })), "oldest first");
+		assert!(ids[..closed].iter().all(|id| matches!(phase(*id), Phase::SealedReveal { .. })), "oldest first");
 		assert_eq!(OverdueSince::<Test>::get(), Some(ends + 1));
 		// A deferred deadline does not reopen the phase: past `ends` the absent member's
 		// commit is refused although the hook has not closed its request yet.
@@ -991,6 +1201,7 @@ fn deadlines_beyond_the_hook_budget_wait_in_order_for_the_next_blocks() {
 			for w in committee(*id).into_iter().filter(|w| *w != absent) {
 				reveal(*id, w, b"4");
 			}
+			publish_all(*id);
 			assert!(settled(*id).is_some());
 		}
 		assert_eq!(Inference::held(HoldReason::Escrow, &REQUESTER), 0);
@@ -1013,10 +1224,14 @@ fn runtime_api_views_follow_the_lifecycle() {
 		assert!(Inference::assignments(&key_of(m[0])).is_empty(), "committed: nothing to do until reveal");
 		commit(id, m[1], b"a");
 		commit(id, m[2], b"a");
-		assert_eq!(Inference::assignments(&key_of(m[0]))[0].duty, Duty::Reveal);
+		assert_eq!(Inference::assignments(&key_of(m[0]))[0].duty, Duty::RevealDigest);
 		for w in &m {
 			reveal(id, *w, b"a");
 		}
+		let publish = Inference::assignments(&key_of(m[0]));
+		assert_eq!((publish.len(), publish[0].round, publish[0].duty), (1, 0, Duty::Publish));
+		assert!(matches!(Inference::request_status(id), RequestStatus::Reveal { round: 0, .. }));
+		publish_all(id);
 		assert!(
 			matches!(Inference::request_status(id), RequestStatus::Settled { ref output, .. } if *output == Value::Text(b"a".to_vec()))
 		);
@@ -1037,9 +1252,14 @@ fn an_output_that_is_not_a_value_cannot_be_revealed() {
 		commit_answer(id, m[0], &garbage);
 		commit(id, m[1], b"answer");
 		commit(id, m[2], b"answer");
-		assert_eq!(submit(reveal_answer_call(id, m[0], garbage, salt(m[0]))), Err(InvalidTransaction::Custom(7)));
+		// A sealed reveal shows only a digest; the garbage behind it cannot be published.
+		submit(reveal_answer_call(id, m[0], garbage.clone(), salt(m[0]))).expect("a digest is a digest");
 		reveal(id, m[1], b"answer");
 		reveal(id, m[2], b"answer");
+		assert_eq!(submit(publish_call(id, m[0], garbage)), Err(InvalidTransaction::Custom(7)));
+		for w in [m[1], m[2]] {
+			submit(publish_call(id, w, out(b"answer"))).expect("published");
+		}
 		run_to(now() + REVEAL_WINDOW);
 		assert_eq!(settled(id).expect("the others settle it").0, b"answer".to_vec());
 		assert!(System::events().iter().any(|r| matches!(
@@ -1055,6 +1275,8 @@ fn migration_types_inputs_and_outputs_and_ends_requests_that_are_not_values() {
 	use crate::migrations::{v1, MigrateV1ToV2};
 	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
 	run(3, || {
+		// Requests of version 1 were never sealed.
+		SealedSince::<Test>::put(u64::MAX);
 		// A settled request, its result stored as version 1 stored it.
 		let settled_id = request(Some(1));
 		next_block();
@@ -1157,7 +1379,7 @@ fn submissions_are_taken_in_block_ends_and_refused_after_it() {
 		commit(id, m[1], b"answer");
 		next_block();
 		// The block after `ends` closes it; the last member's commit is refused and it is a no-show.
-		let Phase::Reveal { ends } = phase(id) else { panic!("the hook closed the commit phase") };
+		let Phase::SealedReveal { ends } = phase(id) else { panic!("the hook closed the commit phase") };
 		assert_eq!(
 			submit(commit_call(id, m[2], commitment(&out(b"answer"), &m[2], &salt(m[2])))),
 			Err(InvalidTransaction::Custom(2))
@@ -1166,7 +1388,12 @@ fn submissions_are_taken_in_block_ends_and_refused_after_it() {
 		reveal(id, m[0], b"answer");
 		run_to(ends);
 		reveal(id, m[1], b"answer");
-		assert!(settled(id).is_some(), "every committed member revealed");
+		// And publications: the last one is taken in block `ends` of the publish phase.
+		let Phase::Publish { ends } = phase(id) else { panic!("every committed member revealed") };
+		submit(publish_call(id, m[0], out(b"answer"))).expect("published");
+		run_to(ends);
+		submit(publish_call(id, m[1], out(b"answer"))).expect("published in block `ends`");
+		assert!(settled(id).is_some(), "every revealed member published");
 		let slashed: Vec<_> = System::events()
 			.iter()
 			.filter_map(|r| match &r.event {

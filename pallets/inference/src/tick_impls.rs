@@ -137,10 +137,7 @@ impl<T: Config> Pallet<T> {
 		};
 		let seats = req.committee.len() as u32;
 		// `ends` is the last block a submission may be included in: due from the block after.
-		let due = match req.phase {
-			Phase::Commit { ends } | Phase::Reveal { ends } => ends < now,
-			Phase::Drawing => false,
-		};
+		let due = req.phase.ends().is_some_and(|ends| ends < now);
 		if !due {
 			// Moved on early; a later deadline of its own is scheduled.
 			meter.consume(read);
@@ -153,6 +150,7 @@ impl<T: Config> Pallet<T> {
 		}
 		let work = match req.phase {
 			Phase::Commit { .. } => Self::close_commits(id, req),
+			Phase::SealedReveal { .. } => Self::close_sealed_reveal(id, req),
 			_ => Self::conclude(id, req),
 		};
 		meter.consume(T::WeightInfo::deadline(seats.saturating_add(work.judged)).saturating_add(work.weight::<T>()));
@@ -291,17 +289,69 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Open the reveal phase now (every member committed, or the commit deadline passed) and
-	/// store the request; with no room left to schedule its deadline, fail it instead.
+	/// store the request; with no room left to schedule its deadline, fail it instead. A first
+	/// round that may escalate is sealed: it reveals digests, not answers.
 	pub(crate) fn start_reveal(id: RequestId, mut req: RequestOf<T>) {
-		let now = frame_system::Pallet::<T>::block_number();
-		let (ends, closes) = Self::window(now, T::RevealWindow::get());
-		if !Self::schedule_deadline(closes, id) {
+		let Some(ends) = Self::open_phase(id) else {
 			Self::fail(id, req, FailureReason::Congested);
 			return;
-		}
-		req.phase = Phase::Reveal { ends };
+		};
+		req.phase = if Self::sealed(&req) { Phase::SealedReveal { ends } } else { Phase::Reveal { ends } };
 		Requests::<T>::insert(id, req);
 		Self::deposit_event(Event::RevealStarted { request: id, ends });
+	}
+
+	/// Schedule the deadline of a reveal or publish phase opening now; the last block it takes
+	/// submissions, or `None` when no block has room for the deadline.
+	fn open_phase(id: RequestId) -> Option<BlockNumberFor<T>> {
+		let now = frame_system::Pallet::<T>::block_number();
+		let (ends, closes) = Self::window(now, T::RevealWindow::get());
+		Self::schedule_deadline(closes, id).then_some(ends)
+	}
+
+	/// Whether the request's current round reveals sealed: a first round that may escalate,
+	/// of a request made since commitments bind answers by digest.
+	pub(crate) fn sealed(req: &RequestOf<T>) -> bool {
+		req.round == 0 && req.created >= SealedSince::<T>::get() && Self::can_escalate(req)
+	}
+
+	/// Whether a request without a quorum in its current round would escalate: a first round
+	/// whose escalation fits `MaxSeats` with it and whose `max_fee` pays both rounds' members.
+	pub(crate) fn can_escalate(req: &RequestOf<T>) -> bool {
+		let seats = protocol::escalated_seats(req.seats);
+		let judged = req.seats.saturating_add(seats);
+		let affordable = protocol::cost(req.price, T::VerificationFee::get(), T::TreasuryShare::get(), judged)
+			.is_some_and(|c| c.total <= req.max_fee);
+		req.round == 0 && judged <= T::MaxSeats::get() && affordable
+	}
+
+	/// The sealed reveal phase is over: slash who committed without revealing a digest. A
+	/// quorum of equal digests publishes its answers and is judged; without one the request
+	/// escalates before any answer is public (or, when it cannot escalate, publishes anyway to
+	/// be judged by the rule, which may still find a quorum among different bits).
+	pub(crate) fn close_sealed_reveal(id: RequestId, mut req: RequestOf<T>) -> DeadlineWork {
+		let mut work = DeadlineWork::default();
+		for member in req.committee.iter().filter(|m| m.commitment.is_some() && !m.revealed) {
+			Self::slash_member(id, &member.worker, Misconduct::BadOrMissingReveal);
+			work.slashed += 1;
+		}
+		let seats = req.committee.len() as u32;
+		let quorum = opg_primitives::inference::quorum(seats);
+		let digests: Vec<[u8; 32]> = Digests::<T>::iter_prefix_values(id).map(|s| s.digest).collect();
+		let largest = digests.iter().map(|d| digests.iter().filter(|e| *e == d).count()).max().unwrap_or(0) as u32;
+		let agreed = largest >= quorum;
+		if agreed || (!Self::can_escalate(&req) && digests.len() as u32 >= quorum) {
+			let Some(ends) = Self::open_phase(id) else {
+				Self::fail(id, req, FailureReason::Congested);
+				return work;
+			};
+			req.phase = Phase::Publish { ends };
+			Requests::<T>::insert(id, req);
+			Self::deposit_event(Event::PublishStarted { request: id, ends });
+		} else {
+			work.redrawn = Self::escalate_or_fail(id, req);
+		}
+		work
 	}
 
 	fn slash_member(id: RequestId, worker: &T::AccountId, reason: Misconduct) {
@@ -347,17 +397,35 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn conclude(id: RequestId, req: RequestOf<T>) -> DeadlineWork {
 		let mut work = DeadlineWork::default();
 		let seats = req.committee.len() as u32;
-		let revealed: Vec<(u32, AnswerOf<T>)> = req
-			.committee
-			.iter()
-			.enumerate()
-			.filter(|(_, m)| m.revealed)
-			.filter_map(|(seat, _)| Outputs::<T>::get(id, seat as u32).map(|a| (seat as u32, a)))
-			.collect();
-
-		for member in req.committee.iter().filter(|m| m.commitment.is_some() && !m.revealed) {
-			Self::slash_member(id, &member.worker, Misconduct::BadOrMissingReveal);
-			work.slashed += 1;
+		let mut revealed: Vec<(u32, AnswerOf<T>)> = Vec::new();
+		for (seat, member) in req.committee.iter().enumerate() {
+			if member.commitment.is_none() {
+				continue;
+			}
+			// A member that committed and did not reveal (in a sealed round: did not publish the
+			// answer behind its digest) is slashed.
+			if !member.revealed && matches!(req.phase, Phase::Publish { .. }) {
+				// Slashed when its sealed reveal phase closed.
+				continue;
+			}
+			match member.revealed.then(|| Outputs::<T>::get(id, seat as u32)).flatten() {
+				Some(answer) => revealed.push((seat as u32, answer)),
+				None => {
+					Self::slash_member(id, &member.worker, Misconduct::BadOrMissingReveal);
+					work.slashed += 1;
+				},
+			}
+		}
+		if req.round > 0 {
+			// The sealed first round's members that did not publish what they revealed.
+			let sealed: Vec<(u32, SealedAnswerOf<T>)> = Digests::<T>::iter_prefix(id).collect();
+			work.judged = sealed.len() as u32;
+			for (seat, s) in sealed {
+				if !FirstRoundAnswers::<T>::contains_key(id, seat) {
+					Self::slash_member(id, &s.worker, Misconduct::BadOrMissingReveal);
+					work.slashed += 1;
+				}
+			}
 		}
 		let rule = req.rule;
 		match protocol::judge(seats, &revealed, |a, b| a.agrees(b, rule)) {
@@ -377,7 +445,7 @@ impl<T: Config> Pallet<T> {
 				let mut first_round: Vec<(u32, (T::AccountId, AnswerOf<T>))> =
 					FirstRoundAnswers::<T>::drain_prefix(id).collect();
 				first_round.sort_by_key(|(seat, _)| *seat);
-				work.judged = first_round.len() as u32;
+				work.judged = work.judged.max(first_round.len() as u32);
 				for (_, (worker, earlier)) in first_round {
 					if earlier.agrees(&answer, rule) {
 						agreeing.push(worker);
@@ -387,6 +455,10 @@ impl<T: Config> Pallet<T> {
 					}
 				}
 				Self::settle(id, req, answer, agreeing);
+			},
+			// Published answers cannot be sealed again: a round that published ends here.
+			protocol::Verdict::NoQuorum if matches!(req.phase, Phase::Publish { .. }) => {
+				Self::fail(id, req, FailureReason::NoQuorum)
 			},
 			protocol::Verdict::NoQuorum => work.redrawn = Self::escalate_or_fail(id, req),
 		}
@@ -400,21 +472,20 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
+	/// Forget a finished request's sealed first round, and its members' assignments to it.
+	fn clear_sealed(id: RequestId) {
+		for (_, sealed) in Digests::<T>::drain_prefix(id) {
+			Assignments::<T>::remove(&sealed.worker, id);
+		}
+	}
+
 	/// Escalate to a larger committee once, or fail; the seats drawn if it escalated. The first
 	/// round's revealed answers are kept to be judged by the escalated round's verdict, so
 	/// `max_fee` must cover paying both rounds' members (`3k + 1` fees).
 	fn escalate_or_fail(id: RequestId, mut req: RequestOf<T>) -> Option<u32> {
 		let seats = protocol::escalated_seats(req.seats);
-		let affordable = protocol::cost(
-			req.price,
-			T::VerificationFee::get(),
-			T::TreasuryShare::get(),
-			req.seats.saturating_add(seats),
-		)
-		.is_some_and(|c| c.total <= req.max_fee);
-		// Both rounds' members must fit one deadline's judgement.
-		let judged = req.seats.saturating_add(seats);
-		if req.round > 0 || judged > T::MaxSeats::get() || !affordable {
+		// Both rounds' members must fit one deadline's judgement, and `max_fee` pay them.
+		if !Self::can_escalate(&req) {
 			// No round reached a quorum, so no answer is known to be wrong: the requester gets
 			// everything back and nobody who revealed is slashed (the silent ones already were).
 			Self::fail(id, req, FailureReason::NoQuorum);
@@ -426,6 +497,10 @@ impl<T: Config> Pallet<T> {
 			}
 		}
 		Self::clear_round(id, &req);
+		// A sealed first round's members publish during the escalated round's reveal phase.
+		for sealed in Digests::<T>::iter_prefix_values(id) {
+			Assignments::<T>::insert(&sealed.worker, id, ());
+		}
 		req.round = req.round.saturating_add(1);
 		req.committee = Default::default();
 		Self::deposit_event(Event::Escalated { request: id, seats });
@@ -477,6 +552,7 @@ impl<T: Config> Pallet<T> {
 	/// treasury's share of their fees only. The rest of the hold returns to the requester.
 	fn settle(id: RequestId, req: RequestOf<T>, answer: AnswerOf<T>, agreeing: Vec<T::AccountId>) {
 		Self::clear_round(id, &req);
+		Self::clear_sealed(id);
 		Requests::<T>::remove(id);
 		let requester = req.requester.clone();
 		let fee = T::VerificationFee::get();
@@ -533,6 +609,7 @@ impl<T: Config> Pallet<T> {
 
 	pub(crate) fn fail(id: RequestId, req: RequestOf<T>, reason: FailureReason) {
 		Self::clear_round(id, &req);
+		Self::clear_sealed(id);
 		if req.round > 0 {
 			let _ = FirstRoundAnswers::<T>::clear_prefix(id, T::MaxSeats::get(), None);
 		}

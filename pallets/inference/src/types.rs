@@ -55,6 +55,35 @@ pub enum Phase<BlockNumber> {
 	Commit { ends: BlockNumber },
 	/// Members reveal their outputs; `ends` is the last block that takes a reveal.
 	Reveal { ends: BlockNumber },
+	/// A first round that may escalate reveals digests of its answers, not the answers: a
+	/// quorum of equal digests goes on to `Publish`; otherwise the escalated committee is
+	/// drawn and commits before any first-round answer is public.
+	SealedReveal { ends: BlockNumber },
+	/// The sealed first round agreed (or cannot escalate): its members publish the answers
+	/// behind their digests, then the round is judged by the model's rule.
+	Publish { ends: BlockNumber },
+}
+
+impl<BlockNumber: Copy> Phase<BlockNumber> {
+	/// The last block of the phase that takes submissions (`None` while drawing).
+	pub fn ends(&self) -> Option<BlockNumber> {
+		match *self {
+			Phase::Drawing => None,
+			Phase::Commit { ends }
+			| Phase::Reveal { ends }
+			| Phase::SealedReveal { ends }
+			| Phase::Publish { ends } => Some(ends),
+		}
+	}
+}
+
+/// A sealed first-round seat that revealed its digest: who sat there, the key it signs with,
+/// and the digest its published answer must have.
+#[derive(Clone, Encode, Decode, PartialEq, Eq, Debug, TypeInfo, MaxEncodedLen)]
+pub struct SealedAnswer<AccountId, WorkerKey> {
+	pub worker: AccountId,
+	pub key: WorkerKey,
+	pub digest: [u8; 32],
 }
 
 /// An open request.
