@@ -197,7 +197,7 @@ impl_runtime_apis! {
 		}
 	}
 
-	#[api_version(2)]
+	#[api_version(3)]
 	impl opg_primitives::inference::InferenceApi<Block, AccountId, Balance, BlockNumber, opg_primitives::worker::WorkerId>
 		for Runtime
 	{

@@ -120,7 +120,7 @@ fn operational_transactions_fit_after_the_hook_took_its_budget_and_ordinary_ones
 fn draw_queue_migration_starts_at_the_old_list() {
 	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
 	genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
-		assert_eq!(Inference::on_chain_storage_version(), StorageVersion::new(3), "genesis is current");
+		assert_eq!(Inference::on_chain_storage_version(), StorageVersion::new(4), "genesis is current");
 		StorageVersion::new(0).put::<Inference>();
 		pallet_inference::NextRequestId::<Runtime>::put(12);
 		let old: frame_support::BoundedVec<u64, frame_support::traits::ConstU32<1024>> =
@@ -128,8 +128,10 @@ fn draw_queue_migration_starts_at_the_old_list() {
 		frame_support::storage::unhashed::put(&frame_support::storage::storage_prefix(b"Inference", b"Drawing"), &old);
 		Migrations::on_runtime_upgrade();
 		assert_eq!(pallet_inference::NextToDraw::<Runtime>::get(), 10);
-		// And on through 1 → 2 (nothing open to retype here) and 2 → 3.
-		assert_eq!(Inference::on_chain_storage_version(), StorageVersion::new(3));
+		// And on through 1 → 2 (nothing open to retype here), 2 → 3 and 3 → 4, which seals
+		// requests made from the upgrade's block on.
+		assert_eq!(Inference::on_chain_storage_version(), StorageVersion::new(4));
+		assert_eq!(pallet_inference::SealedSince::<Runtime>::get(), frame_system::Pallet::<Runtime>::block_number());
 		assert!(!frame_support::storage::unhashed::exists(&frame_support::storage::storage_prefix(
 			b"Inference",
 			b"Drawing"
@@ -207,12 +209,14 @@ fn a_block_with_more_deadlines_due_than_the_hook_may_take_still_takes_transfers_
 		let drawn_per_block =
 			<<Runtime as pallet_inference::Config>::MaxDeadlinesPerBlock as frame_support::traits::Get<u32>>::get() / 2;
 		let requests: Vec<u64> = (0..drawn_per_block as u64).collect();
+		// Each pays for one round, so it cannot escalate and its members reveal whole answers.
+		let one_round = Inference::quote(&model, 3).expect("registered");
 		for _ in &requests {
 			assert_ok(Inference::request_inference(
 				RuntimeOrigin::signed(Ferdie.to_account_id()),
 				model,
 				opg_primitives::inference::Value::Tokens(vec![1]),
-				2 * OPG,
+				one_round,
 				Some(3),
 			));
 		}

@@ -7,7 +7,7 @@ use substrate_prometheus_endpoint::{
 
 #[derive(Clone)]
 pub struct Metrics {
-	/// Duties by phase (`commit`, `reveal`) and outcome (`submitted`, `rejected_input`,
+	/// Duties by phase (`commit`, `reveal`, `reveal_digest`, `publish`) and outcome (`submitted`, `rejected_input`,
 	/// `failed`, `dropped_deadline`, `refused_by_pool`, `skipped_fault`, `no_record`).
 	duties: CounterVec<U64>,
 	/// Seconds from taking a job off the queue to its answer, by model id.

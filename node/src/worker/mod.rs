@@ -9,6 +9,13 @@
 //!   answer and a fresh random salt are written to the journal (synced) and only then is
 //!   `commit(blake2_256(answer ‖ member ‖ salt))` submitted.
 //! - **reveal**: the answer and salt come from the journal, so a restarted node still reveals.
+//!   A sealed first round (a request that may escalate) reveals the answer's digest and the
+//!   salt instead, and **publishes** the answer when the chain asks for it: in the round's
+//!   publish phase, or once the escalated committee has committed.
+//!
+//! Commitments bind the answer by its digest on runtimes with `InferenceApi` version 3 and
+//! later, and the answer itself before (`legacy_commitment`), so a worker upgraded before the
+//! runtime keeps committing in the form the chain checks.
 //!
 //! Commits and reveals are general transactions signed with the worker key; they pay no fee.
 //! Nothing here runs on the import or authoring path: the service reacts to import
@@ -27,7 +34,7 @@ use journal::{Committed, Journal};
 use metrics::{MaybeMetrics, Metrics};
 use models::ModelCache;
 use opg_primitives::{
-	inference::{commitment, Answer, Assignment, Duty, InferenceApi},
+	inference::{answer_digest, commitment, legacy_commitment, Answer, Assignment, Duty, InferenceApi},
 	worker::{WorkerId, WorkerSignature, WORKER_KEY_TYPE},
 	BlockNumber, ModelId,
 };
@@ -76,20 +83,21 @@ pub struct WorkerConfig {
 pub struct DutyId {
 	pub request: u64,
 	pub round: u8,
-	pub reveal: bool,
+	pub duty: Duty,
 	pub key: [u8; 32],
 }
 
 impl DutyId {
 	fn new(a: &Assignment<ModelId, BlockNumber>, key: &[u8; 32]) -> Self {
-		Self { request: a.request, round: a.round, reveal: a.duty == Duty::Reveal, key: *key }
+		Self { request: a.request, round: a.round, duty: a.duty, key: *key }
 	}
 
 	fn phase(&self) -> &'static str {
-		if self.reveal {
-			"reveal"
-		} else {
-			"commit"
+		match self.duty {
+			Duty::Commit => "commit",
+			Duty::Reveal => "reveal",
+			Duty::RevealDigest => "reveal_digest",
+			Duty::Publish => "publish",
 		}
 	}
 }
@@ -271,7 +279,9 @@ where
 				}
 				match duty.duty {
 					Duty::Commit => self.on_commit_duty(hash, number, &key, id, duty).await,
-					Duty::Reveal => self.on_reveal_duty(hash, number, &key, id, duty).await,
+					Duty::Reveal | Duty::RevealDigest | Duty::Publish => {
+						self.on_reveal_duty(hash, number, &key, id, duty).await
+					},
 				}
 			}
 		}
@@ -411,7 +421,11 @@ where
 			},
 		};
 		let salt: [u8; 32] = rand::random();
-		let committed = commitment(&answer, &member, &salt);
+		let committed = if self.digest_commitments(info.best_hash) {
+			commitment(&answer, &member, &salt)
+		} else {
+			legacy_commitment(&answer, &member, &salt)
+		};
 		let record = Committed {
 			request: id.request,
 			round: id.round,
@@ -486,7 +500,7 @@ where
 		let question = journal::question(&duty.model, &duty.input);
 		if self.fault == Some(WorkerFault::NoReveal) {
 			log::warn!(target: LOG, "UNSAFE no-reveal: not revealing request {} round {}", id.request, id.round);
-			self.metrics.with(|m| m.duty("reveal", "skipped_fault"));
+			self.metrics.with(|m| m.duty(id.phase(), "skipped_fault"));
 			self.acted(id, number, false);
 			return;
 		}
@@ -507,7 +521,7 @@ where
 					id.request,
 					id.round
 				);
-				self.metrics.with(|m| m.duty("reveal", "no_record"));
+				self.metrics.with(|m| m.duty(id.phase(), "no_record"));
 				self.acted(id, number, false);
 				return;
 			},
@@ -517,17 +531,48 @@ where
 				return;
 			},
 		};
-		let payload = pallet_inference::reveal_payload(id.request, id.round, &answer, &salt);
 		let (request, round, key_) = (id.request, id.round, key.clone());
-		self.sign_and_submit(hash, number, key, id, &payload, move |signature| pallet_inference::Call::reveal {
-			request,
-			round,
-			key: key_,
-			answer,
-			salt,
-			signature,
-		})
-		.await;
+		match id.duty {
+			Duty::RevealDigest => {
+				let digest = answer_digest(&answer);
+				let payload = pallet_inference::reveal_digest_payload(request, round, &digest, &salt);
+				self.sign_and_submit(hash, number, key, id, &payload, move |signature| {
+					pallet_inference::Call::reveal_digest { request, round, key: key_, digest, salt, signature }
+				})
+				.await
+			},
+			Duty::Publish => {
+				let payload = pallet_inference::publish_payload(request, &answer);
+				self.sign_and_submit(hash, number, key, id, &payload, move |signature| {
+					pallet_inference::Call::publish { request, key: key_, answer, signature }
+				})
+				.await
+			},
+			_ => {
+				let payload = pallet_inference::reveal_payload(request, round, &answer, &salt);
+				self.sign_and_submit(hash, number, key, id, &payload, move |signature| {
+					pallet_inference::Call::reveal { request, round, key: key_, answer, salt, signature }
+				})
+				.await
+			},
+		}
+	}
+
+	/// Whether the runtime at `at` takes commitments that bind the answer by its digest
+	/// (`InferenceApi` version 3 and later).
+	fn digest_commitments(&self, at: H256) -> bool {
+		use sp_api::ApiExt;
+		type Api = dyn InferenceApi<
+			Block,
+			opg_runtime::AccountId,
+			opg_runtime::Balance,
+			BlockNumber,
+			WorkerId,
+		>;
+		match self.client.runtime_api().api_version::<Api>(at) {
+			Ok(Some(version)) => version >= 3,
+			Ok(None) | Err(_) => true,
+		}
 	}
 
 	fn sign(&self, key: &WorkerId, payload: &[u8]) -> Option<WorkerSignature> {

@@ -85,6 +85,8 @@ fn phase_json(phase: &Phase<u32>) -> serde_json::Value {
 		Phase::Drawing => json!({ "phase": "drawing" }),
 		Phase::Commit { ends } => json!({ "phase": "commit", "ends": ends }),
 		Phase::Reveal { ends } => json!({ "phase": "reveal", "ends": ends }),
+		Phase::SealedReveal { ends } => json!({ "phase": "sealed_reveal", "ends": ends }),
+		Phase::Publish { ends } => json!({ "phase": "publish", "ends": ends }),
 	}
 }
 
@@ -117,6 +119,8 @@ fn request_lines(id: u64, r: &OpenRequest) -> Vec<String> {
 		Phase::Drawing => "waiting for its committee".to_string(),
 		Phase::Commit { ends } => format!("round {} committing until block #{ends}", r.round),
 		Phase::Reveal { ends } => format!("round {} revealing until block #{ends}", r.round),
+		Phase::SealedReveal { ends } => format!("round {} revealing digests until block #{ends}", r.round),
+		Phase::Publish { ends } => format!("round {} publishing its answers until block #{ends}", r.round),
 	};
 	let committed = r.committee.0.iter().filter(|s| s.commitment.is_some()).count();
 	let revealed = r.committee.0.iter().filter(|s| s.revealed).count();
