@@ -407,6 +407,9 @@ mod tests {
 			commitment(&Answer::Rejected(Rejection::WrongShape), &1u64, &salt)
 		);
 		assert_eq!(commitment(&out, &1u64, &salt), commitment(&out, &1u64, &salt));
+		// A sealed reveal opens the same commitment with the answer's digest alone.
+		assert_eq!(commitment(&out, &1u64, &salt), sealed_commitment(&answer_digest(&out), &1u64, &salt));
+		assert_ne!(commitment(&out, &1u64, &salt), legacy_commitment(&out, &1u64, &salt));
 	}
 
 	#[test]

@@ -280,9 +280,10 @@ impl pallet_inference::Config for Runtime {
 	type MaxArchitectureLen = ConstU32<64>;
 	type MaxUris = ConstU32<4>;
 	type MaxUriLen = ConstU32<256>;
-	/// A burst of requests waits here; the hook draws up to half a deadline list's worth a block.
+	/// A burst of requests waits here; the hook draws up to a third of a deadline list's worth a
+	/// block (85).
 	type MaxPendingDraws = ConstU32<4096>;
-	/// Five minutes: a burst of `MaxPendingDraws` is drawn well within it.
+	/// Five minutes: a burst of `MaxPendingDraws` is drawn within it (49 blocks at 85 a block).
 	type MaxDrawWait = ConstU32<50>;
 	type MaxDeadlinesPerBlock = ConstU32<256>;
 	type MaxHookWeight = InferenceHookWeight;

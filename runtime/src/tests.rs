@@ -207,7 +207,7 @@ fn a_block_with_more_deadlines_due_than_the_hook_may_take_still_takes_transfers_
 		));
 		// As many requests as one block draws; their commit phases all end in the same block.
 		let drawn_per_block =
-			<<Runtime as pallet_inference::Config>::MaxDeadlinesPerBlock as frame_support::traits::Get<u32>>::get() / 2;
+			<<Runtime as pallet_inference::Config>::MaxDeadlinesPerBlock as frame_support::traits::Get<u32>>::get() / 3;
 		let requests: Vec<u64> = (0..drawn_per_block as u64).collect();
 		// Each pays for one round, so it cannot escalate and its members reveal whole answers.
 		let one_round = Inference::quote(&model, 3).expect("registered");

@@ -550,8 +550,13 @@ where
 			},
 			_ => {
 				let payload = pallet_inference::reveal_payload(request, round, &answer, &salt);
-				self.sign_and_submit(hash, number, key, id, &payload, move |signature| {
-					pallet_inference::Call::reveal { request, round, key: key_, answer, salt, signature }
+				self.sign_and_submit(hash, number, key, id, &payload, move |signature| pallet_inference::Call::reveal {
+					request,
+					round,
+					key: key_,
+					answer,
+					salt,
+					signature,
 				})
 				.await
 			},
@@ -562,13 +567,7 @@ where
 	/// (`InferenceApi` version 3 and later).
 	fn digest_commitments(&self, at: H256) -> bool {
 		use sp_api::ApiExt;
-		type Api = dyn InferenceApi<
-			Block,
-			opg_runtime::AccountId,
-			opg_runtime::Balance,
-			BlockNumber,
-			WorkerId,
-		>;
+		type Api = dyn InferenceApi<Block, opg_runtime::AccountId, opg_runtime::Balance, BlockNumber, WorkerId>;
 		match self.client.runtime_api().api_version::<Api>(at) {
 			Ok(Some(version)) => version >= 3,
 			Ok(None) | Err(_) => true,

@@ -189,10 +189,11 @@ impl<T: Config> Pallet<T> {
 		let committed = member.commitment.ok_or(Error::<T>::CannotReveal)?;
 		ensure!(!member.revealed, Error::<T>::CannotReveal);
 		ensure!(key.verify(&reveal_payload(request, round, answer, salt), signature), Error::<T>::BadSignature);
-		// A commitment made before commitments bound the answer by its digest is taken too: it
-		// binds the answer as firmly, and a request committed across the upgrade can end.
+		// A request made before commitments bound the answer by its digest also takes a
+		// commitment of the earlier form, so one committed across the upgrade can end.
 		let matches = opg_primitives::inference::commitment(answer, &member.worker, salt) == committed
-			|| opg_primitives::inference::legacy_commitment(answer, &member.worker, salt) == committed;
+			|| (req.created < SealedSince::<T>::get()
+				&& opg_primitives::inference::legacy_commitment(answer, &member.worker, salt) == committed);
 		ensure!(matches, Error::<T>::CommitmentMismatch);
 		Ok((req, seat, ends))
 	}
@@ -400,7 +401,7 @@ impl<T: Config> Pallet<T> {
 			return Ok(Some(T::WeightInfo::reveal(judged).saturating_add(work.weight::<T>())).into());
 		}
 		Requests::<T>::insert(request, req);
-		Ok(Some(T::WeightInfo::reveal(0)).into())
+		Ok(Some(T::WeightInfo::reveal(0).saturating_add(Self::sealed_reads_weight())).into())
 	}
 
 	pub(crate) fn do_reveal_digest(
@@ -419,10 +420,11 @@ impl<T: Config> Pallet<T> {
 		if Self::all_in(request, &req) {
 			let seats = req.committee.len() as u32;
 			let work = Self::close_sealed_reveal(request, req);
-			return Ok(Some(T::WeightInfo::reveal(seats).saturating_add(work.weight::<T>())).into());
+			let weight = T::WeightInfo::reveal(seats).saturating_add(work.weight::<T>());
+			return Ok(Some(weight.saturating_add(Self::sealed_reads_weight())).into());
 		}
 		Requests::<T>::insert(request, req);
-		Ok(Some(T::WeightInfo::reveal(0)).into())
+		Ok(Some(T::WeightInfo::reveal(0).saturating_add(Self::sealed_reads_weight())).into())
 	}
 
 	pub(crate) fn do_publish(
@@ -451,7 +453,7 @@ impl<T: Config> Pallet<T> {
 			let judged = seats.saturating_add(work.judged);
 			return Ok(Some(T::WeightInfo::reveal(judged).saturating_add(work.weight::<T>())).into());
 		}
-		Ok(Some(T::WeightInfo::reveal(0)).into())
+		Ok(Some(T::WeightInfo::reveal(0).saturating_add(Self::sealed_reads_weight())).into())
 	}
 
 	/// Funds the pallet holds on `who` for `reason`.

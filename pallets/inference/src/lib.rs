@@ -25,9 +25,10 @@
 //!    (or a request that cannot escalate) goes on to **Publish**, where the answers behind the
 //!    digests are published (`publish`) and judged as below; otherwise the request escalates
 //!    at once, and the first round publishes during the escalated round's reveal phase, after
-//!    the escalated committee has committed: nobody can copy a first-round answer it has
-//!    not computed. A member that revealed a digest and does not publish is slashed like one
-//!    that did not reveal.
+//!    the escalated committee has committed, so no escalated member can read a first-round
+//!    answer before it commits (a digest hides the answer unless the model has so few possible
+//!    answers that hashing each one finds it). A member that revealed a digest and does not
+//!    publish is slashed like one that did not reveal.
 //! 5. **Verdict**: outputs are grouped by the model's comparison rule; ⌈2k/3⌉ agreeing members
 //!    settle the request. Members outside the group, and members that committed without a valid
 //!    reveal, are slashed `WrongOutputSlash`. Without a quorum the request escalates once to
@@ -397,17 +398,6 @@ pub mod pallet {
 			request: RequestId,
 			worker: T::AccountId,
 		},
-		/// The sealed first round's digests reached a quorum (or it cannot escalate): its
-		/// members publish their answers in blocks up to `ends`, inclusive.
-		PublishStarted {
-			request: RequestId,
-			ends: BlockNumberFor<T>,
-		},
-		/// A first-round member published the answer behind its revealed digest.
-		Published {
-			request: RequestId,
-			worker: T::AccountId,
-		},
 		/// A member was slashed for `reason` on this request.
 		MemberSlashed {
 			request: RequestId,
@@ -445,6 +435,17 @@ pub mod pallet {
 		/// A settled answer left storage at the end of its retention window.
 		ResultPruned {
 			request: RequestId,
+		},
+		/// The sealed first round's digests reached a quorum (or it is published to be judged by the rule): its
+		/// members publish their answers in blocks up to `ends`, inclusive.
+		PublishStarted {
+			request: RequestId,
+			ends: BlockNumberFor<T>,
+		},
+		/// A first-round member published the answer behind its revealed digest.
+		Published {
+			request: RequestId,
+			worker: T::AccountId,
 		},
 	}
 
@@ -649,6 +650,7 @@ pub mod pallet {
 			T::WeightInfo::reveal(T::MaxSeats::get())
 				.saturating_add(Pallet::<T>::slashes_weight(T::MaxSeats::get()))
 				.saturating_add(T::WeightInfo::draw(T::MaxSeats::get()))
+				.saturating_add(Pallet::<T>::sealed_reads_weight())
 		)]
 		#[pallet::authorize(Pallet::<T>::authorize_reveal_digest)]
 		#[pallet::weight_of_authorize(T::WeightInfo::authorize_reveal())]
@@ -672,9 +674,10 @@ pub mod pallet {
 		#[pallet::weight(
 			T::WeightInfo::reveal(T::MaxSeats::get())
 				.saturating_add(Pallet::<T>::slashes_weight(T::MaxSeats::get()))
+				.saturating_add(Pallet::<T>::sealed_reads_weight())
 		)]
 		#[pallet::authorize(Pallet::<T>::authorize_publish)]
-		#[pallet::weight_of_authorize(T::WeightInfo::authorize_reveal())]
+		#[pallet::weight_of_authorize(T::WeightInfo::authorize_reveal().saturating_add(Pallet::<T>::sealed_reads_weight()))]
 		pub fn publish(
 			origin: OriginFor<T>,
 			request: RequestId,
@@ -705,6 +708,13 @@ pub mod pallet {
 		/// are regenerated with the benchmarks that cover them, two reads and writes each.
 		pub fn deposit_weight() -> Weight {
 			T::DbWeight::get().reads_writes(2, 2)
+		}
+
+		/// Reading a request's sealed digests and publications beyond the benchmarked reveal:
+		/// until the weights are regenerated with benchmarks of `reveal_digest` and `publish`,
+		/// two reads for each first-round seat.
+		pub fn sealed_reads_weight() -> Weight {
+			T::DbWeight::get().reads(2 * Self::max_first_round_seats() as u64)
 		}
 
 		/// What a request made now pays the treasury for its place in a busy draw queue.

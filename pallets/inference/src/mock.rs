@@ -163,7 +163,7 @@ impl pallet_inference::Config for Test {
 	type MaxUriLen = ConstU32<32>;
 	type MaxPendingDraws = ConstU32<12>;
 	type MaxDrawWait = ConstU64<MAX_DRAW_WAIT>;
-	type MaxDeadlinesPerBlock = ConstU32<16>;
+	type MaxDeadlinesPerBlock = ConstU32<24>;
 	type MaxHookWeight = HookWeight;
 	type ResultRetention = ConstU64<RETENTION>;
 	type RequestDeposit = ConstU128<REQUEST_DEPOSIT>;

@@ -737,6 +737,43 @@ fn a_sealed_member_that_does_not_publish_is_slashed() {
 	});
 }
 
+/// Under a tolerance rule different bits may still agree: with enough workers to escalate,
+/// a sealed round whose digests differ escalates; without, it is published and judged by the
+/// rule instead of failing.
+#[test]
+fn a_tolerance_rule_round_with_different_bits_escalates_or_is_judged_by_the_rule() {
+	use opg_primitives::inference::ComparisonRule;
+	let f32_answer = |bits: u32| Answer::Output(Value::F32 { shape: vec![1], bits: vec![bits] }.encode());
+	for (workers, escalates) in [(3usize, false), (7, true)] {
+		run(workers, || {
+			Models::<Test>::mutate(MODEL, |m| {
+				m.as_mut().expect("registered").rule = ComparisonRule::F32Ulps { max_ulps: 4, abs_tol_bits: 0 }
+			});
+			let id = request(None);
+			next_block();
+			let m = committee(id);
+			// 1.0 and its next two floats: three digests, one answer under the rule.
+			for (i, w) in m.iter().enumerate() {
+				commit_answer(id, *w, &f32_answer(0x3f80_0000 + i as u32));
+			}
+			for (i, w) in m.iter().enumerate() {
+				submit(reveal_answer_call(id, *w, f32_answer(0x3f80_0000 + i as u32), salt(*w))).expect("reveal");
+			}
+			if escalates {
+				assert_eq!(round(id), 1, "{workers} workers: escalated");
+				assert_eq!(Outputs::<Test>::iter_prefix(id).count(), 0);
+			} else {
+				assert!(matches!(phase_of(id), Some(Phase::Publish { .. })), "{workers} workers: published");
+				publish_all(id);
+				assert_eq!(settled(id).expect("agreed under the rule").1.len(), 3);
+				for w in &m {
+					assert!(slashes_on(id, *w).is_empty());
+				}
+			}
+		});
+	}
+}
+
 /// A request whose `max_fee` pays one round cannot escalate: nobody could copy its answers, so
 /// it reveals them whole, in one phase, as before.
 #[test]
@@ -1119,13 +1156,13 @@ fn a_burst_of_requests_waits_in_the_queue_and_is_drawn_in_order() {
 		let ids: Vec<RequestId> = (0..12).map(|_| request(Some(1))).collect();
 		assert_eq!(NextToDraw::<Test>::get(), ids[0]);
 		next_block();
-		// One block draws as many as half the deadline list of the block their commits end in.
-		let half = (<<Test as Config>::MaxDeadlinesPerBlock as frame_support::traits::Get<u32>>::get() / 2) as usize;
+		// One block draws as many as a third of the deadline list of the block their commits end in.
+		let third = (<<Test as Config>::MaxDeadlinesPerBlock as frame_support::traits::Get<u32>>::get() / 3) as usize;
 		let drawn = ids.iter().filter(|id| !matches!(phase(**id), Phase::Drawing)).count();
-		assert_eq!(drawn, half);
-		assert!(ids[..half].iter().all(|id| matches!(phase(*id), Phase::Commit { .. })), "in request order");
-		assert_eq!(NextToDraw::<Test>::get(), ids[half]);
-		assert_eq!(Inference::request_status(ids[half]), opg_primitives::inference::RequestStatus::Drawing);
+		assert_eq!(drawn, third);
+		assert!(ids[..third].iter().all(|id| matches!(phase(*id), Phase::Commit { .. })), "in request order");
+		assert_eq!(NextToDraw::<Test>::get(), ids[third]);
+		assert_eq!(Inference::request_status(ids[third]), opg_primitives::inference::RequestStatus::Drawing);
 		// The queue has room again.
 		let late = request(Some(1));
 		next_block();
@@ -1142,11 +1179,11 @@ fn a_burst_of_requests_waits_in_the_queue_and_is_drawn_in_order() {
 fn a_request_that_cannot_be_drawn_in_time_is_refunded() {
 	run(3, || {
 		let id = request(Some(1));
-		// Every block's deadline list where its commit phase would end is already half full.
-		let half = <<Test as Config>::MaxDeadlinesPerBlock as frame_support::traits::Get<u32>>::get() / 2;
+		// Every block's deadline list where its commit phase would end is already a third full.
+		let third = <<Test as Config>::MaxDeadlinesPerBlock as frame_support::traits::Get<u32>>::get() / 3;
 		for b in now()..=now() + MAX_DRAW_WAIT + 2 + COMMIT_WINDOW {
 			Deadlines::<Test>::mutate(b + COMMIT_WINDOW, |list| {
-				for filler in 0..half {
+				for filler in 0..third {
 					list.try_push(1_000 + filler as u64).expect("room");
 				}
 			});

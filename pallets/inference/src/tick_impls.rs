@@ -25,7 +25,8 @@ pub(crate) const SPILL_BLOCKS: u32 = 16;
 pub(crate) struct DeadlineWork {
 	/// Members slashed.
 	pub slashed: u32,
-	/// Seats of the committee drawn when the request escalated.
+	/// Seats of the committee drawn when the request escalated (or whose candidates were read
+	/// to decide against escalating).
 	pub redrawn: Option<u32>,
 	/// First-round answers judged against the escalated round's verdict: each costs what
 	/// another seat of the deadline does.
@@ -158,8 +159,8 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Draw queued requests' committees in request order while `meter` allows and the block
-	/// their commit phase would end in has room (half of it is left to reveal deadlines); end
-	/// those that waited longer than `MaxDrawWait`.
+	/// their commit phase would end in has room (two thirds of it are left to reveal and
+	/// publish deadlines); end those that waited longer than `MaxDrawWait`.
 	fn process_draws(now: BlockNumberFor<T>, meter: &mut WeightMeter) {
 		let db = T::DbWeight::get();
 		meter.consume(db.reads(2));
@@ -168,7 +169,7 @@ impl<T: Config> Pallet<T> {
 		let mut id = first;
 		// The block whose hook would close the commit phases drawn now.
 		let closes = now.saturating_add(T::CommitWindow::get());
-		let room = (T::MaxDeadlinesPerBlock::get() / 2).max(1) as usize;
+		let room = (T::MaxDeadlinesPerBlock::get() / 3).max(1) as usize;
 		while id < next {
 			let Some(mut req) = Requests::<T>::get(id).filter(|r| matches!(r.phase, Phase::Drawing)) else {
 				// Ended before its draw: nothing to do.
@@ -339,8 +340,23 @@ impl<T: Config> Pallet<T> {
 		let quorum = opg_primitives::inference::quorum(seats);
 		let digests: Vec<[u8; 32]> = Digests::<T>::iter_prefix_values(id).map(|s| s.digest).collect();
 		let largest = digests.iter().map(|d| digests.iter().filter(|e| *e == d).count()).max().unwrap_or(0) as u32;
-		let agreed = largest >= quorum;
-		if agreed || (!Self::can_escalate(&req) && digests.len() as u32 >= quorum) {
+		// Without equal digests an answer under a tolerance rule may still agree; when no
+		// escalation can be drawn for it (too few workers serve the model), the round is
+		// published and judged by the rule rather than failed.
+		let tolerant = req.rule != opg_primitives::inference::ComparisonRule::Exact;
+		let mut judge_here = || {
+			if !Self::can_escalate(&req) {
+				return true;
+			}
+			if !tolerant {
+				return false;
+			}
+			let escalated = protocol::escalated_seats(req.seats);
+			// Charged like the draw it stands in for.
+			work.redrawn = Some(escalated);
+			(T::Workers::eligible_workers(&req.model).len() as u32) < escalated
+		};
+		if largest >= quorum || (digests.len() as u32 >= quorum && judge_here()) {
 			let Some(ends) = Self::open_phase(id) else {
 				Self::fail(id, req, FailureReason::Congested);
 				return work;
