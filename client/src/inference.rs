@@ -121,6 +121,10 @@ pub enum Progress {
 	Revealed { count: usize, of: usize },
 	Slashed { worker: AccountId32, amount: u128, reason: String },
 	Escalated { seats: u32 },
+	/// A sealed first round's digests agreed: its members publish their answers until `ends`.
+	PublishStarted { ends: u64 },
+	/// A sealed first-round member published the answer behind its digest (`count` so far).
+	Published { count: usize },
 }
 
 /// How a request ended.
@@ -183,6 +187,7 @@ pub async fn follow(
 	let mut next = from;
 	let mut rescanned = false;
 	let (mut members, mut round, mut committed, mut revealed) = (Vec::new(), 0u8, 0usize, 0usize);
+	let mut published = 0usize;
 	loop {
 		let best = chain.best_number().await?;
 		while next <= best {
@@ -230,6 +235,18 @@ pub async fn follow(
 						continue;
 					}
 					Progress::Escalated { seats: e.seats }
+				} else if let Some(e) = event.decode_fields_as::<ev::PublishStarted>() {
+					let e = e?;
+					if e.request != id {
+						continue;
+					}
+					Progress::PublishStarted { ends: e.ends.into() }
+				} else if let Some(e) = event.decode_fields_as::<ev::Published>() {
+					if e?.request != id {
+						continue;
+					}
+					published += 1;
+					Progress::Published { count: published }
 				} else if let Some(e) = event.decode_fields_as::<ev::Settled>() {
 					let e = e?;
 					if e.request != id {

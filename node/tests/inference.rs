@@ -295,8 +295,10 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	);
 	assert!(matches!(status(ids[3].0), RequestStatus::Rejected { reason: Rejection::WrongShape, .. }));
 
-	// The worker's metrics: three keys each committed and revealed every answered request, the
-	// models were fetched, the corrupted one failed, and latencies were observed per model.
+	// The worker's metrics: three keys each committed, revealed and published every answered
+	// request (`max_fee` pays for an escalation, so each first round is sealed: a digest first,
+	// then the answer), the models were fetched, the corrupted one failed, and latencies were
+	// observed per model.
 	let metric = |name: &str, labels: &[&str]| node.metric(name, labels).unwrap_or(0.0);
 	for line in node.metrics().unwrap_or_default().lines().filter(|l| l.starts_with("opg_worker_duties")) {
 		eprintln!("{line}");
@@ -305,9 +307,13 @@ fn workers_run_the_models_and_requests_settle_with_the_engines_answer() {
 	assert!(metric("opg_worker_duties_total", &["phase=\"commit\"", "outcome=\"submitted\""]) >= answered);
 	// (A pool may refuse a reveal once, e.g. validated against a view still in the commit phase;
 	// the worker tries again on the next block.)
-	let reveals = metric("opg_worker_duties_total", &["phase=\"reveal\"", "outcome=\"submitted\""])
-		+ metric("opg_worker_duties_total", &["phase=\"reveal\"", "outcome=\"refused_by_pool\""]);
-	assert!(reveals >= answered, "{reveals} reveals");
+	let sent = |phase: &str| {
+		let phase = format!("phase=\"{phase}\"");
+		metric("opg_worker_duties_total", &[&phase, "outcome=\"submitted\""])
+			+ metric("opg_worker_duties_total", &[&phase, "outcome=\"refused_by_pool\""])
+	};
+	assert!(sent("reveal_digest") >= answered, "{} digest reveals", sent("reveal_digest"));
+	assert!(sent("publish") >= answered, "{} publications", sent("publish"));
 	assert!(metric("opg_worker_duties_total", &["phase=\"commit\"", "outcome=\"rejected_input\""]) >= 9.0);
 	assert!(metric("opg_worker_model_bytes_fetched_total", &[]) > 90e6, "MiniLM alone is about 90 MB");
 	assert!(metric("opg_worker_fetch_failures_total", &[]) >= 1.0, "the corrupted bundle");

@@ -171,5 +171,7 @@ fn describe(step: &Progress) -> String {
 			format!("member {worker} slashed {} ({reason})", format_opg(*amount))
 		},
 		Progress::Escalated { seats } => format!("no quorum: escalated to {seats} seats"),
+		Progress::PublishStarted { ends } => format!("digests agree; answers published until block #{ends}"),
+		Progress::Published { count } => format!("answers published {count}"),
 	}
 }
