@@ -225,6 +225,57 @@ pub fn write_onnx_int_divider(dir: &Path) -> Result<Manifest> {
 	Manifest::create_for_directory(dir, Architecture::Onnx { graph: "model.onnx".into() }, &[])
 }
 
+/// Integer arithmetic that overflows on large inputs: `y = x · 2 + 1` on an i64 vector.
+pub fn onnx_int_affine_bytes() -> Vec<u8> {
+	use onnx::tensor_proto::DataType::Int64;
+	let graph = onnx::GraphProto {
+		name: "opg-test-int-affine".into(),
+		node: vec![node("Mul", &["x", "two"], "doubled", vec![]), node("Add", &["doubled", "one"], "y", vec![])],
+		initializer: vec![i64_tensor("two", &[2]), i64_tensor("one", &[1])],
+		input: vec![typed_value_info("x", &[None], Int64)],
+		output: vec![typed_value_info("y", &[None], Int64)],
+		..Default::default()
+	};
+	onnx_model(graph)
+}
+
+/// A broadcast whose size the input picks: `y = column(x) + row(x)` has `len(x)²` elements.
+pub fn onnx_outer_sum_bytes() -> Vec<u8> {
+	use onnx::tensor_proto::DataType::Int64;
+	let graph = onnx::GraphProto {
+		name: "opg-test-outer-sum".into(),
+		node: vec![
+			node("Reshape", &["x", "column"], "c", vec![]),
+			node("Reshape", &["x", "row"], "r", vec![]),
+			node("Add", &["c", "r"], "y", vec![]),
+		],
+		initializer: vec![i64_tensor("column", &[-1, 1]), i64_tensor("row", &[1, -1])],
+		input: vec![typed_value_info("x", &[None], Int64)],
+		output: vec![typed_value_info("y", &[None, None], Int64)],
+		..Default::default()
+	};
+	onnx_model(graph)
+}
+
+/// An activation fed an integer tensor: `y = tanh(x)` on an i64 vector, a graph error.
+pub fn onnx_int_tanh_bytes() -> Vec<u8> {
+	use onnx::tensor_proto::DataType::Int64;
+	let graph = onnx::GraphProto {
+		name: "opg-test-int-tanh".into(),
+		node: vec![node("Tanh", &["x"], "y", vec![])],
+		input: vec![typed_value_info("x", &[None], Int64)],
+		output: vec![typed_value_info("y", &[None], Int64)],
+		..Default::default()
+	};
+	onnx_model(graph)
+}
+
+/// Write an ONNX graph (the bytes of a `ModelProto`) as a bundle to `dir`.
+pub fn write_onnx_graph(dir: &Path, model: &[u8]) -> Result<Manifest> {
+	write(dir, "model.onnx", model)?;
+	Manifest::create_for_directory(dir, Architecture::Onnx { graph: "model.onnx".into() }, &[])
+}
+
 /// Write an ONNX bundle to `dir`.
 pub fn write_onnx_mlp(dir: &Path, extra_op: Option<&str>) -> Result<Manifest> {
 	write(dir, "model.onnx", &onnx_mlp_bytes(extra_op))?;

@@ -143,6 +143,42 @@ fn crafted_inputs_are_refused_with_the_reason_every_worker_reaches() {
 	}
 }
 
+/// Integer overflow wraps the same way on every build and CPU, an input-sized broadcast beyond
+/// the engine's limit is refused before it is allocated, and an activation fed integers is the
+/// graph's error in both profiles: none of them crashes the process.
+#[test]
+fn integer_overflow_huge_broadcasts_and_integer_activations_are_defined() {
+	use opg_engine::{models::onnx::MAX_INTERMEDIATE_ELEMENTS, Answer, Rejection};
+	let ints = |data: Vec<i64>| Value::I64 { shape: vec![data.len() as u32], data };
+	let bundle = |bytes: Vec<u8>| {
+		let dir = tempfile::tempdir().unwrap();
+		testmodels::write_onnx_graph(dir.path(), &bytes).unwrap();
+		dir
+	};
+	let (affine, outer, tanh) = (
+		bundle(testmodels::onnx_int_affine_bytes()),
+		bundle(testmodels::onnx_outer_sum_bytes()),
+		bundle(testmodels::onnx_int_tanh_bytes()),
+	);
+	for profile in [Portable, Fast] {
+		let affine = load(affine.path(), profile);
+		let wrapped = vec![i64::MAX.wrapping_mul(2).wrapping_add(1), i64::MIN.wrapping_mul(2).wrapping_add(1), 7];
+		assert_eq!(affine.run(&ints(vec![i64::MAX, i64::MIN, 3])).unwrap(), ints(wrapped));
+
+		let outer = load(outer.path(), profile);
+		let Value::I64 { shape, data } = outer.run(&ints(vec![1, 2, 3])).unwrap() else { panic!("i64 output") };
+		assert_eq!((shape, data), (vec![3, 3], vec![2, 3, 4, 3, 4, 5, 4, 5, 6]));
+		// 2¹⁴ elements in, 2²⁸ out: refused, not allocated.
+		let side = 1usize << 14;
+		assert!(side * side > MAX_INTERMEDIATE_ELEMENTS);
+		let huge = ints(vec![1; side]).encode();
+		assert_eq!(outer.answer(&huge).unwrap(), Answer::Rejected(Rejection::TooLarge));
+
+		let tanh = load(tanh.path(), profile);
+		assert!(matches!(tanh.run(&ints(vec![1, 2])), Err(EngineError::Model(_))), "{profile:?}");
+	}
+}
+
 #[test]
 fn every_nan_in_an_output_has_one_bit_pattern() {
 	use candle_core::{Device, Tensor};

@@ -43,6 +43,10 @@ const FLOAT: i32 = onnx::tensor_proto::DataType::Float as i32;
 const INT64: i32 = onnx::tensor_proto::DataType::Int64 as i32;
 /// Largest input tensor accepted, in elements.
 pub const MAX_INPUT_ELEMENTS: usize = 1 << 24;
+/// The most elements any tensor computed while running a graph may have (256 MiB of `f32`):
+/// a broadcast or product whose shape follows the input is refused before it is allocated,
+/// rather than aborting the process when the allocation fails.
+pub const MAX_INTERMEDIATE_ELEMENTS: usize = 1 << 26;
 
 /// The one graph input a request feeds.
 #[derive(Clone, Debug)]
@@ -250,11 +254,20 @@ impl OnnxModel {
 		if let Some(linear) = node.output.first().and_then(|o| self.linears.get(o)) {
 			return ops.linear(get(0)?, linear);
 		}
+		// Activations, normalisations and products are defined on floats here; an integer
+		// tensor reaching one is the graph's error, refused the same way in both profiles.
+		if matches!(node.op_type.as_str(), "Relu" | "Sigmoid" | "Tanh" | "Softmax" | "MatMul" | "Gemm") {
+			for i in 0..node.input.iter().filter(|n| !n.is_empty()).count() {
+				if get(i)?.dtype() != DType::F32 {
+					return Err(EngineError::Model(format!("{} takes f32 tensors only", node_name(node))));
+				}
+			}
+		}
 		Ok(match node.op_type.as_str() {
-			"Add" => get(0)?.broadcast_add(get(1)?)?,
-			"Sub" => get(0)?.broadcast_sub(get(1)?)?,
-			"Mul" => get(0)?.broadcast_mul(get(1)?)?,
-			"Div" => divide(get(0)?, get(1)?, node)?,
+			"Add" => arithmetic(get(0)?, get(1)?, node, Arithmetic::Add)?,
+			"Sub" => arithmetic(get(0)?, get(1)?, node, Arithmetic::Sub)?,
+			"Mul" => arithmetic(get(0)?, get(1)?, node, Arithmetic::Mul)?,
+			"Div" => arithmetic(get(0)?, get(1)?, node, Arithmetic::Div)?,
 			"Identity" => get(0)?.clone(),
 			"Relu" => ops.activate(get(0)?, Activation::Relu)?,
 			"Sigmoid" => ops.activate(get(0)?, Activation::Sigmoid)?,
@@ -275,6 +288,7 @@ impl OnnxModel {
 				let (a, b) = (get(0)?, get(1)?);
 				if b.rank() == 2 && a.rank() >= 2 {
 					let (k, n) = b.dims2()?;
+					within_limit((a.elem_count() / k.max(1)).saturating_mul(n))?;
 					let mut dims = a.dims().to_vec();
 					let rows = a.elem_count() / k.max(1);
 					let flat = a.reshape((1, rows, k))?;
@@ -282,6 +296,12 @@ impl OnnxModel {
 					*dims.last_mut().expect("rank ≥ 2") = n;
 					y.reshape(dims)?
 				} else {
+					if let ([.., m, k], [.., n]) = (a.dims(), b.dims()) {
+						let (m, k, n) = (*m, (*k).max(1), *n);
+						let batch = (a.elem_count() / m.saturating_mul(k).max(1))
+							.max(b.elem_count() / k.saturating_mul(n).max(1));
+						within_limit(batch.saturating_mul(m).saturating_mul(n))?;
+					}
 					ops.matmul(a, b)?
 				}
 			},
@@ -367,22 +387,53 @@ fn prepare_linear(node: &NodeProto, constants: &HashMap<String, Tensor>) -> Resu
 	}
 }
 
-/// ONNX `Div`. Integer division truncates toward zero like Rust's, and is checked: a division by
-/// zero or `i64::MIN / -1` refuses the input instead of crashing the process.
-fn divide(a: &Tensor, b: &Tensor, node: &NodeProto) -> Result<Tensor> {
+/// An elementwise binary operator of ONNX.
+#[derive(Clone, Copy)]
+enum Arithmetic {
+	Add,
+	Sub,
+	Mul,
+	Div,
+}
+
+/// ONNX `Add`, `Sub`, `Mul` and `Div` with broadcasting. The result's size is checked before it
+/// is allocated. On `i64` the integer semantics are spelled out rather than left to the build:
+/// sums and products wrap in two's complement (as onnxruntime's do), division truncates toward
+/// zero and is checked: a division by zero or `i64::MIN / -1` refuses the input instead of
+/// crashing the process.
+fn arithmetic(a: &Tensor, b: &Tensor, node: &NodeProto, op: Arithmetic) -> Result<Tensor> {
+	let shape = a.shape().broadcast_shape_binary_op(b.shape(), &node.op_type)?;
+	within_limit(shape.elem_count())?;
 	if a.dtype() != DType::I64 || b.dtype() != DType::I64 {
-		return Ok(a.broadcast_div(b)?);
+		return Ok(match op {
+			Arithmetic::Add => a.broadcast_add(b)?,
+			Arithmetic::Sub => a.broadcast_sub(b)?,
+			Arithmetic::Mul => a.broadcast_mul(b)?,
+			Arithmetic::Div => a.broadcast_div(b)?,
+		});
 	}
-	let shape = a.shape().broadcast_shape_binary_op(b.shape(), "Div")?;
 	let x = a.broadcast_as(shape.clone())?.flatten_all()?.to_vec1::<i64>()?;
 	let y = b.broadcast_as(shape.clone())?.flatten_all()?.to_vec1::<i64>()?;
-	let quotients = x
-		.iter()
-		.zip(&y)
-		.map(|(x, y)| x.checked_div(*y))
-		.collect::<Option<Vec<i64>>>()
-		.ok_or_else(|| InputError::DivisionByZero { node: node_name(node) })?;
-	Ok(Tensor::from_vec(quotients, shape, &Device::Cpu)?)
+	let pairs = x.iter().zip(&y);
+	let results: Vec<i64> = match op {
+		Arithmetic::Add => pairs.map(|(x, y)| x.wrapping_add(*y)).collect(),
+		Arithmetic::Sub => pairs.map(|(x, y)| x.wrapping_sub(*y)).collect(),
+		Arithmetic::Mul => pairs.map(|(x, y)| x.wrapping_mul(*y)).collect(),
+		Arithmetic::Div => pairs
+			.map(|(x, y)| x.checked_div(*y))
+			.collect::<Option<Vec<i64>>>()
+			.ok_or_else(|| InputError::DivisionByZero { node: node_name(node) })?,
+	};
+	Ok(Tensor::from_vec(results, shape, &Device::Cpu)?)
+}
+
+/// Refuse a tensor of `elements` before allocating it when it would exceed
+/// [`MAX_INTERMEDIATE_ELEMENTS`].
+fn within_limit(elements: usize) -> Result<()> {
+	if elements > MAX_INTERMEDIATE_ELEMENTS {
+		return Err(InputError::TooLarge { size: elements, limit: MAX_INTERMEDIATE_ELEMENTS }.into());
+	}
+	Ok(())
 }
 
 fn node_name(node: &NodeProto) -> String {
@@ -412,9 +463,15 @@ fn checked_tensor<T: candle_core::WithDType>(shape: &[u32], data: Vec<T>) -> Res
 	Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
 }
 
-/// ONNX `Reshape` semantics: `0` copies the input dimension, one `-1` is inferred.
+/// ONNX `Reshape` semantics: `0` copies the input dimension, one `-1` is inferred. Products are
+/// checked: a target spelled by the input cannot overflow into a valid-looking shape.
 fn reshape_dims(input: &[usize], spec: &[i64]) -> Result<Vec<usize>> {
-	let total: usize = input.iter().product();
+	let product = |dims: &[usize]| {
+		dims.iter()
+			.try_fold(1usize, |acc, &d| acc.checked_mul(d))
+			.ok_or_else(|| EngineError::Model(format!("Reshape target {spec:?} is too large")))
+	};
+	let total = product(input)?;
 	let mut dims = Vec::with_capacity(spec.len());
 	let mut infer = None;
 	for (i, &d) in spec.iter().enumerate() {
@@ -426,18 +483,20 @@ fn reshape_dims(input: &[usize], spec: &[i64]) -> Result<Vec<usize>> {
 				infer = Some(i);
 				dims.push(1);
 			},
-			d if d > 0 => dims.push(d as usize),
+			d if d > 0 => dims.push(
+				usize::try_from(d).map_err(|_| EngineError::Model(format!("Reshape target {spec:?} is too large")))?,
+			),
 			_ => return Err(EngineError::Model(format!("invalid Reshape target {spec:?}"))),
 		}
 	}
-	let known: usize = dims.iter().product();
+	let known = product(&dims)?;
 	if let Some(i) = infer {
 		if known == 0 || total % known != 0 {
 			return Err(EngineError::Model(format!("cannot reshape {input:?} to {spec:?}")));
 		}
 		dims[i] = total / known;
 	}
-	if dims.iter().product::<usize>() != total {
+	if product(&dims)? != total {
 		return Err(EngineError::Model(format!("cannot reshape {input:?} to {spec:?}")));
 	}
 	Ok(dims)
@@ -459,7 +518,7 @@ pub fn tensor_from_proto(t: &TensorProto) -> Result<Tensor> {
 	match t.data_type {
 		FLOAT => {
 			let data: Vec<f32> = if !t.raw_data.is_empty() {
-				if t.raw_data.len() != count * 4 {
+				if Some(t.raw_data.len()) != count.checked_mul(4) {
 					return Err(bad());
 				}
 				t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
@@ -473,7 +532,7 @@ pub fn tensor_from_proto(t: &TensorProto) -> Result<Tensor> {
 		},
 		INT64 => {
 			let data: Vec<i64> = if !t.raw_data.is_empty() {
-				if t.raw_data.len() != count * 8 {
+				if Some(t.raw_data.len()) != count.checked_mul(8) {
 					return Err(bad());
 				}
 				t.raw_data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
@@ -493,7 +552,12 @@ pub fn tensor_from_proto(t: &TensorProto) -> Result<Tensor> {
 /// CPUs differ in the payload and sign of the NaNs they produce, and honest workers must not
 /// disagree on bits that mean nothing.
 pub fn value_from_tensor(t: &Tensor) -> Result<Value> {
-	let shape: Vec<u32> = t.dims().iter().map(|&d| d as u32).collect();
+	let shape: Vec<u32> = t
+		.dims()
+		.iter()
+		.map(|&d| u32::try_from(d))
+		.collect::<std::result::Result<_, _>>()
+		.map_err(|_| EngineError::Model(format!("an output dimension of {:?} does not fit a value", t.dims())))?;
 	Ok(match t.dtype() {
 		DType::I64 => Value::I64 { shape, data: t.flatten_all()?.to_vec1::<i64>()? },
 		_ => Value::F32 { shape, bits: crate::ops::host(t)?.into_iter().map(canonical_bits).collect() },
