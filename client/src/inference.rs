@@ -115,16 +115,39 @@ pub async fn request(
 /// A step of a request, as its events report it.
 #[derive(Debug, Clone)]
 pub enum Progress {
-	Drawn { round: u8, members: Vec<AccountId32>, commit_ends: u64 },
-	Committed { round: u8, count: usize, of: usize },
-	RevealStarted { ends: u64 },
-	Revealed { count: usize, of: usize },
-	Slashed { worker: AccountId32, amount: u128, reason: String },
-	Escalated { seats: u32 },
+	Drawn {
+		round: u8,
+		members: Vec<AccountId32>,
+		commit_ends: u64,
+	},
+	Committed {
+		round: u8,
+		count: usize,
+		of: usize,
+	},
+	RevealStarted {
+		ends: u64,
+	},
+	Revealed {
+		count: usize,
+		of: usize,
+	},
+	Slashed {
+		worker: AccountId32,
+		amount: u128,
+		reason: String,
+	},
+	Escalated {
+		seats: u32,
+	},
 	/// A sealed first round's digests agreed: its members publish their answers until `ends`.
-	PublishStarted { ends: u64 },
+	PublishStarted {
+		ends: u64,
+	},
 	/// A sealed first-round member published the answer behind its digest (`count` so far).
-	Published { count: usize },
+	Published {
+		count: usize,
+	},
 }
 
 /// How a request ended.
