@@ -402,7 +402,13 @@ enum Arithmetic {
 /// zero and is checked: a division by zero or `i64::MIN / -1` refuses the input instead of
 /// crashing the process.
 fn arithmetic(a: &Tensor, b: &Tensor, node: &NodeProto, op: Arithmetic) -> Result<Tensor> {
-	let shape = a.shape().broadcast_shape_binary_op(b.shape(), &node.op_type)?;
+	let name = match op {
+		Arithmetic::Add => "Add",
+		Arithmetic::Sub => "Sub",
+		Arithmetic::Mul => "Mul",
+		Arithmetic::Div => "Div",
+	};
+	let shape = a.shape().broadcast_shape_binary_op(b.shape(), name)?;
 	within_limit(shape.elem_count())?;
 	if a.dtype() != DType::I64 || b.dtype() != DType::I64 {
 		return Ok(match op {
