@@ -19,6 +19,25 @@ fn llama() -> &'static Model {
 	M.get_or_init(|| load(&models_dir().join(testmodels::TINY_LLAMA), ExecutionProfile::Portable))
 }
 
+/// The integer graphs a request input can push to their edges (÷0, overflow, an input-sized
+/// broadcast), in both profiles.
+fn integer_graphs() -> &'static [Model] {
+	static M: OnceLock<Vec<Model>> = OnceLock::new();
+	M.get_or_init(|| {
+		let graphs =
+			[testmodels::onnx_int_divider_bytes(), testmodels::onnx_int_affine_bytes(), testmodels::onnx_outer_sum_bytes()];
+		let mut models = Vec::new();
+		for bytes in graphs {
+			let dir = tempfile::tempdir().expect("temp dir");
+			testmodels::write_onnx_graph(dir.path(), &bytes).expect("bundle");
+			for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+				models.push(load(dir.path(), profile));
+			}
+		}
+		models
+	})
+}
+
 fn value() -> impl Strategy<Value = Value> {
 	prop_oneof![
 		(prop::collection::vec(0u32..600, 0..4), prop::collection::vec(any::<u32>(), 0..1100))
@@ -54,7 +73,7 @@ proptest! {
 
 	#[test]
 	fn models_answer_any_value_with_an_output_or_a_typed_error(v in value()) {
-		for model in [mlp(), llama()] {
+		for model in [mlp(), llama()].into_iter().chain(integer_graphs()) {
 			match model.run(&v) {
 				Ok(_) | Err(EngineError::Input(_)) => {},
 				Err(other) => prop_assert!(false, "unexpected error {}", other),
