@@ -24,8 +24,11 @@ fn llama() -> &'static Model {
 fn integer_graphs() -> &'static [Model] {
 	static M: OnceLock<Vec<Model>> = OnceLock::new();
 	M.get_or_init(|| {
-		let graphs =
-			[testmodels::onnx_int_divider_bytes(), testmodels::onnx_int_affine_bytes(), testmodels::onnx_outer_sum_bytes()];
+		let graphs = [
+			testmodels::onnx_int_divider_bytes(),
+			testmodels::onnx_int_affine_bytes(),
+			testmodels::onnx_outer_sum_bytes(),
+		];
 		let mut models = Vec::new();
 		for bytes in graphs {
 			let dir = tempfile::tempdir().expect("temp dir");

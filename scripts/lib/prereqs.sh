@@ -86,6 +86,7 @@ ensure_engine_test_deps() {
 	python3 -c 'import tokenizers' 2>/dev/null || missing+=(tokenizers)
 	python3 -c 'import safetensors' 2>/dev/null || missing+=(safetensors)
 	python3 -c 'import numpy' 2>/dev/null || missing+=(numpy)
+	python3 -c 'import gguf' 2>/dev/null || missing+=(gguf)
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "installing Python packages: ${missing[*]}" >&2
 		python3 -m pip install --quiet --disable-pip-version-check "${missing[@]}" >&2 ||

@@ -150,7 +150,7 @@ impl LlamaModel {
 
 	pub fn from_gguf(profile: ExecutionProfile, path: &Path, max_new_tokens: u32) -> Result<Self> {
 		let mut file = File::open(path).map_err(io_at(path))?;
-		let content = gguf_file::Content::read(&mut file).map_err(|e| EngineError::Model(format!("GGUF: {e}")))?;
+		let content = super::gguf::read_content(&mut file)?;
 		let meta = |key: &str| -> Result<&gguf_file::Value> {
 			content.metadata.get(key).ok_or_else(|| EngineError::Model(format!("GGUF metadata lacks {key}")))
 		};
@@ -165,9 +165,7 @@ impl LlamaModel {
 			Ok(meta(&format!("llama.{key}"))?.to_f32().map_err(|e| EngineError::Model(format!("{key}: {e}")))? as f64)
 		};
 		let mut tensor = |name: &str| -> Result<candle_core::quantized::QTensor> {
-			content
-				.tensor(&mut file, name, &Device::Cpu)
-				.map_err(|e| EngineError::Model(format!("GGUF tensor {name}: {e}")))
+			super::gguf::read_tensor(&content, &mut file, name)
 		};
 		let embed_q = tensor("token_embd.weight")?;
 		let (vocab, hidden) = embed_q.shape().dims2()?;

@@ -1,0 +1,85 @@
+//! GGUF tensors: the types the engine loads, reading one by name, and reading one as `f32` the
+//! way the portable profile sees it.
+//!
+//! The portable profile dequantizes every matrix once at load. The block decoders are candle's
+//! scalar ones (an `f16` or `f32` scale times a small integer, minus an offset, in a fixed order
+//! per element): plain IEEE-754 multiplies and subtractions that give the same bits on every CPU.
+//! The fast profile keeps the blocks and multiplies them with candle's quantized kernels.
+
+use crate::{
+	error::{io_at, EngineError},
+	Result,
+};
+use candle_core::{
+	quantized::{gguf_file, GgmlDType, QTensor},
+	Device,
+};
+use std::{
+	fs::File,
+	io::{Read, Seek},
+	path::Path,
+};
+
+/// The tensor types the engine loads; any other is refused by name.
+pub const SUPPORTED_TYPES: [GgmlDType; 10] = [
+	GgmlDType::F32,
+	GgmlDType::F16,
+	GgmlDType::Q4_0,
+	GgmlDType::Q4_1,
+	GgmlDType::Q5_0,
+	GgmlDType::Q5_1,
+	GgmlDType::Q8_0,
+	GgmlDType::Q4K,
+	GgmlDType::Q5K,
+	GgmlDType::Q6K,
+];
+
+/// A GGUF tensor type as llama.cpp names it.
+pub fn type_name(dtype: GgmlDType) -> &'static str {
+	match dtype {
+		GgmlDType::F32 => "F32",
+		GgmlDType::F16 => "F16",
+		GgmlDType::BF16 => "BF16",
+		GgmlDType::Q4_0 => "Q4_0",
+		GgmlDType::Q4_1 => "Q4_1",
+		GgmlDType::Q5_0 => "Q5_0",
+		GgmlDType::Q5_1 => "Q5_1",
+		GgmlDType::Q8_0 => "Q8_0",
+		GgmlDType::Q8_1 => "Q8_1",
+		GgmlDType::Q2K => "Q2_K",
+		GgmlDType::Q3K => "Q3_K",
+		GgmlDType::Q4K => "Q4_K",
+		GgmlDType::Q5K => "Q5_K",
+		GgmlDType::Q6K => "Q6_K",
+		GgmlDType::Q8K => "Q8_K",
+	}
+}
+
+/// Read the header of a GGUF file.
+pub fn read_content<R: Read + Seek>(reader: &mut R) -> Result<gguf_file::Content> {
+	gguf_file::Content::read(reader).map_err(|e| EngineError::Model(format!("GGUF: {e}")))
+}
+
+/// Read tensor `name`, refusing a type outside [`SUPPORTED_TYPES`] by name.
+pub fn read_tensor<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R, name: &str) -> Result<QTensor> {
+	let info =
+		content.tensor_infos.get(name).ok_or_else(|| EngineError::Model(format!("GGUF has no tensor {name}")))?;
+	if !SUPPORTED_TYPES.contains(&info.ggml_dtype) {
+		let supported: Vec<&str> = SUPPORTED_TYPES.iter().map(|t| type_name(*t)).collect();
+		return Err(EngineError::Model(format!(
+			"GGUF tensor {name} is {}, a type the engine does not load (it loads {})",
+			type_name(info.ggml_dtype),
+			supported.join(", ")
+		)));
+	}
+	content.tensor(reader, name, &Device::Cpu).map_err(|e| EngineError::Model(format!("GGUF tensor {name}: {e}")))
+}
+
+/// Tensor `name` of the GGUF file at `path`: its shape and every value as `f32`, dequantized as
+/// the portable profile does at load.
+pub fn dequantized(path: &Path, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+	let mut file = File::open(path).map_err(io_at(path))?;
+	let content = read_content(&mut file)?;
+	let tensor = read_tensor(&content, &mut file, name)?.dequantize(&Device::Cpu)?;
+	Ok((tensor.dims().to_vec(), tensor.flatten_all()?.to_vec1::<f32>()?))
+}
