@@ -375,9 +375,20 @@ pub fn write_tiny_llama_gguf(dir: &Path) -> Result<Manifest> {
 	write_llama_gguf(dir, &tiny_llama_config(), TINY_LLAMA_NEW_TOKENS)
 }
 
+/// The same tiny Llama as a GGUF file with its matrices in `matrices` (a type whose blocks
+/// divide the tiny model's widths: F32, F16 or one of the 32-element block types).
+pub fn write_tiny_llama_gguf_as(dir: &Path, matrices: GgmlDType) -> Result<Manifest> {
+	write_llama_gguf_as(dir, &tiny_llama_config(), TINY_LLAMA_NEW_TOKENS, matrices)
+}
+
 /// A seeded Llama of configuration `c` as GGUF with q8_0 matrices (the weights of
 /// [`write_llama_safetensors`], q/k rows permuted as llama.cpp's converter does).
 pub fn write_llama_gguf(dir: &Path, c: &LlamaConfig, max_new_tokens: u32) -> Result<Manifest> {
+	write_llama_gguf_as(dir, c, max_new_tokens, GgmlDType::Q8_0)
+}
+
+/// [`write_llama_gguf`] with its matrices in `matrices`.
+pub fn write_llama_gguf_as(dir: &Path, c: &LlamaConfig, max_new_tokens: u32, matrices: GgmlDType) -> Result<Manifest> {
 	fs::create_dir_all(dir).map_err(io_at(dir))?;
 	let kv_heads = c.num_key_value_heads.unwrap_or(c.num_attention_heads);
 	let mut tensors: Vec<(String, QTensor)> = Vec::new();
@@ -412,7 +423,7 @@ pub fn write_llama_gguf(dir: &Path, c: &LlamaConfig, max_new_tokens: u32) -> Res
 			data
 		};
 		let tensor = Tensor::from_vec(data, dims.clone(), &Device::Cpu)?;
-		let dtype = if dims.len() == 2 { GgmlDType::Q8_0 } else { GgmlDType::F32 };
+		let dtype = if dims.len() == 2 { matrices } else { GgmlDType::F32 };
 		tensors.push((gguf_name, QTensor::quantize(&tensor, dtype)?));
 	}
 	use gguf_file::Value as V;

@@ -179,6 +179,37 @@ fn integer_overflow_huge_broadcasts_and_integer_activations_are_defined() {
 	}
 }
 
+/// The tiny Llama as GGUF with its matrices in each type whose blocks fit its widths: it loads
+/// and generates in both profiles (the portable profile on matrices dequantized at load, the
+/// fast one on the blocks as they are), and the portable answer of a lossless type is the
+/// safetensors model's.
+#[test]
+fn a_llama_gguf_in_each_block_type_runs_in_both_profiles() {
+	use candle_core::quantized::GgmlDType;
+	let prompt = Value::Tokens(vec![1, 2, 3, 4]);
+	let safetensors = load(&models_dir().join(testmodels::TINY_LLAMA), Portable).run(&prompt).unwrap();
+	for dtype in [
+		GgmlDType::F32,
+		GgmlDType::F16,
+		GgmlDType::Q4_0,
+		GgmlDType::Q4_1,
+		GgmlDType::Q5_0,
+		GgmlDType::Q5_1,
+		GgmlDType::Q8_0,
+	] {
+		let dir = tempfile::tempdir().unwrap();
+		testmodels::write_tiny_llama_gguf_as(dir.path(), dtype).unwrap();
+		for profile in [Portable, Fast] {
+			let out = load(dir.path(), profile).run(&prompt).unwrap_or_else(|e| panic!("{dtype:?} {profile:?}: {e}"));
+			let Value::Tokens(tokens) = &out else { panic!("{dtype:?} {profile:?}: token ids, got {out:?}") };
+			assert!(!tokens.is_empty(), "{dtype:?} {profile:?}: generates");
+			if dtype == GgmlDType::F32 && profile == Portable {
+				assert_eq!(out, safetensors, "the same weights in GGUF F32 answer like safetensors");
+			}
+		}
+	}
+}
+
 #[test]
 fn every_nan_in_an_output_has_one_bit_pattern() {
 	use candle_core::{Device, Tensor};
