@@ -573,19 +573,26 @@ fn slashes_on(id: RequestId, worker: AccountId) -> Vec<Misconduct> {
 		.collect()
 }
 
+/// A request whose first round of three splits: one honest answer (`truth`) and two different
+/// lies. Its id and the first round's members.
+fn split_first_round() -> (RequestId, Vec<AccountId>) {
+	let id = request(None);
+	next_block();
+	let first = committee(id);
+	for (w, out) in first.iter().zip([&b"truth"[..], b"lie", b"lie-2"]) {
+		commit(id, *w, out);
+	}
+	for (w, out) in first.iter().zip([&b"truth"[..], b"lie", b"lie-2"]) {
+		reveal(id, *w, out);
+	}
+	(id, first)
+}
+
 #[test]
 fn first_round_liars_are_slashed_and_its_honest_members_paid_when_the_escalation_settles() {
 	run(7, || {
-		let id = request(None);
-		next_block();
-		let first = committee(id);
 		// No quorum in the first round: one honest answer, two different lies.
-		for (w, out) in first.iter().zip([&b"truth"[..], b"lie", b"lie-2"]) {
-			commit(id, *w, out);
-		}
-		for (w, out) in first.iter().zip([&b"truth"[..], b"lie", b"lie-2"]) {
-			reveal(id, *w, out);
-		}
+		let (id, first) = split_first_round();
 		assert_eq!(round(id), 1);
 		assert_eq!(Digests::<Test>::iter_prefix(id).count(), 3, "sealed");
 		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 0);
@@ -646,15 +653,7 @@ fn a_lie_that_blocked_the_first_round_is_slashed_when_the_escalation_rejects_the
 #[test]
 fn first_round_answers_stay_sealed_until_the_escalated_round_has_committed() {
 	run(7, || {
-		let id = request(None);
-		next_block();
-		let first = committee(id);
-		for (w, out) in first.iter().zip([&b"truth"[..], b"lie", b"lie-2"]) {
-			commit(id, *w, out);
-		}
-		for (w, out) in first.iter().zip([&b"truth"[..], b"lie", b"lie-2"]) {
-			reveal(id, *w, out);
-		}
+		let (id, first) = split_first_round();
 		// Three different digests: escalated at once, with nothing but digests in state.
 		assert_eq!(round(id), 1);
 		assert!(matches!(phase_of(id), Some(Phase::Commit { .. })));
