@@ -221,8 +221,7 @@ pub fn onnx_int_divider_bytes() -> Vec<u8> {
 
 /// Write the integer divider as an ONNX bundle to `dir`.
 pub fn write_onnx_int_divider(dir: &Path) -> Result<Manifest> {
-	write(dir, "model.onnx", &onnx_int_divider_bytes())?;
-	Manifest::create_for_directory(dir, Architecture::Onnx { graph: "model.onnx".into() }, &[])
+	write_onnx_graph(dir, &onnx_int_divider_bytes())
 }
 
 /// Integer arithmetic that overflows on large inputs: `y = x · 2 + 1` on an i64 vector.
@@ -278,8 +277,7 @@ pub fn write_onnx_graph(dir: &Path, model: &[u8]) -> Result<Manifest> {
 
 /// Write an ONNX bundle to `dir`.
 pub fn write_onnx_mlp(dir: &Path, extra_op: Option<&str>) -> Result<Manifest> {
-	write(dir, "model.onnx", &onnx_mlp_bytes(extra_op))?;
-	Manifest::create_for_directory(dir, Architecture::Onnx { graph: "model.onnx".into() }, &[])
+	write_onnx_graph(dir, &onnx_mlp_bytes(extra_op))
 }
 
 /// The MLP with one weight of its last layer changed by 10 %: a bundle that looks like the
@@ -295,8 +293,7 @@ pub fn write_onnx_mlp_perturbed(dir: &Path) -> Result<Manifest> {
 		.ok_or_else(|| crate::EngineError::Model("the test MLP has no w3".into()))?;
 	let first = f32::from_le_bytes([w3.raw_data[0], w3.raw_data[1], w3.raw_data[2], w3.raw_data[3]]);
 	w3.raw_data[..4].copy_from_slice(&(first * 1.1).to_le_bytes());
-	write(dir, "model.onnx", &proto.encode_to_vec())?;
-	Manifest::create_for_directory(dir, Architecture::Onnx { graph: "model.onnx".into() }, &[])
+	write_onnx_graph(dir, &proto.encode_to_vec())
 }
 
 /// Seeded Llama weights under Hugging Face names, `[out, in]` row-major.

@@ -210,6 +210,14 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	/// A checked answer as stored.
+	fn stored_answer(answer: Answer) -> Result<AnswerOf<T>, Error<T>> {
+		AnswerOf::<T>::bounded(answer).map_err(|e| match e {
+			ValueError::TooLarge => Error::<T>::OutputTooLarge,
+			ValueError::Undecodable => Error::<T>::UndecodableOutput,
+		})
+	}
+
 	/// Everything a sealed reveal must satisfy, at validation and at dispatch.
 	fn check_reveal_digest(
 		request: RequestId,
@@ -238,13 +246,13 @@ impl<T: Config> Pallet<T> {
 	/// Everything a publication must satisfy, at validation and at dispatch: the request's
 	/// sealed first round is being published (its own `Publish` phase, or the escalated
 	/// round's reveal phase), `key` revealed a digest there and has not published, and the
-	/// answer has that digest. The seat, and the last block of the phase.
+	/// answer has that digest. The seat and what it revealed, and the last block of the phase.
 	fn check_publish(
 		request: RequestId,
 		key: &T::WorkerKey,
 		answer: &Answer,
 		signature: &SignatureOf<T>,
-	) -> Result<(RequestOf<T>, u32, BlockNumberFor<T>), Error<T>> {
+	) -> Result<(RequestOf<T>, u32, SealedAnswerOf<T>, BlockNumberFor<T>), Error<T>> {
 		let req = Requests::<T>::get(request).ok_or(Error::<T>::UnknownRequest)?;
 		let ends = match req.phase {
 			Phase::Publish { ends } if req.round == 0 => ends,
@@ -258,7 +266,7 @@ impl<T: Config> Pallet<T> {
 		Self::check_answer(answer)?;
 		ensure!(key.verify(&publish_payload(request, answer), signature), Error::<T>::BadSignature);
 		ensure!(opg_primitives::inference::answer_digest(answer) == sealed.digest, Error::<T>::CommitmentMismatch);
-		Ok((req, seat, ends))
+		Ok((req, seat, sealed, ends))
 	}
 
 	/// Whether first-round seat `seat` has published its answer while the request is in `round`.
@@ -353,7 +361,7 @@ impl<T: Config> Pallet<T> {
 		answer: &Answer,
 		signature: &SignatureOf<T>,
 	) -> TransactionValidityWithRefund {
-		let (_, seat, ends) = Self::check_publish(*request, key, answer, signature).map_err(|e| invalid(e))?;
+		let (_, seat, _, ends) = Self::check_publish(*request, key, answer, signature).map_err(|e| invalid(e))?;
 		Self::validity(b"publish", *request, 0, seat, ends)
 	}
 
@@ -386,10 +394,7 @@ impl<T: Config> Pallet<T> {
 		signature: &SignatureOf<T>,
 	) -> DispatchResultWithPostInfo {
 		let (mut req, seat, _) = Self::check_reveal(request, round, &key, &answer, &salt, signature)?;
-		let answer = AnswerOf::<T>::bounded(answer).map_err(|e| match e {
-			ValueError::TooLarge => Error::<T>::OutputTooLarge,
-			ValueError::Undecodable => Error::<T>::UndecodableOutput,
-		})?;
+		let answer = Self::stored_answer(answer)?;
 		let worker = req.committee[seat as usize].worker.clone();
 		req.committee[seat as usize].revealed = true;
 		Outputs::<T>::insert(request, seat, answer);
@@ -433,14 +438,8 @@ impl<T: Config> Pallet<T> {
 		answer: Answer,
 		signature: &SignatureOf<T>,
 	) -> DispatchResultWithPostInfo {
-		let (req, seat, _) = Self::check_publish(request, &key, &answer, signature)?;
-		let answer = AnswerOf::<T>::bounded(answer).map_err(|e| match e {
-			ValueError::TooLarge => Error::<T>::OutputTooLarge,
-			ValueError::Undecodable => Error::<T>::UndecodableOutput,
-		})?;
-		let Some(sealed) = Digests::<T>::get(request, seat) else {
-			return Err(Error::<T>::NotMember.into());
-		};
+		let (req, seat, sealed, _) = Self::check_publish(request, &key, &answer, signature)?;
+		let answer = Self::stored_answer(answer)?;
 		if req.round == 0 {
 			Outputs::<T>::insert(request, seat, answer);
 		} else {

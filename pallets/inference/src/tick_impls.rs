@@ -418,14 +418,16 @@ impl<T: Config> Pallet<T> {
 			if member.commitment.is_none() {
 				continue;
 			}
-			// A member that committed and did not reveal (in a sealed round: did not publish the
-			// answer behind its digest) is slashed.
-			if !member.revealed && matches!(req.phase, Phase::Publish { .. }) {
+			let answer = match (member.revealed, req.phase) {
+				(true, _) => Outputs::<T>::get(id, seat as u32),
 				// Slashed when its sealed reveal phase closed.
-				continue;
-			}
-			match member.revealed.then(|| Outputs::<T>::get(id, seat as u32)).flatten() {
+				(false, Phase::Publish { .. }) => continue,
+				(false, _) => None,
+			};
+			match answer {
 				Some(answer) => revealed.push((seat as u32, answer)),
+				// Committed and did not reveal, or (sealed) did not publish the answer behind its
+				// digest.
 				None => {
 					Self::slash_member(id, &member.worker, Misconduct::BadOrMissingReveal);
 					work.slashed += 1;
