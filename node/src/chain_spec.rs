@@ -47,15 +47,15 @@ pub fn local_testnet() -> Result<ChainSpec, String> {
 		.build())
 }
 
-/// The most validators the runtime's Aura takes (`MaxAuthorities`).
-const MAX_VALIDATORS: usize = 32;
+/// The most validators the runtime's BABE and GRANDPA take (`MaxAuthorities`).
+const MAX_VALIDATORS: usize = opg_runtime::configs::MAX_AUTHORITIES as usize;
 
 /// A public network's genesis as its operators describe it (`--chain testnet:<file>`):
 ///
 /// ```json
 /// {
 ///   "name": "OPG Testnet", "id": "opg_testnet",
-///   "validators": [{ "aura": "<sr25519 SS58>", "grandpa": "<ed25519 SS58>" }],
+///   "validators": [{ "babe": "<sr25519 SS58>", "grandpa": "<ed25519 SS58>" }],
 ///   "balances": [["<account SS58>", 1000000]],
 ///   "sudo": "<account SS58>"
 /// }
@@ -98,11 +98,14 @@ impl TestnetKeys {
 				let key = |field: &str| {
 					v[field].as_str().ok_or_else(|| format!("validators[{i}].{field} must be an SS58 public key"))
 				};
-				let aura = sp_core::sr25519::Public::from_ss58check(key("aura")?)
-					.map_err(|e| format!("validators[{i}].aura: {e:?}"))?;
+				if !v["aura"].is_null() {
+					return Err(format!("validators[{i}].aura: blocks are authored by BABE; name the key `babe`"));
+				}
+				let babe = sp_core::sr25519::Public::from_ss58check(key("babe")?)
+					.map_err(|e| format!("validators[{i}].babe: {e:?}"))?;
 				let grandpa = sp_core::ed25519::Public::from_ss58check(key("grandpa")?)
 					.map_err(|e| format!("validators[{i}].grandpa: {e:?}"))?;
-				Ok((aura, grandpa))
+				Ok((babe, grandpa))
 			})
 			.collect::<Result<Vec<_>, String>>()?;
 		let balances = match &json["balances"] {
@@ -127,9 +130,9 @@ impl TestnetKeys {
 		if validators.len() > MAX_VALIDATORS {
 			return Err(format!("{} validators; the runtime takes at most {MAX_VALIDATORS}", validators.len()));
 		}
-		let mut aura_keys = std::collections::BTreeSet::new();
+		let mut babe_keys = std::collections::BTreeSet::new();
 		let mut grandpa_keys = std::collections::BTreeSet::new();
-		if let Some(i) = validators.iter().position(|(a, g)| !aura_keys.insert(*a) || !grandpa_keys.insert(*g)) {
+		if let Some(i) = validators.iter().position(|(b, g)| !babe_keys.insert(*b) || !grandpa_keys.insert(*g)) {
 			return Err(format!("validators[{i}] repeats another validator's key"));
 		}
 		let mut seen = std::collections::BTreeSet::new();
@@ -198,7 +201,7 @@ mod tests {
 	fn keys_file(sudo: Option<&str>) -> String {
 		let sudo = sudo.map(|s| format!(r#", "sudo": "{s}""#)).unwrap_or_default();
 		format!(
-			r#"{{"validators": [{{"aura": "{}", "grandpa": "{}"}}], "balances": [["{}", 1000]]{sudo}}}"#,
+			r#"{{"validators": [{{"babe": "{}", "grandpa": "{}"}}], "balances": [["{}", 1000]]{sudo}}}"#,
 			Sr25519Keyring::One.public().to_ss58check(),
 			Ed25519Keyring::One.public().to_ss58check(),
 			Sr25519Keyring::Two.to_account_id().to_ss58check(),
@@ -221,10 +224,12 @@ mod tests {
 		let err = |text: &str| TestnetKeys::parse(text).expect_err("refused");
 		assert!(err("{").contains("not JSON"));
 		assert!(err(r#"{"validators": []}"#).contains("at least one validator"));
-		let aura = Sr25519Keyring::One.public().to_ss58check();
-		assert!(err(&format!(r#"{{"validators": [{{"aura": "{aura}"}}]}}"#)).contains("validators[0].grandpa"));
-		assert!(err(&format!(r#"{{"validators": [{{"aura": "nope", "grandpa": "{aura}"}}]}}"#))
-			.contains("validators[0].aura"));
+		let babe = Sr25519Keyring::One.public().to_ss58check();
+		assert!(err(&format!(r#"{{"validators": [{{"babe": "{babe}"}}]}}"#)).contains("validators[0].grandpa"));
+		assert!(err(&format!(r#"{{"validators": [{{"babe": "nope", "grandpa": "{babe}"}}]}}"#))
+			.contains("validators[0].babe"));
+		assert!(err(&format!(r#"{{"validators": [{{"aura": "{babe}", "grandpa": "{babe}"}}]}}"#))
+			.contains("name the key `babe`"));
 		let good = keys_file(None);
 		assert!(err(&good.replace("1000]", "0]")).contains("balances[0][1]"));
 		assert!(err(&good.replace("1000]", "1.5]")).contains("balances[0][1]"));
@@ -232,7 +237,7 @@ mod tests {
 		assert!(err(&twice).contains("twice"), "{}", err(&twice));
 		assert!(err(&keys_file(Some("nobody"))).contains("`sudo`"));
 		let one = format!(
-			r#"{{"aura": "{}", "grandpa": "{}"}}"#,
+			r#"{{"babe": "{}", "grandpa": "{}"}}"#,
 			Sr25519Keyring::One.public().to_ss58check(),
 			Ed25519Keyring::One.public().to_ss58check()
 		);

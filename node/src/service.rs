@@ -1,16 +1,15 @@
-//! The full node: client, database, networking, Aura authoring, GRANDPA finality, off-chain
+//! The full node: client, database, networking, BABE authoring, GRANDPA finality, off-chain
 //! workers and RPC.
 
 use crate::cli::WorkerParams;
 use futures::FutureExt;
 use opg_runtime::{apis::RuntimeApi, opaque::Block};
 use sc_client_api::{Backend, BlockBackend};
-use sc_consensus_aura::{ImportQueueParams, SlotProportion, StartAuraParams};
 use sc_consensus_grandpa::SharedVoterState;
+use sc_consensus_slots::SlotProportion;
 use sc_service::{error::Error as ServiceError, Configuration, TaskManager, WarpSyncConfig};
 use sc_telemetry::{Telemetry, TelemetryWorker};
 use sc_transaction_pool_api::OffchainTransactionPoolFactory;
-use sp_consensus_aura::sr25519::AuthorityPair as AuraPair;
 use std::{sync::Arc, time::Duration};
 
 pub(crate) type FullClient =
@@ -19,6 +18,9 @@ type FullBackend = sc_service::TFullBackend<Block>;
 type FullSelectChain = sc_consensus::LongestChain<FullBackend, Block>;
 type GrandpaBlockImport = sc_consensus_grandpa::GrandpaBlockImport<FullBackend, Block, FullClient, FullSelectChain>;
 type GrandpaLink = sc_consensus_grandpa::LinkHalf<Block, FullClient, FullSelectChain>;
+/// BABE's import checks slot claims and VRF outputs, then hands the block to GRANDPA's.
+type BabeBlockImport =
+	sc_consensus_babe::BabeBlockImport<Block, FullClient, GrandpaBlockImport, BabeInherents, FullSelectChain>;
 
 /// Every 512 blocks GRANDPA stores a justification, so syncing nodes can prove finality.
 const GRANDPA_JUSTIFICATION_PERIOD: u32 = 512;
@@ -29,17 +31,39 @@ pub type Service = sc_service::PartialComponents<
 	FullSelectChain,
 	sc_consensus::DefaultImportQueue<Block>,
 	sc_transaction_pool::TransactionPoolHandle<Block, FullClient>,
-	(GrandpaBlockImport, GrandpaLink, Option<Telemetry>),
+	(
+		BabeBlockImport,
+		sc_consensus_babe::BabeLink<Block>,
+		sc_consensus_babe::BabeWorkerHandle<Block>,
+		GrandpaLink,
+		Option<Telemetry>,
+	),
 >;
 
-/// Aura's inherents for a block: the wall-clock timestamp and the slot it falls in.
-fn aura_inherents(
-	slot_duration: sp_consensus_aura::SlotDuration,
-) -> (sp_consensus_aura::inherents::InherentDataProvider, sp_timestamp::InherentDataProvider) {
-	let timestamp = sp_timestamp::InherentDataProvider::from_system_time();
-	let slot =
-		sp_consensus_aura::inherents::InherentDataProvider::from_timestamp_and_slot_duration(*timestamp, slot_duration);
-	(slot, timestamp)
+/// BABE's inherents for a block, when authoring it and when importing it: the wall-clock
+/// timestamp and the slot it falls in.
+#[derive(Clone)]
+pub struct BabeInherents {
+	slot_duration: sp_consensus_babe::SlotDuration,
+}
+
+#[async_trait::async_trait]
+impl sp_inherents::CreateInherentDataProviders<Block, ()> for BabeInherents {
+	type InherentDataProviders =
+		(sp_consensus_babe::inherents::InherentDataProvider, sp_timestamp::InherentDataProvider);
+
+	async fn create_inherent_data_providers(
+		&self,
+		_parent: <Block as sp_runtime::traits::Block>::Hash,
+		_: (),
+	) -> Result<Self::InherentDataProviders, Box<dyn std::error::Error + Send + Sync>> {
+		let timestamp = sp_timestamp::InherentDataProvider::from_system_time();
+		let slot = sp_consensus_babe::inherents::InherentDataProvider::from_timestamp_and_slot_duration(
+			*timestamp,
+			self.slot_duration,
+		);
+		Ok((slot, timestamp))
+	}
 }
 
 /// The parts every subcommand needs: client, database, pool and import queue.
@@ -90,23 +114,26 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 		telemetry.as_ref().map(|x| x.handle()),
 	)?;
 
-	let cidp_client = client.clone();
-	let import_queue = sc_consensus_aura::import_queue::<AuraPair, _, _, _, _, _>(ImportQueueParams {
-		block_import: grandpa_block_import.clone(),
-		justification_import: Some(Box::new(grandpa_block_import.clone())),
+	let babe_config = sc_consensus_babe::configuration(&*client)?;
+	let slot_duration = babe_config.slot_duration();
+	let (block_import, babe_link) = sc_consensus_babe::block_import(
+		babe_config,
+		grandpa_block_import.clone(),
+		client.clone(),
+		BabeInherents { slot_duration },
+		select_chain.clone(),
+		OffchainTransactionPoolFactory::new(transaction_pool.clone()),
+	)?;
+	// The worker handle must live as long as the node: BABE's epoch task ends when it is dropped.
+	let (import_queue, babe_worker) = sc_consensus_babe::import_queue(sc_consensus_babe::ImportQueueParams {
+		link: babe_link.clone(),
+		block_import: block_import.clone(),
+		justification_import: Some(Box::new(grandpa_block_import)),
 		client: client.clone(),
-		create_inherent_data_providers: move |parent_hash, _| {
-			let cidp_client = cidp_client.clone();
-			async move {
-				let slot_duration = sc_consensus_aura::standalone::slot_duration_at(&*cidp_client, parent_hash)?;
-				Ok(aura_inherents(slot_duration))
-			}
-		},
+		slot_duration,
 		spawner: &task_manager.spawn_essential_handle(),
 		registry: config.prometheus_registry(),
-		check_for_equivocation: Default::default(),
 		telemetry: telemetry.as_ref().map(|x| x.handle()),
-		compatibility_mode: Default::default(),
 	})?;
 
 	Ok(sc_service::PartialComponents {
@@ -117,7 +144,7 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 		keystore_container,
 		select_chain,
 		transaction_pool,
-		other: (grandpa_block_import, grandpa_link, telemetry),
+		other: (block_import, babe_link, babe_worker, grandpa_link, telemetry),
 	})
 }
 
@@ -142,7 +169,7 @@ fn worker_config(config: &Configuration, params: &WorkerParams) -> crate::worker
 	}
 }
 
-/// Development chains start with worker keys in the keystore, like their Aura and GRANDPA
+/// Development chains start with worker keys in the keystore, like their BABE and GRANDPA
 /// keys: `//<Name>//opg-worker` for the `--alice`-style key of this node, and on the `dev`
 /// chain also Bob's and Charlie's, so one node holds a full committee of three.
 fn insert_dev_worker_keys(config: &Configuration, keystore: &sp_keystore::KeystorePtr) -> Result<(), ServiceError> {
@@ -176,7 +203,7 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 		keystore_container,
 		select_chain,
 		transaction_pool,
-		other: (block_import, grandpa_link, mut telemetry),
+		other: (block_import, babe_link, babe_worker, grandpa_link, mut telemetry),
 	} = new_partial(&config)?;
 
 	let mut net_config = sc_network::config::FullNetworkConfiguration::<
@@ -253,8 +280,16 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 	let rpc_builder = {
 		let client = client.clone();
 		let pool = transaction_pool.clone();
+		let select_chain = select_chain.clone();
+		let keystore = keystore_container.keystore();
 		Box::new(move |_| {
-			let deps = crate::rpc::FullDeps { client: client.clone(), pool: pool.clone() };
+			let deps = crate::rpc::FullDeps {
+				client: client.clone(),
+				pool: pool.clone(),
+				select_chain: select_chain.clone(),
+				babe_worker: babe_worker.clone(),
+				keystore: keystore.clone(),
+			};
 			crate::rpc::create_full(deps).map_err(Into::into)
 		})
 	};
@@ -297,27 +332,26 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 			telemetry.as_ref().map(|x| x.handle()),
 		);
 
-		let slot_duration = sc_consensus_aura::slot_duration(&*client)?;
-		let aura = sc_consensus_aura::start_aura::<AuraPair, _, _, _, _, _, _, _, _, _, _>(StartAuraParams {
-			slot_duration,
+		let slot_duration = babe_link.config().slot_duration();
+		let babe = sc_consensus_babe::start_babe(sc_consensus_babe::BabeParams {
+			keystore: keystore_container.keystore(),
 			client,
 			select_chain,
+			env: proposer_factory,
 			block_import,
-			proposer_factory,
-			create_inherent_data_providers: move |_, ()| async move { Ok(aura_inherents(slot_duration)) },
-			force_authoring,
-			backoff_authoring_blocks: Option::<()>::None,
-			keystore: keystore_container.keystore(),
 			sync_oracle: sync_service.clone(),
 			justification_sync_link: sync_service.clone(),
+			create_inherent_data_providers: BabeInherents { slot_duration },
+			force_authoring,
+			backoff_authoring_blocks: Option::<()>::None,
+			babe_link,
 			block_proposal_slot_portion: SlotProportion::new(2f32 / 3f32),
 			max_block_proposal_slot_portion: None,
 			telemetry: telemetry.as_ref().map(|x| x.handle()),
-			compatibility_mode: Default::default(),
 		})?;
 
 		// Authoring is essential: if it stops, the node stops rather than idle silently.
-		task_manager.spawn_essential_handle().spawn_blocking("aura", Some("block-authoring"), aura);
+		task_manager.spawn_essential_handle().spawn_blocking("babe", Some("block-authoring"), babe);
 	}
 
 	if enable_grandpa {

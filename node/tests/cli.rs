@@ -64,7 +64,7 @@ fn build_spec_carries_token_properties_and_four_local_authorities() {
 	assert_eq!(spec["properties"]["tokenSymbol"], "OPG");
 	assert_eq!(spec["properties"]["tokenDecimals"], 18);
 	let patch = &spec["genesis"]["runtimeGenesis"]["patch"];
-	assert_eq!(patch["aura"]["authorities"].as_array().map(Vec::len), Some(4), "{patch}");
+	assert_eq!(patch["babe"]["authorities"].as_array().map(Vec::len), Some(4), "{patch}");
 	assert_eq!(patch["grandpa"]["authorities"].as_array().map(Vec::len), Some(4), "{patch}");
 }
 
@@ -84,7 +84,7 @@ fn a_testnet_from_fresh_keys_runs_with_no_development_account() {
 	// A validator's keys from a fresh phrase, and a funded account of its own.
 	let generated = key(&["generate", "--scheme", "sr25519", "--output-type", "json"]);
 	let phrase = generated["secretPhrase"].as_str().expect("phrase").to_string();
-	let aura = generated["ss58Address"].as_str().expect("address").to_string();
+	let babe = generated["ss58Address"].as_str().expect("address").to_string();
 	let grandpa = key(&["inspect", "--scheme", "ed25519", "--output-type", "json", &phrase])["ss58Address"]
 		.as_str()
 		.expect("address")
@@ -99,7 +99,7 @@ fn a_testnet_from_fresh_keys_runs_with_no_development_account() {
 		serde_json::json!({
 			"name": "OPG Check Net",
 			"id": "opg_check",
-			"validators": [{ "aura": aura, "grandpa": grandpa }],
+			"validators": [{ "babe": babe, "grandpa": grandpa }],
 			"balances": [[funded, 5000]],
 		})
 		.to_string(),
@@ -115,7 +115,7 @@ fn a_testnet_from_fresh_keys_runs_with_no_development_account() {
 
 	let base = dir.path().join("validator");
 	let spec_arg = spec.display().to_string();
-	for (scheme, key_type) in [("sr25519", "aura"), ("ed25519", "gran")] {
+	for (scheme, key_type) in [("sr25519", "babe"), ("ed25519", "gran")] {
 		let (status, _, stderr) = run_to_exit(
 			&[
 				"key",

@@ -40,8 +40,8 @@ fn four_validators_finalize_survive_one_down_and_resync() {
 	for node in nodes.iter_mut() {
 		node.wait_finalized(3, STARTUP);
 	}
-	let authors = authors_of_recent_blocks(&nodes[0], 8);
-	assert!(authors >= 3, "only {authors} distinct Aura slots authored blocks among the last 8");
+	let authors = authors_of_recent_blocks(&nodes[0], 16);
+	assert!(authors >= 3, "only {authors} distinct BABE authorities authored blocks among the last 16");
 
 	// Kill dave; the other three must keep finalizing.
 	nodes[3].kill();
@@ -68,22 +68,32 @@ fn four_validators_finalize_survive_one_down_and_resync() {
 	}
 }
 
-/// How many different Aura slots-owners (by `slot % 4`) authored the last `count` blocks.
+/// How many different BABE authorities authored the last `count` blocks. Every block must
+/// carry a VRF output (a primary or a secondary VRF slot claim): committee draws rely on it.
 fn authors_of_recent_blocks(node: &Node, count: u32) -> usize {
+	use codec::Decode;
+	use sp_consensus_babe::digests::PreDigest;
 	let rpc = node.rpc();
 	let best = node.best_number().expect("best block");
-	let mut owners = std::collections::BTreeSet::new();
-	for number in best.saturating_sub(count)..=best {
+	let mut authors = std::collections::BTreeSet::new();
+	for number in best.saturating_sub(count).max(1)..=best {
 		let Some(hash) = node.block_hash(number) else { continue };
 		let header = rpc.call("chain_getHeader", serde_json::json!([hash])).expect("header");
-		for log in header["digest"]["logs"].as_array().into_iter().flatten() {
-			// A PreRuntime digest: 0x06 ++ "aura" ++ SCALE vec of the 8-byte LE slot.
-			let bytes = common::rpc::from_hex(log.as_str().unwrap_or_default());
-			if bytes.len() == 1 + 4 + 1 + 8 && bytes[0] == 6 && &bytes[1..5] == b"aura" {
-				let slot = u64::from_le_bytes(bytes[6..14].try_into().expect("8 bytes"));
-				owners.insert(slot % 4);
-			}
-		}
+		let claims: Vec<PreDigest> = header["digest"]["logs"]
+			.as_array()
+			.into_iter()
+			.flatten()
+			.filter_map(|log| {
+				let bytes = common::rpc::from_hex(log.as_str().unwrap_or_default());
+				let item = sp_runtime::DigestItem::decode(&mut &bytes[..]).ok()?;
+				let (engine, mut data) = item.as_pre_runtime()?;
+				(engine == sp_consensus_babe::BABE_ENGINE_ID)
+					.then(|| PreDigest::decode(&mut data).expect("a BABE claim"))
+			})
+			.collect();
+		assert_eq!(claims.len(), 1, "block #{number} has {} BABE slot claims", claims.len());
+		assert!(claims[0].vrf_signature().is_some(), "block #{number} carries no VRF output: {:?}", claims[0]);
+		authors.insert(claims[0].authority_index());
 	}
-	owners.len()
+	authors.len()
 }

@@ -56,15 +56,19 @@ pub type Moment = u64;
 pub mod time {
 	use super::BlockNumber;
 
-	/// Target time between blocks. Aura's slot is this long; it cannot change once a chain runs.
+	/// Target time between blocks. BABE's slot is this long; it cannot change once a chain runs.
 	pub const MILLISECS_PER_BLOCK: u64 = 6_000;
-	/// Aura slot length in milliseconds.
+	/// BABE slot length in milliseconds.
 	pub const SLOT_DURATION: u64 = MILLISECS_PER_BLOCK;
 
 	/// Blocks per minute, hour and day at the target cadence.
 	pub const MINUTES: BlockNumber = 60_000 / (MILLISECS_PER_BLOCK as BlockNumber);
 	pub const HOURS: BlockNumber = MINUTES * 60;
 	pub const DAYS: BlockNumber = HOURS * 24;
+
+	/// Slots in a BABE epoch: the randomness that assigns slots is fixed one epoch ahead. Like
+	/// the slot length, it cannot change once a chain runs.
+	pub const EPOCH_DURATION_IN_SLOTS: u64 = 10 * MINUTES as u64;
 }
 
 /// A model's content id: blake2-256 of its canonical manifest.

@@ -4,7 +4,7 @@ use frame_support::{
 	derive_impl,
 	dispatch::DispatchClass,
 	parameter_types,
-	traits::{ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, Get, VariantCountOf},
+	traits::{ConstU128, ConstU32, ConstU64, ConstU8, Get, VariantCountOf},
 	weights::{
 		constants::{ParityDbWeight, WEIGHT_REF_TIME_PER_SECOND},
 		ConstantMultiplier, Weight,
@@ -13,7 +13,6 @@ use frame_support::{
 };
 use frame_system::limits::{BlockLength, BlockWeights};
 use pallet_transaction_payment::{FungibleAdapter, Multiplier, TargetedFeeAdjustment};
-use sp_consensus_aura::sr25519::AuthorityId as AuraId;
 use sp_runtime::{
 	traits::{Bounded, One},
 	FixedPointNumber, Perbill, Perquintill,
@@ -21,9 +20,10 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Aura, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime, RuntimeCall,
+	AccountId, Babe, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime, RuntimeCall,
 	RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask, System, WorkerStaking, DAYS,
-	EXISTENTIAL_DEPOSIT, MICRO_OPG, MILLI_OPG, OPG, SLOT_DURATION, VERSION,
+	EPOCH_DURATION_IN_SLOTS, EXISTENTIAL_DEPOSIT, MICRO_OPG, MILLISECS_PER_BLOCK, MILLI_OPG, OPG, SLOT_DURATION,
+	VERSION,
 };
 
 /// Share of a block that ordinary transactions may fill; the rest is kept for operational ones.
@@ -64,18 +64,32 @@ impl frame_system::Config for Runtime {
 	type MaxConsumers = ConstU32<16>;
 }
 
-impl pallet_aura::Config for Runtime {
-	type AuthorityId = AuraId;
+/// The most validators BABE and GRANDPA take.
+pub const MAX_AUTHORITIES: u32 = 32;
+
+parameter_types! {
+	pub const EpochDuration: u64 = EPOCH_DURATION_IN_SLOTS;
+	pub const ExpectedBlockTime: opg_primitives::Moment = MILLISECS_PER_BLOCK;
+}
+
+impl pallet_babe::Config for Runtime {
+	type EpochDuration = EpochDuration;
+	type ExpectedBlockTime = ExpectedBlockTime;
+	// No session pallet yet: every epoch keeps the genesis authorities.
+	type EpochChangeTrigger = pallet_babe::SameAuthoritiesForever;
 	type DisabledValidators = ();
-	type MaxAuthorities = ConstU32<32>;
-	type AllowMultipleBlocksPerSlot = ConstBool<false>;
-	type SlotDuration = pallet_aura::MinimumPeriodTimesTwo<Runtime>;
+	type WeightInfo = ();
+	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
+	type MaxNominators = ConstU32<0>;
+	// No session pallet yet, so equivocations cannot be proven on chain.
+	type KeyOwnerProof = sp_core::Void;
+	type EquivocationReportSystem = ();
 }
 
 impl pallet_grandpa::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
 	type WeightInfo = ();
-	type MaxAuthorities = ConstU32<32>;
+	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
 	type MaxNominators = ConstU32<0>;
 	type MaxSetIdSessionEntries = ConstU64<0>;
 	// No session pallet yet, so equivocations cannot be proven on chain.
@@ -85,7 +99,7 @@ impl pallet_grandpa::Config for Runtime {
 
 impl pallet_timestamp::Config for Runtime {
 	type Moment = opg_primitives::Moment;
-	type OnTimestampSet = Aura;
+	type OnTimestampSet = Babe;
 	type MinimumPeriod = ConstU64<{ SLOT_DURATION / 2 }>;
 	type WeightInfo = ();
 }
@@ -255,6 +269,30 @@ parameter_types! {
 	pub const NoShowSlash: Perbill = Perbill::from_percent(1);
 }
 
+/// Committee randomness from BABE: the VRF outputs of the block being built and of its parent.
+///
+/// A VRF output is fixed by its author's key and the slot, so an author cannot re-seal its
+/// block for another one, only publish or withhold it; and it is secret until the block is out.
+/// Two blocks' outputs are mixed so that one author that knows its own slot's output in advance
+/// cannot tell what a draw will be unless it also authors the block next to it.
+pub struct BabeVrfRandomness;
+
+impl pallet_inference::DrawRandomness for BabeVrfRandomness {
+	/// A request included in block `n` is drawn in block `n + 2` at the earliest, from the
+	/// outputs of blocks built after it, which the author of `n` cannot know.
+	const DELAY: u32 = 2;
+
+	fn block_randomness() -> Option<[u8; 32]> {
+		// Set by the parent's `on_finalize` from its VRF output.
+		let parent = pallet_babe::AuthorVrfRandomness::<Runtime>::get()?;
+		// The pre-digest of this block, read by BABE's `on_initialize`, which runs first.
+		let this = pallet_babe::Initialized::<Runtime>::get().flatten()?;
+		let output = this.vrf_signature()?.pre_output.clone();
+		let mixed = (b"opg/babe-vrf", parent, output);
+		Some(<sp_runtime::traits::BlakeTwo256 as sp_runtime::traits::Hash>::hash_of(&mixed).0)
+	}
+}
+
 impl pallet_inference::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
 	type Currency = Balances;
@@ -293,6 +331,7 @@ impl pallet_inference::Config for Runtime {
 	/// A full queue's last request pays 49 × this; filling one costs ≈ 585 OPG every
 	/// `MaxDrawWait`.
 	type QueueFee = ConstU128<{ 10 * MILLI_OPG }>;
+	type Randomness = BabeVrfRandomness;
 	type WeightInfo = pallet_inference::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = InferenceBenchmarkHelper;

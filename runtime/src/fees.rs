@@ -18,12 +18,12 @@ use sp_runtime::Perbill;
 /// The treasury's share of each fee; the block's author gets the rest.
 pub const FEE_TO_TREASURY: Perbill = Perbill::from_percent(80);
 
-/// The account of this block's author: the account of the Aura key that sealed its slot.
+/// The account of this block's author: the account of the BABE key that claimed its slot.
 pub fn block_author() -> Option<AccountId> {
 	let digest = frame_system::Pallet::<Runtime>::digest();
 	let pre_runtime = digest.logs.iter().filter_map(|item| item.as_pre_runtime());
-	let index = <pallet_aura::Pallet<Runtime> as FindAuthor<u32>>::find_author(pre_runtime)?;
-	let key = pallet_aura::Authorities::<Runtime>::get().get(index as usize)?.clone();
+	let index = <pallet_babe::Pallet<Runtime> as FindAuthor<u32>>::find_author(pre_runtime)?;
+	let (key, _) = pallet_babe::Authorities::<Runtime>::get().get(index as usize)?.clone();
 	AccountId::try_from(sp_core::crypto::ByteArray::as_slice(&key)).ok()
 }
 

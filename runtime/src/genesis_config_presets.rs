@@ -10,7 +10,7 @@ use crate::{
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
 use serde_json::Value;
-use sp_consensus_aura::sr25519::AuthorityId as AuraId;
+use sp_consensus_babe::AuthorityId as BabeId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
 use sp_genesis_builder::{self, PresetId};
 use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
@@ -54,7 +54,7 @@ fn dev_workers(
 }
 
 fn genesis(
-	authorities: Vec<(AuraId, GrandpaId)>,
+	authorities: Vec<(BabeId, GrandpaId)>,
 	endowed_accounts: Vec<AccountId>,
 	root: AccountId,
 	workers: &[Sr25519Keyring],
@@ -63,7 +63,10 @@ fn genesis(
 	let workers = dev_workers(workers);
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig { balances: with_treasury(balances) },
-		aura: pallet_aura::GenesisConfig { authorities: authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>() },
+		babe: pallet_babe::GenesisConfig {
+			authorities: authorities.iter().map(|x| (x.0.clone(), 1)).collect::<Vec<_>>(),
+			epoch_config: crate::BABE_GENESIS_EPOCH_CONFIG,
+		},
 		grandpa: pallet_grandpa::GenesisConfig {
 			authorities: authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
 		},
@@ -87,11 +90,14 @@ pub fn testnet_genesis(
 	balances: Vec<(AccountId, crate::Balance)>,
 	root: Option<AccountId>,
 ) -> Value {
-	let authorities: Vec<(AuraId, GrandpaId)> =
-		validators.into_iter().map(|(aura, grandpa)| (aura.into(), grandpa.into())).collect();
+	let authorities: Vec<(BabeId, GrandpaId)> =
+		validators.into_iter().map(|(babe, grandpa)| (babe.into(), grandpa.into())).collect();
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig { balances: with_treasury(balances) },
-		aura: pallet_aura::GenesisConfig { authorities: authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>() },
+		babe: pallet_babe::GenesisConfig {
+			authorities: authorities.iter().map(|x| (x.0.clone(), 1)).collect::<Vec<_>>(),
+			epoch_config: crate::BABE_GENESIS_EPOCH_CONFIG,
+		},
 		grandpa: pallet_grandpa::GenesisConfig {
 			authorities: authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
 		},
@@ -99,8 +105,8 @@ pub fn testnet_genesis(
 	})
 }
 
-/// The Aura (sr25519) and GRANDPA (ed25519) keys a dev keyring name derives from `//Name`.
-fn authority_keys(who: Sr25519Keyring) -> (AuraId, GrandpaId) {
+/// The BABE (sr25519) and GRANDPA (ed25519) keys a dev keyring name derives from `//Name`.
+fn authority_keys(who: Sr25519Keyring) -> (BabeId, GrandpaId) {
 	(who.public().into(), ed25519_named(who).public().into())
 }
 

@@ -1,6 +1,6 @@
 //! The OPG chain runtime.
 //!
-//! `$OPG` lives in pallet-balances; blocks are authored by Aura and finalized by GRANDPA. The
+//! `$OPG` lives in pallet-balances; blocks are authored by BABE and finalized by GRANDPA. The
 //! inference and staking pallets plug in here as they land (see `docs/ARCHITECTURE.md`).
 
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -45,14 +45,28 @@ pub mod opaque {
 	pub use sp_runtime::OpaqueExtrinsic as UncheckedExtrinsic;
 
 	impl_opaque_keys! {
-		/// The keys a validator registers: Aura for authoring, GRANDPA for finality.
+		/// The keys a validator registers: BABE for authoring, GRANDPA for finality.
 		pub struct SessionKeys {
-			pub aura: super::Aura,
+			pub babe: super::Babe,
 			pub grandpa: super::Grandpa,
 		}
 	}
 }
 pub use opaque::SessionKeys;
+
+/// BABE's epoch settings at genesis: a primary slot for an authority with probability about
+/// 1 − (1 − 1/4)^(its share), and every slot without a primary winner goes to a secondary
+/// author chosen by the epoch's randomness. Secondary slots carry a VRF output too (rather than
+/// a plain signature), so every block has randomness its author can withhold but not choose:
+/// committee draws rely on that (`pallet_inference::DrawRandomness`).
+pub const BABE_GENESIS_EPOCH_CONFIG: sp_consensus_babe::BabeEpochConfiguration =
+	sp_consensus_babe::BabeEpochConfiguration {
+		c: PRIMARY_PROBABILITY,
+		allowed_slots: sp_consensus_babe::AllowedSlots::PrimaryAndSecondaryVRFSlots,
+	};
+
+/// BABE's `c`: the chance that a slot has at least one primary author.
+pub const PRIMARY_PROBABILITY: (u64, u64) = (1, 4);
 
 #[sp_version::runtime_version]
 pub const VERSION: RuntimeVersion = RuntimeVersion {
@@ -60,11 +74,11 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	impl_name: alloc::borrow::Cow::Borrowed("opg-node"),
 	authoring_version: 1,
 	// Bump on every change to runtime logic; the node refuses nothing, the chain upgrades by it.
-	spec_version: 109,
+	spec_version: 110,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	// Bump when the encoding of calls or transaction extensions changes.
-	transaction_version: 4,
+	transaction_version: 5,
 	system_version: 1,
 };
 
@@ -163,7 +177,7 @@ mod runtime {
 	pub type Timestamp = pallet_timestamp;
 
 	#[runtime::pallet_index(2)]
-	pub type Aura = pallet_aura;
+	pub type Babe = pallet_babe;
 
 	#[runtime::pallet_index(3)]
 	pub type Grandpa = pallet_grandpa;

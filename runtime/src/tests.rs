@@ -28,7 +28,7 @@ fn json_merge(a: &mut serde_json::Value, b: serde_json::Value) {
 #[test]
 fn local_testnet_has_four_validators_and_a_funded_treasury() {
 	genesis(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
-		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 4);
+		assert_eq!(pallet_babe::Authorities::<Runtime>::get().len(), 4);
 		assert_eq!(pallet_grandpa::Pallet::<Runtime>::grandpa_authorities().len(), 4);
 		assert_eq!(Balances::balance(&treasury_account()), EXISTENTIAL_DEPOSIT);
 		let pot = pallet_worker_staking::Pallet::<Runtime>::reward_account();
@@ -41,7 +41,7 @@ fn local_testnet_has_four_validators_and_a_funded_treasury() {
 fn development_has_one_validator_and_a_committee_of_staked_workers() {
 	use genesis_config_presets::{dev_worker_key, DEVELOPMENT_WORKERS, GENESIS_WORKER_BOND};
 	genesis(sp_genesis_builder::DEV_RUNTIME_PRESET).execute_with(|| {
-		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 1);
+		assert_eq!(pallet_babe::Authorities::<Runtime>::get().len(), 1);
 		System::on_initialize(1);
 		for who in DEVELOPMENT_WORKERS {
 			let key = dev_worker_key(who);
@@ -147,16 +147,9 @@ fn signed(who: sp_keyring::Sr25519Keyring, nonce: Nonce, call: RuntimeCall) -> U
 	UncheckedExtrinsic::new_signed(call, who.to_account_id().into(), signature.into(), extensions)
 }
 
-/// Start block `n` as the executive does (its hooks run).
+/// Start block `n` as the executive does (its hooks run), in slot `n`.
 fn start_block(n: BlockNumber) {
-	let parent = sp_core::H256::repeat_byte(n as u8);
-	Executive::initialize_block(&<Header as sp_runtime::traits::Header>::new(
-		n,
-		Default::default(),
-		Default::default(),
-		parent,
-		Default::default(),
-	));
+	start_block_in_slot(n, n.into());
 }
 
 #[test]
@@ -221,9 +214,10 @@ fn a_block_with_more_deadlines_due_than_the_hook_may_take_still_takes_transfers_
 			));
 		}
 		start_block(2);
+		start_block(3);
 		let Some(Phase::Commit { ends }) = Requests::<Runtime>::get(requests[requests.len() - 1]).map(|r| r.phase)
 		else {
-			panic!("every request is drawn in the next block")
+			panic!("every request is drawn two blocks later, from the VRF outputs of both")
 		};
 		// Commits are taken up to block `ends`; the next block's hook closes the phase.
 		let closes = ends + 1;
@@ -233,7 +227,7 @@ fn a_block_with_more_deadlines_due_than_the_hook_may_take_still_takes_transfers_
 				assert_eq!(Executive::apply_extrinsic(member_call(who, *id, false)), Ok(Ok(())));
 			}
 		}
-		for n in 3..closes {
+		for n in 4..closes {
 			start_block(n);
 		}
 
@@ -313,21 +307,73 @@ fn a_block_with_more_deadlines_due_than_the_hook_may_take_still_takes_transfers_
 	});
 }
 
-/// Start block `n` sealed by the Aura authority of `slot`.
+/// Finish the block under construction, if any, and start block `n` as BABE's authority
+/// `slot % authorities` would in `slot`: its pre-digest carries the VRF output of that slot,
+/// and the timestamp inherent is the slot's start.
 fn start_block_in_slot(n: BlockNumber, slot: u64) {
+	start_block_with_parent(n, slot, sp_core::H256::repeat_byte(n as u8));
+}
+
+/// [`start_block_in_slot`] with the parent hash given.
+fn start_block_with_parent(n: BlockNumber, slot: u64, parent: sp_core::H256) {
+	use sp_consensus_babe::digests::{PreDigest, SecondaryVRFPreDigest};
+	if System::block_number() > 0 {
+		Executive::finalize_block();
+	}
+	let authorities = pallet_babe::Authorities::<Runtime>::get();
+	let index = (slot % authorities.len() as u64) as u32;
+	let key = &authorities[index as usize].0;
+	let pair = sp_keyring::Sr25519Keyring::iter()
+		.find(|k| sp_core::crypto::ByteArray::as_slice(&k.public()) == sp_core::crypto::ByteArray::as_slice(key))
+		.expect("a dev authority")
+		.pair();
+	// The epoch the slot falls in, and its randomness, as BABE's `on_initialize` will find them.
+	let genesis_slot = *pallet_babe::GenesisSlot::<Runtime>::get();
+	let epoch = if genesis_slot == 0 { 0 } else { (slot - genesis_slot) / EPOCH_DURATION_IN_SLOTS };
+	let randomness = if epoch > pallet_babe::EpochIndex::<Runtime>::get() {
+		pallet_babe::NextRandomness::<Runtime>::get()
+	} else {
+		pallet_babe::Randomness::<Runtime>::get()
+	};
+	let data = sp_consensus_babe::make_vrf_sign_data(&randomness, slot.into(), epoch);
+	let pre_digest = PreDigest::SecondaryVRF(SecondaryVRFPreDigest {
+		authority_index: index,
+		slot: slot.into(),
+		vrf_signature: sp_core::crypto::VrfSecret::vrf_sign(&pair, &data),
+	});
 	let digest = sp_runtime::Digest {
 		logs: vec![sp_runtime::DigestItem::PreRuntime(
-			sp_consensus_aura::AURA_ENGINE_ID,
-			codec::Encode::encode(&sp_consensus_aura::Slot::from(slot)),
+			sp_consensus_babe::BABE_ENGINE_ID,
+			codec::Encode::encode(&pre_digest),
 		)],
 	};
 	Executive::initialize_block(&<Header as sp_runtime::traits::Header>::new(
 		n,
 		Default::default(),
 		Default::default(),
-		sp_core::H256::repeat_byte(n as u8),
+		parent,
 		digest,
 	));
+	assert_ok(Timestamp::set(RuntimeOrigin::none(), slot * SLOT_DURATION).map_err(|e| format!("{e:?}")));
+}
+
+/// Committees are drawn from BABE's VRF outputs of the drawing block and its parent: a header
+/// re-sealed with other contents (another hash) draws the same, another slot's output does not.
+#[test]
+fn committee_randomness_is_babes_vrf_output_not_a_block_hash() {
+	use pallet_inference::DrawRandomness;
+	let randomness = |slots: [u64; 2], parents: [u8; 2]| {
+		genesis(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
+			start_block_with_parent(1, slots[0], sp_core::H256::repeat_byte(parents[0]));
+			assert_eq!(configs::BabeVrfRandomness::block_randomness(), None, "the genesis block has no VRF output");
+			start_block_with_parent(2, slots[1], sp_core::H256::repeat_byte(parents[1]));
+			configs::BabeVrfRandomness::block_randomness().expect("both blocks carry VRF outputs")
+		})
+	};
+	let drawn = randomness([1, 2], [0, 0]);
+	assert_eq!(randomness([1, 2], [7, 9]), drawn, "headers an author can grind change nothing");
+	assert_ne!(randomness([1, 3], [0, 0]), drawn, "the next slot's author draws another committee");
+	assert_ne!(randomness([5, 6], [0, 0]), drawn, "other authors of both blocks draw another committee");
 }
 
 #[test]
@@ -387,19 +433,19 @@ fn fees_rise_while_blocks_are_full_and_fall_back_to_the_posted_price() {
 		let one = Multiplier::saturating_from_integer(1);
 		assert_eq!(NextFeeMultiplier::<Runtime>::get(), one);
 		let mut n = 1;
+		// The fee multiplier moves in a block's `on_finalize`, which starting the next one runs.
 		let mut block = |full: bool| {
 			start_block_in_slot(n, n as u64);
 			if full {
 				frame_system::Pallet::<Runtime>::register_extra_weight_unchecked(normal, DispatchClass::Normal);
 			}
-			// The fee multiplier moves in the block's `on_finalize`.
-			<pallet_transaction_payment::Pallet<Runtime> as Hooks<BlockNumber>>::on_finalize(n);
 			n += 1;
 		};
 		// An hour of blocks full of ordinary transactions.
 		for _ in 0..600 {
 			block(true);
 		}
+		block(false);
 		let congested = NextFeeMultiplier::<Runtime>::get();
 		assert!(congested > Multiplier::saturating_from_rational(3, 2), "{congested:?}");
 		assert!(congested < Multiplier::saturating_from_integer(2), "{congested:?}");

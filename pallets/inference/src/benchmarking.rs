@@ -306,7 +306,7 @@ mod benchmarks {
 
 		#[block]
 		{
-			Pallet::<T>::draw(rid, &mut req, k);
+			Pallet::<T>::draw(rid, &mut req, k, &[7u8; 32]);
 		}
 
 		assert_eq!(req.committee.len() as u32, k);

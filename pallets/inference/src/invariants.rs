@@ -33,6 +33,12 @@ impl<T: Config> Pallet<T> {
 						ensure!(Assignments::<T>::contains_key(&m.worker, id), "member not assigned");
 					}
 				},
+				Phase::Escalating { draws_at } => {
+					ensure!(req.round > 0 && req.committee.is_empty(), "escalation drawn twice");
+					let scheduled = (0..crate::tick_impls::SPILL_BLOCKS)
+						.any(|i| Deadlines::<T>::get(draws_at.saturating_add(i.into())).contains(&id));
+					ensure!(scheduled, "escalation without a scheduled draw");
+				},
 			}
 		}
 		for (who, amount) in escrow.iter() {

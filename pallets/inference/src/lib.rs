@@ -272,6 +272,9 @@ pub mod pallet {
 		#[pallet::constant]
 		type QueueFee: Get<BalanceOf<Self>>;
 
+		/// The randomness committees are drawn from (see [`DrawRandomness`]).
+		type Randomness: DrawRandomness;
+
 		type WeightInfo: WeightInfo;
 
 		/// Sets up workers and keys for the benchmarks.
@@ -405,10 +408,11 @@ pub mod pallet {
 			reason: opg_primitives::Misconduct,
 			amount: BalanceOf<T>,
 		},
-		/// No quorum: a larger committee is drawn.
+		/// No quorum: a larger committee of `seats` is drawn by the hook of block `draws_at`.
 		Escalated {
 			request: RequestId,
 			seats: u32,
+			draws_at: BlockNumberFor<T>,
 		},
 		/// The committee agreed on `output`; the requester paid `paid` and got the rest back.
 		/// `agreeing` are the members paid: this round's and, after an escalation, the first

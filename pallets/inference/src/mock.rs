@@ -138,6 +138,26 @@ impl crate::WorkerRegistry<AccountId, UintAuthorityId, ModelId, Balance> for Sta
 	}
 }
 
+thread_local! {
+	/// Blocks without randomness (as if their author's slot carried no VRF output).
+	pub static NO_RANDOMNESS: core::cell::RefCell<alloc::collections::BTreeSet<u64>> = Default::default();
+	/// What the block's "VRF output" is mixed with: a test changes it to play another author.
+	pub static VRF_KEY: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// A stand-in for BABE's VRF outputs: a hash of the block number and the author's key.
+pub struct BlockVrf;
+impl crate::DrawRandomness for BlockVrf {
+	const DELAY: u32 = 2;
+	fn block_randomness() -> Option<[u8; 32]> {
+		let n = System::block_number();
+		if NO_RANDOMNESS.with(|b| b.borrow().contains(&n)) {
+			return None;
+		}
+		Some(sp_io::hashing::blake2_256(&codec::Encode::encode(&(b"vrf", n, VRF_KEY.with(|k| k.get())))))
+	}
+}
+
 impl pallet_inference::Config for Test {
 	type RuntimeEvent = RuntimeEvent;
 	type Currency = Balances;
@@ -168,6 +188,7 @@ impl pallet_inference::Config for Test {
 	type ResultRetention = ConstU64<RETENTION>;
 	type RequestDeposit = ConstU128<REQUEST_DEPOSIT>;
 	type QueueFee = QueueFeeBase;
+	type Randomness = BlockVrf;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = InferenceBenchHelper;

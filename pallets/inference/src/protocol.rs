@@ -30,6 +30,13 @@ where
 	Some(Cost { price, per_member, treasury, total })
 }
 
+/// The seed of the draw of request `id`'s committee for `round`, from the drawing block's
+/// randomness: every request and round drawn in one block gets its own seed.
+pub fn draw_seed(randomness: &[u8; 32], id: crate::RequestId, round: u8) -> [u8; 32] {
+	use sp_runtime::traits::Hash;
+	sp_runtime::traits::BlakeTwo256::hash(&codec::Encode::encode(&(b"opg/draw", randomness, id, round))).into()
+}
+
 /// The seats of the escalated committee after a first round of `seats`.
 pub fn escalated_seats(seats: u32) -> u32 {
 	seats.saturating_mul(2).saturating_add(1)

@@ -21,7 +21,7 @@ impl<T: Config> Pallet<T> {
 	pub fn request_status(id: RequestId) -> RequestStatus<BlockNumberFor<T>> {
 		if let Some(req) = Requests::<T>::get(id) {
 			return match req.phase {
-				Phase::Drawing => RequestStatus::Drawing,
+				Phase::Drawing | Phase::Escalating { .. } => RequestStatus::Drawing,
 				Phase::Commit { ends } => RequestStatus::Commit { round: req.round, ends },
 				Phase::Reveal { ends } | Phase::SealedReveal { ends } | Phase::Publish { ends } => {
 					RequestStatus::Reveal { round: req.round, ends }

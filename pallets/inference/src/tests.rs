@@ -48,8 +48,18 @@ fn request(seats: Option<u32>) -> RequestId {
 	id
 }
 
+/// The committee of the request's current round, once drawn: blocks pass until the draw
+/// (`BlockVrf::DELAY` blocks after the request or the escalation).
 fn committee(id: RequestId) -> Vec<AccountId> {
+	await_draw(id);
 	Requests::<Test>::get(id).unwrap().committee.iter().map(|m| m.worker).collect()
+}
+
+/// Run blocks until the request's current round is drawn (or the request ended).
+fn await_draw(id: RequestId) {
+	while matches!(phase_of(id), Some(Phase::Drawing | Phase::Escalating { .. })) {
+		next_block();
+	}
 }
 
 fn round(id: RequestId) -> u8 {
@@ -656,15 +666,18 @@ fn first_round_answers_stay_sealed_until_the_escalated_round_has_committed() {
 		let (id, first) = split_first_round();
 		// Three different digests: escalated at once, with nothing but digests in state.
 		assert_eq!(round(id), 1);
-		assert!(matches!(phase_of(id), Some(Phase::Commit { .. })));
+		assert!(matches!(phase_of(id), Some(Phase::Escalating { .. })));
 		assert_eq!(Outputs::<Test>::iter_prefix(id).count(), 0);
 		assert_eq!(FirstRoundAnswers::<Test>::iter_prefix(id).count(), 0);
 		let digests: Vec<[u8; 32]> = Digests::<Test>::iter_prefix_values(id).map(|s| s.digest).collect();
 		assert!(digests.contains(&answer_digest(&out(b"truth"))));
-		// Nor can a first-round member publish while the escalated round commits.
+		// Nor can a first-round member publish before the escalated round is drawn, or while it
+		// commits.
 		let early = publish_call(id, first[0], out(b"truth"));
-		assert_eq!(submit(early), Err(InvalidTransaction::Custom(2)));
+		assert_eq!(submit(early.clone()), Err(InvalidTransaction::Custom(2)));
 		let second = committee(id);
+		assert!(matches!(phase_of(id), Some(Phase::Commit { .. })));
+		assert_eq!(submit(early), Err(InvalidTransaction::Custom(2)));
 		for w in &second {
 			commit(id, *w, b"truth");
 		}
@@ -885,6 +898,8 @@ fn escalation_without_enough_workers_fails_and_refunds() {
 		let id = request(None);
 		next_block();
 		answer_all(id, |seat| vec![seat as u8]);
+		assert!(matches!(phase_of(id), Some(Phase::Escalating { .. })));
+		await_draw(id);
 		assert_eq!(failed(id), Some(FailureReason::NotEnoughWorkers));
 		assert_eq!(total(REQUESTER), INITIAL);
 	});
@@ -1154,6 +1169,10 @@ fn a_burst_of_requests_waits_in_the_queue_and_is_drawn_in_order() {
 	run(3, || {
 		let ids: Vec<RequestId> = (0..12).map(|_| request(Some(1))).collect();
 		assert_eq!(NextToDraw::<Test>::get(), ids[0]);
+		// Nothing is drawn from the randomness of the block after the requests' own: its
+		// author saw them.
+		next_block();
+		assert!(ids.iter().all(|id| matches!(phase(*id), Phase::Drawing)));
 		next_block();
 		// One block draws as many as a third of the deadline list of the block their commits end in.
 		let third = (<<Test as Config>::MaxDeadlinesPerBlock as frame_support::traits::Get<u32>>::get() / 3) as usize;
@@ -1164,7 +1183,7 @@ fn a_burst_of_requests_waits_in_the_queue_and_is_drawn_in_order() {
 		assert_eq!(Inference::request_status(ids[third]), opg_primitives::inference::RequestStatus::Drawing);
 		// The queue has room again.
 		let late = request(Some(1));
-		next_block();
+		run_to(now() + 2);
 		assert_eq!(NextToDraw::<Test>::get(), late + 1);
 		for id in ids.iter().chain([&late]) {
 			answer_all(*id, |_| b"4".to_vec());
@@ -1377,7 +1396,7 @@ fn migration_makes_open_phases_end_a_block_earlier_and_keeps_their_deadlines() {
 	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
 	run(3, || {
 		let id = request(None);
-		next_block();
+		await_draw(id);
 		let Phase::Commit { ends } = phase(id) else { panic!("in commit") };
 		// As version 2 stored it: `ends` was the block whose hook closed the phase, which is
 		// where its deadline is filed.
@@ -1438,5 +1457,84 @@ fn submissions_are_taken_in_block_ends_and_refused_after_it() {
 			})
 			.collect();
 		assert_eq!(slashed, vec![m[2]], "only the member that missed the commit phase");
+	});
+}
+
+// ---- where draws get their randomness ----
+
+/// The draw of `id`'s first round when the blocks after its inclusion have hashes picked by
+/// `header` (what their authors could grind by re-sealing them) and the drawing block's VRF
+/// is keyed `vrf_key` (a different author, or the next slot's); nothing is kept.
+fn draw_with(id: RequestId, header: u64, vrf_key: u64) -> Vec<AccountId> {
+	use frame_support::storage::{with_transaction, TransactionOutcome};
+	with_transaction(|| {
+		VRF_KEY.with(|k| k.set(vrf_key));
+		while matches!(phase_of(id), Some(Phase::Drawing)) {
+			let n = now() + 1;
+			System::set_parent_hash(sp_core::H256::from_low_u64_be(header.wrapping_mul(1_000_003) ^ n));
+			System::set_block_number(n);
+			Inference::on_initialize(n);
+		}
+		VRF_KEY.with(|k| k.set(0));
+		TransactionOutcome::Rollback(Ok::<_, sp_runtime::DispatchError>(committee(id)))
+	})
+	.expect("rolled back")
+}
+
+/// With the parent hash as the seed, the author of the block that includes a request could
+/// re-seal its block until the hash seats its friends: among seven equal workers, two friends
+/// hold two of three seats (a quorum) within a few dozen tries. Now the draw takes the VRF
+/// output of blocks built after the request's own, so no header the author can make changes
+/// it; the only randomness left to an author is its block's VRF, which it can publish or
+/// withhold.
+#[test]
+fn the_blocks_around_a_request_cannot_grind_its_committee() {
+	use opg_primitives::committee::select_committee;
+	run(7, || {
+		let id = request(None);
+		let friends = [1u64, 2u64].map(|i| Staking::eligible_workers(&MODEL)[i as usize].0);
+		let captured = |members: &[AccountId]| members.iter().filter(|m| friends.contains(m)).count() >= 2;
+		let tries = 3_300u64;
+
+		// The control: the seed as it was, over the same candidates.
+		let candidates: Vec<(AccountId, u128)> =
+			Staking::eligible_workers(&MODEL).into_iter().map(|(w, s)| (w, s as u128)).collect();
+		let old_seed = |parent: u64| -> [u8; 32] {
+			sp_io::hashing::blake2_256(&(sp_core::H256::from_low_u64_be(parent), id, 0u8).encode())
+		};
+		let found = (0..tries).find(|p| captured(&select_committee(&candidates, 3, &old_seed(*p)).unwrap()));
+		assert!(found.is_some_and(|p| p < 100), "the old seed is captured within a few tries: {found:?}");
+
+		// Every header the surrounding authors could make gives one and the same committee.
+		let drawn: std::collections::BTreeSet<Vec<AccountId>> = (0..tries).map(|h| draw_with(id, h, 0)).collect();
+		assert_eq!(drawn.len(), 1, "the draw depends on the headers around the request");
+		// The drawing block's VRF output does decide it: other authors draw other committees.
+		let by_author: std::collections::BTreeSet<Vec<AccountId>> = (0..64).map(|a| draw_with(id, 0, a)).collect();
+		assert!(by_author.len() > 8, "{} committees from 64 VRF outputs", by_author.len());
+	});
+}
+
+/// No randomness in the block (an author slot without a VRF output): nothing is drawn, and the
+/// queue waits for a block that has it; escalations likewise.
+#[test]
+fn draws_wait_for_a_block_with_randomness() {
+	run(7, || {
+		let id = request(Some(1));
+		NO_RANDOMNESS.with(|b| b.borrow_mut().extend([3, 4]));
+		run_to(4);
+		assert!(matches!(phase_of(id), Some(Phase::Drawing)));
+		next_block();
+		assert!(matches!(phase_of(id), Some(Phase::Commit { .. })));
+		// A first round without a quorum escalates, drawn no earlier than `DELAY` blocks on.
+		let (escalating, _) = split_first_round();
+		let Some(Phase::Escalating { draws_at }) = phase_of(escalating) else { panic!("escalating") };
+		assert_eq!(draws_at, now() + 2);
+		NO_RANDOMNESS.with(|b| b.borrow_mut().insert(draws_at));
+		run_to(draws_at);
+		assert!(matches!(phase_of(escalating), Some(Phase::Escalating { draws_at: d }) if d == draws_at + 1));
+		Inference::do_try_state().expect("the postponed draw is scheduled");
+		next_block();
+		assert!(matches!(phase_of(escalating), Some(Phase::Commit { .. })));
+		assert_eq!(round(escalating), 1);
 	});
 }

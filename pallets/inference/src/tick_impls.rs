@@ -3,7 +3,6 @@
 
 use super::*;
 use alloc::vec::Vec;
-use codec::Encode;
 use frame_support::{
 	defensive,
 	pallet_prelude::*,
@@ -136,6 +135,20 @@ impl<T: Config> Pallet<T> {
 			meter.consume(read);
 			return true;
 		};
+		if let Phase::Escalating { draws_at } = req.phase {
+			if draws_at > now {
+				meter.consume(read);
+				return true;
+			}
+			let seats = protocol::escalated_seats(req.seats);
+			let cost = read.saturating_add(T::WeightInfo::draw(seats));
+			if !meter.can_consume(cost) {
+				return false;
+			}
+			meter.consume(cost);
+			Self::draw_escalation(id, req, now);
+			return true;
+		}
 		let seats = req.committee.len() as u32;
 		// `ends` is the last block a submission may be included in: due from the block after.
 		let due = req.phase.ends().is_some_and(|ends| ends < now);
@@ -164,6 +177,13 @@ impl<T: Config> Pallet<T> {
 	fn process_draws(now: BlockNumberFor<T>, meter: &mut WeightMeter) {
 		let db = T::DbWeight::get();
 		meter.consume(db.reads(2));
+		let Some(randomness) = T::Randomness::block_randomness() else {
+			// Nothing can be drawn fairly in this block; the queue waits for the next.
+			return;
+		};
+		// Requests made since this block minus `DELAY` wait: their draw would use randomness
+		// that blocks around their inclusion could still shape.
+		let drawable_until = now.saturating_sub(T::Randomness::DELAY.into());
 		let next = NextRequestId::<T>::get();
 		let first = NextToDraw::<T>::get();
 		let mut id = first;
@@ -191,12 +211,13 @@ impl<T: Config> Pallet<T> {
 				id = id.saturating_add(1);
 				continue;
 			}
-			if Deadlines::<T>::decode_len(closes).unwrap_or(0) >= room {
+			// Requests are queued in the order they were made: the rest are younger still.
+			if req.created > drawable_until || Deadlines::<T>::decode_len(closes).unwrap_or(0) >= room {
 				break;
 			}
 			meter.consume(cost);
 			let seats = req.seats;
-			if Self::draw(id, &mut req, seats) {
+			if Self::draw(id, &mut req, seats, &randomness) {
 				Requests::<T>::insert(id, req);
 			}
 			id = id.saturating_add(1);
@@ -236,22 +257,23 @@ impl<T: Config> Pallet<T> {
 	}
 
 	fn schedule_deadline(at: BlockNumberFor<T>, id: RequestId) -> bool {
-		Self::schedule(|b, id| Deadlines::<T>::try_mutate(b, |v| v.try_push(id).map_err(|_| ())), at, id).is_some()
+		Self::schedule_deadline_at(at, id).is_some()
+	}
+
+	/// Schedule `id` in the deadline list of `at` or, when full, of a later block: the block used.
+	fn schedule_deadline_at(at: BlockNumberFor<T>, id: RequestId) -> Option<BlockNumberFor<T>> {
+		Self::schedule(|b, id| Deadlines::<T>::try_mutate(b, |v| v.try_push(id).map_err(|_| ())), at, id)
 	}
 
 	/// Draw a committee of `seats` for the request's current round and open its commit phase.
 	/// On failure the request is ended and refunded, and `false` returned.
-	pub(crate) fn draw(id: RequestId, req: &mut RequestOf<T>, seats: u32) -> bool {
+	pub(crate) fn draw(id: RequestId, req: &mut RequestOf<T>, seats: u32, randomness: &[u8; 32]) -> bool {
 		use sp_runtime::SaturatedConversion;
 		let candidates: Vec<(T::AccountId, u128)> = T::Workers::eligible_workers(&req.model)
 			.into_iter()
 			.map(|(w, stake)| (w, stake.saturated_into::<u128>()))
 			.collect();
-		let parent = frame_system::Pallet::<T>::parent_hash();
-		// One seed per request and round: every request of a block gets its own draw.
-		let seed: [u8; 32] =
-			<sp_runtime::traits::BlakeTwo256 as sp_runtime::traits::Hash>::hash(&(parent, id, req.round).encode())
-				.into();
+		let seed = protocol::draw_seed(randomness, id, req.round);
 		let drawn = match select_committee(&candidates, seats, &seed) {
 			Ok(drawn) => drawn,
 			Err(_) => {
@@ -365,7 +387,7 @@ impl<T: Config> Pallet<T> {
 			Requests::<T>::insert(id, req);
 			Self::deposit_event(Event::PublishStarted { request: id, ends });
 		} else {
-			work.redrawn = Self::escalate_or_fail(id, req);
+			Self::escalate_or_fail(id, req);
 		}
 		work
 	}
@@ -402,7 +424,7 @@ impl<T: Config> Pallet<T> {
 		if committed >= opg_primitives::inference::quorum(seats) {
 			Self::start_reveal(id, req);
 		} else {
-			work.redrawn = Self::escalate_or_fail(id, req);
+			Self::escalate_or_fail(id, req);
 		}
 		work
 	}
@@ -478,7 +500,7 @@ impl<T: Config> Pallet<T> {
 			protocol::Verdict::NoQuorum if matches!(req.phase, Phase::Publish { .. }) => {
 				Self::fail(id, req, FailureReason::NoQuorum)
 			},
-			protocol::Verdict::NoQuorum => work.redrawn = Self::escalate_or_fail(id, req),
+			protocol::Verdict::NoQuorum => Self::escalate_or_fail(id, req),
 		}
 		work
 	}
@@ -497,17 +519,17 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// Escalate to a larger committee once, or fail; the seats drawn if it escalated. The first
+	/// Escalate to a larger committee once, drawn `DELAY` blocks later, or fail. The first
 	/// round's revealed answers are kept to be judged by the escalated round's verdict, so
 	/// `max_fee` must cover paying both rounds' members (`3k + 1` fees).
-	fn escalate_or_fail(id: RequestId, mut req: RequestOf<T>) -> Option<u32> {
+	fn escalate_or_fail(id: RequestId, mut req: RequestOf<T>) {
 		let seats = protocol::escalated_seats(req.seats);
 		// Both rounds' members must fit one deadline's judgement, and `max_fee` pay them.
 		if !Self::can_escalate(&req) {
 			// No round reached a quorum, so no answer is known to be wrong: the requester gets
 			// everything back and nobody who revealed is slashed (the silent ones already were).
 			Self::fail(id, req, FailureReason::NoQuorum);
-			return None;
+			return;
 		}
 		for (seat, member) in req.committee.iter().enumerate() {
 			if let Some(answer) = Outputs::<T>::take(id, seat as u32) {
@@ -521,11 +543,36 @@ impl<T: Config> Pallet<T> {
 		}
 		req.round = req.round.saturating_add(1);
 		req.committee = Default::default();
-		Self::deposit_event(Event::Escalated { request: id, seats });
-		if Self::draw(id, &mut req, seats) {
+		// Drawn from randomness of blocks built after this verdict: whoever's transaction or
+		// block closed the round cannot know it.
+		let now = frame_system::Pallet::<T>::block_number();
+		let Some(draws_at) = Self::schedule_deadline_at(now.saturating_add(T::Randomness::DELAY.max(1).into()), id)
+		else {
+			Self::fail(id, req, FailureReason::Congested);
+			return;
+		};
+		req.phase = Phase::Escalating { draws_at };
+		Requests::<T>::insert(id, req);
+		Self::deposit_event(Event::Escalated { request: id, seats, draws_at });
+	}
+
+	/// Draw an escalated committee in block `now`, whose hook found it due; without randomness
+	/// in this block the draw moves to the next.
+	fn draw_escalation(id: RequestId, mut req: RequestOf<T>, now: BlockNumberFor<T>) {
+		let Some(randomness) = T::Randomness::block_randomness() else {
+			match Self::schedule_deadline_at(now.saturating_add(1u32.into()), id) {
+				Some(draws_at) => {
+					req.phase = Phase::Escalating { draws_at };
+					Requests::<T>::insert(id, req);
+				},
+				None => Self::fail(id, req, FailureReason::Congested),
+			}
+			return;
+		};
+		let seats = protocol::escalated_seats(req.seats);
+		if Self::draw(id, &mut req, seats, &randomness) {
 			Requests::<T>::insert(id, req);
 		}
-		Some(seats)
 	}
 
 	/// Move `amount` of the requester's escrow to `to`; what cannot be moved stays held and is

@@ -25,6 +25,21 @@ pub trait WorkerRegistry<AccountId, WorkerKey, ModelId, Balance> {
 	fn slash_weight() -> frame_support::weights::Weight;
 }
 
+/// Where committee draws get their randomness. A draw must not be steerable by whoever can
+/// shape the blocks around a request: the author of the block that includes it (which could
+/// otherwise re-seal its block until the hash seats its friends), or a requester that knows a
+/// block's randomness in advance. Implemented by the runtime from BABE's VRF outputs, which an
+/// author computes from its key and the slot and can only publish or withhold.
+pub trait DrawRandomness {
+	/// How many blocks after block `n` the randomness first owes nothing to block `n` or to
+	/// any earlier block: a request entering its draw in block `n` is drawn in block
+	/// `n + DELAY` or later. At least 1.
+	const DELAY: u32;
+	/// The randomness of the block being built, or `None` when it has none (draws then wait
+	/// for a block that has).
+	fn block_randomness() -> Option<[u8; 32]>;
+}
+
 /// Why a request ended without an answer (the requester was refunded in full).
 #[derive(
 	Clone,

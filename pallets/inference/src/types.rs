@@ -62,13 +62,16 @@ pub enum Phase<BlockNumber> {
 	/// The sealed first round agreed (or cannot escalate): its members publish the answers
 	/// behind their digests, then the round is judged by the model's rule.
 	Publish { ends: BlockNumber },
+	/// The first round found no quorum: the escalated committee is drawn by the hook of block
+	/// `draws_at` (or a later one), from randomness of blocks built after the verdict.
+	Escalating { draws_at: BlockNumber },
 }
 
 impl<BlockNumber: Copy> Phase<BlockNumber> {
 	/// The last block of the phase that takes submissions (`None` while drawing).
 	pub fn ends(&self) -> Option<BlockNumber> {
 		match *self {
-			Phase::Drawing => None,
+			Phase::Drawing | Phase::Escalating { .. } => None,
 			Phase::Commit { ends }
 			| Phase::Reveal { ends }
 			| Phase::SealedReveal { ends }

@@ -87,6 +87,7 @@ fn phase_json(phase: &Phase<u32>) -> serde_json::Value {
 		Phase::Reveal { ends } => json!({ "phase": "reveal", "ends": ends }),
 		Phase::SealedReveal { ends } => json!({ "phase": "sealed_reveal", "ends": ends }),
 		Phase::Publish { ends } => json!({ "phase": "publish", "ends": ends }),
+		Phase::Escalating { draws_at } => json!({ "phase": "escalating", "draws_at": draws_at }),
 	}
 }
 
@@ -121,6 +122,7 @@ fn request_lines(id: u64, r: &OpenRequest) -> Vec<String> {
 		Phase::Reveal { ends } => format!("round {} revealing until block #{ends}", r.round),
 		Phase::SealedReveal { ends } => format!("round {} revealing digests until block #{ends}", r.round),
 		Phase::Publish { ends } => format!("round {} publishing its answers until block #{ends}", r.round),
+		Phase::Escalating { draws_at } => format!("escalated: round {} is drawn in block #{draws_at}", r.round),
 	};
 	let committed = r.committee.0.iter().filter(|s| s.commitment.is_some()).count();
 	let revealed = r.committee.0.iter().filter(|s| s.revealed).count();
