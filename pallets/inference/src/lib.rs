@@ -9,10 +9,12 @@
 //! 1. `request_inference` holds `max_fee` on the requester (`HoldReason::Escrow`) and a storage
 //!    deposit (`HoldReason::RequestDeposit`, until the request fails or its answer is pruned);
 //!    past an eighth of a full draw queue it also pays the treasury a queue fee.
-//! 2. **Draw**: requests wait in a queue (at most `MaxPendingDraws`); from the next block on,
-//!    `on_initialize` draws a committee of `seats` workers serving the model, weighted by stake,
-//!    from the parent block hash (the requester cannot know it when signing; see
-//!    `docs/ARCHITECTURE.md` for its grinding bound). The hook spends at most `MaxHookWeight` a
+//! 2. **Draw**: requests wait in a queue (at most `MaxPendingDraws`); `DrawRandomness::DELAY`
+//!    blocks later at the earliest, `on_initialize` draws a committee of `seats` workers
+//!    serving the model, weighted by stake, from the drawing block's randomness (the runtime's
+//!    BABE VRF outputs, which no author can re-roll, only withhold; `docs/ARCHITECTURE.md` has
+//!    the remaining bias). Escalated committees likewise, `DELAY` blocks after the verdict
+//!    (`Phase::Escalating`). The hook spends at most `MaxHookWeight` a
 //!    block on draws and deadlines together; what does not fit waits, in order, for the next.
 //!    A request not drawn within `MaxDrawWait` blocks ends `Congested`, refunded in full.
 //! 3. **Commit** until `CommitWindow` blocks have passed or every member committed:
