@@ -30,6 +30,8 @@ pub const DEFAULT_URL: &str = "ws://127.0.0.1:9944";
 pub struct Chain {
 	pub api: OnlineClient<OpgConfig>,
 	pub rpc: LegacyRpcMethods<RpcConfigFor<OpgConfig>>,
+	/// The bare JSON-RPC connection, for the node's methods subxt has no wrapper for.
+	pub raw: RpcClient,
 	pub url: String,
 }
 
@@ -64,7 +66,7 @@ impl Chain {
 		let api = OnlineClient::from_backend_with_config(OpgConfig::default(), Arc::new(backend))
 			.await
 			.map_err(|e| connect_error(&e))?;
-		Ok(Self { api, rpc: LegacyRpcMethods::new(client), url: url.to_string() })
+		Ok(Self { api, rpc: LegacyRpcMethods::new(client.clone()), raw: client, url: url.to_string() })
 	}
 
 	/// The chain at its best block.

@@ -11,6 +11,7 @@ pub mod error;
 pub mod inference;
 pub mod models;
 pub mod staking;
+pub mod validators;
 pub mod values;
 pub mod verify;
 

@@ -64,8 +64,10 @@ fn build_spec_carries_token_properties_and_four_local_authorities() {
 	assert_eq!(spec["properties"]["tokenSymbol"], "OPG");
 	assert_eq!(spec["properties"]["tokenDecimals"], 18);
 	let patch = &spec["genesis"]["runtimeGenesis"]["patch"];
-	assert_eq!(patch["babe"]["authorities"].as_array().map(Vec::len), Some(4), "{patch}");
-	assert_eq!(patch["grandpa"]["authorities"].as_array().map(Vec::len), Some(4), "{patch}");
+	assert_eq!(patch["session"]["keys"].as_array().map(Vec::len), Some(4), "{patch}");
+	// BABE's and GRANDPA's first authorities come from the session keys.
+	assert!(patch["babe"]["epochConfig"].is_object(), "{patch}");
+	assert_eq!(patch["workerStaking"]["validators"].as_array().map(Vec::len), Some(4), "{patch}");
 }
 
 /// `opg-node key <args>` → its JSON output.

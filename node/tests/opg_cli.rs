@@ -394,6 +394,29 @@ fn opg_runs_workers_backs_them_and_manages_models() {
 	opg.fails(&["worker", "leave", "--suri", "//Dave"], 1, "WorkerStaking.AlreadyLeaving");
 	opg.fails(&["worker", "show", "--suri", "//Ferdie"], 1, "is not a worker");
 
+	// Bob, a genesis worker, has the node generate session keys for him and offers to validate;
+	// the dev chain keeps its one validator (fewer candidates than the minimum of four).
+	let shown = opg.json(&["validator", "show"]);
+	assert_eq!(shown["validators"], json!([alice]), "{shown}");
+	assert_eq!(shown["candidates"], json!([alice]), "{shown}");
+	opg.fails(&["validator", "validate", "--suri", "//Bob"], 1, "WorkerStaking.NoSessionKeys");
+	let keys = opg.json(&["validator", "set-keys", "--rotate", "--suri", "//Bob"]);
+	assert_eq!(keys["keys"].as_str().map(str::len), Some(2 + 128), "BABE and GRANDPA keys: {keys}");
+	opg.json(&["validator", "validate", "--suri", "//Bob"]);
+	opg.fails(&["validator", "validate", "--suri", "//Bob"], 1, "WorkerStaking.AlreadyCandidate");
+	let bob = Sr25519Keyring::Bob.to_account_id().to_string();
+	assert_eq!(opg.json(&["validator", "show"])["candidates"], json!([alice, bob]));
+	// Only a worker may set session keys, and only with a proof made for its own account.
+	opg.fails(&["validator", "set-keys", "--rotate", "--suri", "//Ferdie"], 1, "Session.");
+	let bobs = keys["keys"].as_str().expect("keys");
+	opg.fails(
+		&["validator", "set-keys", "--keys", bobs, "--proof", "0x00", "--suri", "//Charlie"],
+		1,
+		"Session.InvalidProof",
+	);
+	opg.json(&["validator", "chill", "--suri", "//Bob"]);
+	opg.fails(&["validator", "chill", "--suri", "//Bob"], 1, "WorkerStaking.NotCandidate");
+
 	// A model's owner reprices and retires it; nobody else may.
 	let held = amount(&opg.json(&["balance", "--suri", "//Eve"])["held"]);
 	opg.fails(&["model", "update", &mlp_id, "--price", "2", "--suri", "//Ferdie"], 1, "Inference.NotOwner");

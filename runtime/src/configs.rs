@@ -1,5 +1,6 @@
 //! How each pallet is configured for OPG chain.
 
+use alloc::vec::Vec;
 use frame_support::{
 	derive_impl,
 	dispatch::DispatchClass,
@@ -21,9 +22,9 @@ use sp_version::RuntimeVersion;
 
 use super::{
 	AccountId, Babe, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime, RuntimeCall,
-	RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask, System, WorkerStaking, DAYS,
-	EPOCH_DURATION_IN_SLOTS, EXISTENTIAL_DEPOSIT, MICRO_OPG, MILLISECS_PER_BLOCK, MILLI_OPG, OPG, SLOT_DURATION,
-	VERSION,
+	RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask, SessionKeys, System,
+	WorkerStaking, DAYS, EPOCH_DURATION_IN_SLOTS, EXISTENTIAL_DEPOSIT, MICRO_OPG, MILLISECS_PER_BLOCK, MILLI_OPG, OPG,
+	SLOT_DURATION, VERSION,
 };
 
 /// Share of a block that ordinary transactions may fill; the rest is kept for operational ones.
@@ -75,8 +76,8 @@ parameter_types! {
 impl pallet_babe::Config for Runtime {
 	type EpochDuration = EpochDuration;
 	type ExpectedBlockTime = ExpectedBlockTime;
-	// No session pallet yet: every epoch keeps the genesis authorities.
-	type EpochChangeTrigger = pallet_babe::SameAuthoritiesForever;
+	// Epochs are sessions: the session pallet hands BABE each new set.
+	type EpochChangeTrigger = pallet_babe::ExternalTrigger;
 	type DisabledValidators = ();
 	type WeightInfo = ();
 	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
@@ -84,6 +85,77 @@ impl pallet_babe::Config for Runtime {
 	// No session pallet yet, so equivocations cannot be proven on chain.
 	type KeyOwnerProof = sp_core::Void;
 	type EquivocationReportSystem = ();
+}
+
+/// A session's validators are workers: only a registered worker's account may set session keys.
+pub struct WorkerAccount;
+impl sp_runtime::traits::Convert<AccountId, Option<AccountId>> for WorkerAccount {
+	fn convert(who: AccountId) -> Option<AccountId> {
+		pallet_worker_staking::Workers::<Runtime>::contains_key(&who).then_some(who)
+	}
+}
+
+/// Each session's validators, chosen by the worker staking pallet from its candidates by stake.
+pub struct StakedValidators;
+impl pallet_session::SessionManager<AccountId> for StakedValidators {
+	fn new_session(index: u32) -> Option<Vec<AccountId>> {
+		WorkerStaking::elect_validators(index)
+	}
+	fn new_session_genesis(_: u32) -> Option<Vec<AccountId>> {
+		// Genesis sessions take the validators whose keys the session genesis sets.
+		None
+	}
+	fn end_session(_: u32) {}
+	fn start_session(_: u32) {}
+}
+impl pallet_session::historical::SessionManager<AccountId, ()> for StakedValidators {
+	fn new_session(index: u32) -> Option<Vec<(AccountId, ())>> {
+		<Self as pallet_session::SessionManager<AccountId>>::new_session(index)
+			.map(|validators| validators.into_iter().map(|v| (v, ())).collect())
+	}
+	fn new_session_genesis(_: u32) -> Option<Vec<(AccountId, ())>> {
+		None
+	}
+	fn end_session(_: u32) {}
+	fn start_session(_: u32) {}
+}
+
+/// Whose session keys are set for the next session.
+pub struct SessionKeysSet;
+impl pallet_worker_staking::SessionKeysRegistry<AccountId> for SessionKeysSet {
+	fn has_keys(who: &AccountId) -> bool {
+		pallet_session::NextKeys::<Runtime>::contains_key(who)
+	}
+}
+
+impl pallet_session::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type ValidatorId = AccountId;
+	type ValidatorIdOf = WorkerAccount;
+	type ShouldEndSession = Babe;
+	type NextSessionRotation = Babe;
+	type SessionManager = pallet_session::historical::NoteHistoricalRoot<Runtime, StakedValidators>;
+	type SessionHandler = <SessionKeys as sp_runtime::traits::OpaqueKeys>::KeyTypeIdProviders;
+	type Keys = SessionKeys;
+	type DisablingStrategy = ();
+	type WeightInfo = pallet_session::weights::SubstrateWeight<Runtime>;
+	type Currency = Balances;
+	// Only workers, who hold a bond, may set keys.
+	type KeyDeposit = ConstU128<0>;
+}
+
+/// A validator's identity in session history: its account is all an offence needs.
+pub struct ValidatorIdentity;
+impl sp_runtime::traits::Convert<AccountId, Option<()>> for ValidatorIdentity {
+	fn convert(_: AccountId) -> Option<()> {
+		Some(())
+	}
+}
+
+impl pallet_session::historical::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type FullIdentification = ();
+	type FullIdentificationOf = ValidatorIdentity;
 }
 
 impl pallet_grandpa::Config for Runtime {
@@ -174,6 +246,12 @@ impl pallet_worker_staking::Config for Runtime {
 	type PalletId = WorkerStakingPalletId;
 	type Treasury = TreasuryAccount;
 	type Models = RegisteredModels;
+	type SessionKeys = SessionKeysSet;
+	/// BABE and GRANDPA take at most this many authorities.
+	type MaxValidators = ConstU32<MAX_AUTHORITIES>;
+	/// Four: GRANDPA finalizes with one of four down, not with one of three.
+	type MinValidators = ConstU32<4>;
+	type MaxValidatorCandidates = ConstU32<256>;
 	type WeightInfo = pallet_worker_staking::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = WorkerStakingBenchmarkHelper;

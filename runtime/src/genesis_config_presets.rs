@@ -5,7 +5,8 @@
 //! thirds of the voters, and 3 of 4 is enough while 2 of 3 is not.
 
 use crate::{
-	AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig, WorkerStakingConfig, EXISTENTIAL_DEPOSIT, OPG,
+	AccountId, BalancesConfig, RuntimeGenesisConfig, SessionConfig, SudoConfig, WorkerStakingConfig,
+	EXISTENTIAL_DEPOSIT, OPG,
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
@@ -54,25 +55,31 @@ fn dev_workers(
 }
 
 fn genesis(
-	authorities: Vec<(BabeId, GrandpaId)>,
+	validators: &[Sr25519Keyring],
 	endowed_accounts: Vec<AccountId>,
 	root: AccountId,
 	workers: &[Sr25519Keyring],
 ) -> Value {
 	let balances = endowed_accounts.into_iter().map(|k| (k, ENDOWMENT)).collect();
+	let keys = validators.iter().map(|who| (who.to_account_id(), authority_keys(*who))).collect();
+	let candidates: Vec<AccountId> = validators.iter().map(|who| who.to_account_id()).collect();
 	let workers = dev_workers(workers);
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig { balances: with_treasury(balances) },
-		babe: pallet_babe::GenesisConfig {
-			authorities: authorities.iter().map(|x| (x.0.clone(), 1)).collect::<Vec<_>>(),
-			epoch_config: crate::BABE_GENESIS_EPOCH_CONFIG,
-		},
-		grandpa: pallet_grandpa::GenesisConfig {
-			authorities: authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
-		},
+		babe: pallet_babe::GenesisConfig { epoch_config: crate::BABE_GENESIS_EPOCH_CONFIG },
+		session: SessionConfig { keys: session_keys(keys) },
 		sudo: SudoConfig { key: Some(root) },
-		worker_staking: WorkerStakingConfig { workers },
+		worker_staking: WorkerStakingConfig { workers, validators: candidates },
 	})
+}
+
+/// The session pallet's genesis keys: each validator's account (also its validator id) and its
+/// BABE and GRANDPA keys. BABE's and GRANDPA's first authorities come from these.
+fn session_keys(validators: Vec<(AccountId, (BabeId, GrandpaId))>) -> Vec<(AccountId, AccountId, crate::SessionKeys)> {
+	validators
+		.into_iter()
+		.map(|(account, (babe, grandpa))| (account.clone(), account, crate::SessionKeys { babe, grandpa }))
+		.collect()
 }
 
 /// `balances` and the treasury's existential deposit: the treasury exists from genesis, so the
@@ -90,17 +97,16 @@ pub fn testnet_genesis(
 	balances: Vec<(AccountId, crate::Balance)>,
 	root: Option<AccountId>,
 ) -> Value {
-	let authorities: Vec<(BabeId, GrandpaId)> =
-		validators.into_iter().map(|(babe, grandpa)| (babe.into(), grandpa.into())).collect();
+	// A validator's account is its BABE key's: it earns its author share of fees there. It
+	// validates at genesis; later sessions choose from workers that offer to validate.
+	let keys = validators
+		.into_iter()
+		.map(|(babe, grandpa)| (AccountId::from(babe), (BabeId::from(babe), GrandpaId::from(grandpa))))
+		.collect();
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig { balances: with_treasury(balances) },
-		babe: pallet_babe::GenesisConfig {
-			authorities: authorities.iter().map(|x| (x.0.clone(), 1)).collect::<Vec<_>>(),
-			epoch_config: crate::BABE_GENESIS_EPOCH_CONFIG,
-		},
-		grandpa: pallet_grandpa::GenesisConfig {
-			authorities: authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
-		},
+		babe: pallet_babe::GenesisConfig { epoch_config: crate::BABE_GENESIS_EPOCH_CONFIG },
+		session: SessionConfig { keys: session_keys(keys) },
 		sudo: SudoConfig { key: root },
 	})
 }
@@ -144,22 +150,12 @@ pub const DEVELOPMENT_WORKERS: [Sr25519Keyring; 3] =
 
 /// One validator (Alice), who is also root; Alice, Bob and Charlie are workers.
 pub fn development_genesis() -> Value {
-	genesis(
-		vec![authority_keys(Sr25519Keyring::Alice)],
-		dev_accounts(),
-		Sr25519Keyring::Alice.to_account_id(),
-		&DEVELOPMENT_WORKERS,
-	)
+	genesis(&[Sr25519Keyring::Alice], dev_accounts(), Sr25519Keyring::Alice.to_account_id(), &DEVELOPMENT_WORKERS)
 }
 
 /// Four validators (Alice, Bob, Charlie, Dave), each also a worker; Alice is root.
 pub fn local_testnet_genesis() -> Value {
-	genesis(
-		LOCAL_TESTNET_VALIDATORS.iter().copied().map(authority_keys).collect(),
-		dev_accounts(),
-		Sr25519Keyring::Alice.to_account_id(),
-		&LOCAL_TESTNET_VALIDATORS,
-	)
+	genesis(&LOCAL_TESTNET_VALIDATORS, dev_accounts(), Sr25519Keyring::Alice.to_account_id(), &LOCAL_TESTNET_VALIDATORS)
 }
 
 /// The JSON patch for a preset, or `None` for an unknown name.

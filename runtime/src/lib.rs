@@ -74,7 +74,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	impl_name: alloc::borrow::Cow::Borrowed("opg-node"),
 	authoring_version: 1,
 	// Bump on every change to runtime logic; the node refuses nothing, the chain upgrades by it.
-	spec_version: 110,
+	spec_version: 111,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	// Bump when the encoding of calls or transaction extensions changes.
@@ -190,6 +190,13 @@ mod runtime {
 
 	#[runtime::pallet_index(6)]
 	pub type Sudo = pallet_sudo;
+
+	// After BABE: a session ends in the block BABE starts a new epoch in.
+	#[runtime::pallet_index(7)]
+	pub type Session = pallet_session;
+
+	#[runtime::pallet_index(8)]
+	pub type Historical = pallet_session::historical;
 
 	#[runtime::pallet_index(10)]
 	pub type WorkerStaking = pallet_worker_staking;

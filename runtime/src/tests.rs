@@ -357,6 +357,69 @@ fn start_block_with_parent(n: BlockNumber, slot: u64, parent: sp_core::H256) {
 	assert_ok(Timestamp::set(RuntimeOrigin::none(), slot * SLOT_DURATION).map_err(|e| format!("{e:?}")));
 }
 
+/// A worker that sets session keys and offers to validate joins the validator set at a session
+/// boundary (chosen at one, in office from the next), and one that stops offering leaves it the
+/// same way; BABE's authorities follow the session.
+#[test]
+fn validators_are_chosen_by_stake_from_candidates_at_session_boundaries() {
+	use codec::Encode;
+	use sp_core::Pair;
+	use sp_keyring::Sr25519Keyring::{Dave, Eve};
+	let mut ext = genesis(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET);
+	ext.register_extension(sp_keystore::KeystoreExt::new(sp_keystore::testing::MemoryKeystore::new()));
+	ext.execute_with(|| {
+		let validators = || pallet_session::Validators::<Runtime>::get();
+		let babe_keys =
+			|| pallet_babe::Authorities::<Runtime>::get().iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+		assert_eq!(validators().len(), 4);
+		start_block(1);
+		let mut n = 2;
+		let mut run_to_session = |index: u32| {
+			while Session::current_index() < index {
+				start_block(n);
+				n += 1;
+				assert!(n < 1_000, "session {index} never came");
+			}
+		};
+		let eve = Eve.to_account_id();
+		let worker = sp_core::sr25519::Pair::from_string("//Eve//opg-worker", None).expect("dev seed");
+		let proof = worker.sign(&opg_primitives::worker::key_possession_payload(&eve));
+		assert_ok(WorkerStaking::register_worker(
+			RuntimeOrigin::signed(eve.clone()),
+			2 * genesis_config_presets::GENESIS_WORKER_BOND,
+			worker.public().into(),
+			Default::default(),
+			sp_runtime::Perbill::zero(),
+			proof.into(),
+		));
+		assert!(WorkerStaking::validate(RuntimeOrigin::signed(eve.clone())).is_err(), "no session keys yet");
+		let generated = SessionKeys::generate(&eve.encode(), Some(b"//Eve".to_vec()));
+		let eve_babe = generated.keys.babe.clone();
+		assert_ok(Session::set_keys(RuntimeOrigin::signed(eve.clone()), generated.keys, generated.proof.encode()));
+		assert_ok(WorkerStaking::validate(RuntimeOrigin::signed(eve.clone())));
+
+		// Chosen at the next boundary, in office from the one after.
+		run_to_session(1);
+		assert!(!validators().contains(&eve));
+		run_to_session(2);
+		assert!(validators().contains(&eve), "{:?}", validators());
+		assert_eq!(validators()[0], eve, "the most stake comes first");
+		assert!(babe_keys().contains(&eve_babe), "BABE follows the session");
+		assert_eq!(validators().len(), 5);
+
+		// Dave stops offering: gone two boundaries later; four are left, the minimum.
+		assert_ok(WorkerStaking::chill(RuntimeOrigin::signed(Dave.to_account_id())));
+		run_to_session(4);
+		assert!(!validators().contains(&Dave.to_account_id()));
+		assert_eq!(validators().len(), 4);
+		// Below the minimum nothing changes: the set stays rather than shrink to three.
+		assert_ok(WorkerStaking::chill(RuntimeOrigin::signed(eve.clone())));
+		run_to_session(6);
+		assert!(validators().contains(&eve), "{:?}", validators());
+		pallet_worker_staking::Pallet::<Runtime>::do_try_state().expect("staking invariants");
+	});
+}
+
 /// Committees are drawn from BABE's VRF outputs of the drawing block and its parent: a header
 /// re-sealed with other contents (another hash) draws the same, another slot's output does not.
 #[test]

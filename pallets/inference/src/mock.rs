@@ -86,6 +86,10 @@ impl pallet_worker_staking::Config for Test {
 	type PalletId = StakingPalletId;
 	type Treasury = Treasury;
 	type Models = RegisteredModels;
+	type SessionKeys = ();
+	type MaxValidators = ConstU32<4>;
+	type MinValidators = ConstU32<1>;
+	type MaxValidatorCandidates = ConstU32<4>;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = StakingBenchHelper;

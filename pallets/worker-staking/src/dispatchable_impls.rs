@@ -264,6 +264,9 @@ impl<T: Config> Pallet<T> {
 		let now = frame_system::Pallet::<T>::block_number();
 		worker.status = WorkerStatus::Leaving { since: now };
 		Self::leave_models(&who, &worker.models);
+		if Self::remove_candidate(&who) {
+			Self::deposit_event(Event::Chilled { worker: who.clone() });
+		}
 		Workers::<T>::insert(&who, worker);
 		Self::deposit_event(Event::WorkerLeaving { worker: who, unlock_at });
 		Ok(())

@@ -47,6 +47,12 @@ impl<T: Config> Pallet<T> {
 		for (who, _) in PendingCommission::<T>::iter() {
 			ensure!(Workers::<T>::contains_key(&who), "commission rise of a removed worker");
 		}
+		for who in ValidatorCandidates::<T>::get().iter() {
+			ensure!(
+				Workers::<T>::get(who).is_some_and(|w| w.is_active()),
+				"validator candidate that is not an active worker"
+			);
+		}
 		for (who, ()) in ClosedToDelegations::<T>::iter() {
 			ensure!(Workers::<T>::contains_key(&who), "delegation policy of a removed worker");
 		}

@@ -16,6 +16,12 @@
 //! - A **slash** takes a fraction of the worker's and every delegation's stake (active and
 //!   unbonding) and moves it to the treasury account.
 //!
+//! - A worker with session keys may declare itself a **validator candidate** (`validate`, until
+//!   `chill` or `leave`). At each session the validators are the candidates with the most
+//!   stake (own + delegated, active), at most `MaxValidators`; with fewer than `MinValidators`
+//!   candidates the set stays as it is ([`validator_impls`]). The runtime hands the choice to
+//!   the session pallet.
+//!
 //! The inference pallet reaches this pallet through a trait it defines; the runtime implements
 //! that trait with the public functions in [`duty_impls`].
 
@@ -38,9 +44,10 @@ mod mock;
 mod tests;
 pub mod traits;
 pub mod types;
+pub mod validator_impls;
 pub mod weights;
 
-pub use traits::ModelCatalog;
+pub use traits::{ModelCatalog, SessionKeysRegistry};
 pub use types::*;
 pub use weights::WeightInfo;
 
@@ -137,6 +144,22 @@ pub mod pallet {
 		/// The models that exist to be served: a worker may join only these.
 		type Models: ModelCatalog<Self::ModelId>;
 
+		/// Who has session keys set: only they may be validator candidates.
+		type SessionKeys: SessionKeysRegistry<Self::AccountId>;
+
+		/// The most validators a session has: the candidates with the most stake.
+		#[pallet::constant]
+		type MaxValidators: Get<u32>;
+
+		/// The fewest validators a session has: with fewer eligible candidates the validator
+		/// set is left as it is.
+		#[pallet::constant]
+		type MinValidators: Get<u32>;
+
+		/// Validator candidates at once (bounds the work of choosing a session's validators).
+		#[pallet::constant]
+		type MaxValidatorCandidates: Get<u32>;
+
 		type WeightInfo: WeightInfo;
 
 		/// Makes worker keys and model ids for the benchmarks.
@@ -177,6 +200,11 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type PendingCommission<T: Config> = StorageMap<_, Twox64Concat, T::AccountId, (Perbill, BlockNumberFor<T>)>;
 
+	/// Workers that offer to validate, in the order they declared it.
+	#[pallet::storage]
+	pub type ValidatorCandidates<T: Config> =
+		StorageValue<_, BoundedVec<T::AccountId, T::MaxValidatorCandidates>, ValueQuery>;
+
 	/// Workers that take no new delegations (the ones they have stay).
 	#[pallet::storage]
 	pub type ClosedToDelegations<T: Config> = StorageMap<_, Twox64Concat, T::AccountId, ()>;
@@ -187,6 +215,9 @@ pub mod pallet {
 		/// Workers registered at genesis: stash, bond (smallest units), worker key, the models
 		/// it serves, and its commission. Each is registered as `register_worker` would.
 		pub workers: alloc::vec::Vec<(T::AccountId, u128, T::WorkerKey, alloc::vec::Vec<T::ModelId>, Perbill)>,
+		/// Genesis workers that are also validator candidates (the genesis validators, whose
+		/// session keys the session pallet's genesis sets).
+		pub validators: alloc::vec::Vec<T::AccountId>,
 	}
 
 	#[pallet::genesis_build]
@@ -210,6 +241,11 @@ pub mod pallet {
 					*commission,
 				)
 				.expect("genesis worker registers: funded stash, unique key, bond over the minimum");
+			}
+			for who in &self.validators {
+				assert!(Workers::<T>::contains_key(who), "a genesis validator candidate is a genesis worker");
+				ValidatorCandidates::<T>::try_append(who.clone())
+					.expect("genesis validator candidates fit MaxValidatorCandidates");
 			}
 		}
 	}
@@ -251,6 +287,13 @@ pub mod pallet {
 		DelegationsOpen { worker: T::AccountId, open: bool },
 		/// `worker` unbonded all of `delegator`'s active delegation, `amount`, until `unlock_at`.
 		Kicked { worker: T::AccountId, delegator: T::AccountId, amount: BalanceOf<T>, unlock_at: BlockNumberFor<T> },
+		/// `worker` offers to validate from the next session its stake ranks it in.
+		ValidatorCandidate { worker: T::AccountId },
+		/// `worker` no longer offers to validate; it leaves the validator set at the next
+		/// session.
+		Chilled { worker: T::AccountId },
+		/// The validators of session `session`, chosen by stake from the candidates.
+		ValidatorsChosen { session: u32, validators: alloc::vec::Vec<T::AccountId> },
 	}
 
 	#[pallet::error]
@@ -305,6 +348,14 @@ pub mod pallet {
 		ClosedToDelegations,
 		/// Nothing has finished unbonding and no rewards are owed.
 		NothingToRelease,
+		/// Set session keys (`Session::set_keys`) before offering to validate.
+		NoSessionKeys,
+		/// The worker is already a validator candidate.
+		AlreadyCandidate,
+		/// The worker is not a validator candidate.
+		NotCandidate,
+		/// `MaxValidatorCandidates` workers already offer to validate.
+		TooManyCandidates,
 	}
 
 	#[pallet::hooks]
@@ -442,6 +493,25 @@ pub mod pallet {
 		pub fn kick(origin: OriginFor<T>, delegator: T::AccountId) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_kick(who, delegator)
+		}
+
+		/// Offer the signing worker as a validator: from the next session on it validates while
+		/// its stake ranks among the top `MaxValidators` candidates. Needs its session keys set
+		/// (`Session::set_keys`, after `author_rotateKeys` on its node).
+		#[pallet::call_index(12)]
+		#[pallet::weight(T::WeightInfo::bond_extra().saturating_add(T::DbWeight::get().reads_writes(2, 1)))]
+		pub fn validate(origin: OriginFor<T>) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_validate(who)
+		}
+
+		/// Stop offering the signing worker as a validator; it leaves the set at the next
+		/// session. Its bond stays (use `leave` to unbond).
+		#[pallet::call_index(13)]
+		#[pallet::weight(T::WeightInfo::bond_extra().saturating_add(T::DbWeight::get().reads_writes(1, 1)))]
+		pub fn chill(origin: OriginFor<T>) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_chill(who)
 		}
 
 		/// Anyone releases `staker`'s funds with `worker` whose unbonding has ended, and pays

@@ -65,9 +65,25 @@ impl pallet_worker_staking::Config for Test {
 	type PalletId = StakingPalletId;
 	type Treasury = Treasury;
 	type Models = RegisteredModels;
+	type SessionKeys = KeysSet;
+	type MaxValidators = ConstU32<3>;
+	type MinValidators = ConstU32<2>;
+	type MaxValidatorCandidates = ConstU32<4>;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = BenchHelper;
+}
+
+thread_local! {
+	/// Accounts without session keys (everyone else has them).
+	pub static NO_KEYS: core::cell::RefCell<std::collections::BTreeSet<AccountId>> = Default::default();
+}
+
+pub struct KeysSet;
+impl crate::SessionKeysRegistry<AccountId> for KeysSet {
+	fn has_keys(who: &AccountId) -> bool {
+		!NO_KEYS.with(|k| k.borrow().contains(who))
+	}
 }
 
 /// Model ids below this are registered; at or above it, not.

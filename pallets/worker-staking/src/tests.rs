@@ -792,3 +792,60 @@ mod properties {
 		}
 	}
 }
+
+// ---- validators ----
+
+#[test]
+fn ranking_takes_the_most_stake_breaks_ties_by_account_and_needs_a_minimum() {
+	use crate::validator_impls::rank_validators;
+	let candidates = [(4u64, 10u128), (2, 30), (3, 10), (1, 0), (5, 20)];
+	assert_eq!(rank_validators(&candidates, 3, 2), Some(vec![2, 5, 3]), "ties go to the lower account");
+	assert_eq!(rank_validators(&candidates, 10, 2), Some(vec![2, 5, 3, 4]), "no stake, no seat");
+	assert_eq!(rank_validators(&candidates, 10, 5), None, "four with stake are fewer than five");
+	assert_eq!(rank_validators::<u64, u128>(&[], 10, 0), None, "never an empty set");
+}
+
+#[test]
+fn candidates_with_keys_and_the_most_stake_are_chosen_each_session() {
+	run(|| {
+		for (who, bond, model) in [(1, 5_000, 1), (2, 3_000, 1), (3, 4_000, 1), (4, 2_000, 2)] {
+			register(who, bond, 100 + who, &[model], 0);
+		}
+		NO_KEYS.with(|k| k.borrow_mut().insert(4));
+		assert_noop!(Staking::validate(RuntimeOrigin::signed(4)), Error::<Test>::NoSessionKeys);
+		assert_noop!(Staking::validate(RuntimeOrigin::signed(D1)), Error::<Test>::UnknownWorker);
+		assert_ok!(Staking::validate(RuntimeOrigin::signed(1)));
+		assert_eq!(last_event(), RuntimeEvent::Staking(Event::ValidatorCandidate { worker: 1 }));
+		assert_noop!(Staking::validate(RuntimeOrigin::signed(1)), Error::<Test>::AlreadyCandidate);
+		// One candidate is below `MinValidators` (2): the set stays as it is.
+		assert_eq!(Staking::elect_validators(1), None);
+		assert_ok!(Staking::validate(RuntimeOrigin::signed(2)));
+		assert_eq!(Staking::elect_validators(2), Some(vec![1, 2]));
+		assert_eq!(last_event(), RuntimeEvent::Staking(Event::ValidatorsChosen { session: 2, validators: vec![1, 2] }));
+		// Delegated stake counts: 2 overtakes 1.
+		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), 2, 2_500));
+		assert_ok!(Staking::validate(RuntimeOrigin::signed(3)));
+		assert_eq!(Staking::elect_validators(3), Some(vec![2, 1, 3]));
+		// At most `MaxValidators` (3): the weakest stays out; one whose keys are gone too.
+		NO_KEYS.with(|k| k.borrow_mut().remove(&4));
+		assert_ok!(Staking::validate(RuntimeOrigin::signed(4)));
+		assert_eq!(Staking::elect_validators(4), Some(vec![2, 1, 3]));
+		NO_KEYS.with(|k| k.borrow_mut().insert(1));
+		assert_eq!(Staking::elect_validators(5), Some(vec![2, 3, 4]));
+		NO_KEYS.with(|k| k.borrow_mut().clear());
+		// A full candidate list takes nobody more.
+		register(W2 + 10, 9_000, 200, &[2], 0);
+		assert_noop!(Staking::validate(RuntimeOrigin::signed(W2 + 10)), Error::<Test>::TooManyCandidates);
+		// Chilling, leaving or a slash below the minimum bond takes a candidate out.
+		assert_ok!(Staking::chill(RuntimeOrigin::signed(3)));
+		assert_eq!(last_event(), RuntimeEvent::Staking(Event::Chilled { worker: 3 }));
+		assert_noop!(Staking::chill(RuntimeOrigin::signed(3)), Error::<Test>::NotCandidate);
+		assert_ok!(Staking::leave(RuntimeOrigin::signed(4)));
+		assert!(!ValidatorCandidates::<Test>::get().contains(&4));
+		assert_eq!(Staking::elect_validators(6), Some(vec![2, 1]));
+		Staking::slash(&1, Perbill::from_percent(90), Misconduct::WrongOutput);
+		assert_eq!(Staking::elect_validators(7), None, "one candidate in good standing is too few");
+		assert_ok!(Staking::validate(RuntimeOrigin::signed(W2 + 10)));
+		assert_eq!(Staking::elect_validators(8), Some(vec![W2 + 10, 2]));
+	});
+}

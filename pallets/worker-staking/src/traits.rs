@@ -7,3 +7,17 @@ pub trait ModelCatalog<ModelId> {
 	/// Whether `model` is registered and may be served.
 	fn is_registered(model: &ModelId) -> bool;
 }
+
+/// Who has session keys (BABE, GRANDPA, …) registered for the next session. Implemented by the
+/// runtime with the session pallet: a validator candidate without keys could not author or vote.
+pub trait SessionKeysRegistry<AccountId> {
+	/// Whether `who` has set its session keys.
+	fn has_keys(who: &AccountId) -> bool;
+}
+
+/// Nobody has session keys: a runtime without sessions has no validator candidates.
+impl<AccountId> SessionKeysRegistry<AccountId> for () {
+	fn has_keys(_: &AccountId) -> bool {
+		false
+	}
+}

@@ -10,6 +10,7 @@ mod infer;
 mod output;
 mod query;
 mod stake;
+mod validator;
 mod verify;
 
 use clap::{Args, Parser, Subcommand};
@@ -77,6 +78,9 @@ enum Command {
 	/// Back workers: bond, delegate, unbond, withdraw, claim, show.
 	#[command(subcommand)]
 	Stake(stake::StakeCommand),
+	/// Validate with a worker: session keys, offer or stop, and the validator set.
+	#[command(subcommand)]
+	Validator(validator::ValidatorCommand),
 	/// An account's free and held balance (the signer's when no address is given).
 	Balance {
 		/// SS58 address.
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
 			Command::Verify(args) => verify::run(&cli.global, args).await,
 			Command::Worker(command) => stake::worker(&cli.global, command).await,
 			Command::Stake(command) => stake::stake(&cli.global, command).await,
+			Command::Validator(command) => validator::run(&cli.global, command).await,
 			Command::Balance { account } => query::balance(&cli.global, account).await,
 		}
 	});
