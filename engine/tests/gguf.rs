@@ -9,7 +9,10 @@ use std::process::Command;
 fn every_supported_gguf_type_reads_back_as_the_reference_dequantization() {
 	let dir = tempfile::tempdir().expect("temp dir");
 	let path = dir.path().join("types.gguf");
-	let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/gguf_types.py");
+	let script = std::path::PathBuf::from(
+		std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+	)
+	.join("tests/scripts/gguf_types.py");
 	let run = Command::new("python3").arg(script).arg(&path).output().expect("python3 runs");
 	assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 	eprintln!("{}", String::from_utf8_lossy(&run.stdout).trim());

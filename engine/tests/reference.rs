@@ -9,7 +9,10 @@ use opg_engine::{testmodels, ExecutionProfile, Value};
 use std::{path::Path, process::Command};
 
 fn reference(args: &[&str]) -> Vec<Vec<f32>> {
-	let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/onnx_reference.py");
+	let script = std::path::PathBuf::from(
+		std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+	)
+	.join("reference/onnx_reference.py");
 	let out = Command::new("python3").arg(script).args(args).output().expect("python3 runs");
 	assert!(out.status.success(), "reference run failed: {}", String::from_utf8_lossy(&out.stderr));
 	String::from_utf8(out.stdout)
