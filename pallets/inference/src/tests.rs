@@ -24,8 +24,13 @@ fn now() -> u64 {
 
 /// Finish this block and start the next, as the executive would.
 fn next_block() {
+	next_block_with_parent(|n| sp_core::H256::from_low_u64_be(n * 7919));
+}
+
+/// [`next_block`] with the parent hash `parent` gives for the new block's number.
+fn next_block_with_parent(parent: impl Fn(u64) -> sp_core::H256) {
 	let n = now() + 1;
-	System::set_parent_hash(sp_core::H256::from_low_u64_be(n * 7919));
+	System::set_parent_hash(parent(n));
 	System::set_block_number(n);
 	Inference::on_initialize(n);
 }
@@ -1470,10 +1475,7 @@ fn draw_with(id: RequestId, header: u64, vrf_key: u64) -> Vec<AccountId> {
 	with_transaction(|| {
 		VRF_KEY.with(|k| k.set(vrf_key));
 		while matches!(phase_of(id), Some(Phase::Drawing)) {
-			let n = now() + 1;
-			System::set_parent_hash(sp_core::H256::from_low_u64_be(header.wrapping_mul(1_000_003) ^ n));
-			System::set_block_number(n);
-			Inference::on_initialize(n);
+			next_block_with_parent(|n| sp_core::H256::from_low_u64_be(header.wrapping_mul(1_000_003) ^ n));
 		}
 		VRF_KEY.with(|k| k.set(0));
 		TransactionOutcome::Rollback(Ok::<_, sp_runtime::DispatchError>(committee(id)))
