@@ -51,7 +51,8 @@ pub async fn rotate_keys(chain: &Chain, owner: &AccountId32) -> Result<Generated
 	Ok(GeneratedKeys { keys: from_hex("the session keys", &rotated.keys)?, proof: from_hex("the proof", &proof)? })
 }
 
-/// Register `keys` as the signer's session keys from the next session (`Session::set_keys`).
+/// Register `keys` as the signer's session keys (`Session::set_keys`): queued at the next
+/// session boundary, in force from the one after.
 pub async fn set_keys(chain: &Chain, signer: &Signer, keys: &GeneratedKeys) -> Result<u64> {
 	let session_keys = SessionKeys::decode(&mut &keys.keys[..])
 		.map_err(|e| Error::Input(format!("not this chain's session keys (BABE, GRANDPA): {e}")))?;
@@ -59,7 +60,8 @@ pub async fn set_keys(chain: &Chain, signer: &Signer, keys: &GeneratedKeys) -> R
 	Ok(chain.submit(&call, signer).await?.block_number)
 }
 
-/// Offer the signer's worker as a validator from the next session its stake ranks it in.
+/// Offer the signer's worker as a validator: a session boundary that ranks its stake among the
+/// largest chooses it for the session after.
 pub async fn validate(chain: &Chain, signer: &Signer) -> Result<u64> {
 	Ok(chain.submit(&runtime::transactions().worker_staking().validate(), signer).await?.block_number)
 }

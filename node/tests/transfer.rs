@@ -1,7 +1,8 @@
 //! A balance transfer signed here, submitted over RPC to a real `--dev` node, is included and
 //! finalized; the sender pays exactly the amount plus the fee the chain reports, the receiver
 //! gets exactly the amount, and the fee goes 80 % to the treasury and the rest to the block's
-//! author (Alice, who seals every `--dev` block), so total issuance does not change.
+//! author (Alice, who seals every `--dev` block), credited to her stake as a reward like the one
+//! minted for each block she authors: no fee is burned, and issuance grows only by those.
 
 mod common;
 
@@ -30,6 +31,8 @@ fn transfer_is_finalized_and_costs_exactly_amount_plus_fee() {
 
 	let before = rpc.call("chain_getFinalizedHead", json!([])).expect("head");
 	let before = before.as_str().expect("hash").to_string();
+	let header = rpc.call("chain_getHeader", json!([before])).expect("header");
+	let before_number = common::rpc::parse_number(&header["number"]).expect("number");
 	let alice_before = free_balance(&rpc, &alice, &before);
 	let bob_before = free_balance(&rpc, &bob, &before);
 	let issuance_before = total_issuance(&rpc, &before);
@@ -83,10 +86,27 @@ fn transfer_is_finalized_and_costs_exactly_amount_plus_fee() {
 	let bob_after = free_balance(&rpc, &bob, &hash);
 	let to_treasury = opg_runtime::fees::FEE_TO_TREASURY.mul_ceil(fee);
 	assert_eq!(free_balance(&rpc, &treasury, &hash) - treasury_before, to_treasury, "the treasury's share");
-	// Alice sent the transfer and authored its block: she paid the fee and got the author's share.
-	assert_eq!(alice_before - alice_after, amount + to_treasury);
+	// Alice sent the transfer and authored its block: she paid the fee, and the author's share
+	// of it, like the block's reward, is credited to her stake, not her free balance.
+	assert_eq!(alice_before - alice_after, amount + fee);
+	let rewards: Vec<Balance> =
+		records
+			.iter()
+			.filter_map(|r| match &r.event {
+				RuntimeEvent::WorkerStaking(pallet_worker_staking::Event::AuthorRewarded {
+					worker, amount, ..
+				}) if *worker == alice => Some(*amount),
+				_ => None,
+			})
+			.collect();
+	assert_eq!(rewards, vec![opg_runtime::fees::AUTHOR_REWARD_PER_BLOCK, fee - to_treasury], "block reward, fee share");
 	assert_eq!(bob_after - bob_before, amount);
-	assert_eq!(total_issuance(&rpc, &hash), issuance_before, "no fee is burned");
+	let blocks = Balance::from(number - before_number);
+	assert_eq!(
+		total_issuance(&rpc, &hash) - issuance_before,
+		blocks * opg_runtime::fees::AUTHOR_REWARD_PER_BLOCK,
+		"no fee is burned; each block mints its author's reward"
+	);
 }
 
 #[test]

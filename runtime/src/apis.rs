@@ -100,7 +100,7 @@ impl_runtime_apis! {
 			let epoch_config = Babe::epoch_config().unwrap_or(crate::BABE_GENESIS_EPOCH_CONFIG);
 			sp_consensus_babe::BabeConfiguration {
 				slot_duration: Babe::slot_duration(),
-				epoch_length: crate::configs::EpochDuration::get(),
+				epoch_length: <crate::configs::EpochDuration as frame_support::traits::Get<u64>>::get(),
 				c: epoch_config.c,
 				authorities: Babe::authorities().to_vec(),
 				randomness: Babe::randomness(),
@@ -124,7 +124,7 @@ impl_runtime_apis! {
 			_slot: sp_consensus_babe::Slot,
 			_authority_id: sp_consensus_babe::AuthorityId,
 		) -> Option<sp_consensus_babe::OpaqueKeyOwnershipProof> {
-			// No session history yet to prove a key belonged to a validator.
+			// Equivocation reports are not accepted on chain yet.
 			None
 		}
 

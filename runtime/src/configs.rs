@@ -69,8 +69,17 @@ impl frame_system::Config for Runtime {
 pub const MAX_AUTHORITIES: u32 = 32;
 
 parameter_types! {
-	pub const EpochDuration: u64 = EPOCH_DURATION_IN_SLOTS;
 	pub const ExpectedBlockTime: opg_primitives::Moment = MILLISECS_PER_BLOCK;
+}
+
+/// Slots in a BABE epoch, which is a session: the length the chain's genesis set
+/// (`pallet_worker_staking::SessionLength`, `EPOCH_DURATION_IN_SLOTS` unless a development chain
+/// asks for shorter ones), fixed for the life of the chain.
+pub struct EpochDuration;
+impl Get<u64> for EpochDuration {
+	fn get() -> u64 {
+		pallet_worker_staking::SessionLength::<Runtime>::get()
+	}
 }
 
 impl pallet_babe::Config for Runtime {
@@ -82,7 +91,7 @@ impl pallet_babe::Config for Runtime {
 	type WeightInfo = ();
 	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
 	type MaxNominators = ConstU32<0>;
-	// No session pallet yet, so equivocations cannot be proven on chain.
+	// Equivocation reports are not accepted on chain yet.
 	type KeyOwnerProof = sp_core::Void;
 	type EquivocationReportSystem = ();
 }
@@ -99,28 +108,35 @@ impl sp_runtime::traits::Convert<AccountId, Option<AccountId>> for WorkerAccount
 pub struct StakedValidators;
 impl pallet_session::SessionManager<AccountId> for StakedValidators {
 	fn new_session(index: u32) -> Option<Vec<AccountId>> {
-		WorkerStaking::elect_validators(index)
+		WorkerStaking::elect_validators(index, &pallet_session::Validators::<Runtime>::get())
 	}
 	fn new_session_genesis(_: u32) -> Option<Vec<AccountId>> {
-		// Genesis sessions take the validators whose keys the session genesis sets.
-		None
+		// The session genesis (built before the worker staking genesis) has just set the genesis
+		// validators' keys: they are the first two sessions' validators. Naming them here, not
+		// leaving it to the session pallet, lets the historical pallet keep those sessions' roots.
+		let mut validators: Vec<AccountId> = pallet_session::NextKeys::<Runtime>::iter_keys().collect();
+		validators.sort();
+		(!validators.is_empty()).then_some(validators)
 	}
 	fn end_session(_: u32) {}
 	fn start_session(_: u32) {}
 }
 impl pallet_session::historical::SessionManager<AccountId, ()> for StakedValidators {
 	fn new_session(index: u32) -> Option<Vec<(AccountId, ())>> {
-		<Self as pallet_session::SessionManager<AccountId>>::new_session(index)
-			.map(|validators| validators.into_iter().map(|v| (v, ())).collect())
+		<Self as pallet_session::SessionManager<AccountId>>::new_session(index).map(with_identity)
 	}
-	fn new_session_genesis(_: u32) -> Option<Vec<(AccountId, ())>> {
-		None
+	fn new_session_genesis(index: u32) -> Option<Vec<(AccountId, ())>> {
+		<Self as pallet_session::SessionManager<AccountId>>::new_session_genesis(index).map(with_identity)
 	}
 	fn end_session(_: u32) {}
 	fn start_session(_: u32) {}
 }
 
-/// Whose session keys are set for the next session.
+fn with_identity(validators: Vec<AccountId>) -> Vec<(AccountId, ())> {
+	validators.into_iter().map(|v| (v, ())).collect()
+}
+
+/// Whose session keys are set: the keys the next session boundary queues.
 pub struct SessionKeysSet;
 impl pallet_worker_staking::SessionKeysRegistry<AccountId> for SessionKeysSet {
 	fn has_keys(who: &AccountId) -> bool {
@@ -144,6 +160,12 @@ impl pallet_session::Config for Runtime {
 	type KeyDeposit = ConstU128<0>;
 }
 
+impl pallet_authorship::Config for Runtime {
+	// The validator of the current session at the BABE authority index of the block's claim.
+	type FindAuthor = pallet_session::FindAccountFromAuthorIndex<Self, Babe>;
+	type EventHandler = crate::fees::AuthorReward;
+}
+
 /// A validator's identity in session history: its account is all an offence needs.
 pub struct ValidatorIdentity;
 impl sp_runtime::traits::Convert<AccountId, Option<()>> for ValidatorIdentity {
@@ -164,7 +186,7 @@ impl pallet_grandpa::Config for Runtime {
 	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
 	type MaxNominators = ConstU32<0>;
 	type MaxSetIdSessionEntries = ConstU64<0>;
-	// No session pallet yet, so equivocations cannot be proven on chain.
+	// Equivocation reports are not accepted on chain yet.
 	type KeyOwnerProof = sp_core::Void;
 	type EquivocationReportSystem = ();
 }
@@ -251,6 +273,7 @@ impl pallet_worker_staking::Config for Runtime {
 	type MaxValidators = ConstU32<MAX_AUTHORITIES>;
 	/// Four: GRANDPA finalizes with one of four down, not with one of three.
 	type MinValidators = ConstU32<4>;
+	type DefaultSessionLength = ConstU64<EPOCH_DURATION_IN_SLOTS>;
 	type MaxValidatorCandidates = ConstU32<256>;
 	type WeightInfo = pallet_worker_staking::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]

@@ -25,7 +25,8 @@ pub const GENESIS_WORKER_BOND: crate::Balance = 10_000 * OPG;
 /// The commission genesis workers take of their rewards.
 pub const GENESIS_WORKER_COMMISSION: sp_runtime::Perbill = sp_runtime::Perbill::from_percent(10);
 
-/// The dev keyring names that validate the local testnet, in authority order.
+/// The dev keyring names that validate the local testnet (BABE and GRANDPA take them in the
+/// order of their accounts).
 pub const LOCAL_TESTNET_VALIDATORS: [Sr25519Keyring; 4] =
 	[Sr25519Keyring::Alice, Sr25519Keyring::Bob, Sr25519Keyring::Charlie, Sr25519Keyring::Dave];
 
@@ -54,6 +55,10 @@ fn dev_workers(
 		.collect()
 }
 
+/// Slots in a session on the `dev` and `local` chains: one minute, so that joining and leaving
+/// the validator set can be watched (and tested) in minutes. Public chains keep the default.
+pub const DEV_SESSION_LENGTH: u64 = 10;
+
 fn genesis(
 	validators: &[Sr25519Keyring],
 	endowed_accounts: Vec<AccountId>,
@@ -69,7 +74,11 @@ fn genesis(
 		babe: pallet_babe::GenesisConfig { epoch_config: crate::BABE_GENESIS_EPOCH_CONFIG },
 		session: SessionConfig { keys: session_keys(keys) },
 		sudo: SudoConfig { key: Some(root) },
-		worker_staking: WorkerStakingConfig { workers, validators: candidates },
+		worker_staking: WorkerStakingConfig {
+			workers,
+			validators: candidates,
+			session_length: Some(DEV_SESSION_LENGTH)
+		},
 	})
 }
 

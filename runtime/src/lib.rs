@@ -198,6 +198,11 @@ mod runtime {
 	#[runtime::pallet_index(8)]
 	pub type Historical = pallet_session::historical;
 
+	// After `Session`, whose hook rotates the validators at a session's first block, so that
+	// the author's index is read in the new session's set, the one its slot claim is made in.
+	#[runtime::pallet_index(9)]
+	pub type Authorship = pallet_authorship;
+
 	#[runtime::pallet_index(10)]
 	pub type WorkerStaking = pallet_worker_staking;
 

@@ -329,7 +329,11 @@ fn start_block_with_parent(n: BlockNumber, slot: u64, parent: sp_core::H256) {
 		.pair();
 	// The epoch the slot falls in, and its randomness, as BABE's `on_initialize` will find them.
 	let genesis_slot = *pallet_babe::GenesisSlot::<Runtime>::get();
-	let epoch = if genesis_slot == 0 { 0 } else { (slot - genesis_slot) / EPOCH_DURATION_IN_SLOTS };
+	let epoch = if genesis_slot == 0 {
+		0
+	} else {
+		(slot - genesis_slot) / <configs::EpochDuration as frame_support::traits::Get<u64>>::get()
+	};
 	let randomness = if epoch > pallet_babe::EpochIndex::<Runtime>::get() {
 		pallet_babe::NextRandomness::<Runtime>::get()
 	} else {
@@ -439,17 +443,40 @@ fn committee_randomness_is_babes_vrf_output_not_a_block_hash() {
 	assert_ne!(randomness([5, 6], [0, 0]), drawn, "other authors of both blocks draw another committee");
 }
 
+/// The account of BABE authority `index` in the genesis presets, where a validator's account
+/// is its BABE key.
+fn account_of_authority(index: usize) -> AccountId {
+	let (key, _) = pallet_babe::Authorities::<Runtime>::get()[index].clone();
+	AccountId::from(<[u8; 32]>::try_from(sp_core::crypto::ByteArray::as_slice(&key)).expect("an sr25519 key"))
+}
+
+/// The worker staking pallet's `AuthorRewarded` events of this block: (worker, amount).
+fn rewarded() -> Vec<(AccountId, Balance)> {
+	System::events()
+		.iter()
+		.filter_map(|r| match &r.event {
+			RuntimeEvent::WorkerStaking(pallet_worker_staking::Event::AuthorRewarded { worker, amount, .. }) => {
+				Some((worker.clone(), *amount))
+			},
+			_ => None,
+		})
+		.collect()
+}
+
 #[test]
 fn fees_go_to_the_treasury_and_the_author_and_tips_to_the_author() {
-	use sp_keyring::Sr25519Keyring::{Bob, Charlie, Ferdie};
+	use sp_keyring::Sr25519Keyring::{Charlie, Ferdie};
 	genesis(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
-		// Slot 5 of four authorities (Alice, Bob, Charlie, Dave) is Bob's.
+		// Slot 5 of four authorities is the second's.
 		start_block_in_slot(1, 5);
-		assert_eq!(fees::block_author(), Some(Bob.to_account_id()));
+		let author = account_of_authority(1);
+		assert_eq!(fees::block_author(), Some(author.clone()), "the session validator behind the BABE claim");
 		let balance = |who: &AccountId| Balances::balance(who);
-		let (treasury, author, sender) = (treasury_account(), Bob.to_account_id(), Ferdie.to_account_id());
-		let (treasury_before, author_before, sender_before) = (balance(&treasury), balance(&author), balance(&sender));
+		let (treasury, pot, sender) = (treasury_account(), WorkerStaking::reward_account(), Ferdie.to_account_id());
+		let (treasury_before, pot_before, author_before, sender_before) =
+			(balance(&treasury), balance(&pot), balance(&author), balance(&sender));
 		let issuance = Balances::total_issuance();
+		System::reset_events();
 
 		let tip = 7 * MILLI_OPG;
 		let call = RuntimeCall::Balances(BalancesCall::transfer_keep_alive {
@@ -480,9 +507,46 @@ fn fees_go_to_the_treasury_and_the_author_and_tips_to_the_author() {
 		assert!(fee > 0);
 		let to_treasury = fees::FEE_TO_TREASURY.mul_ceil(fee);
 		assert_eq!(balance(&treasury) - treasury_before, to_treasury);
-		assert_eq!(balance(&author) - author_before, fee - to_treasury + tip);
+		// The author is a worker: its share is credited to its stake, shared with its delegators.
+		assert_eq!(balance(&pot) - pot_before, fee - to_treasury + tip);
+		assert_eq!(rewarded(), vec![(author.clone(), fee - to_treasury + tip)]);
+		assert_eq!(balance(&author), author_before);
 		assert_eq!(sender_before - balance(&sender), OPG + fee + tip);
 		assert_eq!(Balances::total_issuance(), issuance, "nothing is burned");
+	});
+}
+
+/// Each block mints `AUTHOR_REWARD_PER_BLOCK` for its author, credited to the author's stake
+/// like a committee reward: a delegator of the author claims its share.
+#[test]
+fn each_block_rewards_its_author_and_the_authors_delegators_share_it() {
+	use sp_keyring::Sr25519Keyring::Ferdie;
+	genesis(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
+		let author = account_of_authority(1);
+		let delegator = Ferdie.to_account_id();
+		let stake = genesis_config_presets::GENESIS_WORKER_BOND;
+		start_block_in_slot(1, 4);
+		assert_ok(WorkerStaking::delegate(RuntimeOrigin::signed(delegator.clone()), author.clone(), stake));
+		let issuance = Balances::total_issuance();
+		let pot = Balances::balance(&WorkerStaking::reward_account());
+
+		// Slots 5, 9 and 13 of four authorities are the second's.
+		for (n, slot) in [(2, 5), (3, 9), (4, 13)] {
+			start_block_in_slot(n, slot);
+			assert_eq!(rewarded(), vec![(author.clone(), fees::AUTHOR_REWARD_PER_BLOCK)], "block {n}");
+		}
+		let minted = 3 * fees::AUTHOR_REWARD_PER_BLOCK;
+		assert_eq!(Balances::total_issuance() - issuance, minted, "the reward is minted, once a block");
+		assert_eq!(Balances::balance(&WorkerStaking::reward_account()) - pot, minted);
+
+		// The delegator holds half the author's stake after the commission: its share of that.
+		let commission = genesis_config_presets::GENESIS_WORKER_COMMISSION.mul_floor(fees::AUTHOR_REWARD_PER_BLOCK);
+		let share = (fees::AUTHOR_REWARD_PER_BLOCK - commission) / 2;
+		let before = Balances::balance(&delegator);
+		assert_ok(WorkerStaking::claim_rewards(RuntimeOrigin::signed(delegator.clone()), author.clone()));
+		let claimed = Balances::balance(&delegator) - before;
+		assert!(claimed.abs_diff(3 * share) <= 3, "claimed {claimed}, expected {}", 3 * share);
+		pallet_worker_staking::Pallet::<Runtime>::do_try_state().expect("staking invariants");
 	});
 }
 
@@ -529,7 +593,10 @@ fn assert_ok<E: core::fmt::Debug>(result: Result<(), E>) {
 /// `OPG_UPDATE_METADATA=1` to rewrite the file after changing the runtime.
 #[test]
 fn client_metadata_is_this_runtimes() {
-	let current = Runtime::metadata_at_version(16).expect("metadata v16 is supported");
+	// BABE's `EpochDuration` constant is the session length in the chain's state (set at
+	// genesis): the client's copy describes a chain with the default length.
+	let current = sp_io::TestExternalities::default()
+		.execute_with(|| Runtime::metadata_at_version(16).expect("metadata v16 is supported"));
 	let path = std::path::PathBuf::from(
 		std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
 	)

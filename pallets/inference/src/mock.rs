@@ -89,6 +89,7 @@ impl pallet_worker_staking::Config for Test {
 	type SessionKeys = ();
 	type MaxValidators = ConstU32<4>;
 	type MinValidators = ConstU32<1>;
+	type DefaultSessionLength = ConstU64<100>;
 	type MaxValidatorCandidates = ConstU32<4>;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]

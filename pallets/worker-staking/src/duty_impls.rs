@@ -48,12 +48,28 @@ impl<T: Config> Pallet<T> {
 	/// With no active stake left (everyone unbonding), the whole amount goes to the worker.
 	/// Rounding dust stays in the reward account.
 	pub fn credit_reward(worker_id: &T::AccountId, amount: BalanceOf<T>) {
+		if let Some(commission) = Self::share_reward(worker_id, amount) {
+			Self::deposit_event(Event::Rewarded { worker: worker_id.clone(), amount, commission });
+		}
+	}
+
+	/// [`Self::credit_reward`] for what `worker` earned authoring a block as a validator (the
+	/// block reward, its share of fees and tips), told apart by its event.
+	pub fn credit_author_reward(worker_id: &T::AccountId, amount: BalanceOf<T>) {
+		if let Some(commission) = Self::share_reward(worker_id, amount) {
+			Self::deposit_event(Event::AuthorRewarded { worker: worker_id.clone(), amount, commission });
+		}
+	}
+
+	/// Share `amount` between `worker`'s commission and its active stake; the commission, or
+	/// `None` when there was nothing to share or no such worker.
+	fn share_reward(worker_id: &T::AccountId, amount: BalanceOf<T>) -> Option<BalanceOf<T>> {
 		if amount.is_zero() {
-			return;
+			return None;
 		}
 		let Some(mut worker) = Workers::<T>::get(worker_id) else {
 			defensive!("reward credited to an unknown worker");
-			return;
+			return None;
 		};
 		Self::apply_due_commission(worker_id, &mut worker);
 		let active = worker.active_stake();
@@ -67,7 +83,7 @@ impl<T: Config> Pallet<T> {
 		}
 		worker.own.unclaimed = worker.own.unclaimed.saturating_add(commission);
 		Workers::<T>::insert(worker_id, worker);
-		Self::deposit_event(Event::Rewarded { worker: worker_id.clone(), amount, commission });
+		Some(commission)
 	}
 
 	/// A scheduled commission rise whose delay has passed becomes the worker's rate.

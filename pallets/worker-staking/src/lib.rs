@@ -156,6 +156,10 @@ pub mod pallet {
 		#[pallet::constant]
 		type MinValidators: Get<u32>;
 
+		/// Slots in a session (a BABE epoch) on a chain whose genesis sets no other length.
+		#[pallet::constant]
+		type DefaultSessionLength: Get<u64>;
+
 		/// Validator candidates at once (bounds the work of choosing a session's validators).
 		#[pallet::constant]
 		type MaxValidatorCandidates: Get<u32>;
@@ -209,6 +213,12 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type ClosedToDelegations<T: Config> = StorageMap<_, Twox64Concat, T::AccountId, ()>;
 
+	/// Slots in a session, a BABE epoch (the runtime's `EpochDuration`). Set at genesis — short
+	/// for development chains, ten minutes by default — and never changed: BABE cannot change the
+	/// length of its epochs on a running chain, so no call writes it.
+	#[pallet::storage]
+	pub type SessionLength<T: Config> = StorageValue<_, u64, ValueQuery, T::DefaultSessionLength>;
+
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
 	pub struct GenesisConfig<T: Config> {
@@ -218,6 +228,8 @@ pub mod pallet {
 		/// Genesis workers that are also validator candidates (the genesis validators, whose
 		/// session keys the session pallet's genesis sets).
 		pub validators: alloc::vec::Vec<T::AccountId>,
+		/// Slots in a session, when not `DefaultSessionLength`.
+		pub session_length: Option<u64>,
 	}
 
 	#[pallet::genesis_build]
@@ -241,6 +253,10 @@ pub mod pallet {
 					*commission,
 				)
 				.expect("genesis worker registers: funded stash, unique key, bond over the minimum");
+			}
+			if let Some(slots) = self.session_length {
+				assert!(slots >= 2, "a session lasts at least two slots");
+				SessionLength::<T>::put(slots);
 			}
 			for who in &self.validators {
 				assert!(Workers::<T>::contains_key(who), "a genesis validator candidate is a genesis worker");
@@ -287,13 +303,18 @@ pub mod pallet {
 		DelegationsOpen { worker: T::AccountId, open: bool },
 		/// `worker` unbonded all of `delegator`'s active delegation, `amount`, until `unlock_at`.
 		Kicked { worker: T::AccountId, delegator: T::AccountId, amount: BalanceOf<T>, unlock_at: BlockNumberFor<T> },
-		/// `worker` offers to validate from the next session its stake ranks it in.
+		/// `worker` offers to validate; a session boundary that ranks its stake among the largest
+		/// chooses it for the session after.
 		ValidatorCandidate { worker: T::AccountId },
-		/// `worker` no longer offers to validate; it leaves the validator set at the next
-		/// session.
+		/// `worker` no longer offers to validate; the next session boundary chooses a set
+		/// without it, in office from the boundary after.
 		Chilled { worker: T::AccountId },
 		/// The validators of session `session`, chosen by stake from the candidates.
 		ValidatorsChosen { session: u32, validators: alloc::vec::Vec<T::AccountId> },
+		/// `worker`, a validator, earned `amount` authoring a block (the block reward, or its
+		/// share of a transaction's fee and tip), shared like a committee reward: `commission` to
+		/// the worker, the rest to its stake pro rata.
+		AuthorRewarded { worker: T::AccountId, amount: BalanceOf<T>, commission: BalanceOf<T> },
 	}
 
 	#[pallet::error]
@@ -495,8 +516,9 @@ pub mod pallet {
 			Self::do_kick(who, delegator)
 		}
 
-		/// Offer the signing worker as a validator: from the next session on it validates while
-		/// its stake ranks among the top `MaxValidators` candidates. Needs its session keys set
+		/// Offer the signing worker as a validator: from the session after next on (chosen at the
+		/// next boundary, in office from the one after) it validates while its stake ranks among
+		/// the top `MaxValidators` candidates. Needs its session keys set
 		/// (`Session::set_keys`, after `author_rotateKeys` on its node).
 		#[pallet::call_index(12)]
 		#[pallet::weight(T::WeightInfo::bond_extra().saturating_add(T::DbWeight::get().reads_writes(2, 1)))]
@@ -505,8 +527,9 @@ pub mod pallet {
 			Self::do_validate(who)
 		}
 
-		/// Stop offering the signing worker as a validator; it leaves the set at the next
-		/// session. Its bond stays (use `leave` to unbond).
+		/// Stop offering the signing worker as a validator; it leaves the set two session
+		/// boundaries on (the next chooses the set after it). Its bond stays (use `leave` to
+		/// unbond).
 		#[pallet::call_index(13)]
 		#[pallet::weight(T::WeightInfo::bond_extra().saturating_add(T::DbWeight::get().reads_writes(1, 1)))]
 		pub fn chill(origin: OriginFor<T>) -> DispatchResult {

@@ -68,6 +68,7 @@ impl pallet_worker_staking::Config for Test {
 	type SessionKeys = KeysSet;
 	type MaxValidators = ConstU32<3>;
 	type MinValidators = ConstU32<2>;
+	type DefaultSessionLength = ConstU64<100>;
 	type MaxValidatorCandidates = ConstU32<4>;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]

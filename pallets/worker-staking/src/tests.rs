@@ -806,6 +806,18 @@ fn ranking_takes_the_most_stake_breaks_ties_by_account_and_needs_a_minimum() {
 }
 
 #[test]
+fn too_few_candidates_are_topped_up_with_current_validators_by_stake() {
+	use crate::validator_impls::choose_validators;
+	let candidates = [(7u64, 50u128), (8, 0)];
+	let current = [(1u64, 10u128), (2, 30), (3, 0), (7, 50)];
+	assert_eq!(choose_validators(&candidates, &current, 5, 1), Some(vec![7]), "enough candidates: no top-up");
+	assert_eq!(choose_validators(&candidates, &current, 5, 3), Some(vec![7, 2, 1]), "the most stake first");
+	assert_eq!(choose_validators(&candidates, &current, 5, 5), None, "four in all are fewer than five");
+	assert_eq!(choose_validators(&candidates, &current, 5, 4), Some(vec![7, 2, 1, 3]), "even without stake");
+	assert_eq!(choose_validators::<u64, u128>(&[], &[], 5, 4), None);
+}
+
+#[test]
 fn candidates_with_keys_and_the_most_stake_are_chosen_each_session() {
 	run(|| {
 		for (who, bond, model) in [(1, 5_000, 1), (2, 3_000, 1), (3, 4_000, 1), (4, 2_000, 2)] {
@@ -818,20 +830,20 @@ fn candidates_with_keys_and_the_most_stake_are_chosen_each_session() {
 		assert_eq!(last_event(), RuntimeEvent::Staking(Event::ValidatorCandidate { worker: 1 }));
 		assert_noop!(Staking::validate(RuntimeOrigin::signed(1)), Error::<Test>::AlreadyCandidate);
 		// One candidate is below `MinValidators` (2): the set stays as it is.
-		assert_eq!(Staking::elect_validators(1), None);
+		assert_eq!(Staking::elect_validators(1, &[]), None);
 		assert_ok!(Staking::validate(RuntimeOrigin::signed(2)));
-		assert_eq!(Staking::elect_validators(2), Some(vec![1, 2]));
+		assert_eq!(Staking::elect_validators(2, &[]), Some(vec![1, 2]));
 		assert_eq!(last_event(), RuntimeEvent::Staking(Event::ValidatorsChosen { session: 2, validators: vec![1, 2] }));
 		// Delegated stake counts: 2 overtakes 1.
 		assert_ok!(Staking::delegate(RuntimeOrigin::signed(D1), 2, 2_500));
 		assert_ok!(Staking::validate(RuntimeOrigin::signed(3)));
-		assert_eq!(Staking::elect_validators(3), Some(vec![2, 1, 3]));
+		assert_eq!(Staking::elect_validators(3, &[1, 2]), Some(vec![2, 1, 3]));
 		// At most `MaxValidators` (3): the weakest stays out; one whose keys are gone too.
 		NO_KEYS.with(|k| k.borrow_mut().remove(&4));
 		assert_ok!(Staking::validate(RuntimeOrigin::signed(4)));
-		assert_eq!(Staking::elect_validators(4), Some(vec![2, 1, 3]));
+		assert_eq!(Staking::elect_validators(4, &[2, 1, 3]), Some(vec![2, 1, 3]));
 		NO_KEYS.with(|k| k.borrow_mut().insert(1));
-		assert_eq!(Staking::elect_validators(5), Some(vec![2, 3, 4]));
+		assert_eq!(Staking::elect_validators(5, &[2, 1, 3]), Some(vec![2, 3, 4]));
 		NO_KEYS.with(|k| k.borrow_mut().clear());
 		// A full candidate list takes nobody more.
 		register(W2 + 10, 9_000, 200, &[2], 0);
@@ -842,10 +854,15 @@ fn candidates_with_keys_and_the_most_stake_are_chosen_each_session() {
 		assert_noop!(Staking::chill(RuntimeOrigin::signed(3)), Error::<Test>::NotCandidate);
 		assert_ok!(Staking::leave(RuntimeOrigin::signed(4)));
 		assert!(!ValidatorCandidates::<Test>::get().contains(&4));
-		assert_eq!(Staking::elect_validators(6), Some(vec![2, 1]));
+		assert_eq!(Staking::elect_validators(6, &[2, 3, 4]), Some(vec![2, 1]));
 		Staking::slash(&1, Perbill::from_percent(90), Misconduct::WrongOutput);
-		assert_eq!(Staking::elect_validators(7), None, "one candidate in good standing is too few");
+		assert_eq!(Staking::elect_validators(7, &[]), None, "one candidate in good standing is too few");
+		// Below the minimum, current validators with keys fill the set, the slashed one included.
+		assert_eq!(Staking::elect_validators(7, &[1, 2]), Some(vec![2, 1]));
+		NO_KEYS.with(|k| k.borrow_mut().insert(1));
+		assert_eq!(Staking::elect_validators(7, &[1, 2]), None, "without its keys it cannot fill a seat");
+		NO_KEYS.with(|k| k.borrow_mut().clear());
 		assert_ok!(Staking::validate(RuntimeOrigin::signed(W2 + 10)));
-		assert_eq!(Staking::elect_validators(8), Some(vec![W2 + 10, 2]));
+		assert_eq!(Staking::elect_validators(8, &[2, 1]), Some(vec![W2 + 10, 2]));
 	});
 }

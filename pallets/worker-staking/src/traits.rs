@@ -8,8 +8,9 @@ pub trait ModelCatalog<ModelId> {
 	fn is_registered(model: &ModelId) -> bool;
 }
 
-/// Who has session keys (BABE, GRANDPA, …) registered for the next session. Implemented by the
-/// runtime with the session pallet: a validator candidate without keys could not author or vote.
+/// Who has session keys (BABE, GRANDPA, …) registered, for the next session boundary to queue.
+/// Implemented by the runtime with the session pallet: a validator candidate without keys could
+/// not author or vote.
 pub trait SessionKeysRegistry<AccountId> {
 	/// Whether `who` has set its session keys.
 	fn has_keys(who: &AccountId) -> bool;

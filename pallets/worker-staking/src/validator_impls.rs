@@ -17,11 +17,47 @@ pub fn rank_validators<AccountId: Ord + Clone, Stake: Ord + Zero + Copy>(
 	max: u32,
 	min: u32,
 ) -> Option<Vec<AccountId>> {
-	let mut ranked: Vec<&(AccountId, Stake)> = candidates.iter().filter(|(_, stake)| !stake.is_zero()).collect();
+	let ranked = by_stake(candidates.iter().filter(|(_, stake)| !stake.is_zero()), max);
+	(ranked.len() >= min.max(1) as usize).then_some(ranked)
+}
+
+/// `people` with the most stake first, ties to the lower account, each once, at most `max`.
+fn by_stake<'a, AccountId: Ord + Clone + 'a, Stake: Ord + Copy + 'a>(
+	people: impl Iterator<Item = &'a (AccountId, Stake)>,
+	max: u32,
+) -> Vec<AccountId> {
+	let mut ranked: Vec<&(AccountId, Stake)> = people.collect();
 	ranked.sort_by(|(a, x), (b, y)| y.cmp(x).then_with(|| a.cmp(b)));
 	ranked.dedup_by(|x, y| x.0 == y.0);
 	ranked.truncate(max as usize);
-	(ranked.len() >= min.max(1) as usize).then(|| ranked.into_iter().map(|(who, _)| who.clone()).collect())
+	ranked.into_iter().map(|(who, _)| who.clone()).collect()
+}
+
+/// The next validators: [`rank_validators`] when at least `min` candidates qualify. Otherwise the
+/// qualified candidates topped up to `min` with `current` validators (account, stake), the most
+/// stake first, whether or not they still qualify: fewer authors would put the chain's liveness
+/// in fewer hands, and a validator that left or was slashed stays only until enough candidates
+/// replace it. `None` (keep the set as it is) when even that is fewer than `min`.
+pub fn choose_validators<AccountId: Ord + Clone, Stake: Ord + Zero + Copy>(
+	candidates: &[(AccountId, Stake)],
+	current: &[(AccountId, Stake)],
+	max: u32,
+	min: u32,
+) -> Option<Vec<AccountId>> {
+	let min = min.max(1).min(max);
+	if let Some(chosen) = rank_validators(candidates, max, min) {
+		return Some(chosen);
+	}
+	let mut chosen = by_stake(candidates.iter().filter(|(_, stake)| !stake.is_zero()), max);
+	for who in by_stake(current.iter(), max) {
+		if chosen.len() >= min as usize {
+			break;
+		}
+		if !chosen.contains(&who) {
+			chosen.push(who);
+		}
+	}
+	(chosen.len() >= min as usize).then_some(chosen)
 }
 
 impl<T: Config> Pallet<T> {
@@ -55,17 +91,22 @@ impl<T: Config> Pallet<T> {
 
 	/// The validators of session `session`: candidates that are active workers in good standing
 	/// (own bond at least `MinWorkerBond`) with session keys, the `MaxValidators` with the most
-	/// stake. `None`, keeping the current set, when fewer than `MinValidators` qualify.
-	pub fn elect_validators(session: u32) -> Option<Vec<T::AccountId>> {
+	/// stake. Below `MinValidators` such candidates, the `current` validators that still have
+	/// keys fill the set up to the minimum ([`choose_validators`]); `None`, keeping the set as it
+	/// is, when even they are too few.
+	pub fn elect_validators(session: u32, current: &[T::AccountId]) -> Option<Vec<T::AccountId>> {
+		let with_stake = |who: T::AccountId| {
+			let stake = Workers::<T>::get(&who).map(|w| Self::standing(&w)).unwrap_or_else(Zero::zero);
+			(who, stake)
+		};
 		let candidates: Vec<(T::AccountId, BalanceOf<T>)> = ValidatorCandidates::<T>::get()
 			.into_iter()
 			.filter(|who| T::SessionKeys::has_keys(who))
-			.map(|who| {
-				let stake = Workers::<T>::get(&who).map(|w| Self::standing(&w)).unwrap_or_else(Zero::zero);
-				(who, stake)
-			})
+			.map(with_stake)
 			.collect();
-		let chosen = rank_validators(&candidates, T::MaxValidators::get(), T::MinValidators::get())?;
+		let current: Vec<(T::AccountId, BalanceOf<T>)> =
+			current.iter().filter(|who| T::SessionKeys::has_keys(who)).cloned().map(with_stake).collect();
+		let chosen = choose_validators(&candidates, &current, T::MaxValidators::get(), T::MinValidators::get())?;
 		Self::deposit_event(Event::ValidatorsChosen { session, validators: chosen.clone() });
 		Some(chosen)
 	}

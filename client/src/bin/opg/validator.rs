@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub enum ValidatorCommand {
-	/// Register the signer's session keys (BABE, GRANDPA), in force from the next session.
+	/// Register the signer's session keys (BABE, GRANDPA), in force from the session after next.
 	SetKeys {
 		/// Have the node at --url generate them (`author_rotateKeysWithOwner`): it must be the
 		/// validator's own node, with unsafe RPC methods reachable only by its operator.
@@ -21,10 +21,10 @@ pub enum ValidatorCommand {
 		#[arg(long, requires = "keys")]
 		proof: Option<String>,
 	},
-	/// Offer the signer's worker as a validator: it validates from the next session on while
-	/// its stake (own and delegated) ranks among the largest.
+	/// Offer the signer's worker as a validator: chosen at the next session boundary while its
+	/// stake (own and delegated) ranks among the largest, it validates from the one after.
 	Validate,
-	/// Stop offering the signer's worker as a validator; it leaves the set at the next session.
+	/// Stop offering the signer's worker as a validator; it leaves the set two session boundaries on.
 	Chill,
 	/// The session, its validators and the candidates.
 	Show,
