@@ -87,7 +87,7 @@ pub fn run() -> sc_cli::Result<()> {
 				let PartialComponents { client, task_manager, backend, .. } = service::new_partial(&config)?;
 				// BABE's epoch changes and GRANDPA's authority set changes are kept beside the
 				// blocks; both go back with them.
-				let aux_revert = Box::new(|client, backend, blocks| {
+				let aux_revert = Box::new(|client: std::sync::Arc<service::FullClient>, backend, blocks| {
 					sc_consensus_babe::revert(client.clone(), backend, blocks)?;
 					sc_consensus_grandpa::revert(client, blocks)?;
 					Ok(())
