@@ -21,8 +21,8 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Babe, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime, RuntimeCall,
-	RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask, SessionKeys, System,
+	AccountId, Babe, Balance, Balances, Block, BlockNumber, Hash, Historical, Nonce, Offences, PalletInfo, Runtime,
+	RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask, SessionKeys, System,
 	WorkerStaking, DAYS, EPOCH_DURATION_IN_SLOTS, EXISTENTIAL_DEPOSIT, MICRO_OPG, MILLISECS_PER_BLOCK, MILLI_OPG, OPG,
 	SLOT_DURATION, VERSION,
 };
@@ -68,6 +68,9 @@ impl frame_system::Config for Runtime {
 /// The most validators BABE and GRANDPA take.
 pub const MAX_AUTHORITIES: u32 = 32;
 
+/// The most delegators a worker has: what a slash of a worker (or validator) touches.
+pub const MAX_DELEGATORS_PER_WORKER: u32 = 128;
+
 parameter_types! {
 	pub const ExpectedBlockTime: opg_primitives::Moment = MILLISECS_PER_BLOCK;
 }
@@ -90,10 +93,21 @@ impl pallet_babe::Config for Runtime {
 	type DisabledValidators = ();
 	type WeightInfo = ();
 	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
-	type MaxNominators = ConstU32<0>;
-	// Equivocation reports are not accepted on chain yet.
-	type KeyOwnerProof = sp_core::Void;
-	type EquivocationReportSystem = ();
+	// The stakers an offence slashes with the validator: its delegators (for report weights).
+	type MaxNominators = ConstU32<MAX_DELEGATORS_PER_WORKER>;
+	// Two blocks for one slot are proven against the session history and reported as offences.
+	type KeyOwnerProof = sp_session::MembershipProof;
+	type EquivocationReportSystem = pallet_babe::EquivocationReportSystem<Self, Offences, Historical, ReportLongevity>;
+}
+
+/// Sessions whose validator sets are kept (historical roots, GRANDPA set ids, offence slashes):
+/// an equivocation in an older one can no longer be proven. Ten days of ten-minute sessions,
+/// longer than the unbonding period, so an offender cannot unbond before it can be reported.
+pub const SESSIONS_KEPT: u32 = 1_440;
+
+parameter_types! {
+	/// How long an equivocation report waits in the pool: one session.
+	pub const ReportLongevity: u64 = EPOCH_DURATION_IN_SLOTS;
 }
 
 /// A session's validators are workers: only a registered worker's account may set session keys.
@@ -118,7 +132,13 @@ impl pallet_session::SessionManager<AccountId> for StakedValidators {
 		validators.sort();
 		(!validators.is_empty()).then_some(validators)
 	}
-	fn end_session(_: u32) {}
+	fn end_session(index: u32) {
+		// The history an equivocation is proven against is kept for `SESSIONS_KEPT` sessions.
+		if let Some(dropped) = index.checked_sub(SESSIONS_KEPT) {
+			pallet_session::historical::Pallet::<Runtime>::prune_up_to(dropped.saturating_add(1));
+			WorkerStaking::forget_offences(dropped);
+		}
+	}
 	fn start_session(_: u32) {}
 }
 impl pallet_session::historical::SessionManager<AccountId, ()> for StakedValidators {
@@ -128,7 +148,9 @@ impl pallet_session::historical::SessionManager<AccountId, ()> for StakedValidat
 	fn new_session_genesis(index: u32) -> Option<Vec<(AccountId, ())>> {
 		<Self as pallet_session::SessionManager<AccountId>>::new_session_genesis(index).map(with_identity)
 	}
-	fn end_session(_: u32) {}
+	fn end_session(index: u32) {
+		<Self as pallet_session::SessionManager<AccountId>>::end_session(index)
+	}
 	fn start_session(_: u32) {}
 }
 
@@ -184,11 +206,66 @@ impl pallet_grandpa::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
 	type WeightInfo = ();
 	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
-	type MaxNominators = ConstU32<0>;
-	type MaxSetIdSessionEntries = ConstU64<0>;
-	// Equivocation reports are not accepted on chain yet.
-	type KeyOwnerProof = sp_core::Void;
-	type EquivocationReportSystem = ();
+	type MaxNominators = ConstU32<MAX_DELEGATORS_PER_WORKER>;
+	type MaxSetIdSessionEntries = ConstU64<{ SESSIONS_KEPT as u64 }>;
+	// Two votes in one round are proven against the session history and reported as offences.
+	type KeyOwnerProof = sp_session::MembershipProof;
+	type EquivocationReportSystem =
+		pallet_grandpa::EquivocationReportSystem<Self, Offences, Historical, ReportLongevity>;
+}
+
+impl pallet_offences::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type IdentificationTuple = pallet_session::historical::IdentificationTuple<Self>;
+	type OnOffenceHandler = ValidatorOffences;
+}
+
+/// Offences (BABE and GRANDPA equivocations) slash the offending validator's stake — its own
+/// bond and its delegators' — through the worker staking pallet's slashing path, by the
+/// fraction the offence sets (`min((3k/n)², 1)` for `k` offenders of `n` validators in one slot
+/// or round), and take it off the candidate list.
+pub struct ValidatorOffences;
+impl sp_staking::offence::OnOffenceHandler<AccountId, pallet_session::historical::IdentificationTuple<Runtime>, Weight>
+	for ValidatorOffences
+{
+	fn on_offence(
+		offenders: &[sp_staking::offence::OffenceDetails<
+			AccountId,
+			pallet_session::historical::IdentificationTuple<Runtime>,
+		>],
+		slash_fraction: &[sp_runtime::Perbill],
+		session: sp_staking::SessionIndex,
+	) -> Weight {
+		let mut weight = Weight::zero();
+		for (details, fraction) in offenders.iter().zip(slash_fraction) {
+			let (validator, ()) = &details.offender;
+			WorkerStaking::slash_validator(validator, *fraction, session);
+			weight = weight
+				.saturating_add(<<Runtime as pallet_worker_staking::Config>::WeightInfo as pallet_worker_staking::WeightInfo>::slash(
+					MAX_DELEGATORS_PER_WORKER,
+				))
+				.saturating_add(<Runtime as frame_system::Config>::DbWeight::get().reads_writes(2, 2));
+		}
+		weight
+	}
+}
+
+/// Unsigned equivocation reports: the runtime builds them as bare extrinsics.
+impl<LocalCall> frame_system::offchain::CreateTransactionBase<LocalCall> for Runtime
+where
+	RuntimeCall: From<LocalCall>,
+{
+	type Extrinsic = crate::UncheckedExtrinsic;
+	type RuntimeCall = RuntimeCall;
+}
+
+impl<LocalCall> frame_system::offchain::CreateBare<LocalCall> for Runtime
+where
+	RuntimeCall: From<LocalCall>,
+{
+	fn create_bare(call: RuntimeCall) -> crate::UncheckedExtrinsic {
+		crate::UncheckedExtrinsic::new_bare(call)
+	}
 }
 
 impl pallet_timestamp::Config for Runtime {
@@ -263,7 +340,7 @@ impl pallet_worker_staking::Config for Runtime {
 	type CommissionRiseDelay = ConstU32<DAYS>;
 	type MaxModelsPerWorker = ConstU32<16>;
 	type MaxWorkersPerModel = ConstU32<64>;
-	type MaxDelegatorsPerWorker = ConstU32<128>;
+	type MaxDelegatorsPerWorker = ConstU32<MAX_DELEGATORS_PER_WORKER>;
 	type MaxUnbondingChunks = ConstU32<16>;
 	type PalletId = WorkerStakingPalletId;
 	type Treasury = TreasuryAccount;

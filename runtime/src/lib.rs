@@ -208,6 +208,9 @@ mod runtime {
 
 	#[runtime::pallet_index(11)]
 	pub type Inference = pallet_inference;
+
+	#[runtime::pallet_index(12)]
+	pub type Offences = pallet_offences;
 }
 
 /// The account slashed stake and the inference fees' treasury share are paid to.

@@ -611,3 +611,150 @@ fn client_metadata_is_this_runtimes() {
 		path.display()
 	);
 }
+
+/// The dev keyring entry whose sr25519 key is `key`.
+fn keyring_of(key: &[u8]) -> sp_keyring::Sr25519Keyring {
+	sp_keyring::Sr25519Keyring::iter()
+		.find(|k| sp_core::crypto::ByteArray::as_slice(&k.public()) == key)
+		.expect("a dev authority")
+}
+
+/// What an offence must have done: slashed `offender` (own bond and a delegation of equal size)
+/// by `fraction` for `Equivocation` and taken it off the candidate list, once.
+fn assert_slashed_for_equivocation(offender: &AccountId, delegator: &AccountId, fraction: sp_runtime::Perbill) {
+	let bond = genesis_config_presets::GENESIS_WORKER_BOND;
+	let slashed = System::events()
+		.iter()
+		.filter_map(|r| match &r.event {
+			RuntimeEvent::WorkerStaking(pallet_worker_staking::Event::Slashed { worker, fraction, reason, amount }) => {
+				Some((worker.clone(), *fraction, *reason, *amount))
+			},
+			_ => None,
+		})
+		.collect::<Vec<_>>();
+	assert_eq!(slashed.len(), 1, "{slashed:?}");
+	let (worker, got, reason, amount) = slashed[0].clone();
+	assert_eq!((&worker, got, reason), (offender, fraction, opg_primitives::Misconduct::Equivocation));
+	assert_eq!(amount, 2 * fraction.mul_floor(bond));
+	let worker = pallet_worker_staking::Workers::<Runtime>::get(offender).expect("still registered");
+	assert_eq!(worker.own.active, bond - fraction.mul_floor(bond));
+	let delegation = pallet_worker_staking::Delegations::<Runtime>::get(offender, delegator).expect("delegated");
+	assert_eq!(delegation.active, worker.own.active, "delegators share the slash");
+	assert!(!pallet_worker_staking::ValidatorCandidates::<Runtime>::get().contains(offender));
+	pallet_worker_staking::Pallet::<Runtime>::do_try_state().expect("staking invariants");
+}
+
+/// Two blocks for one slot, signed by the same BABE key and proven a validator's key by the
+/// session history, are reported unsigned: the offence slashes the validator and its
+/// delegators by `min((3k/n)², 1)` (k = 1 of n = 4) and takes it off the candidate list.
+#[test]
+fn a_babe_equivocation_report_slashes_the_validator_and_its_delegators() {
+	use frame_support::traits::KeyOwnerProofSystem;
+	use sp_consensus_babe::digests::{CompatibleDigestItem, PreDigest, SecondaryPlainPreDigest};
+	use sp_keyring::Sr25519Keyring::Ferdie;
+	genesis(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
+		start_block_in_slot(1, 4);
+		let index = 2u32;
+		let offender = account_of_authority(index as usize);
+		let (key, _) = pallet_babe::Authorities::<Runtime>::get()[index as usize].clone();
+		let pair = keyring_of(sp_core::crypto::ByteArray::as_slice(&key)).pair();
+		let delegator = Ferdie.to_account_id();
+		assert_ok(WorkerStaking::delegate(
+			RuntimeOrigin::signed(delegator.clone()),
+			offender.clone(),
+			genesis_config_presets::GENESIS_WORKER_BOND,
+		));
+		start_block_in_slot(2, 5);
+
+		// Two different headers for slot 6, both sealed by the offender's key.
+		let slot = 6u64;
+		let header = |parent: u8| {
+			let pre_digest =
+				PreDigest::SecondaryPlain(SecondaryPlainPreDigest { authority_index: index, slot: slot.into() });
+			let mut header = <Header as sp_runtime::traits::Header>::new(
+				3,
+				Default::default(),
+				Default::default(),
+				sp_core::H256::repeat_byte(parent),
+				sp_runtime::Digest { logs: vec![sp_runtime::DigestItem::babe_pre_digest(pre_digest)] },
+			);
+			let seal = sp_core::Pair::sign(&pair, sp_runtime::traits::Header::hash(&header).as_ref());
+			header.digest.push(sp_runtime::DigestItem::babe_seal(seal.into()));
+			header
+		};
+		let proof = sp_consensus_babe::EquivocationProof {
+			slot: slot.into(),
+			offender: key.clone(),
+			first_header: header(1),
+			second_header: header(2),
+		};
+		let key_owner_proof = Historical::prove((sp_consensus_babe::KEY_TYPE, key)).expect("a validator's key");
+		System::reset_events();
+		assert_ok(
+			Babe::report_equivocation_unsigned(RuntimeOrigin::none(), Box::new(proof.clone()), key_owner_proof.clone())
+				.map(|_| ())
+				.map_err(|e| format!("{e:?}")),
+		);
+		let fraction = sp_runtime::Perbill::from_rational(3u32, 4).square();
+		assert_slashed_for_equivocation(&offender, &delegator, fraction);
+		assert!(
+			Babe::report_equivocation_unsigned(RuntimeOrigin::none(), Box::new(proof), key_owner_proof).is_err(),
+			"an offence is reported once"
+		);
+	});
+}
+
+/// Two GRANDPA prevotes for different blocks in one round, signed by the same key, are an
+/// offence with the same consequences.
+#[test]
+fn a_grandpa_equivocation_report_slashes_the_validator_and_its_delegators() {
+	use frame_support::traits::KeyOwnerProofSystem;
+	use sp_keyring::{Ed25519Keyring, Sr25519Keyring::Ferdie};
+	genesis(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
+		start_block_in_slot(1, 4);
+		let offender = account_of_authority(1);
+		let keys = pallet_session::NextKeys::<Runtime>::get(&offender).expect("session keys");
+		let grandpa_key = keys.grandpa.clone();
+		let pair = Ed25519Keyring::iter()
+			.find(|k| {
+				sp_core::crypto::ByteArray::as_slice(&k.public()) == sp_core::crypto::ByteArray::as_slice(&grandpa_key)
+			})
+			.expect("a dev GRANDPA key")
+			.pair();
+		let delegator = Ferdie.to_account_id();
+		assert_ok(WorkerStaking::delegate(
+			RuntimeOrigin::signed(delegator.clone()),
+			offender.clone(),
+			genesis_config_presets::GENESIS_WORKER_BOND,
+		));
+		start_block_in_slot(2, 5);
+
+		let (set_id, round) = (Grandpa::current_set_id(), 1u64);
+		let vote = |target: u8| {
+			let prevote =
+				finality_grandpa::Prevote { target_hash: sp_core::H256::repeat_byte(target), target_number: 1u32 };
+			let message = finality_grandpa::Message::Prevote(prevote.clone());
+			let payload = sp_consensus_grandpa::localized_payload(round, set_id, &message);
+			(prevote, sp_core::Pair::sign(&pair, &payload).into())
+		};
+		let proof = sp_consensus_grandpa::EquivocationProof::new(
+			set_id,
+			sp_consensus_grandpa::Equivocation::Prevote(finality_grandpa::Equivocation {
+				round_number: round,
+				identity: grandpa_key.clone(),
+				first: vote(1),
+				second: vote(2),
+			}),
+		);
+		let key_owner_proof =
+			Historical::prove((sp_consensus_grandpa::KEY_TYPE, grandpa_key)).expect("a validator's key");
+		System::reset_events();
+		assert_ok(
+			Grandpa::report_equivocation_unsigned(RuntimeOrigin::none(), Box::new(proof), key_owner_proof)
+				.map(|_| ())
+				.map_err(|e| format!("{e:?}")),
+		);
+		let fraction = sp_runtime::Perbill::from_rational(3u32, 4).square();
+		assert_slashed_for_equivocation(&offender, &delegator, fraction);
+	});
+}

@@ -1541,6 +1541,22 @@ fn draws_wait_for_a_block_with_randomness() {
 	});
 }
 
+/// Blocks without randomness draw nothing, yet a request that waited `MaxDrawWait` blocks
+/// still ends, refunded: nothing stays pending because randomness stopped coming.
+#[test]
+fn without_randomness_a_queued_request_still_ends_after_max_draw_wait() {
+	run(7, || {
+		let id = request(Some(1));
+		let created = now();
+		NO_RANDOMNESS.with(|b| b.borrow_mut().extend(created..=created + MAX_DRAW_WAIT + 2));
+		run_to(created + MAX_DRAW_WAIT);
+		assert!(matches!(phase_of(id), Some(Phase::Drawing)));
+		run_to(created + MAX_DRAW_WAIT + 1);
+		assert_eq!(failed(id), Some(FailureReason::Congested));
+		Inference::do_try_state().expect("invariants");
+	});
+}
+
 /// Two workers holding 1 % of a model's stake between them win two of three seats (a quorum)
 /// about one draw in 3,100 (325 in 1,000,000 seeds): the search an author grinding the parent hash had to run within its
 /// slot, and the odds every draw now has, which no author can re-roll beyond withholding.

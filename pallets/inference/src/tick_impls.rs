@@ -177,10 +177,9 @@ impl<T: Config> Pallet<T> {
 	fn process_draws(now: BlockNumberFor<T>, meter: &mut WeightMeter) {
 		let db = T::DbWeight::get();
 		meter.consume(db.reads(2));
-		let Some(randomness) = T::Randomness::block_randomness() else {
-			// Nothing can be drawn fairly in this block; the queue waits for the next.
-			return;
-		};
+		// Without it nothing can be drawn fairly in this block: the queue waits for the next, but
+		// requests that waited longer than `MaxDrawWait` still end, refunded.
+		let randomness = T::Randomness::block_randomness();
 		// Requests made since this block minus `DELAY` wait: their draw would use randomness
 		// that blocks around their inclusion could still shape.
 		let drawable_until = now.saturating_sub(T::Randomness::DELAY.into());
@@ -212,12 +211,13 @@ impl<T: Config> Pallet<T> {
 				continue;
 			}
 			// Requests are queued in the order they were made: the rest are younger still.
+			let Some(randomness) = randomness.as_ref() else { break };
 			if req.created > drawable_until || Deadlines::<T>::decode_len(closes).unwrap_or(0) >= room {
 				break;
 			}
 			meter.consume(cost);
 			let seats = req.seats;
-			if Self::draw(id, &mut req, seats, &randomness) {
+			if Self::draw(id, &mut req, seats, randomness) {
 				Requests::<T>::insert(id, req);
 			}
 			id = id.saturating_add(1);
@@ -395,7 +395,10 @@ impl<T: Config> Pallet<T> {
 	fn slash_member(id: RequestId, worker: &T::AccountId, reason: Misconduct) {
 		let fraction = match reason {
 			Misconduct::NoShow => T::NoShowSlash::get(),
-			Misconduct::WrongOutput | Misconduct::BadOrMissingReveal => T::WrongOutputSlash::get(),
+			// A committee member only lies or hides; validator offences are not slashed here.
+			Misconduct::WrongOutput | Misconduct::BadOrMissingReveal | Misconduct::Equivocation => {
+				T::WrongOutputSlash::get()
+			},
 		};
 		let amount = T::Workers::slash(worker, fraction, reason);
 		Self::deposit_event(Event::MemberSlashed { request: id, worker: worker.clone(), reason, amount });

@@ -213,6 +213,13 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type ClosedToDelegations<T: Config> = StorageMap<_, Twox64Concat, T::AccountId, ()>;
 
+	/// The fraction each validator was slashed to for offences (equivocations) in a session. A
+	/// report of a later offender in the same slot or round repeats the earlier ones with a
+	/// larger fraction: only the difference is slashed. Forgotten with the session's history.
+	#[pallet::storage]
+	pub type OffenceSlashes<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, u32, Twox64Concat, T::AccountId, Perbill, ValueQuery>;
+
 	/// Slots in a session, a BABE epoch (the runtime's `EpochDuration`). Set at genesis — short
 	/// for development chains, ten minutes by default — and never changed: BABE cannot change the
 	/// length of its epochs on a running chain, so no call writes it.

@@ -866,3 +866,30 @@ fn candidates_with_keys_and_the_most_stake_are_chosen_each_session() {
 		assert_eq!(Staking::elect_validators(8, &[2, 1]), Some(vec![W2 + 10, 2]));
 	});
 }
+
+#[test]
+fn a_validator_offence_slashes_to_its_fraction_once_per_session_and_chills() {
+	run(|| {
+		register(1, 10_000, 101, &[1], 0);
+		assert_ok!(Staking::validate(RuntimeOrigin::signed(1)));
+		let own = || Workers::<Test>::get(1).expect("registered").own.active;
+		assert_eq!(Staking::slash_validator(&1, Perbill::from_percent(10), 3), 1_000);
+		assert!(!ValidatorCandidates::<Test>::get().contains(&1), "an offender stops being a candidate");
+		assert_eq!(own(), 9_000);
+		// A later report of the same slot repeats the offender with a larger fraction: only the
+		// difference to 30 % of the stake is taken, and a smaller or equal one takes nothing.
+		let more = Staking::slash_validator(&1, Perbill::from_percent(30), 3);
+		assert!(more.abs_diff(2_000) <= 1, "{more}");
+		assert_eq!(Staking::slash_validator(&1, Perbill::from_percent(30), 3), 0);
+		assert_eq!(Staking::slash_validator(&1, Perbill::from_percent(20), 3), 0);
+		assert!(own().abs_diff(7_000) <= 1, "{}", own());
+		// Another session's offence is slashed on its own.
+		assert!(Staking::slash_validator(&1, Perbill::from_percent(10), 4) > 0);
+		Staking::forget_offences(3);
+		assert_eq!(OffenceSlashes::<Test>::get(3, 1), Perbill::zero());
+		assert_eq!(OffenceSlashes::<Test>::get(4, 1), Perbill::from_percent(10));
+		// Not a worker (a genesis validator of a public chain): nothing to slash.
+		assert_eq!(Staking::slash_validator(&99, Perbill::from_percent(10), 4), 0);
+		Staking::do_try_state().expect("invariants");
+	});
+}

@@ -8,7 +8,7 @@
 use super::*;
 use alloc::vec::Vec;
 use frame_support::{ensure, pallet_prelude::DispatchResult, traits::Get};
-use sp_runtime::traits::Zero;
+use sp_runtime::{traits::Zero, Perbill};
 
 /// The validators among `candidates` (account, stake): the `max` with the most stake, ties to
 /// the lower account, in that order; `None` when fewer than `min` have any stake.
@@ -109,5 +109,32 @@ impl<T: Config> Pallet<T> {
 		let chosen = choose_validators(&candidates, &current, T::MaxValidators::get(), T::MinValidators::get())?;
 		Self::deposit_event(Event::ValidatorsChosen { session, validators: chosen.clone() });
 		Some(chosen)
+	}
+
+	/// Slash validator `who` for an offence in `session` (an equivocation), to `fraction` of its
+	/// stake in all for that session: what it was already slashed for the session's offences is
+	/// not taken twice. It stops being a candidate, so the next session boundary that can
+	/// replace it chooses a set without it. Returns the amount slashed now.
+	pub fn slash_validator(who: &T::AccountId, fraction: Perbill, session: u32) -> BalanceOf<T> {
+		let before = OffenceSlashes::<T>::get(session, who);
+		if fraction <= before {
+			return Zero::zero();
+		}
+		OffenceSlashes::<T>::insert(session, who, fraction);
+		if Self::remove_candidate(who) {
+			Self::deposit_event(Event::Chilled { worker: who.clone() });
+		}
+		// `before` of the stake is gone; reach `fraction` of it with a share of what is left.
+		let more = Perbill::from_rational(
+			fraction.deconstruct().saturating_sub(before.deconstruct()),
+			Perbill::one().deconstruct().saturating_sub(before.deconstruct()),
+		);
+		Self::slash(who, more, opg_primitives::Misconduct::Equivocation)
+	}
+
+	/// Forget the offence slashes of `session`, whose history is no longer kept (no offence in it
+	/// can be proven any more). At most one entry per validator of that session.
+	pub fn forget_offences(session: u32) {
+		let _ = OffenceSlashes::<T>::clear_prefix(session, u32::MAX, None);
 	}
 }
