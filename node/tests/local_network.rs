@@ -36,10 +36,12 @@ fn four_validators_finalize_survive_one_down_and_resync() {
 		nodes.push(Node::start(name, &dir.path().join(name), &args));
 	}
 
-	// All four produce and finalize.
+	// All four produce and finalize, and over 16 blocks each is the author of some: two
+	// authorities alone author 16 blocks about once in 10,000 runs (a few blocks, often).
 	for node in nodes.iter_mut() {
 		node.wait_finalized(3, STARTUP);
 	}
+	nodes[0].wait_finalized(17, STARTUP);
 	let authors = authors_of_recent_blocks(&nodes[0], 16);
 	assert!(authors >= 3, "only {authors} distinct BABE authorities authored blocks among the last 16");
 
