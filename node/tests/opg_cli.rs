@@ -274,7 +274,8 @@ fn opg_runs_workers_backs_them_and_manages_models() {
 	let worker = opg.json(&["worker", "show", &alice]);
 	assert_eq!((worker["status"].as_str(), worker["models"].as_array().map(Vec::len)), (Some("active"), Some(3)));
 
-	// Ferdie backs Alice, takes part of it back, and has nothing to claim or withdraw yet.
+	// Ferdie backs Alice, takes part of it back, and has nothing to withdraw yet; Alice authors
+	// every block of the dev chain, so her backers share her author rewards from the next one.
 	let before = amount(&opg.json(&["balance", "--suri", "//Ferdie"])["held"]);
 	opg.json(&["stake", "delegate", &alice, "100", "--suri", "//Ferdie"]);
 	assert_eq!(amount(&opg.json(&["balance", "--suri", "//Ferdie"])["held"]), before + 100 * OPG);
@@ -284,7 +285,13 @@ fn opg_runs_workers_backs_them_and_manages_models() {
 	assert_eq!((amount(&position["active"]), amount(&position["unbonding"][0]["amount"])), (60 * OPG, 40 * OPG));
 	assert_eq!(amount(&opg.json(&["worker", "show", &alice])["delegated"]), 60 * OPG);
 	opg.fails(&["stake", "withdraw", "--worker", &alice, "--suri", "//Ferdie"], 1, "WorkerStaking.NothingToWithdraw");
-	opg.fails(&["stake", "claim", "--worker", &alice, "--suri", "//Ferdie"], 1, "WorkerStaking.NothingToClaim");
+	let claimable = amount(&opg.json(&["stake", "show", "--suri", "//Ferdie"])["delegations"][0]["claimable"]);
+	assert!(claimable > 0, "Ferdie's share of Alice's author rewards");
+	opg.json(&["stake", "claim", "--worker", &alice, "--suri", "//Ferdie"]);
+	// Bob authors no block and has served no request: his backer has nothing to claim.
+	let bob = Sr25519Keyring::Bob.to_account_id().to_string();
+	opg.json(&["stake", "delegate", &bob, "10", "--suri", "//Eve"]);
+	opg.fails(&["stake", "claim", "--worker", &bob, "--suri", "//Eve"], 1, "WorkerStaking.NothingToClaim");
 	opg.fails(&["stake", "delegate", &alice, "0.5", "--suri", "//Eve"], 1, "WorkerStaking.DelegationTooLow");
 	opg.fails(&["stake", "delegate", &alice, "5000000", "--suri", "//Ferdie"], 1, "WorkerStaking.InsufficientBalance");
 	opg.fails(&["stake", "delegate", "not-an-address", "1", "--suri", "//Ferdie"], 1, "is not an SS58 address");
