@@ -8,7 +8,6 @@
 pub mod chain;
 pub mod inference;
 pub mod models;
-pub mod opg;
 pub mod rpc;
 
 use std::{
