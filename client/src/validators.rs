@@ -12,7 +12,7 @@ use subxt::utils::AccountId32;
 /// Session keys a node generated, and its proof that it holds them for one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedKeys {
-	/// The SCALE-encoded session keys (BABE, GRANDPA), as `author_rotateKeys` returns them.
+	/// The SCALE-encoded session keys (BABE, GRANDPA, im-online), as `author_rotateKeys` returns them.
 	pub keys: Vec<u8>,
 	/// Each key's signature of the owner account: what `Session::set_keys` checks.
 	pub proof: Vec<u8>,
@@ -55,7 +55,7 @@ pub async fn rotate_keys(chain: &Chain, owner: &AccountId32) -> Result<Generated
 /// session boundary, in force from the one after.
 pub async fn set_keys(chain: &Chain, signer: &Signer, keys: &GeneratedKeys) -> Result<u64> {
 	let session_keys = SessionKeys::decode(&mut &keys.keys[..])
-		.map_err(|e| Error::Input(format!("not this chain's session keys (BABE, GRANDPA): {e}")))?;
+		.map_err(|e| Error::Input(format!("not this chain's session keys (BABE, GRANDPA, im-online): {e}")))?;
 	let call = runtime::transactions().session().set_keys(session_keys, keys.proof.clone());
 	Ok(chain.submit(&call, signer).await?.block_number)
 }

@@ -62,7 +62,8 @@ const MAX_VALIDATORS: usize = opg_runtime::configs::MAX_AUTHORITIES as usize;
 /// ```
 ///
 /// Balances are whole OPG. `name`, `id` and `sudo` are optional: without `sudo` the chain has no
-/// root key. No development account, key or worker is added.
+/// root key. No development account, key or worker is added. A validator's `babe` key is also
+/// its im-online key (key type `imon`) until it sets new session keys.
 #[derive(Debug, PartialEq)]
 pub struct TestnetKeys {
 	pub name: String,

@@ -117,7 +117,7 @@ fn a_testnet_from_fresh_keys_runs_with_no_development_account() {
 
 	let base = dir.path().join("validator");
 	let spec_arg = spec.display().to_string();
-	for (scheme, key_type) in [("sr25519", "babe"), ("ed25519", "gran")] {
+	for (scheme, key_type) in [("sr25519", "babe"), ("ed25519", "gran"), ("sr25519", "imon")] {
 		let (status, _, stderr) = run_to_exit(
 			&[
 				"key",

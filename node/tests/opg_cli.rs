@@ -12,73 +12,14 @@ use common::{
 	chain::account,
 	free_port,
 	models::{engine_answer, onnx_mlp, tiny_llama, Bundle, FileServer},
+	opg::Opg,
 	rpc::to_hex,
 	Node,
 };
 use opg_engine::{testmodels, Answer, ExecutionProfile, Value};
 use serde_json::{json, Value as Json};
 use sp_keyring::Sr25519Keyring;
-use std::{
-	path::{Path, PathBuf},
-	process::Command,
-	time::Duration,
-};
-
-/// The `opg` binary, built beside the node (`cargo build --workspace --bins`).
-fn opg_bin() -> PathBuf {
-	let bin = Path::new(common::NODE_BIN).with_file_name("opg");
-	assert!(bin.is_file(), "{} is missing: build it with `cargo build --release --workspace --bins`", bin.display());
-	bin
-}
-
-struct Run {
-	code: i32,
-	stdout: String,
-	stderr: String,
-}
-
-struct Opg {
-	url: String,
-}
-
-impl Opg {
-	fn run(&self, args: &[&str]) -> Run {
-		let out = Command::new(opg_bin())
-			.args(args)
-			.env("OPG_URL", &self.url)
-			.env_remove("OPG_SURI")
-			.output()
-			.expect("run opg");
-		Run {
-			code: out.status.code().unwrap_or(-1),
-			stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-			stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-		}
-	}
-
-	/// Run with `--json`; it succeeds and prints one object.
-	fn json(&self, args: &[&str]) -> Json {
-		let mut all = args.to_vec();
-		all.push("--json");
-		let run = self.run(&all);
-		assert_eq!(run.code, 0, "opg {} failed: {}{}", args.join(" "), run.stdout, run.stderr);
-		serde_json::from_str(run.stdout.trim())
-			.unwrap_or_else(|e| panic!("opg {}: not one JSON object ({e}): {}", args.join(" "), run.stdout))
-	}
-
-	/// Run; it fails with `code` and one `error: …` sentence containing `words`.
-	fn fails(&self, args: &[&str], code: i32, words: &str) {
-		let run = self.run(args);
-		assert_eq!(run.code, code, "opg {}: exit {} ({}{})", args.join(" "), run.code, run.stdout, run.stderr);
-		let error = run
-			.stderr
-			.lines()
-			.find(|l| l.starts_with("error: "))
-			.unwrap_or_else(|| panic!("opg {}: no error sentence on stderr: {}", args.join(" "), run.stderr));
-		assert!(error.contains(words), "opg {}: {error:?} does not say {words:?}", args.join(" "));
-		assert!(!run.stderr.contains("panicked"), "opg {} panicked: {}", args.join(" "), run.stderr);
-	}
-}
+use std::time::Duration;
 
 fn hex_id(bundle: &Bundle) -> String {
 	to_hex(&bundle.id.0)
@@ -408,7 +349,7 @@ fn opg_runs_workers_backs_them_and_manages_models() {
 	assert_eq!(shown["candidates"], json!([alice]), "{shown}");
 	opg.fails(&["validator", "validate", "--suri", "//Bob"], 1, "WorkerStaking.NoSessionKeys");
 	let keys = opg.json(&["validator", "set-keys", "--rotate", "--suri", "//Bob"]);
-	assert_eq!(keys["keys"].as_str().map(str::len), Some(2 + 128), "BABE and GRANDPA keys: {keys}");
+	assert_eq!(keys["keys"].as_str().map(str::len), Some(2 + 192), "BABE, GRANDPA and im-online keys: {keys}");
 	opg.json(&["validator", "validate", "--suri", "//Bob"]);
 	opg.fails(&["validator", "validate", "--suri", "//Bob"], 1, "WorkerStaking.AlreadyCandidate");
 	let bob = Sr25519Keyring::Bob.to_account_id().to_string();

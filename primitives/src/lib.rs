@@ -94,7 +94,8 @@ pub enum Misconduct {
 	BadOrMissingReveal,
 	/// Was assigned and never committed.
 	NoShow,
-	/// As a validator, signed two blocks for one BABE slot, or two GRANDPA votes in one round
-	/// (an offence reported through `pallet-offences`).
-	Equivocation,
+	/// As a validator: signed two blocks for one BABE slot or two GRANDPA votes in one round, or
+	/// was offline for a whole session (an offence reported through `pallet-offences`, whose
+	/// `Offence` event names its kind).
+	ValidatorOffence,
 }

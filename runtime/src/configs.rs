@@ -21,10 +21,10 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Babe, Balance, Balances, Block, BlockNumber, Hash, Historical, Nonce, Offences, PalletInfo, Runtime,
-	RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask, SessionKeys, System,
-	WorkerStaking, DAYS, EPOCH_DURATION_IN_SLOTS, EXISTENTIAL_DEPOSIT, MICRO_OPG, MILLISECS_PER_BLOCK, MILLI_OPG, OPG,
-	SLOT_DURATION, VERSION,
+	AccountId, Babe, Balance, Balances, Block, BlockNumber, Hash, Historical, ImOnline, Nonce, Offences, PalletInfo,
+	Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask,
+	SessionKeys, System, WorkerStaking, DAYS, EPOCH_DURATION_IN_SLOTS, EXISTENTIAL_DEPOSIT, MICRO_OPG,
+	MILLISECS_PER_BLOCK, MILLI_OPG, OPG, SLOT_DURATION, VERSION,
 };
 
 /// Share of a block that ordinary transactions may fill; the rest is kept for operational ones.
@@ -185,7 +185,8 @@ impl pallet_session::Config for Runtime {
 impl pallet_authorship::Config for Runtime {
 	// The validator of the current session at the BABE authority index of the block's claim.
 	type FindAuthor = pallet_session::FindAccountFromAuthorIndex<Self, Babe>;
-	type EventHandler = crate::fees::AuthorReward;
+	// A block authored is also proof to im-online that its author is up.
+	type EventHandler = (crate::fees::AuthorReward, ImOnline);
 }
 
 /// A validator's identity in session history: its account is all an offence needs.
@@ -250,6 +251,77 @@ impl sp_staking::offence::OnOffenceHandler<AccountId, pallet_session::historical
 	}
 }
 
+/// A validator that neither authored a block nor sent an im-online heartbeat in a session is
+/// reported offline at its end; the offence slashes at least this much (a committee no-show's
+/// slash) and takes it off the candidate list.
+pub const OFFLINE_SLASH: sp_runtime::Perbill = sp_runtime::Perbill::from_percent(1);
+
+parameter_types! {
+	pub const ImOnlineUnsignedPriority: sp_runtime::transaction_validity::TransactionPriority =
+		sp_runtime::transaction_validity::TransactionPriority::MAX;
+}
+
+impl pallet_im_online::Config for Runtime {
+	type AuthorityId = pallet_im_online::sr25519::AuthorityId;
+	type MaxKeys = ConstU32<MAX_AUTHORITIES>;
+	type MaxPeerInHeartbeats = ConstU32<10_000>;
+	type RuntimeEvent = RuntimeEvent;
+	type ValidatorSet = Historical;
+	type NextSessionRotation = Babe;
+	type ReportUnresponsiveness = OfflineReports;
+	type UnsignedPriority = ImOnlineUnsignedPriority;
+	type WeightInfo = pallet_im_online::weights::SubstrateWeight<Runtime>;
+}
+
+type Validator = pallet_session::historical::IdentificationTuple<Runtime>;
+
+/// im-online's unresponsiveness report, re-reported as [`Offline`]: its own fraction is zero
+/// until more than a tenth of the validators are offline at once, and a validator that stops
+/// must be slashed and replaced even alone.
+pub struct OfflineReports;
+impl sp_staking::offence::ReportOffence<AccountId, Validator, pallet_im_online::UnresponsivenessOffence<Validator>>
+	for OfflineReports
+{
+	fn report_offence(
+		reporters: Vec<AccountId>,
+		offence: pallet_im_online::UnresponsivenessOffence<Validator>,
+	) -> Result<(), sp_staking::offence::OffenceError> {
+		<Offences as sp_staking::offence::ReportOffence<AccountId, Validator, Offline>>::report_offence(
+			reporters,
+			Offline(offence),
+		)
+	}
+
+	fn is_known_offence(offenders: &[Validator], session: &sp_staking::SessionIndex) -> bool {
+		<Offences as sp_staking::offence::ReportOffence<AccountId, Validator, Offline>>::is_known_offence(
+			offenders, session,
+		)
+	}
+}
+
+/// Validators offline for a session: im-online's offence with at least [`OFFLINE_SLASH`].
+pub struct Offline(pallet_im_online::UnresponsivenessOffence<Validator>);
+impl sp_staking::offence::Offence<Validator> for Offline {
+	const ID: sp_staking::offence::Kind = *b"im-online:offlin";
+	type Slot = sp_staking::SessionIndex;
+
+	fn offenders(&self) -> Vec<Validator> {
+		self.0.offenders.clone()
+	}
+	fn session_index(&self) -> sp_staking::SessionIndex {
+		self.0.session_index
+	}
+	fn validator_set_count(&self) -> u32 {
+		self.0.validator_set_count
+	}
+	fn slot(&self) -> sp_staking::SessionIndex {
+		self.0.session_index
+	}
+	fn slash_fraction(&self, offenders: u32) -> sp_runtime::Perbill {
+		self.0.slash_fraction(offenders).max(OFFLINE_SLASH)
+	}
+}
+
 /// Unsigned equivocation reports: the runtime builds them as bare extrinsics.
 impl<LocalCall> frame_system::offchain::CreateTransactionBase<LocalCall> for Runtime
 where
@@ -265,6 +337,28 @@ where
 {
 	fn create_bare(call: RuntimeCall) -> crate::UncheckedExtrinsic {
 		crate::UncheckedExtrinsic::new_bare(call)
+	}
+}
+
+/// im-online heartbeats: general transactions that authorize themselves (the heartbeat is signed
+/// by the validator's im-online key), like committee commits and reveals.
+impl<LocalCall> frame_system::offchain::CreateTransaction<LocalCall> for Runtime
+where
+	RuntimeCall: From<LocalCall>,
+{
+	type Extension = crate::TxExtension;
+
+	fn create_transaction(call: RuntimeCall, extension: crate::TxExtension) -> crate::UncheckedExtrinsic {
+		crate::UncheckedExtrinsic::new_transaction(call, extension)
+	}
+}
+
+impl<LocalCall> frame_system::offchain::CreateAuthorizedTransaction<LocalCall> for Runtime
+where
+	RuntimeCall: From<LocalCall>,
+{
+	fn create_extension() -> crate::TxExtension {
+		crate::transaction_extensions(0)
 	}
 }
 

@@ -10,6 +10,7 @@ use crate::{
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
+use pallet_im_online::sr25519::AuthorityId as ImOnlineId;
 use serde_json::Value;
 use sp_consensus_babe::AuthorityId as BabeId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
@@ -83,11 +84,15 @@ fn genesis(
 }
 
 /// The session pallet's genesis keys: each validator's account (also its validator id) and its
-/// BABE and GRANDPA keys. BABE's and GRANDPA's first authorities come from these.
+/// BABE and GRANDPA keys. BABE's and GRANDPA's first authorities come from these. A genesis
+/// validator's im-online key is its BABE key (the same sr25519 key, inserted under `imon` too).
 fn session_keys(validators: Vec<(AccountId, (BabeId, GrandpaId))>) -> Vec<(AccountId, AccountId, crate::SessionKeys)> {
 	validators
 		.into_iter()
-		.map(|(account, (babe, grandpa))| (account.clone(), account, crate::SessionKeys { babe, grandpa }))
+		.map(|(account, (babe, grandpa))| {
+			let im_online = ImOnlineId::from(sp_core::sr25519::Public::from(babe.clone()));
+			(account.clone(), account, crate::SessionKeys { babe, grandpa, im_online })
+		})
 		.collect()
 }
 

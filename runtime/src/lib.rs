@@ -45,10 +45,12 @@ pub mod opaque {
 	pub use sp_runtime::OpaqueExtrinsic as UncheckedExtrinsic;
 
 	impl_opaque_keys! {
-		/// The keys a validator registers: BABE for authoring, GRANDPA for finality.
+		/// The keys a validator registers: BABE for authoring, GRANDPA for finality, im-online
+		/// for the heartbeat that shows it is up in a session it authored no block in.
 		pub struct SessionKeys {
 			pub babe: super::Babe,
 			pub grandpa: super::Grandpa,
+			pub im_online: super::ImOnline,
 		}
 	}
 }
@@ -211,6 +213,9 @@ mod runtime {
 
 	#[runtime::pallet_index(12)]
 	pub type Offences = pallet_offences;
+
+	#[runtime::pallet_index(13)]
+	pub type ImOnline = pallet_im_online;
 }
 
 /// The account slashed stake and the inference fees' treasury share are paid to.

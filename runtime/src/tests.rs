@@ -620,7 +620,7 @@ fn keyring_of(key: &[u8]) -> sp_keyring::Sr25519Keyring {
 }
 
 /// What an offence must have done: slashed `offender` (own bond and a delegation of equal size)
-/// by `fraction` for `Equivocation` and taken it off the candidate list, once.
+/// by `fraction` for a `ValidatorOffence` and taken it off the candidate list, once.
 fn assert_slashed_for_equivocation(offender: &AccountId, delegator: &AccountId, fraction: sp_runtime::Perbill) {
 	let bond = genesis_config_presets::GENESIS_WORKER_BOND;
 	let slashed = System::events()
@@ -634,7 +634,7 @@ fn assert_slashed_for_equivocation(offender: &AccountId, delegator: &AccountId, 
 		.collect::<Vec<_>>();
 	assert_eq!(slashed.len(), 1, "{slashed:?}");
 	let (worker, got, reason, amount) = slashed[0].clone();
-	assert_eq!((&worker, got, reason), (offender, fraction, opg_primitives::Misconduct::Equivocation));
+	assert_eq!((&worker, got, reason), (offender, fraction, opg_primitives::Misconduct::ValidatorOffence));
 	assert_eq!(amount, 2 * fraction.mul_floor(bond));
 	let worker = pallet_worker_staking::Workers::<Runtime>::get(offender).expect("still registered");
 	assert_eq!(worker.own.active, bond - fraction.mul_floor(bond));
@@ -756,5 +756,48 @@ fn a_grandpa_equivocation_report_slashes_the_validator_and_its_delegators() {
 		);
 		let fraction = sp_runtime::Perbill::from_rational(3u32, 4).square();
 		assert_slashed_for_equivocation(&offender, &delegator, fraction);
+	});
+}
+
+/// A validator that authors no block and sends no heartbeat in a session is reported offline
+/// at the session's end: slashed `OFFLINE_SLASH` (im-online's own fraction is zero for one
+/// offender of four) and taken off the candidate list; the three that authored are not.
+#[test]
+fn a_validator_offline_for_a_session_is_slashed_and_chilled() {
+	genesis(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
+		let offline = account_of_authority(3);
+		start_block_in_slot(1, 4);
+		let (mut n, mut slot) = (2, 5u64);
+		// The author of a slot is authority `slot % 4`: the fourth's slots stay empty.
+		while Session::current_index() < 1 {
+			if slot % 4 != 3 {
+				start_block_in_slot(n, slot);
+				n += 1;
+				assert!(n < 100, "the session never ended");
+			}
+			slot += 1;
+		}
+		let events: Vec<RuntimeEvent> = System::events().into_iter().map(|r| r.event).collect();
+		assert!(
+			events.iter().any(|e| matches!(e,
+				RuntimeEvent::Offences(pallet_offences::Event::Offence { kind, .. }) if kind == b"im-online:offlin")),
+			"{events:?}"
+		);
+		let slashed: Vec<_> = events
+			.iter()
+			.filter_map(|e| match e {
+				RuntimeEvent::WorkerStaking(pallet_worker_staking::Event::Slashed {
+					worker, fraction, reason, ..
+				}) => Some((worker.clone(), *fraction, *reason)),
+				_ => None,
+			})
+			.collect();
+		assert_eq!(
+			slashed,
+			vec![(offline.clone(), configs::OFFLINE_SLASH, opg_primitives::Misconduct::ValidatorOffence)]
+		);
+		assert!(!pallet_worker_staking::ValidatorCandidates::<Runtime>::get().contains(&offline));
+		assert_eq!(pallet_worker_staking::ValidatorCandidates::<Runtime>::get().len(), 3);
+		pallet_worker_staking::Pallet::<Runtime>::do_try_state().expect("staking invariants");
 	});
 }

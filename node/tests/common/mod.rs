@@ -8,6 +8,7 @@
 pub mod chain;
 pub mod inference;
 pub mod models;
+pub mod opg;
 pub mod rpc;
 
 use std::{

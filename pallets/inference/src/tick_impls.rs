@@ -396,7 +396,7 @@ impl<T: Config> Pallet<T> {
 		let fraction = match reason {
 			Misconduct::NoShow => T::NoShowSlash::get(),
 			// A committee member only lies or hides; validator offences are not slashed here.
-			Misconduct::WrongOutput | Misconduct::BadOrMissingReveal | Misconduct::Equivocation => {
+			Misconduct::WrongOutput | Misconduct::BadOrMissingReveal | Misconduct::ValidatorOffence => {
 				T::WrongOutputSlash::get()
 			},
 		};

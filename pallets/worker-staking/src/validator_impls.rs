@@ -111,25 +111,25 @@ impl<T: Config> Pallet<T> {
 		Some(chosen)
 	}
 
-	/// Slash validator `who` for an offence in `session` (an equivocation), to `fraction` of its
-	/// stake in all for that session: what it was already slashed for the session's offences is
-	/// not taken twice. It stops being a candidate, so the next session boundary that can
-	/// replace it chooses a set without it. Returns the amount slashed now.
+	/// Slash validator `who` for an offence in `session` (an equivocation, or a session offline),
+	/// to `fraction` of its stake in all for that session: what it was already slashed for the
+	/// session's offences is not taken twice. It stops being a candidate, so the next session
+	/// boundary that can replace it chooses a set without it. Returns the amount slashed now.
 	pub fn slash_validator(who: &T::AccountId, fraction: Perbill, session: u32) -> BalanceOf<T> {
+		if Self::remove_candidate(who) {
+			Self::deposit_event(Event::Chilled { worker: who.clone() });
+		}
 		let before = OffenceSlashes::<T>::get(session, who);
 		if fraction <= before {
 			return Zero::zero();
 		}
 		OffenceSlashes::<T>::insert(session, who, fraction);
-		if Self::remove_candidate(who) {
-			Self::deposit_event(Event::Chilled { worker: who.clone() });
-		}
 		// `before` of the stake is gone; reach `fraction` of it with a share of what is left.
 		let more = Perbill::from_rational(
 			fraction.deconstruct().saturating_sub(before.deconstruct()),
 			Perbill::one().deconstruct().saturating_sub(before.deconstruct()),
 		);
-		Self::slash(who, more, opg_primitives::Misconduct::Equivocation)
+		Self::slash(who, more, opg_primitives::Misconduct::ValidatorOffence)
 	}
 
 	/// Forget the offence slashes of `session`, whose history is no longer kept (no offence in it

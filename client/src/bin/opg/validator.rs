@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub enum ValidatorCommand {
-	/// Register the signer's session keys (BABE, GRANDPA), in force from the session after next.
+	/// Register the signer's session keys (BABE, GRANDPA, im-online), in force from the session after next.
 	SetKeys {
 		/// Have the node at --url generate them (`author_rotateKeysWithOwner`): it must be the
 		/// validator's own node, with unsafe RPC methods reachable only by its operator.
