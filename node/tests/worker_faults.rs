@@ -94,6 +94,27 @@ fn slashes(log: &EventLog, request: u64) -> Vec<(AccountId, Misconduct)> {
 	.collect()
 }
 
+/// The request's own events and every validator offence and slash, one a line with its block:
+/// what a failed expectation is read against.
+fn story(log: &EventLog, request: u64) -> String {
+	log.all(|e| match e {
+		RuntimeEvent::Inference(inner)
+			if [",", " }"].iter().any(|end| format!("{inner:?}").contains(&format!("request: {request}{end}"))) =>
+		{
+			Some(format!("{e:?}"))
+		},
+		RuntimeEvent::Offences(_) | RuntimeEvent::ImOnline(_) => Some(format!("{e:?}")),
+		RuntimeEvent::WorkerStaking(
+			pallet_worker_staking::Event::Slashed { .. } | pallet_worker_staking::Event::Chilled { .. },
+		) => Some(format!("{e:?}")),
+		_ => None,
+	})
+	.into_iter()
+	.map(|(line, block)| format!("#{block} {line}"))
+	.collect::<Vec<_>>()
+	.join("\n")
+}
+
 #[test]
 fn misbehaving_workers_are_slashed_and_requests_still_settle() {
 	let dir = tempfile::tempdir().expect("temp dir");
@@ -148,7 +169,9 @@ fn misbehaving_workers_are_slashed_and_requests_still_settle() {
 	};
 	let settles_right = |log: &mut EventLog, id: u64, label: &str| -> usize {
 		let (end, block) = log.wait(&format!("request {id} ({label}) to end"), ended(id));
-		let End::Settled { output, agreeing, .. } = end else { panic!("{label}: ended {end:?}") };
+		let End::Settled { output, agreeing, .. } = end else {
+			panic!("{label}: ended {end:?} in #{block}; what happened:\n{}", story(log, id))
+		};
 		assert_eq!(output, expected, "{label}: the chain's answer is the engine's");
 		eprintln!("{label}: request {id} settled in #{block} with {agreeing} agreeing");
 		agreeing

@@ -322,11 +322,7 @@ fn start_block_with_parent(n: BlockNumber, slot: u64, parent: sp_core::H256) {
 	}
 	let authorities = pallet_babe::Authorities::<Runtime>::get();
 	let index = (slot % authorities.len() as u64) as u32;
-	let key = &authorities[index as usize].0;
-	let pair = sp_keyring::Sr25519Keyring::iter()
-		.find(|k| sp_core::crypto::ByteArray::as_slice(&k.public()) == sp_core::crypto::ByteArray::as_slice(key))
-		.expect("a dev authority")
-		.pair();
+	let pair = keyring_of(sp_core::crypto::ByteArray::as_slice(&authorities[index as usize].0)).pair();
 	// The epoch the slot falls in, and its randomness, as BABE's `on_initialize` will find them.
 	let genesis_slot = *pallet_babe::GenesisSlot::<Runtime>::get();
 	let epoch = if genesis_slot == 0 {
@@ -619,6 +615,21 @@ fn keyring_of(key: &[u8]) -> sp_keyring::Sr25519Keyring {
 		.expect("a dev authority")
 }
 
+/// Blocks 1 and 2 of the local testnet, with Ferdie delegating as much as the genesis bond to
+/// the validator at BABE authority `index` in between: that validator and Ferdie.
+fn validator_with_a_delegator(index: usize) -> (AccountId, AccountId) {
+	start_block_in_slot(1, 4);
+	let validator = account_of_authority(index);
+	let delegator = sp_keyring::Sr25519Keyring::Ferdie.to_account_id();
+	assert_ok(WorkerStaking::delegate(
+		RuntimeOrigin::signed(delegator.clone()),
+		validator.clone(),
+		genesis_config_presets::GENESIS_WORKER_BOND,
+	));
+	start_block_in_slot(2, 5);
+	(validator, delegator)
+}
+
 /// What an offence must have done: slashed `offender` (own bond and a delegation of equal size)
 /// by `fraction` for a `ValidatorOffence` and taken it off the candidate list, once.
 fn assert_slashed_for_equivocation(offender: &AccountId, delegator: &AccountId, fraction: sp_runtime::Perbill) {
@@ -651,20 +662,11 @@ fn assert_slashed_for_equivocation(offender: &AccountId, delegator: &AccountId, 
 fn a_babe_equivocation_report_slashes_the_validator_and_its_delegators() {
 	use frame_support::traits::KeyOwnerProofSystem;
 	use sp_consensus_babe::digests::{CompatibleDigestItem, PreDigest, SecondaryPlainPreDigest};
-	use sp_keyring::Sr25519Keyring::Ferdie;
 	genesis(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
-		start_block_in_slot(1, 4);
 		let index = 2u32;
-		let offender = account_of_authority(index as usize);
+		let (offender, delegator) = validator_with_a_delegator(index as usize);
 		let (key, _) = pallet_babe::Authorities::<Runtime>::get()[index as usize].clone();
 		let pair = keyring_of(sp_core::crypto::ByteArray::as_slice(&key)).pair();
-		let delegator = Ferdie.to_account_id();
-		assert_ok(WorkerStaking::delegate(
-			RuntimeOrigin::signed(delegator.clone()),
-			offender.clone(),
-			genesis_config_presets::GENESIS_WORKER_BOND,
-		));
-		start_block_in_slot(2, 5);
 
 		// Two different headers for slot 6, both sealed by the offender's key.
 		let slot = 6u64;
@@ -709,10 +711,9 @@ fn a_babe_equivocation_report_slashes_the_validator_and_its_delegators() {
 #[test]
 fn a_grandpa_equivocation_report_slashes_the_validator_and_its_delegators() {
 	use frame_support::traits::KeyOwnerProofSystem;
-	use sp_keyring::{Ed25519Keyring, Sr25519Keyring::Ferdie};
+	use sp_keyring::Ed25519Keyring;
 	genesis(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET).execute_with(|| {
-		start_block_in_slot(1, 4);
-		let offender = account_of_authority(1);
+		let (offender, delegator) = validator_with_a_delegator(1);
 		let keys = pallet_session::NextKeys::<Runtime>::get(&offender).expect("session keys");
 		let grandpa_key = keys.grandpa.clone();
 		let pair = Ed25519Keyring::iter()
@@ -721,13 +722,6 @@ fn a_grandpa_equivocation_report_slashes_the_validator_and_its_delegators() {
 			})
 			.expect("a dev GRANDPA key")
 			.pair();
-		let delegator = Ferdie.to_account_id();
-		assert_ok(WorkerStaking::delegate(
-			RuntimeOrigin::signed(delegator.clone()),
-			offender.clone(),
-			genesis_config_presets::GENESIS_WORKER_BOND,
-		));
-		start_block_in_slot(2, 5);
 
 		let (set_id, round) = (Grandpa::current_set_id(), 1u64);
 		let vote = |target: u8| {
