@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{node_key, wait_for, Node};
+use common::{start_local_validators, wait_for, Node};
 use std::time::Duration;
 
 const VALIDATORS: [&str; 4] = ["alice", "bob", "charlie", "dave"];
@@ -15,26 +15,7 @@ const PROGRESS: Duration = Duration::from_secs(120);
 fn four_validators_finalize_survive_one_down_and_resync() {
 	let dir = tempfile::tempdir().expect("temp dir");
 
-	// Persistent node keys, so every node's peer id is known before it starts.
-	let peer_ids: Vec<String> =
-		VALIDATORS.iter().map(|name| node_key(&dir.path().join(format!("{name}.node-key")))).collect();
-
-	let mut nodes: Vec<Node> = Vec::new();
-	for name in VALIDATORS.iter() {
-		let mut args = vec![
-			"--chain".to_string(),
-			"local".to_string(),
-			format!("--{name}"),
-			"--node-key-file".to_string(),
-			dir.path().join(format!("{name}.node-key")).display().to_string(),
-		];
-		// Everyone dials the nodes started before it; the first is dialed by all.
-		for (earlier, node) in nodes.iter().enumerate() {
-			args.push("--bootnodes".to_string());
-			args.push(node.multiaddr(&peer_ids[earlier]));
-		}
-		nodes.push(Node::start(name, &dir.path().join(name), &args));
-	}
+	let (mut nodes, _) = start_local_validators(dir.path(), &VALIDATORS, &[]);
 
 	// All four produce and finalize, and over 16 blocks each is the author of some: two
 	// authorities alone author 16 blocks about once in 10,000 runs (a few blocks, often).

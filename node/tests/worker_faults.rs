@@ -12,7 +12,7 @@ use common::{
 	chain::{sign, submit},
 	inference::{ended, End, EventLog},
 	models::{engine_answer, onnx_mlp, FileServer},
-	node_key, Node,
+	start_local_validators, Node,
 };
 use opg_engine::{testmodels, Answer, ExecutionProfile};
 use opg_primitives::{
@@ -38,26 +38,10 @@ struct Network {
 
 impl Network {
 	fn start(dir: &std::path::Path) -> Network {
-		let peer_ids: Vec<String> =
-			VALIDATORS.iter().map(|who| node_key(&dir.join(format!("{}.node-key", name(*who))))).collect();
-		let mut nodes: Vec<Node> = Vec::new();
-		let mut base_args = Vec::new();
-		for who in VALIDATORS {
-			let n = name(who);
-			let mut args = vec![
-				"--chain".to_string(),
-				"local".to_string(),
-				format!("--{n}"),
-				"--node-key-file".to_string(),
-				dir.join(format!("{n}.node-key")).display().to_string(),
-			];
-			for (earlier, node) in nodes.iter().enumerate() {
-				args.push("--bootnodes".to_string());
-				args.push(node.multiaddr(&peer_ids[earlier]));
-			}
-			nodes.push(Node::start(&n, &dir.join(&n), &args));
-			base_args.push(args);
-		}
+		let names: Vec<String> = VALIDATORS.iter().map(|who| name(*who)).collect();
+		let names: Vec<&str> = names.iter().map(String::as_str).collect();
+		let (mut nodes, _) = start_local_validators(dir, &names, &[]);
+		let base_args = nodes.iter().map(|node| node.args().to_vec()).collect();
 		for node in nodes.iter_mut() {
 			node.wait_finalized(1, STARTUP);
 		}

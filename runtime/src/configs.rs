@@ -90,14 +90,16 @@ impl pallet_babe::Config for Runtime {
 	type ExpectedBlockTime = ExpectedBlockTime;
 	// Epochs are sessions: the session pallet hands BABE each new set.
 	type EpochChangeTrigger = pallet_babe::ExternalTrigger;
-	type DisabledValidators = ();
+	// A validator disabled for an equivocation authors no valid block for the rest of its set.
+	type DisabledValidators = crate::Session;
 	type WeightInfo = ();
 	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
 	// The stakers an offence slashes with the validator: its delegators (for report weights).
 	type MaxNominators = ConstU32<MAX_DELEGATORS_PER_WORKER>;
 	// Two blocks for one slot are proven against the session history and reported as offences.
 	type KeyOwnerProof = sp_session::MembershipProof;
-	type EquivocationReportSystem = pallet_babe::EquivocationReportSystem<Self, Offences, Historical, ReportLongevity>;
+	type EquivocationReportSystem =
+		pallet_babe::EquivocationReportSystem<Self, EquivocationReports, Historical, ReportLongevity>;
 }
 
 /// Sessions whose validator sets are kept (historical roots, GRANDPA set ids, offence slashes):
@@ -164,6 +166,13 @@ impl pallet_worker_staking::SessionKeysRegistry<AccountId> for SessionKeysSet {
 	fn has_keys(who: &AccountId) -> bool {
 		pallet_session::NextKeys::<Runtime>::contains_key(who)
 	}
+
+	#[cfg(feature = "runtime-benchmarks")]
+	fn set_keys_for_benchmark(who: &AccountId) {
+		let keys = <SessionKeys as codec::Decode>::decode(&mut sp_runtime::traits::TrailingZeroInput::zeroes())
+			.expect("keys decode from zeroes");
+		pallet_session::NextKeys::<Runtime>::insert(who, keys);
+	}
 }
 
 impl pallet_session::Config for Runtime {
@@ -175,7 +184,9 @@ impl pallet_session::Config for Runtime {
 	type SessionManager = pallet_session::historical::NoteHistoricalRoot<Runtime, StakedValidators>;
 	type SessionHandler = <SessionKeys as sp_runtime::traits::OpaqueKeys>::KeyTypeIdProviders;
 	type Keys = SessionKeys;
-	type DisablingStrategy = ();
+	// At most a third of the set (BABE keeps authoring and GRANDPA, which does not disable,
+	// keeps finalizing); the disabled stay so until the set changes.
+	type DisablingStrategy = pallet_session::disabling::UpToLimitDisablingStrategy;
 	type WeightInfo = pallet_session::weights::SubstrateWeight<Runtime>;
 	type Currency = Balances;
 	// Only workers, who hold a bond, may set keys.
@@ -212,7 +223,7 @@ impl pallet_grandpa::Config for Runtime {
 	// Two votes in one round are proven against the session history and reported as offences.
 	type KeyOwnerProof = sp_session::MembershipProof;
 	type EquivocationReportSystem =
-		pallet_grandpa::EquivocationReportSystem<Self, Offences, Historical, ReportLongevity>;
+		pallet_grandpa::EquivocationReportSystem<Self, EquivocationReports, Historical, ReportLongevity>;
 }
 
 impl pallet_offences::Config for Runtime {
@@ -274,6 +285,33 @@ impl pallet_im_online::Config for Runtime {
 }
 
 type Validator = pallet_session::historical::IdentificationTuple<Runtime>;
+
+/// BABE and GRANDPA equivocations: offences (slashed by [`ValidatorOffences`]) whose offenders,
+/// when the offence is in the current session, are also disabled at once, so an equivocating
+/// author's further blocks are refused before it leaves the set two boundaries on.
+pub struct EquivocationReports;
+impl<O: sp_staking::offence::Offence<Validator>> sp_staking::offence::ReportOffence<AccountId, Validator, O>
+	for EquivocationReports
+{
+	fn report_offence(reporters: Vec<AccountId>, offence: O) -> Result<(), sp_staking::offence::OffenceError> {
+		let session = offence.session_index();
+		let offenders = offence.offenders();
+		let severity = sp_staking::offence::OffenceSeverity(offence.slash_fraction(offenders.len() as u32));
+		<Offences as sp_staking::offence::ReportOffence<AccountId, Validator, O>>::report_offence(reporters, offence)?;
+		if session == pallet_session::CurrentIndex::<Runtime>::get() {
+			for (validator, ()) in offenders {
+				pallet_session::Pallet::<Runtime>::report_offence(validator, severity);
+			}
+		}
+		Ok(())
+	}
+
+	fn is_known_offence(offenders: &[Validator], time_slot: &O::Slot) -> bool {
+		<Offences as sp_staking::offence::ReportOffence<AccountId, Validator, O>>::is_known_offence(
+			offenders, time_slot,
+		)
+	}
+}
 
 /// im-online's unresponsiveness report, re-reported as [`Offline`]: its own fraction is zero
 /// until more than a tenth of the validators are offline at once, and a validator that stops

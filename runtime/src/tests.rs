@@ -630,8 +630,9 @@ fn validator_with_a_delegator(index: usize) -> (AccountId, AccountId) {
 	(validator, delegator)
 }
 
-/// What an offence must have done: slashed `offender` (own bond and a delegation of equal size)
-/// by `fraction` for a `ValidatorOffence` and taken it off the candidate list, once.
+/// What an equivocation report must have done: slashed `offender` (own bond and a delegation of
+/// equal size) by `fraction` for a `ValidatorOffence`, once, taken it off the candidate list and
+/// disabled it.
 fn assert_slashed_for_equivocation(offender: &AccountId, delegator: &AccountId, fraction: sp_runtime::Perbill) {
 	let bond = genesis_config_presets::GENESIS_WORKER_BOND;
 	let slashed = System::events()
@@ -652,6 +653,11 @@ fn assert_slashed_for_equivocation(offender: &AccountId, delegator: &AccountId, 
 	let delegation = pallet_worker_staking::Delegations::<Runtime>::get(offender, delegator).expect("delegated");
 	assert_eq!(delegation.active, worker.own.active, "delegators share the slash");
 	assert!(!pallet_worker_staking::ValidatorCandidates::<Runtime>::get().contains(offender));
+	let index = pallet_session::Validators::<Runtime>::get().iter().position(|v| v == offender).expect("a validator");
+	assert!(
+		<Session as frame_support::traits::DisabledValidators>::is_disabled(index as u32),
+		"disabled for the rest of the set"
+	);
 	pallet_worker_staking::Pallet::<Runtime>::do_try_state().expect("staking invariants");
 }
 
@@ -703,6 +709,10 @@ fn a_babe_equivocation_report_slashes_the_validator_and_its_delegators() {
 			Babe::report_equivocation_unsigned(RuntimeOrigin::none(), Box::new(proof), key_owner_proof).is_err(),
 			"an offence is reported once"
 		);
+		// Disabled, its next block (slot 10 is authority 2's) is refused.
+		start_block_in_slot(3, 10);
+		let finalized = std::panic::catch_unwind(std::panic::AssertUnwindSafe(Executive::finalize_block));
+		assert!(finalized.is_err(), "a disabled validator's block does not finalize");
 	});
 }
 
@@ -792,6 +802,8 @@ fn a_validator_offline_for_a_session_is_slashed_and_chilled() {
 		);
 		assert!(!pallet_worker_staking::ValidatorCandidates::<Runtime>::get().contains(&offline));
 		assert_eq!(pallet_worker_staking::ValidatorCandidates::<Runtime>::get().len(), 3);
+		// Offline is not disabled: it may author again as soon as it is back.
+		assert!(pallet_session::DisabledValidators::<Runtime>::get().is_empty());
 		pallet_worker_staking::Pallet::<Runtime>::do_try_state().expect("staking invariants");
 	});
 }

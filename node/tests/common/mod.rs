@@ -214,6 +214,13 @@ impl Node {
 		rpc::parse_number(&header["number"])
 	}
 
+	/// The GRANDPA set id and round this node's voter is in (`grandpa_roundState`), or `None`
+	/// while it has none (RPC not up, voter not started).
+	pub fn grandpa_round(&self) -> Option<(u64, u64)> {
+		let state = self.rpc().call("grandpa_roundState", serde_json::json!([])).ok()?;
+		Some((state["setId"].as_u64()?, state["best"]["round"].as_u64()?))
+	}
+
 	/// Highest block number this node has imported.
 	pub fn best_number(&self) -> Option<u32> {
 		let header = self.rpc().call("chain_getHeader", serde_json::json!([])).ok()?;
@@ -280,4 +287,28 @@ pub fn node_key(path: &Path) -> String {
 	let peer_id = stdout.trim().to_string();
 	assert!(peer_id.starts_with("12D3"), "unexpected peer id `{peer_id}`");
 	peer_id
+}
+
+/// Validators `names` of the `local` chain (`alice`, `bob`, … : the dev seeds) on 127.0.0.1, with
+/// `extra` arguments: each has a node key kept in `dir`, so its peer id is known before it starts,
+/// and dials those started before it. Their peer ids come alongside.
+pub fn start_local_validators(dir: &Path, names: &[&str], extra: &[&str]) -> (Vec<Node>, Vec<String>) {
+	let peer_ids: Vec<String> = names.iter().map(|name| node_key(&dir.join(format!("{name}.node-key")))).collect();
+	let mut nodes: Vec<Node> = Vec::new();
+	for name in names {
+		let mut args = vec![
+			"--chain".to_string(),
+			"local".to_string(),
+			format!("--{name}"),
+			"--node-key-file".to_string(),
+			dir.join(format!("{name}.node-key")).display().to_string(),
+		];
+		args.extend(extra.iter().map(|arg| arg.to_string()));
+		for (earlier, node) in nodes.iter().enumerate() {
+			args.push("--bootnodes".to_string());
+			args.push(node.multiaddr(&peer_ids[earlier]));
+		}
+		nodes.push(Node::start(name, &dir.join(name), &args));
+	}
+	(nodes, peer_ids)
 }

@@ -37,6 +37,12 @@ fn models<T: Config>(m: u32, offset: u32) -> ModelsOf<T> {
 		.expect("m <= MaxModelsPerWorker")
 }
 
+/// `n` other accounts on the validator candidate list.
+fn fill_candidates<T: Config>(n: u32) {
+	let list: Vec<T::AccountId> = (0..n).map(|i| account("candidate", i, 0)).collect();
+	ValidatorCandidates::<T>::put(frame_support::BoundedVec::try_from(list).expect("n <= MaxValidatorCandidates"));
+}
+
 /// A registered worker serving `m` models.
 fn worker<T: Config>(i: u32, m: u32) -> T::AccountId {
 	let who = funded::<T>("worker", i);
@@ -292,6 +298,33 @@ mod benchmarks {
 		}
 
 		assert!(T::Currency::balance(&T::Treasury::get()) > 0u32.into());
+	}
+
+	#[benchmark]
+	fn validate() {
+		// The candidate list one short of full: the check for a duplicate reads all of it.
+		let w = worker::<T>(0, 0);
+		T::SessionKeys::set_keys_for_benchmark(&w);
+		fill_candidates::<T>(T::MaxValidatorCandidates::get().saturating_sub(1));
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(w.clone()));
+
+		assert!(ValidatorCandidates::<T>::get().contains(&w));
+	}
+
+	#[benchmark]
+	fn chill() {
+		// Last on a full candidate list.
+		let w = worker::<T>(0, 0);
+		T::SessionKeys::set_keys_for_benchmark(&w);
+		fill_candidates::<T>(T::MaxValidatorCandidates::get().saturating_sub(1));
+		Pallet::<T>::do_validate(w.clone()).expect("offers to validate");
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(w.clone()));
+
+		assert!(!ValidatorCandidates::<T>::get().contains(&w));
 	}
 
 	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);

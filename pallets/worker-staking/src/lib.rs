@@ -528,7 +528,7 @@ pub mod pallet {
 		/// the top `MaxValidators` candidates. Needs its session keys set
 		/// (`Session::set_keys`, after `author_rotateKeys` on its node).
 		#[pallet::call_index(12)]
-		#[pallet::weight(T::WeightInfo::bond_extra().saturating_add(T::DbWeight::get().reads_writes(2, 1)))]
+		#[pallet::weight(T::WeightInfo::validate())]
 		pub fn validate(origin: OriginFor<T>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_validate(who)
@@ -538,7 +538,7 @@ pub mod pallet {
 		/// boundaries on (the next chooses the set after it). Its bond stays (use `leave` to
 		/// unbond).
 		#[pallet::call_index(13)]
-		#[pallet::weight(T::WeightInfo::bond_extra().saturating_add(T::DbWeight::get().reads_writes(1, 1)))]
+		#[pallet::weight(T::WeightInfo::chill())]
 		pub fn chill(origin: OriginFor<T>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			Self::do_chill(who)

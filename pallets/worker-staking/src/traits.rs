@@ -14,6 +14,10 @@ pub trait ModelCatalog<ModelId> {
 pub trait SessionKeysRegistry<AccountId> {
 	/// Whether `who` has set its session keys.
 	fn has_keys(who: &AccountId) -> bool;
+
+	/// Give `who` session keys (any), so a benchmark can offer it as a validator.
+	#[cfg(feature = "runtime-benchmarks")]
+	fn set_keys_for_benchmark(_who: &AccountId) {}
 }
 
 /// Nobody has session keys: a runtime without sessions has no validator candidates.
