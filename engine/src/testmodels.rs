@@ -42,6 +42,12 @@ pub fn tiny_llama_config() -> LlamaConfig {
 	}
 }
 
+/// The tiny Llama widened to what the K-quants need: every input width a multiple of 256, the
+/// elements of one of their super-blocks.
+pub fn k_quant_llama_config() -> LlamaConfig {
+	LlamaConfig { hidden_size: 256, intermediate_size: 512, ..tiny_llama_config() }
+}
+
 /// Tokens the tiny Llama generates per request.
 pub const TINY_LLAMA_NEW_TOKENS: u32 = 24;
 

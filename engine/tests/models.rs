@@ -210,6 +210,27 @@ fn a_llama_gguf_in_each_block_type_runs_in_both_profiles() {
 	}
 }
 
+/// The K-quants (256-element super-blocks) on a Llama whose widths are multiples of 256: each
+/// loads and generates in both profiles, and the portable answer is the same on every load.
+#[test]
+fn a_llama_gguf_in_each_k_quant_type_runs_in_both_profiles() {
+	use candle_core::quantized::GgmlDType;
+	let prompt = Value::Tokens(vec![1, 2, 3, 4]);
+	let config = testmodels::k_quant_llama_config();
+	for dtype in [GgmlDType::Q4K, GgmlDType::Q5K, GgmlDType::Q6K] {
+		let dir = tempfile::tempdir().unwrap();
+		testmodels::write_llama_gguf_as(dir.path(), &config, 8, dtype).unwrap();
+		for profile in [Portable, Fast] {
+			let out = load(dir.path(), profile).run(&prompt).unwrap_or_else(|e| panic!("{dtype:?} {profile:?}: {e}"));
+			let Value::Tokens(tokens) = &out else { panic!("{dtype:?} {profile:?}: token ids, got {out:?}") };
+			assert_eq!(tokens.len(), 8, "{dtype:?} {profile:?}: generates its 8 tokens");
+			if profile == Portable {
+				assert_eq!(load(dir.path(), profile).run(&prompt).unwrap(), out, "{dtype:?}: portable is reproducible");
+			}
+		}
+	}
+}
+
 #[test]
 fn every_nan_in_an_output_has_one_bit_pattern() {
 	use candle_core::{Device, Tensor};
