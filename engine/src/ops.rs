@@ -40,6 +40,8 @@ pub enum Weight {
 pub struct Linear {
 	weight: Weight,
 	bias: Option<Tensor>,
+	/// `[out, in]` of `W`.
+	shape: (usize, usize),
 }
 
 impl Linear {
@@ -55,7 +57,12 @@ impl Linear {
 			}
 		}
 		let weight = Weight::Packed(kernels::PackedRows::new(host(&weight)?, out, inp));
-		Ok(Self { weight, bias: bias.map(|b| b.to_dtype(DType::F32)).transpose()? })
+		Ok(Self { weight, bias: bias.map(|b| b.to_dtype(DType::F32)).transpose()?, shape: (out, inp) })
+	}
+
+	/// `[out, in]`: how many features it makes of how many.
+	pub fn shape(&self) -> (usize, usize) {
+		self.shape
 	}
 
 	/// From a quantized weight: kept quantized in the fast profile, dequantized (exactly, for
@@ -68,7 +75,7 @@ impl Linear {
 			},
 			ExecutionProfile::Fast => Weight::Quantized(QMatMul::from_qtensor(q)?),
 		};
-		Ok(Self { weight, bias: None })
+		Ok(Self { weight, bias: None, shape: (out, inp) })
 	}
 }
 

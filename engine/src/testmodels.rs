@@ -262,6 +262,38 @@ pub fn onnx_outer_sum_bytes() -> Vec<u8> {
 	onnx_model(graph)
 }
 
+/// A product whose size the input picks through a constant weight (a layer prepared at load):
+/// `y = x · w` with `x` of shape `[n, 1]` and `w` a `[1, 2¹⁶]` row, so `y` has `n · 2¹⁶` elements.
+pub fn onnx_widening_matmul_bytes() -> Vec<u8> {
+	let wide = 1usize << 16;
+	let graph = onnx::GraphProto {
+		name: "opg-test-widening-matmul".into(),
+		node: vec![node("MatMul", &["x", "w"], "y", vec![])],
+		initializer: vec![f32_tensor("w", &[1, wide], &vec![0.5; wide])],
+		input: vec![value_info("x", &[None, Some(1)])],
+		output: vec![value_info("y", &[None, Some(wide as i64)])],
+		..Default::default()
+	};
+	onnx_model(graph)
+}
+
+/// A product of two input-made matrices: `y = Gemm(column(x), column(x), transB = 1)`, the
+/// `len(x)²` outer product of an f32 vector.
+pub fn onnx_outer_gemm_bytes() -> Vec<u8> {
+	let graph = onnx::GraphProto {
+		name: "opg-test-outer-gemm".into(),
+		node: vec![
+			node("Reshape", &["x", "column"], "c", vec![]),
+			node("Gemm", &["c", "c"], "y", vec![int_attr("transB", 1)]),
+		],
+		initializer: vec![i64_tensor("column", &[-1, 1])],
+		input: vec![value_info("x", &[None])],
+		output: vec![value_info("y", &[None, None])],
+		..Default::default()
+	};
+	onnx_model(graph)
+}
+
 /// An activation fed an integer tensor: `y = tanh(x)` on an i64 vector, a graph error.
 pub fn onnx_int_tanh_bytes() -> Vec<u8> {
 	use onnx::tensor_proto::DataType::Int64;

@@ -179,6 +179,39 @@ fn integer_overflow_huge_broadcasts_and_integer_activations_are_defined() {
 	}
 }
 
+/// Products whose size the input picks are refused before they are allocated: through a layer
+/// prepared at load (`[n, 1] · [1, 2¹⁶]`) and through a Gemm of two input-made matrices (an
+/// outer product); small inputs still run.
+#[test]
+fn input_sized_products_are_refused_before_allocation() {
+	use opg_engine::{models::onnx::MAX_INTERMEDIATE_ELEMENTS, Answer, Rejection};
+	let floats = |shape: Vec<u32>, len: usize| Value::F32 { shape, bits: vec![1.0f32.to_bits(); len] };
+	let bundle = |bytes: Vec<u8>| {
+		let dir = tempfile::tempdir().unwrap();
+		testmodels::write_onnx_graph(dir.path(), &bytes).unwrap();
+		dir
+	};
+	let (widening, outer) =
+		(bundle(testmodels::onnx_widening_matmul_bytes()), bundle(testmodels::onnx_outer_gemm_bytes()));
+	for profile in [Portable, Fast] {
+		let widening = load(widening.path(), profile);
+		let Value::F32 { shape, bits } = widening.run(&floats(vec![2, 1], 2)).unwrap() else { panic!("f32 output") };
+		assert_eq!((shape, bits.len()), (vec![2, 1 << 16], 2 << 16));
+		let rows = 1usize << 11;
+		assert!(rows << 16 > MAX_INTERMEDIATE_ELEMENTS);
+		let huge = floats(vec![rows as u32, 1], rows).encode();
+		assert_eq!(widening.answer(&huge).unwrap(), Answer::Rejected(Rejection::TooLarge), "{profile:?}");
+
+		let outer = load(outer.path(), profile);
+		let Value::F32 { shape, .. } = outer.run(&floats(vec![3], 3)).unwrap() else { panic!("f32 output") };
+		assert_eq!(shape, vec![3, 3]);
+		let side = 1usize << 14;
+		assert!(side * side > MAX_INTERMEDIATE_ELEMENTS);
+		let huge = floats(vec![side as u32], side).encode();
+		assert_eq!(outer.answer(&huge).unwrap(), Answer::Rejected(Rejection::TooLarge), "{profile:?}");
+	}
+}
+
 /// The tiny Llama as GGUF with its matrices in each type whose blocks fit its widths: it loads
 /// and generates in both profiles (the portable profile on matrices dequantized at load, the
 /// fast one on the blocks as they are), and the portable answer of a lossless type is the

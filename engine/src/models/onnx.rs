@@ -252,7 +252,11 @@ impl OnnxModel {
 		let float_attr =
 			|name: &str, default: f32| node.attribute.iter().find(|a| a.name == name).map_or(default, |a| a.f);
 		if let Some(linear) = node.output.first().and_then(|o| self.linears.get(o)) {
-			return ops.linear(get(0)?, linear);
+			// The weight is the model's, the rows the input's: refuse a product too large.
+			let x = get(0)?;
+			let (out, inp) = linear.shape();
+			within_limit((x.elem_count() / inp.max(1)).saturating_mul(out))?;
+			return ops.linear(x, linear);
 		}
 		// Activations, normalisations and products are defined on floats here; an integer
 		// tensor reaching one is the graph's error, refused the same way in both profiles.
@@ -308,6 +312,7 @@ impl OnnxModel {
 			"Gemm" => {
 				let a = if int_attr("transA", 0) != 0 { get(0)?.t()? } else { get(0)?.clone() };
 				let b = if int_attr("transB", 0) != 0 { get(1)?.clone() } else { get(1)?.t()? };
+				within_limit(a.dims2()?.0.saturating_mul(b.dims2()?.0))?;
 				let y = ops.matmul_nt(&a.contiguous()?.unsqueeze(0)?, &b.contiguous()?.unsqueeze(0)?)?.squeeze(0)?;
 				let alpha = float_attr("alpha", 1.0);
 				let y = if alpha != 1.0 { y.affine(alpha as f64, 0.0)? } else { y };
