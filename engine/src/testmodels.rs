@@ -294,6 +294,39 @@ pub fn onnx_outer_gemm_bytes() -> Vec<u8> {
 	onnx_model(graph)
 }
 
+/// A Gemm whose `C` does not broadcast to its `[M, N]` product (an ONNX graph error that,
+/// broadcast anyway, would make an `[L, L, L]` tensor of an `L`-vector):
+/// `y = Gemm(column(x), column(x), cube(x), transB = 1)`.
+pub fn onnx_gemm_widening_c_bytes() -> Vec<u8> {
+	let graph = onnx::GraphProto {
+		name: "opg-test-gemm-widening-c".into(),
+		node: vec![
+			node("Reshape", &["x", "column"], "c", vec![]),
+			node("Reshape", &["x", "cube"], "c3", vec![]),
+			node("Gemm", &["c", "c", "c3"], "y", vec![int_attr("transB", 1)]),
+		],
+		initializer: vec![i64_tensor("column", &[-1, 1]), i64_tensor("cube", &[-1, 1, 1])],
+		input: vec![value_info("x", &[None])],
+		output: vec![value_info("y", &[None, None, None])],
+		..Default::default()
+	};
+	onnx_model(graph)
+}
+
+/// A layer prepared at load fed an integer tensor: `y = x · w` with `x` i64, a graph error.
+pub fn onnx_int_matmul_bytes() -> Vec<u8> {
+	use onnx::tensor_proto::DataType::Int64;
+	let graph = onnx::GraphProto {
+		name: "opg-test-int-matmul".into(),
+		node: vec![node("MatMul", &["x", "w"], "y", vec![])],
+		initializer: vec![f32_tensor("w", &[1, 4], &[0.5; 4])],
+		input: vec![typed_value_info("x", &[None, Some(1)], Int64)],
+		output: vec![value_info("y", &[None, Some(4)])],
+		..Default::default()
+	};
+	onnx_model(graph)
+}
+
 /// An activation fed an integer tensor: `y = tanh(x)` on an i64 vector, a graph error.
 pub fn onnx_int_tanh_bytes() -> Vec<u8> {
 	use onnx::tensor_proto::DataType::Int64;

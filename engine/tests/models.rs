@@ -212,6 +212,27 @@ fn input_sized_products_are_refused_before_allocation() {
 	}
 }
 
+/// Graph errors the input cannot get past, in both profiles: a Gemm whose `C` does not
+/// broadcast to its product, and an integer tensor into a layer prepared at load.
+#[test]
+fn a_gemm_c_that_widens_and_an_integer_layer_input_are_graph_errors() {
+	let bundle = |bytes: Vec<u8>| {
+		let dir = tempfile::tempdir().unwrap();
+		testmodels::write_onnx_graph(dir.path(), &bytes).unwrap();
+		dir
+	};
+	let (widening, int_layer) =
+		(bundle(testmodels::onnx_gemm_widening_c_bytes()), bundle(testmodels::onnx_int_matmul_bytes()));
+	for profile in [Portable, Fast] {
+		let floats = Value::F32 { shape: vec![3], bits: vec![1.0f32.to_bits(); 3] };
+		let err = load(widening.path(), profile).run(&floats);
+		assert!(matches!(err, Err(EngineError::Model(_))), "{profile:?}: {err:?}");
+		let ints = Value::I64 { shape: vec![2, 1], data: vec![1, 2] };
+		let err = load(int_layer.path(), profile).run(&ints);
+		assert!(matches!(err, Err(EngineError::Model(_))), "{profile:?}: {err:?}");
+	}
+}
+
 /// The tiny Llama as GGUF with its matrices in each type whose blocks fit its widths: it loads
 /// and generates in both profiles (the portable profile on matrices dequantized at load, the
 /// fast one on the blocks as they are), and the portable answer of a lossless type is the

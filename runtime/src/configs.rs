@@ -90,7 +90,7 @@ impl pallet_babe::Config for Runtime {
 	type ExpectedBlockTime = ExpectedBlockTime;
 	// Epochs are sessions: the session pallet hands BABE each new set.
 	type EpochChangeTrigger = pallet_babe::ExternalTrigger;
-	// A validator disabled for an equivocation authors no valid block for the rest of its set.
+	// A validator disabled for an equivocation authors no valid block for the rest of the session.
 	type DisabledValidators = crate::Session;
 	type WeightInfo = ();
 	type MaxAuthorities = ConstU32<MAX_AUTHORITIES>;
@@ -185,7 +185,7 @@ impl pallet_session::Config for Runtime {
 	type SessionHandler = <SessionKeys as sp_runtime::traits::OpaqueKeys>::KeyTypeIdProviders;
 	type Keys = SessionKeys;
 	// At most a third of the set (BABE keeps authoring and GRANDPA, which does not disable,
-	// keeps finalizing); the disabled stay so until the set changes.
+	// keeps finalizing); the disabled stay so until the next set takes office.
 	type DisablingStrategy = pallet_session::disabling::UpToLimitDisablingStrategy;
 	type WeightInfo = pallet_session::weights::SubstrateWeight<Runtime>;
 	type Currency = Balances;
@@ -286,22 +286,22 @@ impl pallet_im_online::Config for Runtime {
 
 type Validator = pallet_session::historical::IdentificationTuple<Runtime>;
 
-/// BABE and GRANDPA equivocations: offences (slashed by [`ValidatorOffences`]) whose offenders,
-/// when the offence is in the current session, are also disabled at once, so an equivocating
-/// author's further blocks are refused before it leaves the set two boundaries on.
+/// BABE and GRANDPA equivocations: offences (slashed by [`ValidatorOffences`]) whose offenders
+/// still in the set are also disabled at once: BABE refuses their blocks for the rest of the
+/// session. The session pallet re-enables everyone when a newly chosen set takes office, which
+/// here is every boundary; the offender, off the candidates, is out two boundaries on.
 pub struct EquivocationReports;
 impl<O: sp_staking::offence::Offence<Validator>> sp_staking::offence::ReportOffence<AccountId, Validator, O>
 	for EquivocationReports
 {
 	fn report_offence(reporters: Vec<AccountId>, offence: O) -> Result<(), sp_staking::offence::OffenceError> {
-		let session = offence.session_index();
 		let offenders = offence.offenders();
 		let severity = sp_staking::offence::OffenceSeverity(offence.slash_fraction(offenders.len() as u32));
 		<Offences as sp_staking::offence::ReportOffence<AccountId, Validator, O>>::report_offence(reporters, offence)?;
-		if session == pallet_session::CurrentIndex::<Runtime>::get() {
-			for (validator, ()) in offenders {
-				pallet_session::Pallet::<Runtime>::report_offence(validator, severity);
-			}
+		// The session pallet finds each offender in the current set (one that left it is not
+		// disabled), whatever session the offence was in.
+		for (validator, ()) in offenders {
+			pallet_session::Pallet::<Runtime>::report_offence(validator, severity);
 		}
 		Ok(())
 	}

@@ -254,6 +254,9 @@ impl OnnxModel {
 		if let Some(linear) = node.output.first().and_then(|o| self.linears.get(o)) {
 			// The weight is the model's, the rows the input's: refuse a product too large.
 			let x = get(0)?;
+			if x.dtype() != DType::F32 {
+				return Err(EngineError::Model(format!("{} takes f32 tensors only", node_name(node))));
+			}
 			let (out, inp) = linear.shape();
 			within_limit((x.elem_count() / inp.max(1)).saturating_mul(out))?;
 			return ops.linear(x, linear);
@@ -320,6 +323,15 @@ impl OnnxModel {
 					Some(_) => {
 						let beta = float_attr("beta", 1.0);
 						let c = get(2)?;
+						// C broadcasts to [M, N] only (ONNX's unidirectional broadcast): a C the
+						// input shapes cannot widen the product.
+						if y.shape().broadcast_shape_binary_op(c.shape(), "Gemm")?.dims() != y.dims() {
+							return Err(EngineError::Model(format!(
+								"Gemm's C {:?} does not broadcast to {:?}",
+								c.dims(),
+								y.dims()
+							)));
+						}
 						let c = if beta != 1.0 { c.affine(beta as f64, 0.0)? } else { c.clone() };
 						y.broadcast_add(&c)?
 					},
