@@ -143,6 +143,13 @@ fn crafted_inputs_are_refused_with_the_reason_every_worker_reaches() {
 	}
 }
 
+/// An ONNX graph (the bytes of a `ModelProto`) as a bundle in a temporary directory.
+fn onnx_bundle(bytes: Vec<u8>) -> tempfile::TempDir {
+	let dir = tempfile::tempdir().unwrap();
+	testmodels::write_onnx_graph(dir.path(), &bytes).unwrap();
+	dir
+}
+
 /// Integer overflow wraps the same way on every build and CPU, an input-sized broadcast beyond
 /// the engine's limit is refused before it is allocated, and an activation fed integers is the
 /// graph's error in both profiles: none of them crashes the process.
@@ -150,15 +157,10 @@ fn crafted_inputs_are_refused_with_the_reason_every_worker_reaches() {
 fn integer_overflow_huge_broadcasts_and_integer_activations_are_defined() {
 	use opg_engine::{models::onnx::MAX_INTERMEDIATE_ELEMENTS, Answer, Rejection};
 	let ints = |data: Vec<i64>| Value::I64 { shape: vec![data.len() as u32], data };
-	let bundle = |bytes: Vec<u8>| {
-		let dir = tempfile::tempdir().unwrap();
-		testmodels::write_onnx_graph(dir.path(), &bytes).unwrap();
-		dir
-	};
 	let (affine, outer, tanh) = (
-		bundle(testmodels::onnx_int_affine_bytes()),
-		bundle(testmodels::onnx_outer_sum_bytes()),
-		bundle(testmodels::onnx_int_tanh_bytes()),
+		onnx_bundle(testmodels::onnx_int_affine_bytes()),
+		onnx_bundle(testmodels::onnx_outer_sum_bytes()),
+		onnx_bundle(testmodels::onnx_int_tanh_bytes()),
 	);
 	for profile in [Portable, Fast] {
 		let affine = load(affine.path(), profile);
@@ -186,13 +188,8 @@ fn integer_overflow_huge_broadcasts_and_integer_activations_are_defined() {
 fn input_sized_products_are_refused_before_allocation() {
 	use opg_engine::{models::onnx::MAX_INTERMEDIATE_ELEMENTS, Answer, Rejection};
 	let floats = |shape: Vec<u32>, len: usize| Value::F32 { shape, bits: vec![1.0f32.to_bits(); len] };
-	let bundle = |bytes: Vec<u8>| {
-		let dir = tempfile::tempdir().unwrap();
-		testmodels::write_onnx_graph(dir.path(), &bytes).unwrap();
-		dir
-	};
 	let (widening, outer) =
-		(bundle(testmodels::onnx_widening_matmul_bytes()), bundle(testmodels::onnx_outer_gemm_bytes()));
+		(onnx_bundle(testmodels::onnx_widening_matmul_bytes()), onnx_bundle(testmodels::onnx_outer_gemm_bytes()));
 	for profile in [Portable, Fast] {
 		let widening = load(widening.path(), profile);
 		let Value::F32 { shape, bits } = widening.run(&floats(vec![2, 1], 2)).unwrap() else { panic!("f32 output") };
@@ -216,13 +213,8 @@ fn input_sized_products_are_refused_before_allocation() {
 /// broadcast to its product, and an integer tensor into a layer prepared at load.
 #[test]
 fn a_gemm_c_that_widens_and_an_integer_layer_input_are_graph_errors() {
-	let bundle = |bytes: Vec<u8>| {
-		let dir = tempfile::tempdir().unwrap();
-		testmodels::write_onnx_graph(dir.path(), &bytes).unwrap();
-		dir
-	};
 	let (widening, int_layer) =
-		(bundle(testmodels::onnx_gemm_widening_c_bytes()), bundle(testmodels::onnx_int_matmul_bytes()));
+		(onnx_bundle(testmodels::onnx_gemm_widening_c_bytes()), onnx_bundle(testmodels::onnx_int_matmul_bytes()));
 	for profile in [Portable, Fast] {
 		let floats = Value::F32 { shape: vec![3], bits: vec![1.0f32.to_bits(); 3] };
 		let err = load(widening.path(), profile).run(&floats);
