@@ -1,10 +1,15 @@
 //! Model inputs and outputs as users write and read them: text, token ids, or a tensor in JSON
 //! (`{"Text": "..."}`, `{"Tokens": [1, 2]}`, `{"F32": {"shape": [1, 4], "data": [0.5, ...]}}`,
-//! `{"I64": {"shape": [2], "data": [7, 8]}}`), and the SCALE `Value` the chain carries.
+//! `{"I64": {"shape": [2], "data": [7, 8]}}`, or named tensors for graphs with several inputs:
+//! `{"input_ids": {"dtype": "i64", "shape": [1, 3], "data": [101, 7, 102]}, ...}`), and the
+//! SCALE `Value` the chain carries.
 
 use crate::error::{Error, Result};
 use codec::Decode;
-use opg_primitives::inference::{Answer, Value};
+use opg_primitives::{
+	inference::{Answer, Value},
+	value_json,
+};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -13,8 +18,19 @@ use std::path::Path;
 pub enum JsonValue {
 	Text(String),
 	Tokens(Vec<u32>),
-	F32 { shape: Vec<u32>, data: Vec<f32> },
-	I64 { shape: Vec<u32>, data: Vec<i64> },
+	F32 {
+		shape: Vec<u32>,
+		data: Vec<f32>,
+	},
+	I64 {
+		shape: Vec<u32>,
+		data: Vec<i64>,
+	},
+	/// Named tensors (`opg_primitives::value_json`): the bare object, read by
+	/// [`JsonValue::parse`] from any object whose members all have a `dtype` and written by
+	/// [`JsonValue::to_json`].
+	#[serde(skip)]
+	Tensors(serde_json::Value),
 }
 
 impl From<&Value> for JsonValue {
@@ -26,11 +42,30 @@ impl From<&Value> for JsonValue {
 				JsonValue::F32 { shape: shape.clone(), data: bits.iter().map(|b| f32::from_bits(*b)).collect() }
 			},
 			Value::I64 { shape, data } => JsonValue::I64 { shape: shape.clone(), data: data.clone() },
+			Value::Tensors(_) => JsonValue::Tensors(
+				serde_json::from_str(&value_json::value_to_json(v, "output")).unwrap_or(serde_json::Value::Null),
+			),
 		}
 	}
 }
 
 impl JsonValue {
+	/// The JSON form of the value.
+	pub fn to_json(&self) -> serde_json::Value {
+		match self {
+			JsonValue::Tensors(json) => json.clone(),
+			other => serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
+		}
+	}
+
+	/// Any of the JSON forms above.
+	pub fn parse(json: serde_json::Value) -> std::result::Result<Self, serde_json::Error> {
+		if value_json::is_named_tensors(&json) {
+			return Ok(JsonValue::Tensors(json));
+		}
+		serde_json::from_value(json)
+	}
+
 	pub fn into_value(self) -> Result<Value> {
 		let check = |shape: &[u32], len: usize| {
 			let elements = shape.iter().try_fold(1u64, |acc, d| acc.checked_mul(*d as u64));
@@ -50,6 +85,7 @@ impl JsonValue {
 				check(&shape, data.len())?;
 				Value::I64 { shape, data }
 			},
+			JsonValue::Tensors(json) => value_json::tensors_from_json(&json).map_err(Error::Input)?,
 		})
 	}
 }
@@ -66,9 +102,9 @@ pub fn parse_tokens(text: &str) -> Result<Vec<u32>> {
 pub fn read_input_json(path: &Path) -> Result<Value> {
 	let text = std::fs::read_to_string(path)
 		.map_err(|e| Error::Input(format!("cannot read the input file {}: {e}", path.display())))?;
-	let json: JsonValue = serde_json::from_str(&text).map_err(|e| {
+	let json = serde_json::from_str(&text).and_then(JsonValue::parse).map_err(|e| {
 		Error::Input(format!(
-			"{} is not an input: {e} (expected {{\"Text\": \"...\"}}, {{\"Tokens\": [..]}}, {{\"F32\": {{\"shape\": [..], \"data\": [..]}}}} or {{\"I64\": ...}})",
+			"{} is not an input: {e} (expected {{\"Text\": \"...\"}}, {{\"Tokens\": [..]}}, {{\"F32\": {{\"shape\": [..], \"data\": [..]}}}}, {{\"I64\": ...}} or named tensors {{\"name\": {{\"dtype\": \"i64\", \"shape\": [..], \"data\": [..]}}}})",
 			path.display()
 		))
 	})?;
@@ -101,6 +137,13 @@ pub fn describe(value: &Value) -> String {
 			format!("f32 tensor {shape:?}: [{}{more}], L2 norm {norm:.6}", shown.join(", "))
 		},
 		Value::I64 { shape, data } => format!("i64 tensor {shape:?}: {}", first(data, 8)),
+		Value::Tensors(tensors) => {
+			let each: Vec<String> = tensors
+				.iter()
+				.map(|t| format!("{} {} {:?}", String::from_utf8_lossy(&t.name), t.tensor.dtype(), t.tensor.shape()))
+				.collect();
+			format!("{} named tensors: {}", tensors.len(), each.join("; "))
+		},
 	}
 }
 
@@ -108,7 +151,7 @@ pub fn describe(value: &Value) -> String {
 pub fn answer_json(answer: &Answer) -> serde_json::Value {
 	match answer {
 		Answer::Output(bytes) => match decode_output(bytes) {
-			Some(v) => serde_json::json!({ "output": JsonValue::from(&v), "output_hex": hex::encode(bytes) }),
+			Some(v) => serde_json::json!({ "output": JsonValue::from(&v).to_json(), "output_hex": hex::encode(bytes) }),
 			None => serde_json::json!({ "output": null, "output_hex": hex::encode(bytes) }),
 		},
 		Answer::Rejected(r) => serde_json::json!({
@@ -145,6 +188,17 @@ mod tests {
 		let bad: JsonValue = serde_json::from_str(r#"{"F32": {"shape": [3], "data": [0.5]}}"#).unwrap();
 		assert!(bad.into_value().unwrap_err().to_string().contains("does not hold its 1 values"));
 		assert_eq!(parse_tokens("1, 2 3").unwrap(), vec![1, 2, 3]);
+		// Named tensors, for graphs with several inputs, in any member order.
+		let v = JsonValue::parse(
+			serde_json::from_str(
+				r#"{"mask": {"dtype": "bool", "shape": [1], "data": [true]}, "ids": {"dtype": "i64", "shape": [1], "data": [7]}}"#,
+			)
+			.unwrap(),
+		)
+		.unwrap();
+		let value = v.into_value().unwrap();
+		assert!(value.is_canonical() && describe(&value) == "2 named tensors: ids i64 [1]; mask bool [1]");
+		assert_eq!(JsonValue::from(&value).into_value().unwrap(), value);
 		assert!(parse_tokens("1,x").is_err());
 	}
 

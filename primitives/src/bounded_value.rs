@@ -48,8 +48,9 @@ impl<Bound: Get<u32>> BoundedValue<Bound> {
 		}
 		let value = Value::decode(&mut &bytes[..]).map_err(|_| ValueError::Undecodable)?;
 		// Decoding stops at the value's end and accepts only minimal length prefixes, so the
-		// bytes are canonical exactly when they re-encode to themselves.
-		if value.encoded_size() != bytes.len() {
+		// bytes are canonical exactly when they re-encode to themselves (and named tensors come
+		// in name order).
+		if value.encoded_size() != bytes.len() || !value.is_canonical() {
 			return Err(ValueError::Undecodable);
 		}
 		Ok(Self(bytes, PhantomData))
@@ -189,6 +190,19 @@ mod tests {
 		let mut huge = vec![2u8];
 		codec::Compact(u32::MAX / 4).encode_to(&mut huge);
 		assert!(BoundedValue::<ConstU32<{ u32::MAX }>>::decode(&mut &huge[..]).is_err());
+	}
+
+	#[test]
+	fn named_tensors_out_of_name_order_are_not_values() {
+		use crate::inference::{NamedTensor, TensorValue};
+		let t = |name: &[u8]| NamedTensor {
+			name: name.to_vec(),
+			tensor: TensorValue::Bool { shape: vec![1], data: vec![true] },
+		};
+		let ordered = Value::Tensors(vec![t(b"a"), t(b"b")]).encode();
+		assert!(BoundedValue::<ConstU32<64>>::from_encoded(ordered).is_ok());
+		let swapped = Value::Tensors(vec![t(b"b"), t(b"a")]).encode();
+		assert_eq!(BoundedValue::<ConstU32<64>>::from_encoded(swapped), Err(ValueError::Undecodable));
 	}
 
 	#[test]

@@ -76,6 +76,76 @@ pub enum Value {
 	Text(Vec<u8>),
 	/// Token ids.
 	Tokens(Vec<u32>),
+	/// Named tensors, for graphs with several inputs or outputs (or a `bool`/`i32` one), e.g. a
+	/// BERT's `input_ids`, `attention_mask` and `token_type_ids`. Canonical only with the names
+	/// in strictly ascending byte order ([`Value::is_canonical`]), so one set of tensors has one
+	/// encoding.
+	Tensors(Vec<NamedTensor>),
+}
+
+/// One tensor of [`Value::Tensors`].
+#[derive(Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, Debug)]
+pub struct NamedTensor {
+	/// The graph's name for it, UTF-8.
+	pub name: Vec<u8>,
+	pub tensor: TensorValue,
+}
+
+/// A row-major tensor of one of the element types graphs exchange.
+#[derive(Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, Debug)]
+pub enum TensorValue {
+	/// Elements as IEEE-754 bit patterns.
+	F32 {
+		shape: Vec<u32>,
+		bits: Vec<u32>,
+	},
+	I64 {
+		shape: Vec<u32>,
+		data: Vec<i64>,
+	},
+	I32 {
+		shape: Vec<u32>,
+		data: Vec<i32>,
+	},
+	Bool {
+		shape: Vec<u32>,
+		data: Vec<bool>,
+	},
+}
+
+impl TensorValue {
+	pub fn shape(&self) -> &[u32] {
+		match self {
+			TensorValue::F32 { shape, .. }
+			| TensorValue::I64 { shape, .. }
+			| TensorValue::I32 { shape, .. }
+			| TensorValue::Bool { shape, .. } => shape,
+		}
+	}
+
+	/// How many elements it holds.
+	pub fn len(&self) -> usize {
+		match self {
+			TensorValue::F32 { bits, .. } => bits.len(),
+			TensorValue::I64 { data, .. } => data.len(),
+			TensorValue::I32 { data, .. } => data.len(),
+			TensorValue::Bool { data, .. } => data.len(),
+		}
+	}
+
+	pub fn is_empty(&self) -> bool {
+		self.len() == 0
+	}
+
+	/// The element type's name: `f32`, `i64`, `i32` or `bool`.
+	pub fn dtype(&self) -> &'static str {
+		match self {
+			TensorValue::F32 { .. } => "f32",
+			TensorValue::I64 { .. } => "i64",
+			TensorValue::I32 { .. } => "i32",
+			TensorValue::Bool { .. } => "bool",
+		}
+	}
 }
 
 impl Value {
@@ -86,6 +156,20 @@ impl Value {
 			Value::I64 { data, .. } => data.is_empty(),
 			Value::Text(text) => text.is_empty(),
 			Value::Tokens(tokens) => tokens.is_empty(),
+			Value::Tensors(tensors) => tensors.is_empty() || tensors.iter().any(|t| t.tensor.is_empty()),
+		}
+	}
+
+	/// Whether this is the one encoding of what it holds: named tensors carry non-empty UTF-8
+	/// names in strictly ascending byte order (no name twice). Every other value is canonical
+	/// as decoded.
+	pub fn is_canonical(&self) -> bool {
+		match self {
+			Value::Tensors(tensors) => {
+				tensors.iter().all(|t| !t.name.is_empty() && core::str::from_utf8(&t.name).is_ok())
+					&& tensors.windows(2).all(|w| w[0].name < w[1].name)
+			},
+			_ => true,
 		}
 	}
 }
@@ -245,11 +329,29 @@ pub fn outputs_agree(rule: ComparisonRule, a: &[u8], b: &[u8]) -> bool {
 		ComparisonRule::Exact => a == b,
 		ComparisonRule::F32Ulps { max_ulps, abs_tol_bits } => {
 			let decoded = (Value::decode(&mut &a[..]), Value::decode(&mut &b[..]));
+			let tensors_agree = |sa: &[u32], ba: &[u32], sb: &[u32], bb: &[u32]| {
+				sa == sb
+					&& ba.len() == bb.len()
+					&& ba.iter().zip(bb.iter()).all(|(x, y)| f32_agree(*x, *y, max_ulps, abs_tol_bits))
+			};
 			match decoded {
 				(Ok(Value::F32 { shape: sa, bits: ba }), Ok(Value::F32 { shape: sb, bits: bb })) => {
-					sa == sb
-						&& ba.len() == bb.len()
-						&& ba.iter().zip(bb.iter()).all(|(x, y)| f32_agree(*x, *y, max_ulps, abs_tol_bits))
+					tensors_agree(&sa, &ba, &sb, &bb)
+				},
+				// Named tensors agree when they carry the same names in the same order and each
+				// pair agrees: `f32` ones within the rule, the others exactly.
+				(Ok(Value::Tensors(ta)), Ok(Value::Tensors(tb))) => {
+					ta.len() == tb.len()
+						&& ta.iter().zip(tb.iter()).all(|(x, y)| {
+							x.name == y.name
+								&& match (&x.tensor, &y.tensor) {
+									(
+										TensorValue::F32 { shape: sa, bits: ba },
+										TensorValue::F32 { shape: sb, bits: bb },
+									) => tensors_agree(sa, ba, sb, bb),
+									(x, y) => x == y,
+								}
+						})
 				},
 				_ => a == b,
 			}
@@ -383,6 +485,57 @@ mod tests {
 		assert!(outputs_agree(RULE, &t1, &t1));
 		assert!(!outputs_agree(RULE, &t1, &Value::Text(b"no".to_vec()).encode()));
 		assert!(!outputs_agree(RULE, &[0xff, 0x00], &[0xff, 0x01]));
+	}
+
+	fn named(tensors: Vec<(&str, TensorValue)>) -> Value {
+		Value::Tensors(
+			tensors.into_iter().map(|(n, tensor)| NamedTensor { name: n.as_bytes().to_vec(), tensor }).collect(),
+		)
+	}
+
+	fn f32_tensor(values: &[f32]) -> TensorValue {
+		TensorValue::F32 { shape: vec![values.len() as u32], bits: values.iter().map(|v| v.to_bits()).collect() }
+	}
+
+	#[test]
+	fn named_tensors_agree_tensor_by_tensor() {
+		let mask = TensorValue::Bool { shape: vec![2], data: vec![true, false] };
+		let a = named(vec![("logits", f32_tensor(&[0.5, 0.25])), ("mask", mask.clone())]);
+		let near =
+			named(vec![("logits", f32_tensor(&[0.5, f32::from_bits(0.25f32.to_bits() + 1)])), ("mask", mask.clone())]);
+		assert!(outputs_agree(RULE, &a.encode(), &near.encode()));
+		assert!(!outputs_agree(ComparisonRule::Exact, &a.encode(), &near.encode()));
+		// Non-f32 tensors compare exactly; names and order must match.
+		let other_mask = named(vec![
+			("logits", f32_tensor(&[0.5, 0.25])),
+			("mask", TensorValue::Bool { shape: vec![2], data: vec![true, true] }),
+		]);
+		assert!(!outputs_agree(RULE, &a.encode(), &other_mask.encode()));
+		let renamed = named(vec![("logit", f32_tensor(&[0.5, 0.25])), ("mask", mask.clone())]);
+		assert!(!outputs_agree(RULE, &a.encode(), &renamed.encode()));
+		assert!(!outputs_agree(RULE, &a.encode(), &named(vec![("logits", f32_tensor(&[0.5, 0.25]))]).encode()));
+		// A lone f32 tensor is not the same answer as the same tensor named.
+		assert!(!outputs_agree(RULE, &tensor(&[0.5, 0.25]), &named(vec![("x", f32_tensor(&[0.5, 0.25]))]).encode()));
+	}
+
+	#[test]
+	fn named_tensors_are_canonical_in_ascending_name_order() {
+		let t = || TensorValue::I32 { shape: vec![1], data: vec![7] };
+		assert!(named(vec![("a", t()), ("b", t())]).is_canonical());
+		assert!(!named(vec![("b", t()), ("a", t())]).is_canonical());
+		assert!(!named(vec![("a", t()), ("a", t())]).is_canonical());
+		assert!(!named(vec![("", t())]).is_canonical());
+		assert!(!Value::Tensors(vec![NamedTensor { name: vec![0xff], tensor: t() }]).is_canonical());
+		assert!(
+			named(vec![]).is_empty()
+				&& named(vec![("a", TensorValue::I32 { shape: vec![0], data: vec![] })]).is_empty()
+		);
+		assert!(!named(vec![("a", t())]).is_empty());
+		// A bool is one byte, 0 or 1; anything else does not decode.
+		let flags = named(vec![("m", TensorValue::Bool { shape: vec![1], data: vec![true] })]).encode();
+		let mut bad = flags.clone();
+		*bad.last_mut().unwrap() = 2;
+		assert!(Value::decode(&mut &flags[..]).is_ok() && Value::decode(&mut &bad[..]).is_err());
 	}
 
 	#[test]

@@ -11,6 +11,8 @@ pub mod committee;
 pub mod demo;
 pub mod inference;
 pub mod token;
+#[cfg(feature = "json")]
+pub mod value_json;
 pub mod worker;
 
 use sp_runtime::{

@@ -76,8 +76,10 @@ enum Command {
 		store: PathBuf,
 		id: String,
 	},
-	/// Run a stored model on one input: `--text`, `--tokens 1,2,3`, or `--input-hex` (SCALE
-	/// `Value`); prints the output hash and the output.
+	/// Run a stored model on one input: `--text`, `--tokens 1,2,3`, `--input-json FILE` (named
+	/// tensors: `{"input_ids": {"dtype": "i64", "shape": [1, 12], "data": [101, ...]}}`) or
+	/// `--input-hex` (SCALE `Value`); prints the output hash and the output (with `--json`: the
+	/// output as JSON named tensors on stdout, the hash on stderr).
 	Run {
 		#[arg(long)]
 		store: PathBuf,
@@ -90,6 +92,12 @@ enum Command {
 		tokens: Option<Vec<u32>>,
 		#[arg(long, group = "input")]
 		input_hex: Option<String>,
+		#[arg(long, group = "input")]
+		input_json: Option<PathBuf>,
+		/// Print the output as JSON (named tensors; text as {"text": ...}, tokens as
+		/// {"tokens": [...]}).
+		#[arg(long)]
+		json: bool,
 	},
 	/// Print the output hash of every test model on its fixed input (portable profile unless
 	/// told otherwise).
@@ -179,19 +187,26 @@ fn run(command: Command) -> AnyResult<()> {
 			let manifest = store.verify(&parse_id(&id)?)?;
 			println!("ok: {} files verified", manifest.files.len());
 		},
-		Command::Run { store, id, profile, text, tokens, input_hex } => {
+		Command::Run { store, id, profile, text, tokens, input_hex, input_json, json } => {
 			let store = ModelStore::open(store)?;
 			let bundle = store.open_model(&parse_id(&id)?)?;
 			let model = Model::load(&bundle, profile.into())?;
-			let input = match (text, tokens, input_hex) {
-				(Some(t), _, _) => Value::Text(t.into_bytes()),
-				(_, Some(t), _) => Value::Tokens(t),
-				(_, _, Some(h)) => opg_engine::decode_input(&decode_hex(&h)?)?,
-				_ => return Err("give --text, --tokens or --input-hex".into()),
+			let input = match (text, tokens, input_hex, input_json) {
+				(Some(t), _, _, _) => Value::Text(t.into_bytes()),
+				(_, Some(t), _, _) => Value::Tokens(t),
+				(_, _, Some(h), _) => opg_engine::decode_input(&decode_hex(&h)?)?,
+				(_, _, _, Some(path)) => read_input_json(&path)?,
+				_ => return Err("give --text, --tokens, --input-json or --input-hex".into()),
 			};
 			let output = model.run(&input)?;
-			println!("output_hash {}", to_hex(&output_hash(&output)));
-			println!("output_hex {}", to_hex(&output.encode()));
+			if json {
+				let unnamed = model.output_names().into_iter().next().unwrap_or_else(|| "output".into());
+				println!("{}", opg_engine::value_json::value_to_json(&output, &unnamed));
+				eprintln!("output_hash {}", to_hex(&output_hash(&output)));
+			} else {
+				println!("output_hash {}", to_hex(&output_hash(&output)));
+				println!("output_hex {}", to_hex(&output.encode()));
+			}
 		},
 		Command::Golden { profile, models, minilm } => golden(profile.into(), &models, minilm.as_deref())?,
 		Command::Bench { models, minilm, iters, profile } => {
@@ -199,6 +214,14 @@ fn run(command: Command) -> AnyResult<()> {
 		},
 	}
 	Ok(())
+}
+
+/// A `--input-json` file: named tensors, `{"text": ...}` or `{"tokens": [...]}`.
+fn read_input_json(path: &Path) -> AnyResult<Value> {
+	let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+	let json: serde_json::Value =
+		serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+	Ok(opg_engine::value_json::value_from_json(&json).map_err(|e| format!("{}: {e}", path.display()))?)
 }
 
 fn decode_hex(text: &str) -> AnyResult<Vec<u8>> {

@@ -16,7 +16,7 @@ use crate::{
 	kernels::Activation,
 	ops::{Linear, Ops},
 };
-use opg_primitives::inference::{ExecutionProfile, Value};
+use opg_primitives::inference::{ExecutionProfile, NamedTensor, TensorValue, Value};
 
 /// Operators both profiles implement.
 pub const ALLOWED_OPERATORS: &[&str] = &[
@@ -41,6 +41,10 @@ pub const MIN_OPSET: i64 = 13;
 pub const MAX_OPSET: i64 = 21;
 const FLOAT: i32 = onnx::tensor_proto::DataType::Float as i32;
 const INT64: i32 = onnx::tensor_proto::DataType::Int64 as i32;
+const INT32: i32 = onnx::tensor_proto::DataType::Int32 as i32;
+const BOOL: i32 = onnx::tensor_proto::DataType::Bool as i32;
+/// The element types a graph may hold: `f32`, `i64`, `i32` and `bool` (a `u8` tensor of 0/1 here).
+const SUPPORTED_DTYPES: [i32; 4] = [FLOAT, INT64, INT32, BOOL];
 /// Largest input tensor accepted, in elements.
 pub const MAX_INPUT_ELEMENTS: usize = 1 << 24;
 /// The most elements any tensor computed while running a graph may have (256 MiB of `f32`):
@@ -48,7 +52,7 @@ pub const MAX_INPUT_ELEMENTS: usize = 1 << 24;
 /// rather than aborting the process when the allocation fails.
 pub const MAX_INTERMEDIATE_ELEMENTS: usize = 1 << 26;
 
-/// The one graph input a request feeds.
+/// A graph input a request feeds.
 #[derive(Clone, Debug)]
 struct InputSpec {
 	name: String,
@@ -57,11 +61,74 @@ struct InputSpec {
 	dims: Vec<Option<usize>>,
 }
 
+impl InputSpec {
+	/// A request's tensor for this input, checked: its type, its shape against the declared
+	/// one (symbolic dimensions take any size), its element count, and finite `f32`s.
+	fn tensor(&self, value: &TensorValue) -> Result<Tensor> {
+		let (shape, tensor, got) = match value {
+			TensorValue::F32 { shape, bits } => {
+				let data: Vec<f32> = bits.iter().map(|b| f32::from_bits(*b)).collect();
+				// The model takes numbers: a NaN or infinity is refused, not propagated.
+				if let Some(index) = data.iter().position(|v| !v.is_finite()) {
+					return Err(InputError::NotFinite { index }.into());
+				}
+				(shape, checked_tensor(shape, data)?, FLOAT)
+			},
+			TensorValue::I64 { shape, data } => (shape, checked_tensor(shape, data.clone())?, INT64),
+			TensorValue::I32 { shape, data } => (shape, checked_tensor(shape, data.clone())?, INT32),
+			TensorValue::Bool { shape, data } => {
+				(shape, checked_tensor(shape, data.iter().map(|&b| u8::from(b)).collect())?, BOOL)
+			},
+		};
+		if got != self.dtype {
+			return Err(wrong_type(self.dtype, dtype_name(got)));
+		}
+		let fits = shape.len() == self.dims.len()
+			&& shape.iter().zip(&self.dims).all(|(g, e)| e.is_none_or(|e| e == *g as usize));
+		if !fits {
+			let expected: Vec<String> =
+				self.dims.iter().map(|d| d.map_or("?".to_string(), |d| d.to_string())).collect();
+			return Err(
+				InputError::WrongShape { expected: format!("[{}]", expected.join(", ")), got: shape.clone() }.into()
+			);
+		}
+		Ok(tensor)
+	}
+}
+
+/// A computed output must have the type the graph declares for it.
+fn check_dtype(spec: &OutputSpec, t: &Tensor) -> Result<()> {
+	let actual = match t.dtype() {
+		DType::F32 => FLOAT,
+		DType::I64 => INT64,
+		DType::I32 => INT32,
+		DType::U8 => BOOL,
+		_ => -1,
+	};
+	if actual != spec.dtype {
+		return Err(EngineError::Model(format!(
+			"output {} is {} but the graph declares {}",
+			spec.name,
+			dtype_name(actual),
+			dtype_name(spec.dtype)
+		)));
+	}
+	Ok(())
+}
+
+/// A graph output, with the element type the graph declares for it.
+#[derive(Clone, Debug)]
+struct OutputSpec {
+	name: String,
+	dtype: i32,
+}
+
 pub struct OnnxModel {
 	ops: Ops,
 	proto: ModelProto,
-	input: InputSpec,
-	output: String,
+	/// In the graph's order.
+	inputs: Vec<InputSpec>,
+	outputs: Vec<OutputSpec>,
 	initializers: HashMap<String, Tensor>,
 	/// Prepared weights of `MatMul`/`Gemm` nodes with constant operands, by node output.
 	linears: HashMap<String, Linear>,
@@ -75,26 +142,18 @@ pub fn read_checked(path: &Path) -> Result<ModelProto> {
 	Ok(proto)
 }
 
+fn is_default_domain(domain: &str) -> bool {
+	domain.is_empty() || domain == "ai.onnx"
+}
+
 pub fn check_allowlist(proto: &ModelProto) -> Result<()> {
-	for opset in &proto.opset_import {
-		let default_domain = opset.domain.is_empty() || opset.domain == "ai.onnx";
-		if !default_domain || !(MIN_OPSET..=MAX_OPSET).contains(&opset.version) {
-			return Err(EngineError::UnsupportedOpset {
-				domain: if opset.domain.is_empty() { "ai.onnx".into() } else { opset.domain.clone() },
-				version: opset.version,
-				min: MIN_OPSET,
-				max: MAX_OPSET,
-			});
-		}
-	}
-	if proto.opset_import.is_empty() {
-		return Err(EngineError::Model("ONNX model declares no opset".into()));
-	}
 	let graph = proto.graph.as_ref().ok_or_else(|| EngineError::Model("ONNX model has no graph".into()))?;
+	// Operators first: a model from another domain (e.g. `ai.onnx.ml`) is told every operator
+	// it lacks, not only that its opset is unknown.
 	let mut unsupported: Vec<String> = graph
 		.node
 		.iter()
-		.filter(|n| !(n.domain.is_empty() || n.domain == "ai.onnx") || !ALLOWED_OPERATORS.contains(&n.op_type.as_str()))
+		.filter(|n| !is_default_domain(&n.domain) || !ALLOWED_OPERATORS.contains(&n.op_type.as_str()))
 		.map(|n| if n.domain.is_empty() { n.op_type.clone() } else { format!("{}:{}", n.domain, n.op_type) })
 		.collect();
 	unsupported.sort();
@@ -102,8 +161,23 @@ pub fn check_allowlist(proto: &ModelProto) -> Result<()> {
 	if !unsupported.is_empty() {
 		return Err(EngineError::UnsupportedOperators(unsupported));
 	}
+	// Only the default domain's version matters once every node is in it.
+	let default_opsets: Vec<_> = proto.opset_import.iter().filter(|o| is_default_domain(&o.domain)).collect();
+	if default_opsets.is_empty() {
+		return Err(EngineError::Model("ONNX model declares no default-domain opset".into()));
+	}
+	for opset in default_opsets {
+		if !(MIN_OPSET..=MAX_OPSET).contains(&opset.version) {
+			return Err(EngineError::UnsupportedOpset {
+				domain: "ai.onnx".into(),
+				version: opset.version,
+				min: MIN_OPSET,
+				max: MAX_OPSET,
+			});
+		}
+	}
 	for init in &graph.initializer {
-		if init.data_type != FLOAT && init.data_type != INT64 {
+		if !SUPPORTED_DTYPES.contains(&init.data_type) {
 			return Err(EngineError::UnsupportedDtype {
 				dtype: init.data_type,
 				place: format!("initializer {}", init.name),
@@ -112,7 +186,7 @@ pub fn check_allowlist(proto: &ModelProto) -> Result<()> {
 	}
 	for node in graph.node.iter().filter(|n| n.op_type == "Constant") {
 		match node.attribute.iter().find(|a| a.name == "value").and_then(|a| a.t.as_ref()) {
-			Some(t) if t.data_type == FLOAT || t.data_type == INT64 => {},
+			Some(t) if SUPPORTED_DTYPES.contains(&t.data_type) => {},
 			Some(t) => {
 				return Err(EngineError::UnsupportedDtype {
 					dtype: t.data_type,
@@ -124,13 +198,21 @@ pub fn check_allowlist(proto: &ModelProto) -> Result<()> {
 	}
 	for info in graph.input.iter().chain(&graph.output) {
 		let dtype = tensor_type(info)?.elem_type;
-		if dtype != FLOAT && dtype != INT64 {
+		if !SUPPORTED_DTYPES.contains(&dtype) {
 			return Err(EngineError::UnsupportedDtype { dtype, place: format!("graph value {}", info.name) });
 		}
 	}
 	let inputs = graph.input.iter().filter(|i| !graph.initializer.iter().any(|t| t.name == i.name)).count();
-	if inputs != 1 || graph.output.is_empty() {
-		return Err(EngineError::Model(format!("the graph must have one input and an output, it has {inputs} inputs")));
+	if inputs == 0 || graph.output.is_empty() {
+		return Err(EngineError::Model(format!(
+			"the graph must have an input and an output, it has {inputs} inputs and {} outputs",
+			graph.output.len()
+		)));
+	}
+	let mut names: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+	names.sort();
+	if names.windows(2).any(|w| w[0] == w[1]) || names.iter().any(|n| n.is_empty()) {
+		return Err(EngineError::Model("the graph's outputs need distinct, non-empty names".into()));
 	}
 	Ok(())
 }
@@ -142,31 +224,44 @@ fn tensor_type(info: &onnx::ValueInfoProto) -> Result<&type_proto::Tensor> {
 	}
 }
 
+/// An ONNX element type as users read it.
+fn dtype_name(dtype: i32) -> &'static str {
+	match dtype {
+		FLOAT => "f32",
+		INT64 => "i64",
+		INT32 => "i32",
+		BOOL => "bool",
+		_ => "an unsupported type",
+	}
+}
+
 impl OnnxModel {
 	pub fn load(profile: ExecutionProfile, path: &Path) -> Result<Self> {
 		let proto = read_checked(path)?;
 		let graph = proto.graph.as_ref().expect("checked by the allowlist");
-		let info = graph
-			.input
+		let mut inputs = Vec::new();
+		for info in graph.input.iter().filter(|i| !graph.initializer.iter().any(|t| t.name == i.name)) {
+			let ty = tensor_type(info)?;
+			let dims = ty
+				.shape
+				.as_ref()
+				.map(|s| {
+					s.dim
+						.iter()
+						.map(|d| match d.value {
+							Some(dimension::Value::DimValue(v)) if v > 0 => Some(v as usize),
+							_ => None,
+						})
+						.collect()
+				})
+				.unwrap_or_default();
+			inputs.push(InputSpec { name: info.name.clone(), dtype: ty.elem_type, dims });
+		}
+		let outputs = graph
+			.output
 			.iter()
-			.find(|i| !graph.initializer.iter().any(|t| t.name == i.name))
-			.expect("checked by the allowlist");
-		let ty = tensor_type(info)?;
-		let dims = ty
-			.shape
-			.as_ref()
-			.map(|s| {
-				s.dim
-					.iter()
-					.map(|d| match d.value {
-						Some(dimension::Value::DimValue(v)) if v > 0 => Some(v as usize),
-						_ => None,
-					})
-					.collect()
-			})
-			.unwrap_or_default();
-		let input = InputSpec { name: info.name.clone(), dtype: ty.elem_type, dims };
-		let output = graph.output[0].name.clone();
+			.map(|o| Ok(OutputSpec { name: o.name.clone(), dtype: tensor_type(o)?.elem_type }))
+			.collect::<Result<Vec<_>>>()?;
 		let mut initializers = HashMap::new();
 		for t in &graph.initializer {
 			initializers.insert(t.name.clone(), tensor_from_proto(t)?);
@@ -177,58 +272,103 @@ impl OnnxModel {
 				linears.insert(node.output.first().cloned().unwrap_or_default(), linear);
 			}
 		}
-		Ok(Self { ops: Ops::new(profile), proto, input, output, initializers, linears })
+		Ok(Self { ops: Ops::new(profile), proto, inputs, outputs, initializers, linears })
+	}
+
+	/// The graph's output names, in its order.
+	pub fn output_names(&self) -> Vec<String> {
+		self.outputs.iter().map(|o| o.name.clone()).collect()
 	}
 
 	/// The same graph evaluated by `candle_onnx::simple_eval`, as a reference for tests.
 	pub fn run_reference(&self, value: &Value) -> Result<Value> {
-		let input = self.input_tensor(value)?;
-		let mut outputs = candle_onnx::simple_eval(&self.proto, HashMap::from([(self.input.name.clone(), input)]))?;
-		value_from_tensor(
-			&outputs.remove(&self.output).ok_or_else(|| EngineError::Model("the graph produced no output".into()))?,
-		)
+		let inputs = self.input_tensors(value)?;
+		let mut outputs = candle_onnx::simple_eval(&self.proto, inputs.into_iter().collect())?;
+		let outputs = self
+			.outputs
+			.iter()
+			.map(|o| {
+				outputs.remove(&o.name).ok_or_else(|| EngineError::Model(format!("the graph produced no {}", o.name)))
+			})
+			.collect::<Result<Vec<_>>>()?;
+		self.output_value(outputs)
 	}
 
-	/// Check a request's value against the graph input and make it a tensor.
-	pub fn input_tensor(&self, value: &Value) -> Result<Tensor> {
-		let (shape, tensor, got) = match value {
-			Value::F32 { shape, bits } => {
-				let data: Vec<f32> = bits.iter().map(|b| f32::from_bits(*b)).collect();
-				// The model takes numbers: a NaN or infinity is refused, not propagated.
-				if let Some(index) = data.iter().position(|v| !v.is_finite()) {
-					return Err(InputError::NotFinite { index }.into());
-				}
-				(shape, checked_tensor(shape, data)?, FLOAT)
+	/// Check a request's value against the graph inputs and make them tensors, by name. A lone
+	/// `f32`/`i64` tensor feeds a graph with one input; named tensors must name every input
+	/// exactly once.
+	pub fn input_tensors(&self, value: &Value) -> Result<Vec<(String, Tensor)>> {
+		let named: Vec<(String, TensorValue)> = match value {
+			Value::F32 { shape, bits } if self.inputs.len() == 1 => {
+				vec![(self.inputs[0].name.clone(), TensorValue::F32 { shape: shape.clone(), bits: bits.clone() })]
 			},
-			Value::I64 { shape, data } => (shape, checked_tensor(shape, data.clone())?, INT64),
-			Value::Text(_) => return Err(wrong_type(self.input.dtype, "text")),
-			Value::Tokens(_) => return Err(wrong_type(self.input.dtype, "token ids")),
+			Value::I64 { shape, data } if self.inputs.len() == 1 => {
+				vec![(self.inputs[0].name.clone(), TensorValue::I64 { shape: shape.clone(), data: data.clone() })]
+			},
+			Value::Tensors(tensors) => {
+				let mut expected: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
+				expected.sort();
+				let got: Vec<String> = tensors.iter().map(|t| String::from_utf8_lossy(&t.name).into_owned()).collect();
+				if got != expected {
+					return Err(InputError::WrongInputs { expected, got }.into());
+				}
+				got.into_iter().zip(tensors.iter().map(|t| t.tensor.clone())).collect()
+			},
+			Value::F32 { .. } | Value::I64 { .. } => {
+				return Err(InputError::WrongType { expected: "named tensors", got: "one unnamed tensor" }.into())
+			},
+			Value::Text(_) => return Err(InputError::WrongType { expected: "tensors", got: "text" }.into()),
+			Value::Tokens(_) => return Err(InputError::WrongType { expected: "tensors", got: "token ids" }.into()),
 		};
-		if got != self.input.dtype {
-			return Err(wrong_type(self.input.dtype, if got == FLOAT { "f32 tensor" } else { "i64 tensor" }));
+		let mut total = 0usize;
+		let mut tensors = Vec::with_capacity(named.len());
+		for (name, tensor) in named {
+			let spec = self.inputs.iter().find(|i| i.name == name).expect("the names were checked above");
+			total = total.saturating_add(tensor.len());
+			if total > MAX_INPUT_ELEMENTS {
+				return Err(InputError::TooLarge { size: total, limit: MAX_INPUT_ELEMENTS }.into());
+			}
+			tensors.push((name, spec.tensor(&tensor)?));
 		}
-		let fits = shape.len() == self.input.dims.len()
-			&& shape.iter().zip(&self.input.dims).all(|(g, e)| e.is_none_or(|e| e == *g as usize));
-		if !fits {
-			let expected: Vec<String> =
-				self.input.dims.iter().map(|d| d.map_or("?".to_string(), |d| d.to_string())).collect();
-			return Err(
-				InputError::WrongShape { expected: format!("[{}]", expected.join(", ")), got: shape.clone() }.into()
-			);
-		}
-		Ok(tensor)
+		Ok(tensors)
 	}
 
 	pub fn run(&self, value: &Value) -> Result<Value> {
-		let input = self.input_tensor(value)?;
-		value_from_tensor(&self.eval(input)?)
+		let inputs = self.input_tensors(value)?;
+		self.output_value(self.eval(inputs)?)
 	}
 
-	fn eval(&self, input: Tensor) -> Result<Tensor> {
+	/// The graph's outputs as a value: a graph with one `f32`/`i64` output gives that tensor
+	/// alone (as every single-output model always has), any other gives named tensors.
+	fn output_value(&self, outputs: Vec<Tensor>) -> Result<Value> {
+		if let ([spec], [tensor]) = (&self.outputs[..], &outputs[..]) {
+			if spec.dtype == FLOAT || spec.dtype == INT64 {
+				check_dtype(spec, tensor)?;
+				return value_from_tensor(tensor);
+			}
+		}
+		let mut named: Vec<NamedTensor> = self
+			.outputs
+			.iter()
+			.zip(&outputs)
+			.map(|(spec, t)| {
+				check_dtype(spec, t)?;
+				Ok(NamedTensor { name: spec.name.clone().into_bytes(), tensor: tensor_value(t)? })
+			})
+			.collect::<Result<_>>()?;
+		named.sort_by(|a, b| a.name.cmp(&b.name));
+		Ok(Value::Tensors(named))
+	}
+
+	/// The graph's outputs, in its order.
+	fn eval(&self, inputs: Vec<(String, Tensor)>) -> Result<Vec<Tensor>> {
 		let graph = self.proto.graph.as_ref().expect("checked by the allowlist");
 		let mut values: HashMap<&str, Tensor> =
 			self.initializers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-		values.insert(&self.input.name, input);
+		let inputs: HashMap<String, Tensor> = inputs.into_iter().collect();
+		for spec in &self.inputs {
+			values.insert(&spec.name, inputs.get(&spec.name).cloned().expect("input_tensors gives every input"));
+		}
 		for node in &graph.node {
 			let get = |i: usize| -> Result<&Tensor> {
 				let name =
@@ -237,15 +377,29 @@ impl OnnxModel {
 					.get(name.as_str())
 					.ok_or_else(|| EngineError::Model(format!("{} reads undefined value {name}", node.op_type)))
 			};
-			let out = self.eval_node(node, &get)?;
-			let name =
-				node.output.first().ok_or_else(|| EngineError::Model(format!("{} has no output", node.op_type)))?;
-			values.insert(name, out);
+			let outs = self.eval_node(node, &get)?;
+			if outs.len() < node.output.iter().filter(|n| !n.is_empty()).count() {
+				return Err(EngineError::Model(format!("{} has more outputs than it computes", node_name(node))));
+			}
+			// An empty name is an optional output the graph does not use.
+			for (name, out) in node.output.iter().zip(outs) {
+				if !name.is_empty() {
+					values.insert(name, out);
+				}
+			}
 		}
-		values.remove(self.output.as_str()).ok_or_else(|| EngineError::Model("the graph produced no output".into()))
+		self.outputs
+			.iter()
+			.map(|o| {
+				values
+					.remove(o.name.as_str())
+					.ok_or_else(|| EngineError::Model(format!("the graph produced no {}", o.name)))
+			})
+			.collect()
 	}
 
-	fn eval_node<'a>(&self, node: &NodeProto, get: &dyn Fn(usize) -> Result<&'a Tensor>) -> Result<Tensor> {
+	/// One node's outputs, in its order.
+	fn eval_node<'a>(&self, node: &NodeProto, get: &dyn Fn(usize) -> Result<&'a Tensor>) -> Result<Vec<Tensor>> {
 		let ops = &self.ops;
 		let int_attr =
 			|name: &str, default: i64| node.attribute.iter().find(|a| a.name == name).map_or(default, |a| a.i);
@@ -259,7 +413,7 @@ impl OnnxModel {
 			}
 			let (out, inp) = linear.shape();
 			within_limit((x.elem_count() / inp.max(1)).saturating_mul(out))?;
-			return ops.linear(x, linear);
+			return Ok(vec![ops.linear(x, linear)?]);
 		}
 		// Activations, normalisations and products are defined on floats here; an integer
 		// tensor reaching one is the graph's error, refused the same way in both profiles.
@@ -270,7 +424,7 @@ impl OnnxModel {
 				}
 			}
 		}
-		Ok(match node.op_type.as_str() {
+		Ok(vec![match node.op_type.as_str() {
 			"Add" => arithmetic(get(0)?, get(1)?, node, Arithmetic::Add)?,
 			"Sub" => arithmetic(get(0)?, get(1)?, node, Arithmetic::Sub)?,
 			"Mul" => arithmetic(get(0)?, get(1)?, node, Arithmetic::Mul)?,
@@ -370,7 +524,7 @@ impl OnnxModel {
 				x.permute(perm)?.contiguous()?
 			},
 			other => return Err(EngineError::UnsupportedOperators(vec![other.to_string()])),
-		})
+		}])
 	}
 }
 
@@ -427,27 +581,65 @@ fn arithmetic(a: &Tensor, b: &Tensor, node: &NodeProto, op: Arithmetic) -> Resul
 	};
 	let shape = a.shape().broadcast_shape_binary_op(b.shape(), name)?;
 	within_limit(shape.elem_count())?;
-	if a.dtype() != DType::I64 || b.dtype() != DType::I64 {
-		return Ok(match op {
+	match (a.dtype(), b.dtype()) {
+		(DType::I64, DType::I64) => integer_arithmetic::<i64>(a, b, &shape, node, op),
+		(DType::I32, DType::I32) => integer_arithmetic::<i32>(a, b, &shape, node, op),
+		(DType::F32, DType::F32) => Ok(match op {
 			Arithmetic::Add => a.broadcast_add(b)?,
 			Arithmetic::Sub => a.broadcast_sub(b)?,
 			Arithmetic::Mul => a.broadcast_mul(b)?,
 			Arithmetic::Div => a.broadcast_div(b)?,
-		});
+		}),
+		(x, y) => {
+			Err(EngineError::Model(format!("{} takes two numbers of one type, not {x:?} and {y:?}", node_name(node))))
+		},
 	}
-	let x = a.broadcast_as(shape.clone())?.flatten_all()?.to_vec1::<i64>()?;
-	let y = b.broadcast_as(shape.clone())?.flatten_all()?.to_vec1::<i64>()?;
-	let pairs = x.iter().zip(&y);
-	let results: Vec<i64> = match op {
-		Arithmetic::Add => pairs.map(|(x, y)| x.wrapping_add(*y)).collect(),
-		Arithmetic::Sub => pairs.map(|(x, y)| x.wrapping_sub(*y)).collect(),
-		Arithmetic::Mul => pairs.map(|(x, y)| x.wrapping_mul(*y)).collect(),
-		Arithmetic::Div => pairs
-			.map(|(x, y)| x.checked_div(*y))
-			.collect::<Option<Vec<i64>>>()
-			.ok_or_else(|| InputError::DivisionByZero { node: node_name(node) })?,
+}
+
+/// Two's-complement integers with wrapping sums and products and checked division.
+trait Integer: candle_core::WithDType {
+	fn wrapping(self, other: Self, op: Arithmetic) -> Self;
+	fn checked_quotient(self, other: Self) -> Option<Self>;
+}
+
+macro_rules! integer {
+	($t:ty) => {
+		impl Integer for $t {
+			fn wrapping(self, other: Self, op: Arithmetic) -> Self {
+				match op {
+					Arithmetic::Add => self.wrapping_add(other),
+					Arithmetic::Sub => self.wrapping_sub(other),
+					Arithmetic::Mul => self.wrapping_mul(other),
+					Arithmetic::Div => unreachable!("division is checked"),
+				}
+			}
+			fn checked_quotient(self, other: Self) -> Option<Self> {
+				self.checked_div(other)
+			}
+		}
 	};
-	Ok(Tensor::from_vec(results, shape, &Device::Cpu)?)
+}
+integer!(i64);
+integer!(i32);
+
+fn integer_arithmetic<T: Integer>(
+	a: &Tensor,
+	b: &Tensor,
+	shape: &candle_core::Shape,
+	node: &NodeProto,
+	op: Arithmetic,
+) -> Result<Tensor> {
+	let x = a.broadcast_as(shape.clone())?.flatten_all()?.to_vec1::<T>()?;
+	let y = b.broadcast_as(shape.clone())?.flatten_all()?.to_vec1::<T>()?;
+	let pairs = x.iter().zip(&y);
+	let results: Vec<T> = match op {
+		Arithmetic::Div => pairs
+			.map(|(x, y)| x.checked_quotient(*y))
+			.collect::<Option<Vec<T>>>()
+			.ok_or_else(|| InputError::DivisionByZero { node: node_name(node) })?,
+		op => pairs.map(|(x, y)| x.wrapping(*y, op)).collect(),
+	};
+	Ok(Tensor::from_vec(results, shape.clone(), &Device::Cpu)?)
 }
 
 /// Refuse a tensor of `elements` before allocating it when it would exceed
@@ -468,7 +660,7 @@ fn node_name(node: &NodeProto) -> String {
 }
 
 fn wrong_type(expected: i32, got: &'static str) -> EngineError {
-	InputError::WrongType { expected: if expected == FLOAT { "an f32 tensor" } else { "an i64 tensor" }, got }.into()
+	InputError::WrongType { expected: dtype_name(expected), got }.into()
 }
 
 fn checked_tensor<T: candle_core::WithDType>(shape: &[u32], data: Vec<T>) -> Result<Tensor> {
@@ -567,6 +759,32 @@ pub fn tensor_from_proto(t: &TensorProto) -> Result<Tensor> {
 			}
 			Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
 		},
+		INT32 => {
+			let data: Vec<i32> = if !t.raw_data.is_empty() {
+				if Some(t.raw_data.len()) != count.checked_mul(4) {
+					return Err(bad());
+				}
+				t.raw_data.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+			} else {
+				t.int32_data.clone()
+			};
+			if data.len() != count {
+				return Err(bad());
+			}
+			Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
+		},
+		BOOL => {
+			// One byte per element in raw data, one int32 each otherwise; any non-zero is true.
+			let data: Vec<u8> = if !t.raw_data.is_empty() {
+				t.raw_data.iter().map(|&b| u8::from(b != 0)).collect()
+			} else {
+				t.int32_data.iter().map(|&b| u8::from(b != 0)).collect()
+			};
+			if data.len() != count {
+				return Err(bad());
+			}
+			Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
+		},
 		other => Err(EngineError::UnsupportedDtype { dtype: other, place: format!("tensor {}", t.name) }),
 	}
 }
@@ -584,6 +802,24 @@ pub fn value_from_tensor(t: &Tensor) -> Result<Value> {
 	Ok(match t.dtype() {
 		DType::I64 => Value::I64 { shape, data: t.flatten_all()?.to_vec1::<i64>()? },
 		_ => Value::F32 { shape, bits: crate::ops::host(t)?.into_iter().map(canonical_bits).collect() },
+	})
+}
+
+/// A computed tensor as one of a value's named tensors (`u8` is how graphs' `bool`s are held).
+pub fn tensor_value(t: &Tensor) -> Result<TensorValue> {
+	let shape: Vec<u32> = t
+		.dims()
+		.iter()
+		.map(|&d| u32::try_from(d))
+		.collect::<std::result::Result<_, _>>()
+		.map_err(|_| EngineError::Model(format!("an output dimension of {:?} does not fit a value", t.dims())))?;
+	let flat = t.flatten_all()?;
+	Ok(match t.dtype() {
+		DType::F32 => TensorValue::F32 { shape, bits: crate::ops::host(t)?.into_iter().map(canonical_bits).collect() },
+		DType::I64 => TensorValue::I64 { shape, data: flat.to_vec1::<i64>()? },
+		DType::I32 => TensorValue::I32 { shape, data: flat.to_vec1::<i32>()? },
+		DType::U8 => TensorValue::Bool { shape, data: flat.to_vec1::<u8>()?.into_iter().map(|b| b != 0).collect() },
+		other => return Err(EngineError::Model(format!("an output of type {other:?} is not a value"))),
 	})
 }
 
