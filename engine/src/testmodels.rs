@@ -271,6 +271,27 @@ pub fn onnx_multi_io_bytes() -> Vec<u8> {
 	onnx_model(graph)
 }
 
+/// Inputs that pick indices and sizes: `rows = Gather(table[5, 2], ids)` for ids of any rank,
+/// and `zeros = ConstantOfShape(shape)` of whatever shape the input spells.
+pub fn onnx_index_and_size_bytes() -> Vec<u8> {
+	use onnx::tensor_proto::DataType::{Float, Int64};
+	let graph = onnx::GraphProto {
+		name: "opg-test-index-and-size".into(),
+		node: vec![
+			node("Gather", &["table", "ids"], "rows", vec![]),
+			node("ConstantOfShape", &["shape"], "zeros", vec![]),
+		],
+		initializer: vec![f32_tensor("table", &[5, 2], &[0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5])],
+		input: vec![typed_value_info("ids", &[None, None, None], Int64), typed_value_info("shape", &[None], Int64)],
+		output: vec![
+			typed_value_info("rows", &[None, None, None, Some(2)], Float),
+			typed_value_info("zeros", &[], Float),
+		],
+		..Default::default()
+	};
+	onnx_model(graph)
+}
+
 /// Write the integer divider as an ONNX bundle to `dir`.
 pub fn write_onnx_int_divider(dir: &Path) -> Result<Manifest> {
 	write_onnx_graph(dir, &onnx_int_divider_bytes())

@@ -5,7 +5,10 @@ mod common;
 
 use codec::Encode;
 use common::{load, models_dir};
-use opg_engine::{decode_input, testmodels, EngineError, ExecutionProfile, InputError, Manifest, Model, Value};
+use opg_engine::{
+	decode_input, testmodels, EngineError, ExecutionProfile, InputError, Manifest, Model, NamedTensor, TensorValue,
+	Value,
+};
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
@@ -41,8 +44,42 @@ fn integer_graphs() -> &'static [Model] {
 	})
 }
 
-fn value() -> impl Strategy<Value = Value> {
+/// Graphs with named inputs of every type, and inputs that pick indices and sizes.
+fn named_graphs() -> &'static [Model] {
+	static M: OnceLock<Vec<Model>> = OnceLock::new();
+	M.get_or_init(|| {
+		let mut models = Vec::new();
+		for bytes in [testmodels::onnx_multi_io_bytes(), testmodels::onnx_index_and_size_bytes()] {
+			let dir = tempfile::tempdir().expect("temp dir");
+			testmodels::write_onnx_graph(dir.path(), &bytes).expect("bundle");
+			for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+				models.push(load(dir.path(), profile));
+			}
+		}
+		models
+	})
+}
+
+fn tensor() -> impl Strategy<Value = TensorValue> {
+	let shape = || prop::collection::vec(0u32..8, 0..4);
 	prop_oneof![
+		(shape(), prop::collection::vec(any::<u32>(), 0..64))
+			.prop_map(|(shape, bits)| TensorValue::F32 { shape, bits }),
+		(shape(), prop::collection::vec(-8i64..8, 0..64)).prop_map(|(shape, data)| TensorValue::I64 { shape, data }),
+		(shape(), prop::collection::vec(any::<i64>(), 0..4)).prop_map(|(shape, data)| TensorValue::I64 { shape, data }),
+		(shape(), prop::collection::vec(any::<i32>(), 0..64))
+			.prop_map(|(shape, data)| TensorValue::I32 { shape, data }),
+		(shape(), prop::collection::vec(any::<bool>(), 0..64))
+			.prop_map(|(shape, data)| TensorValue::Bool { shape, data }),
+	]
+}
+
+fn value() -> impl Strategy<Value = Value> {
+	let names = prop::sample::select(vec!["a", "b", "count", "ids", "mask", "shape", "x"]);
+	prop_oneof![
+		prop::collection::vec((names, tensor()), 0..5).prop_map(|tensors| Value::Tensors(
+			tensors.into_iter().map(|(n, tensor)| NamedTensor { name: n.as_bytes().to_vec(), tensor }).collect()
+		)),
 		(prop::collection::vec(0u32..600, 0..4), prop::collection::vec(any::<u32>(), 0..1100))
 			.prop_map(|(shape, bits)| Value::F32 { shape, bits }),
 		(prop::collection::vec(0u32..600, 0..4), prop::collection::vec(any::<i64>(), 0..64))
@@ -81,6 +118,10 @@ proptest! {
 				Ok(_) | Err(EngineError::Input(_)) => {},
 				Err(other) => prop_assert!(false, "unexpected error {}", other),
 			}
+		}
+		// Graphs whose computation an input can break answer with an output or a refusal.
+		for model in named_graphs() {
+			prop_assert!(model.answer(&v.encode()).is_ok());
 		}
 	}
 }

@@ -539,3 +539,61 @@ fn the_command_line_runs_named_tensors_from_json() {
 		opg_engine::value_json::value_from_json(&serde_json::from_str::<serde_json::Value>(&json).unwrap()).unwrap();
 	assert_eq!(opg_engine::hash::to_hex(&read_back.encode()), output_hex);
 }
+
+/// Indices and sizes chosen by the input: rank-3 indices gather (candle-onnx's own Gather stops
+/// at rank 2), negative indices count from the end, an index outside the table and a shape
+/// beyond the engine's limit are typed refusals in both profiles, never a crash.
+#[test]
+fn input_chosen_indices_and_sizes_are_checked() {
+	use opg_engine::{Answer, Rejection, TensorValue::*};
+	let dir = onnx_bundle(testmodels::onnx_index_and_size_bytes());
+	let input = |ids: Vec<i64>, shape: Vec<i64>| {
+		named(vec![
+			("ids", I64 { shape: vec![1, 2, ids.len() as u32 / 2], data: ids }),
+			("shape", I64 { shape: vec![shape.len() as u32], data: shape }),
+		])
+	};
+	for profile in [Portable, Fast] {
+		let model = load(dir.path(), profile);
+		let out = model.run(&input(vec![0, 4, -1, 2], vec![2, 1])).unwrap();
+		let f32s = |shape: Vec<u32>, v: &[f32]| F32 { shape, bits: v.iter().map(|x| x.to_bits()).collect() };
+		assert_eq!(
+			out,
+			named(vec![
+				("rows", f32s(vec![1, 2, 2, 2], &[0.0, 0.5, 4.0, 4.5, 4.0, 4.5, 2.0, 2.5])),
+				("zeros", f32s(vec![2, 1], &[0.0, 0.0])),
+			])
+		);
+		let answer = |v: &Value| model.answer(&v.encode()).unwrap();
+		assert_eq!(answer(&input(vec![0, 5], vec![1])), Answer::Rejected(Rejection::ModelFailed));
+		assert_eq!(answer(&input(vec![0, -6], vec![1])), Answer::Rejected(Rejection::ModelFailed));
+		assert_eq!(answer(&input(vec![0, 1], vec![1 << 20, 1 << 20])), Answer::Rejected(Rejection::TooLarge));
+		assert_eq!(answer(&input(vec![0, 1], vec![-1])), Answer::Rejected(Rejection::ModelFailed));
+		assert_eq!(answer(&input(vec![0, 1], vec![i64::MAX, i64::MAX])), Answer::Rejected(Rejection::TooLarge));
+	}
+}
+
+/// A scikit-learn model converted by skl2onnx imports `ai.onnx.ml`: the refusal lists the
+/// operators it lacks by domain, rather than stopping at the domain's opset.
+#[test]
+fn operators_of_another_domain_are_listed_by_name() {
+	use candle_onnx::onnx::{ModelProto, NodeProto, OperatorSetIdProto};
+	use prost::Message;
+	let mut model = ModelProto::decode(&testmodels::onnx_mlp_bytes(None)[..]).unwrap();
+	model.opset_import.push(OperatorSetIdProto { domain: "ai.onnx.ml".into(), version: 3 });
+	let graph = model.graph.as_mut().unwrap();
+	graph.node.push(NodeProto {
+		op_type: "ZipMap".into(),
+		domain: "ai.onnx.ml".into(),
+		input: vec!["probs".into()],
+		output: vec!["unused".into()],
+		..Default::default()
+	});
+	match opg_engine::models::onnx::check_allowlist(&model) {
+		Err(EngineError::UnsupportedOperators(ops)) => assert_eq!(ops, ["ai.onnx.ml:ZipMap"]),
+		other => panic!("expected the missing operators, got {other:?}"),
+	}
+	// Without the node, the ml opset import alone does not matter.
+	model.graph.as_mut().unwrap().node.pop();
+	assert!(opg_engine::models::onnx::check_allowlist(&model).is_ok());
+}

@@ -80,3 +80,57 @@ fn onnx_mlp_matches_onnxruntime() {
 		assert!(diff < 1e-6, "{profile:?}: max |diff| {diff}");
 	}
 }
+
+/// A BERT encoder laid out as `torch.onnx` exports Hugging Face's `BertModel`
+/// (tests/scripts/bert_graph.py: three named inputs, shapes computed in the graph, Erf GELU,
+/// LayerNorm decomposed at opset 14 and one LayerNormalization at 17, three outputs) agrees with
+/// onnxruntime in both profiles: f32 outputs within 1e-4, the integer output exactly.
+#[test]
+fn an_exported_bert_graph_matches_onnxruntime_at_opsets_14_and_17() {
+	use opg_engine::{value_json, TensorValue};
+	let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/bert_graph.py");
+	for opset in ["14", "17"] {
+		let work = tempfile::tempdir().unwrap();
+		let (onnx, io) = (work.path().join("bert.onnx"), work.path().join("io.json"));
+		let out = Command::new("python3")
+			.arg(&script)
+			.args([opset, onnx.to_str().unwrap(), io.to_str().unwrap()])
+			.output()
+			.unwrap();
+		assert!(out.status.success(), "bert_graph.py failed: {}", String::from_utf8_lossy(&out.stderr));
+		let io: serde_json::Value = serde_json::from_slice(&std::fs::read(&io).unwrap()).unwrap();
+		let input = value_json::value_from_json(&io["inputs"]).unwrap();
+		let Value::Tensors(expected) = value_json::value_from_json(&io["outputs"]).unwrap() else {
+			panic!("named outputs")
+		};
+		let bundle = work.path().join("bundle");
+		testmodels::write_onnx_graph(&bundle, &std::fs::read(&onnx).unwrap()).unwrap();
+		let mut portable = None;
+		for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+			let output = load(&bundle, profile).run(&input).unwrap();
+			let Value::Tensors(got) = &output else { panic!("named outputs, got {output:?}") };
+			assert_eq!(got.len(), expected.len());
+			for (g, e) in got.iter().zip(&expected) {
+				assert_eq!(g.name, e.name);
+				match (&g.tensor, &e.tensor) {
+					(TensorValue::F32 { shape: gs, bits: gb }, TensorValue::F32 { shape: es, bits: eb }) => {
+						assert_eq!(gs, es);
+						let (g, e): (Vec<f32>, Vec<f32>) = (
+							gb.iter().map(|b| f32::from_bits(*b)).collect(),
+							eb.iter().map(|b| f32::from_bits(*b)).collect(),
+						);
+						let diff = max_abs_diff(&g, &e);
+						eprintln!("opset {opset} {profile:?}: max |diff| {diff:e}");
+						assert!(diff <= 1e-4, "opset {opset} {profile:?}: max |diff| {diff}");
+					},
+					(g, e) => assert_eq!(g, e),
+				}
+			}
+			if profile == ExecutionProfile::Portable {
+				portable = Some(output);
+			}
+		}
+		// The portable answer is the same on a second load.
+		assert_eq!(load(&bundle, ExecutionProfile::Portable).run(&input).unwrap(), portable.unwrap());
+	}
+}

@@ -11,6 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_onnx::onnx::{self, tensor_shape_proto::dimension, type_proto, ModelProto, NodeProto, TensorProto};
 use std::{collections::HashMap, path::Path};
 
+use super::onnx_ops::{self as op, Compare, Reduce};
 use crate::{
 	error::{EngineError, InputError, Result},
 	kernels::Activation,
@@ -21,20 +22,42 @@ use opg_primitives::inference::{ExecutionProfile, NamedTensor, TensorValue, Valu
 /// Operators both profiles implement.
 pub const ALLOWED_OPERATORS: &[&str] = &[
 	"Add",
+	"Cast",
+	"Clip",
+	"Concat",
 	"Constant",
+	"ConstantOfShape",
 	"Div",
+	"Equal",
+	"Erf",
+	"Expand",
 	"Flatten",
+	"Gather",
 	"Gemm",
+	"Greater",
 	"Identity",
+	"LayerNormalization",
+	"Less",
 	"MatMul",
 	"Mul",
+	"Neg",
+	"Not",
+	"Pow",
+	"ReduceMean",
+	"ReduceSum",
 	"Relu",
 	"Reshape",
+	"Shape",
 	"Sigmoid",
+	"Slice",
 	"Softmax",
+	"Sqrt",
+	"Squeeze",
 	"Sub",
 	"Tanh",
 	"Transpose",
+	"Unsqueeze",
+	"Where",
 ];
 /// Default-domain opset versions accepted.
 pub const MIN_OPSET: i64 = 13;
@@ -401,6 +424,13 @@ impl OnnxModel {
 	/// One node's outputs, in its order.
 	fn eval_node<'a>(&self, node: &NodeProto, get: &dyn Fn(usize) -> Result<&'a Tensor>) -> Result<Vec<Tensor>> {
 		let ops = &self.ops;
+		// An optional input: absent, or named "" (skipped).
+		let optional = |i: usize| -> Result<Option<&Tensor>> {
+			match node.input.get(i) {
+				Some(name) if !name.is_empty() => get(i).map(Some),
+				_ => Ok(None),
+			}
+		};
 		let int_attr =
 			|name: &str, default: i64| node.attribute.iter().find(|a| a.name == name).map_or(default, |a| a.i);
 		let float_attr =
@@ -430,6 +460,43 @@ impl OnnxModel {
 			"Mul" => arithmetic(get(0)?, get(1)?, node, Arithmetic::Mul)?,
 			"Div" => arithmetic(get(0)?, get(1)?, node, Arithmetic::Div)?,
 			"Identity" => get(0)?.clone(),
+			"Shape" => op::shape(node, get(0)?)?,
+			"Gather" => op::gather(node, get(0)?, get(1)?)?,
+			"Unsqueeze" => match optional(1)? {
+				Some(axes) => op::unsqueeze(node, get(0)?, axes)?,
+				None => return Err(EngineError::Model(format!("{} lacks its axes", node_name(node)))),
+			},
+			"Squeeze" => op::squeeze(node, get(0)?, optional(1)?)?,
+			"Concat" => {
+				let parts = (0..node.input.len()).map(get).collect::<Result<Vec<_>>>()?;
+				op::concat(node, &parts)?
+			},
+			"Slice" => op::slice(node, &(0..5).map(optional).collect::<Result<Vec<_>>>()?)?,
+			"Expand" => op::expand(node, get(0)?, get(1)?)?,
+			"ConstantOfShape" => op::constant_of_shape(node, get(0)?)?,
+			"Cast" => op::cast(node, get(0)?)?,
+			"Equal" => op::compare(node, get(0)?, get(1)?, Compare::Equal)?,
+			"Less" => op::compare(node, get(0)?, get(1)?, Compare::Less)?,
+			"Greater" => op::compare(node, get(0)?, get(1)?, Compare::Greater)?,
+			"Not" => op::not(node, get(0)?)?,
+			"Where" => op::where_(node, get(0)?, get(1)?, get(2)?)?,
+			"Clip" => op::clip(node, get(0)?, optional(1)?, optional(2)?)?,
+			"Erf" => op::map_f32(node, get(0)?, libm::erff)?,
+			"Sqrt" => op::map_f32(node, get(0)?, f32::sqrt)?,
+			"Neg" => match get(0)?.dtype() {
+				DType::F32 => get(0)?.neg()?,
+				_ => arithmetic(&get(0)?.zeros_like()?, get(0)?, node, Arithmetic::Sub)?,
+			},
+			"Pow" => op::pow(node, get(0)?, get(1)?)?,
+			"ReduceSum" | "ReduceMean" => {
+				let axes = match optional(1)? {
+					Some(axes) => Some(op::integers(node, axes)?),
+					None => op::Attributes(node).ints("axes"),
+				};
+				let kind = if node.op_type == "ReduceSum" { Reduce::Sum } else { Reduce::Mean };
+				op::reduce(node, get(0)?, axes, kind)?
+			},
+			"LayerNormalization" => op::layer_normalization(ops, node, get(0)?, get(1)?, optional(2)?)?,
 			"Relu" => ops.activate(get(0)?, Activation::Relu)?,
 			"Sigmoid" => ops.activate(get(0)?, Activation::Sigmoid)?,
 			"Tanh" => ops.activate(get(0)?, Activation::Tanh)?,
@@ -644,14 +711,14 @@ fn integer_arithmetic<T: Integer>(
 
 /// Refuse a tensor of `elements` before allocating it when it would exceed
 /// [`MAX_INTERMEDIATE_ELEMENTS`].
-fn within_limit(elements: usize) -> Result<()> {
+pub(crate) fn within_limit(elements: usize) -> Result<()> {
 	if elements > MAX_INTERMEDIATE_ELEMENTS {
 		return Err(InputError::TooLarge { size: elements, limit: MAX_INTERMEDIATE_ELEMENTS }.into());
 	}
 	Ok(())
 }
 
-fn node_name(node: &NodeProto) -> String {
+pub(crate) fn node_name(node: &NodeProto) -> String {
 	if node.name.is_empty() {
 		node.op_type.clone()
 	} else {
