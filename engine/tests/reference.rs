@@ -134,3 +134,41 @@ fn an_exported_bert_graph_matches_onnxruntime_at_opsets_14_and_17() {
 		assert_eq!(load(&bundle, ExecutionProfile::Portable).run(&input).unwrap(), portable.unwrap());
 	}
 }
+
+/// A ResNet and a MobileNet laid out as torchvision's exports are (tests/scripts/cnn_graphs.py:
+/// padded, strided, grouped, dilated and SAME-padded convolutions, batch norms, max and average
+/// pools in both padding modes and ceil mode, ReLU6, HardSigmoid, HardSwish) agree with
+/// onnxruntime in both profiles within 1e-4, and the portable answer is the same on a second load.
+#[test]
+fn convolutional_networks_match_onnxruntime() {
+	use opg_engine::value_json;
+	let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/cnn_graphs.py");
+	for kind in ["resnet", "mobilenet"] {
+		let work = tempfile::tempdir().unwrap();
+		let (onnx, io) = (work.path().join("cnn.onnx"), work.path().join("io.json"));
+		let out = Command::new("python3")
+			.arg(&script)
+			.args([kind, onnx.to_str().unwrap(), io.to_str().unwrap()])
+			.output()
+			.unwrap();
+		assert!(out.status.success(), "cnn_graphs.py failed: {}", String::from_utf8_lossy(&out.stderr));
+		let io: serde_json::Value = serde_json::from_slice(&std::fs::read(&io).unwrap()).unwrap();
+		let Value::Tensors(input) = value_json::value_from_json(&io["inputs"]).unwrap() else { panic!("named inputs") };
+		let opg_engine::TensorValue::F32 { shape, bits } = input[0].tensor.clone() else { panic!("an f32 image") };
+		let image = Value::F32 { shape, bits };
+		let Value::Tensors(expected) = value_json::value_from_json(&io["outputs"]).unwrap() else { panic!("outputs") };
+		let opg_engine::TensorValue::F32 { bits: want, .. } = &expected[0].tensor else { panic!("f32 logits") };
+		let want: Vec<f32> = want.iter().map(|b| f32::from_bits(*b)).collect();
+		let bundle = work.path().join("bundle");
+		testmodels::write_onnx_graph(&bundle, &std::fs::read(&onnx).unwrap()).unwrap();
+		for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+			let output = load(&bundle, profile).run(&image).unwrap();
+			let diff = max_abs_diff(&common::f32s(&output), &want);
+			eprintln!("{kind} {profile:?}: max |diff| {diff:e}");
+			assert!(diff <= 1e-4, "{kind} {profile:?}: max |diff| {diff}");
+			if profile == ExecutionProfile::Portable {
+				assert_eq!(load(&bundle, profile).run(&image).unwrap(), output);
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ pub mod bert;
 pub mod gguf;
 pub mod llama;
 pub mod onnx;
+mod onnx_cnn;
 mod onnx_ops;
 
 use candle_core::{DType, Tensor};

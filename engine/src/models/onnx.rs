@@ -11,7 +11,10 @@ use candle_core::{DType, Device, Tensor};
 use candle_onnx::onnx::{self, tensor_shape_proto::dimension, type_proto, ModelProto, NodeProto, TensorProto};
 use std::{collections::HashMap, path::Path};
 
-use super::onnx_ops::{self as op, Compare, Reduce};
+use super::{
+	onnx_cnn::{self as cnn, Pool},
+	onnx_ops::{self as op, Compare, Reduce},
+};
 use crate::{
 	error::{EngineError, InputError, Result},
 	kernels::Activation,
@@ -22,11 +25,14 @@ use opg_primitives::inference::{ExecutionProfile, NamedTensor, TensorValue, Valu
 /// Operators both profiles implement.
 pub const ALLOWED_OPERATORS: &[&str] = &[
 	"Add",
+	"AveragePool",
+	"BatchNormalization",
 	"Cast",
 	"Clip",
 	"Concat",
 	"Constant",
 	"ConstantOfShape",
+	"Conv",
 	"Div",
 	"Equal",
 	"Erf",
@@ -34,11 +40,15 @@ pub const ALLOWED_OPERATORS: &[&str] = &[
 	"Flatten",
 	"Gather",
 	"Gemm",
+	"GlobalAveragePool",
 	"Greater",
+	"HardSigmoid",
+	"HardSwish",
 	"Identity",
 	"LayerNormalization",
 	"Less",
 	"MatMul",
+	"MaxPool",
 	"Mul",
 	"Neg",
 	"Not",
@@ -496,6 +506,16 @@ impl OnnxModel {
 				let kind = if node.op_type == "ReduceSum" { Reduce::Sum } else { Reduce::Mean };
 				op::reduce(node, get(0)?, axes, kind)?
 			},
+			"Conv" => cnn::conv(ops, node, get(0)?, get(1)?, optional(2)?)?,
+			"BatchNormalization" => cnn::batch_norm(node, [get(0)?, get(1)?, get(2)?, get(3)?, get(4)?])?,
+			"MaxPool" => cnn::pool(node, get(0)?, Pool::Max)?,
+			"AveragePool" => cnn::pool(node, get(0)?, Pool::Average)?,
+			"GlobalAveragePool" => cnn::global_average_pool(node, get(0)?)?,
+			"HardSigmoid" => {
+				let (alpha, beta) = (float_attr("alpha", 0.2), float_attr("beta", 0.5));
+				op::map_f32(node, get(0)?, |x| cnn::hard_sigmoid(x, alpha, beta))?
+			},
+			"HardSwish" => op::map_f32(node, get(0)?, |x| x * cnn::hard_sigmoid(x, 1.0 / 6.0, 0.5))?,
 			"LayerNormalization" => op::layer_normalization(ops, node, get(0)?, get(1)?, optional(2)?)?,
 			"Relu" => ops.activate(get(0)?, Activation::Relu)?,
 			"Sigmoid" => ops.activate(get(0)?, Activation::Sigmoid)?,

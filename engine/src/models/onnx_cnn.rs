@@ -1,0 +1,302 @@
+//! The ONNX operators of convolutional networks (ResNet, MobileNet): 2-D `Conv` with groups,
+//! strides, dilations and padding, `BatchNormalization` (inference), `MaxPool`, `AveragePool`,
+//! `GlobalAveragePool`, `HardSigmoid` and `HardSwish`, at their opset 13–21 semantics.
+//!
+//! A convolution is an exact gather of each output position's patch (im2col) followed by a
+//! product through [`Ops::matmul_nt`], so its sums run on the fixed-order kernels in the
+//! portable profile and on candle's matmul in the fast one. Pool windows are summed in row-major
+//! order; per-element formulas are written once, so the same bits come out on every CPU.
+
+use candle_core::{DType, Device, Tensor};
+use candle_onnx::onnx::NodeProto;
+
+use super::{
+	onnx::{node_name, within_limit},
+	onnx_ops::Attributes,
+};
+use crate::{
+	error::{EngineError, Result},
+	kernels,
+	ops::{host, Ops},
+};
+
+fn model_error(node: &NodeProto, what: impl std::fmt::Display) -> EngineError {
+	EngineError::Model(format!("{}: {what}", node_name(node)))
+}
+
+/// Where a 2-D window slides: per spatial axis, the kernel, stride, dilation, padding before
+/// and the output length.
+#[derive(Clone, Copy, Debug)]
+struct Axis {
+	kernel: usize,
+	stride: usize,
+	dilation: usize,
+	pad_begin: usize,
+	pad_end: usize,
+	input: usize,
+	output: usize,
+}
+
+impl Axis {
+	/// The input index the `o`-th output reads at kernel offset `k`, if inside the input.
+	fn source(&self, o: usize, k: usize) -> Option<usize> {
+		let i = (o * self.stride + k * self.dilation) as isize - self.pad_begin as isize;
+		(0..self.input as isize).contains(&i).then_some(i as usize)
+	}
+
+	/// Whether that position is inside the input or its declared padding (a `ceil_mode`
+	/// window may hang past both).
+	fn in_padded(&self, o: usize, k: usize) -> bool {
+		o * self.stride + k * self.dilation < self.pad_begin + self.input + self.pad_end
+	}
+}
+
+/// The two spatial axes of a window over `[N, C, H, W]`, from the node's `auto_pad`, `pads`,
+/// `strides`, `dilations` and (for pools) `ceil_mode`.
+fn window(node: &NodeProto, input: [usize; 2], kernel: [usize; 2], ceil_mode: bool) -> Result<[Axis; 2]> {
+	let attrs = Attributes(node);
+	let pair = |name: &str| -> Result<[usize; 2]> {
+		match attrs.ints(name) {
+			None => Ok([1, 1]),
+			Some(v) if v.len() == 2 && v.iter().all(|&x| (1..=1 << 16).contains(&x)) => {
+				Ok([v[0] as usize, v[1] as usize])
+			},
+			Some(v) => Err(model_error(node, format!("{name} {v:?} must be two positive numbers"))),
+		}
+	};
+	let (strides, dilations) = (pair("strides")?, pair("dilations")?);
+	let auto_pad = node
+		.attribute
+		.iter()
+		.find(|a| a.name == "auto_pad")
+		.map(|a| String::from_utf8_lossy(&a.s).into_owned())
+		.unwrap_or_else(|| "NOTSET".into());
+	let mut axes = [Axis { kernel: 0, stride: 0, dilation: 0, pad_begin: 0, pad_end: 0, input: 0, output: 0 }; 2];
+	for d in 0..2 {
+		let span = dilations[d] * (kernel[d].max(1) - 1) + 1;
+		let (begin, end) = match auto_pad.as_str() {
+			"NOTSET" => match attrs.ints("pads") {
+				None => (0, 0),
+				Some(p) if p.len() == 4 && p.iter().all(|&x| (0..=1 << 16).contains(&x)) => {
+					(p[d] as usize, p[d + 2] as usize)
+				},
+				Some(p) => return Err(model_error(node, format!("pads {p:?} must be four non-negative numbers"))),
+			},
+			"VALID" => (0, 0),
+			"SAME_UPPER" | "SAME_LOWER" => {
+				let out = input[d].div_ceil(strides[d]);
+				let total = ((out.max(1) - 1) * strides[d] + span).saturating_sub(input[d]);
+				let small = total / 2;
+				if auto_pad == "SAME_UPPER" {
+					(small, total - small)
+				} else {
+					(total - small, small)
+				}
+			},
+			other => return Err(model_error(node, format!("auto_pad {other:?}"))),
+		};
+		let padded = input[d] + begin + end;
+		if padded < span {
+			return Err(model_error(node, format!("a window of {span} does not fit {padded}")));
+		}
+		let mut output =
+			if ceil_mode { (padded - span).div_ceil(strides[d]) + 1 } else { (padded - span) / strides[d] + 1 };
+		// With ceil_mode, a last window that would start in the end padding is dropped.
+		if ceil_mode && (output - 1) * strides[d] >= input[d] + begin {
+			output -= 1;
+		}
+		axes[d] = Axis {
+			kernel: kernel[d],
+			stride: strides[d],
+			dilation: dilations[d],
+			pad_begin: begin,
+			pad_end: end,
+			input: input[d],
+			output,
+		};
+	}
+	Ok(axes)
+}
+
+fn dims4(node: &NodeProto, x: &Tensor) -> Result<[usize; 4]> {
+	match x.dims() {
+		&[n, c, h, w] if x.dtype() == DType::F32 => Ok([n, c, h, w]),
+		dims => Err(model_error(node, format!("takes an f32 [N, C, H, W] tensor, got {:?} {dims:?}", x.dtype()))),
+	}
+}
+
+fn elements(dims: &[usize]) -> usize {
+	dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX)
+}
+
+/// `Conv` over `[N, C, H, W]` with weights `[M, C/group, kH, kW]` and an optional bias `[M]`.
+pub(crate) fn conv(ops: &Ops, node: &NodeProto, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+	let [n, c, h, wid] = dims4(node, x)?;
+	let [m, cg, kh, kw] = dims4(node, w)?;
+	let group = usize::try_from(Attributes(node).int("group", 1)).ok().filter(|g| *g >= 1 && c % g == 0 && m % g == 0);
+	let group = group.ok_or_else(|| model_error(node, "group must divide the input and output channels"))?;
+	if cg * group != c {
+		return Err(model_error(node, format!("weights for {} input channels, the input has {c}", cg * group)));
+	}
+	if let Some(shape) = Attributes(node).ints("kernel_shape") {
+		if shape != [kh as i64, kw as i64] {
+			return Err(model_error(node, format!("kernel_shape {shape:?} is not the weights' [{kh}, {kw}]")));
+		}
+	}
+	let [ay, ax] = window(node, [h, wid], [kh, kw], false)?;
+	let (positions, patch, mg) = (ay.output * ax.output, cg * kh * kw, m / group);
+	within_limit(elements(&[n, m, positions]))?;
+	within_limit(elements(&[positions, patch]))?;
+	let input = host(&x.contiguous()?)?;
+	let weights = w.contiguous()?;
+	let mut out = Vec::with_capacity(n * m * positions);
+	for b in 0..n {
+		for g in 0..group {
+			// Each output position's patch, in (channel, ky, kx) order; padding reads zero.
+			let mut cols = vec![0f32; positions * patch];
+			for (p, row) in cols.chunks_exact_mut(patch).enumerate() {
+				let (oy, ox) = (p / ax.output, p % ax.output);
+				for ci in 0..cg {
+					let plane = &input[((b * c) + g * cg + ci) * h * wid..][..h * wid];
+					for ky in 0..kh {
+						let Some(iy) = ay.source(oy, ky) else { continue };
+						for kx in 0..kw {
+							if let Some(ix) = ax.source(ox, kx) {
+								row[(ci * kh + ky) * kw + kx] = plane[iy * wid + ix];
+							}
+						}
+					}
+				}
+			}
+			let cols = Tensor::from_vec(cols, (1, positions, patch), &Device::Cpu)?;
+			let wg = weights.narrow(0, g * mg, mg)?.reshape((1, mg, patch))?;
+			// [Mg, patch] · [positions, patch]ᵀ = [Mg, positions]: the output planes of the group.
+			out.extend(host(&ops.matmul_nt(&wg, &cols)?)?);
+		}
+	}
+	let y = Tensor::from_vec(out, (n, m, ay.output, ax.output), &Device::Cpu)?;
+	match bias {
+		Some(b) if b.dims() == [m] => Ok(y.broadcast_add(&b.reshape((1, m, 1, 1))?)?),
+		Some(b) => Err(model_error(node, format!("bias {:?} for {m} output channels", b.dims()))),
+		None => Ok(y),
+	}
+}
+
+/// `BatchNormalization` in inference mode: `(x − mean) / √(var + ε) · scale + bias` per channel,
+/// element by element in that order.
+pub(crate) fn batch_norm(node: &NodeProto, inputs: [&Tensor; 5]) -> Result<Tensor> {
+	let attrs = Attributes(node);
+	if attrs.int("training_mode", 0) != 0 || node.output.iter().skip(1).any(|o| !o.is_empty()) {
+		return Err(model_error(node, "only inference mode (one output) is supported"));
+	}
+	let x = inputs[0];
+	if x.rank() < 2 || x.dtype() != DType::F32 {
+		return Err(model_error(node, "takes an f32 [N, C, …] tensor"));
+	}
+	let (n, c) = (x.dims()[0], x.dims()[1]);
+	let inner = x.elem_count() / (n * c).max(1);
+	let params = inputs[1..]
+		.iter()
+		.map(|t| {
+			if t.dims() == [c] && t.dtype() == DType::F32 {
+				host(t)
+			} else {
+				Err(model_error(node, "parameters must be f32 [C]"))
+			}
+		})
+		.collect::<Result<Vec<_>>>()?;
+	let eps = attrs.float("epsilon", 1e-5);
+	let (scale, shift, mean, var) = (&params[0], &params[1], &params[2], &params[3]);
+	let mut v = host(&x.contiguous()?)?;
+	for (i, plane) in v.chunks_exact_mut(inner.max(1)).enumerate() {
+		let ch = i % c;
+		let std = (var[ch] + eps).sqrt();
+		for e in plane {
+			*e = (*e - mean[ch]) / std * scale[ch] + shift[ch];
+		}
+	}
+	Ok(Tensor::from_vec(v, x.dims(), &Device::Cpu)?)
+}
+
+/// Which pool.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pool {
+	Max,
+	Average,
+}
+
+/// `MaxPool` / `AveragePool` over `[N, C, H, W]`. Padding never wins a max; an average counts
+/// it only with `count_include_pad`.
+pub(crate) fn pool(node: &NodeProto, x: &Tensor, kind: Pool) -> Result<Tensor> {
+	let attrs = Attributes(node);
+	if node.output.iter().skip(1).any(|o| !o.is_empty()) {
+		return Err(model_error(node, "the Indices output is not supported"));
+	}
+	let [n, c, h, w] = dims4(node, x)?;
+	let kernel = match attrs.ints("kernel_shape") {
+		Some(k) if k.len() == 2 && k.iter().all(|&v| (1..=1 << 16).contains(&v)) => [k[0] as usize, k[1] as usize],
+		other => return Err(model_error(node, format!("kernel_shape {other:?} must be two positive numbers"))),
+	};
+	let [ay, ax] = window(node, [h, w], kernel, attrs.int("ceil_mode", 0) != 0)?;
+	within_limit(elements(&[n, c, ay.output, ax.output]))?;
+	let include_pad = attrs.int("count_include_pad", 0) != 0;
+	let input = host(&x.contiguous()?)?;
+	let mut out = Vec::with_capacity(n * c * ay.output * ax.output);
+	for plane in input.chunks_exact((h * w).max(1)).take(n * c) {
+		for oy in 0..ay.output {
+			for ox in 0..ax.output {
+				let (mut acc, mut count, mut padded) =
+					(if kind == Pool::Max { f32::NEG_INFINITY } else { 0.0 }, 0usize, 0usize);
+				for ky in 0..ay.kernel {
+					for kx in 0..ax.kernel {
+						match (ay.source(oy, ky), ax.source(ox, kx)) {
+							(Some(iy), Some(ix)) => {
+								let v = plane[iy * w + ix];
+								acc = if kind == Pool::Max {
+									if v > acc || v.is_nan() {
+										v
+									} else {
+										acc
+									}
+								} else {
+									acc + v
+								};
+								count += 1;
+							},
+							_ if ay.in_padded(oy, ky) && ax.in_padded(ox, kx) => padded += 1,
+							_ => {},
+						}
+					}
+				}
+				out.push(match kind {
+					Pool::Max => acc,
+					Pool::Average => {
+						let divisor = if include_pad { count + padded } else { count };
+						acc / divisor.max(1) as f32
+					},
+				});
+			}
+		}
+	}
+	Ok(Tensor::from_vec(out, (n, c, ay.output, ax.output), &Device::Cpu)?)
+}
+
+/// `GlobalAveragePool`: the mean of each `[N, C]` plane, summed in the fixed order of
+/// [`kernels::sum`], kept as `[N, C, 1, 1]`.
+pub(crate) fn global_average_pool(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
+	if x.rank() < 3 || x.dtype() != DType::F32 {
+		return Err(model_error(node, "takes an f32 [N, C, …] tensor"));
+	}
+	let (n, c) = (x.dims()[0], x.dims()[1]);
+	let inner = (x.elem_count() / (n * c).max(1)).max(1);
+	let v = host(&x.contiguous()?)?;
+	let means: Vec<f32> = v.chunks_exact(inner).map(|p| kernels::sum(p) / inner as f32).collect();
+	let mut dims = vec![n, c];
+	dims.resize(x.rank(), 1);
+	Ok(Tensor::from_vec(means, dims, &Device::Cpu)?)
+}
+
+/// `max(0, min(1, α·x + β))`, and `HardSwish` = `x · HardSigmoid(x)` with α = 1/6, β = ½.
+pub(crate) fn hard_sigmoid(x: f32, alpha: f32, beta: f32) -> f32 {
+	(alpha * x + beta).clamp(0.0, 1.0)
+}
