@@ -624,6 +624,20 @@ pub const MINILM: &str = "all-minilm-l6-v2";
 pub const SMALL_LLAMA: &str = "small-llama";
 pub const SMALL_LLAMA_GGUF: &str = "small-llama-gguf";
 
+pub const BERT_ONNX: &str = "bert-onnx";
+pub const RESNET_ONNX: &str = "resnet-onnx";
+pub const MOBILENET_ONNX: &str = "mobilenet-onnx";
+
+/// Graphs laid out as the exporters write them, with seeded random weights, written by
+/// `engine/tests/scripts/bert_graph.py 17` and `cnn_graphs.py resnet|mobilenet` (onnx 1.23.2,
+/// numpy 2.4.6) and committed, so their golden hashes do not depend on those packages'
+/// versions.
+pub const EXPORTED_LAYOUT_GRAPHS: [(&str, &[u8]); 3] = [
+	(BERT_ONNX, include_bytes!("../testdata/bert-torch-layout-opset17.onnx")),
+	(RESNET_ONNX, include_bytes!("../testdata/resnet-torchvision-layout.onnx")),
+	(MOBILENET_ONNX, include_bytes!("../testdata/mobilenet-torchvision-layout.onnx")),
+];
+
 /// Write the benchmark-only bundles under `root`.
 pub fn write_bench_models(root: &Path) -> Result<()> {
 	write_llama_safetensors(&root.join(SMALL_LLAMA), &small_llama_config(), 32)?;
@@ -637,6 +651,9 @@ pub fn write_all(root: &Path) -> Result<()> {
 	write_onnx_mlp(&root.join(ONNX_UNSUPPORTED), Some("LSTM"))?;
 	write_tiny_llama_safetensors(&root.join(TINY_LLAMA))?;
 	write_tiny_llama_gguf(&root.join(TINY_LLAMA_GGUF))?;
+	for (name, graph) in EXPORTED_LAYOUT_GRAPHS {
+		write_onnx_graph(&root.join(name), graph)?;
+	}
 	Ok(())
 }
 
@@ -645,6 +662,26 @@ pub fn golden_mlp_input() -> crate::Value {
 	let mut rng = ChaCha8Rng::seed_from_u64(SEED + 2);
 	let data = uniform(&mut rng, 4 * MLP_INPUT, 2.0);
 	crate::Value::F32 { shape: vec![4, MLP_INPUT as u32], bits: data.into_iter().map(f32::to_bits).collect() }
+}
+
+/// Two token sequences for [`BERT_ONNX`], the second padded (mask 0) over its last three.
+pub fn golden_bert_input() -> crate::Value {
+	use crate::{NamedTensor, TensorValue::I64};
+	let ids: Vec<i64> = b"OPG chainverify".iter().take(14).map(|&b| i64::from(b % 120)).collect();
+	let tensor =
+		|name: &str, data: Vec<i64>| NamedTensor { name: name.into(), tensor: I64 { shape: vec![2, 7], data } };
+	crate::Value::Tensors(vec![
+		tensor("attention_mask", [[1; 7], [1, 1, 1, 1, 0, 0, 0]].concat()),
+		tensor("input_ids", ids),
+		tensor("token_type_ids", [[0, 0, 0, 0, 1, 1, 1], [0; 7]].concat()),
+	])
+}
+
+/// One 48×48 RGB image for [`RESNET_ONNX`] and [`MOBILENET_ONNX`].
+pub fn golden_image() -> crate::Value {
+	let mut rng = ChaCha8Rng::seed_from_u64(SEED + 3);
+	let data = uniform(&mut rng, 3 * 48 * 48, 2.0);
+	crate::Value::F32 { shape: vec![1, 3, 48, 48], bits: data.into_iter().map(f32::to_bits).collect() }
 }
 
 pub fn golden_llama_prompt() -> crate::Value {

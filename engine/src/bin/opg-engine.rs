@@ -246,6 +246,9 @@ fn golden(p: ExecutionProfile, models: &Path, minilm: Option<&Path>) -> AnyResul
 		("onnx-mlp".into(), models.join(testmodels::ONNX_MLP), testmodels::golden_mlp_input()),
 		("tiny-llama".into(), models.join(testmodels::TINY_LLAMA), testmodels::golden_llama_prompt()),
 		("tiny-llama-gguf".into(), models.join(testmodels::TINY_LLAMA_GGUF), testmodels::golden_llama_prompt()),
+		("bert-onnx".into(), models.join(testmodels::BERT_ONNX), testmodels::golden_bert_input()),
+		("resnet-onnx".into(), models.join(testmodels::RESNET_ONNX), testmodels::golden_image()),
+		("mobilenet-onnx".into(), models.join(testmodels::MOBILENET_ONNX), testmodels::golden_image()),
 	];
 	if let Some(dir) = minilm {
 		for (i, text) in testmodels::golden_texts().iter().enumerate() {
