@@ -292,6 +292,71 @@ pub fn onnx_index_and_size_bytes() -> Vec<u8> {
 	onnx_model(graph)
 }
 
+/// A hostile tree ensemble whose two nodes link to each other (no leaf is ever reached), next
+/// to `ArgMax` over the same features: `loop = TreeEnsembleRegressor(x)`,
+/// `best = ArgMax(x, axis = 1, keepdims = 0)`.
+pub fn onnx_looping_tree_bytes() -> Vec<u8> {
+	use onnx::{
+		attribute_proto::AttributeType,
+		tensor_proto::DataType::{Float, Int64},
+	};
+	let ints = |name: &str, v: &[i64]| onnx::AttributeProto {
+		name: name.into(),
+		ints: v.to_vec(),
+		r#type: AttributeType::Ints as i32,
+		..Default::default()
+	};
+	let floats = |name: &str, v: &[f32]| onnx::AttributeProto {
+		name: name.into(),
+		floats: v.to_vec(),
+		r#type: AttributeType::Floats as i32,
+		..Default::default()
+	};
+	let strings = |name: &str, v: &[&str]| onnx::AttributeProto {
+		name: name.into(),
+		strings: v.iter().map(|s| s.as_bytes().to_vec()).collect(),
+		r#type: AttributeType::Strings as i32,
+		..Default::default()
+	};
+	let mut tree = node(
+		"TreeEnsembleRegressor",
+		&["x"],
+		"loop",
+		vec![
+			ints("nodes_treeids", &[0, 0]),
+			ints("nodes_nodeids", &[0, 1]),
+			ints("nodes_featureids", &[0, 1]),
+			floats("nodes_values", &[0.0, 0.0]),
+			strings("nodes_modes", &["BRANCH_LEQ", "BRANCH_LEQ"]),
+			ints("nodes_truenodeids", &[1, 0]),
+			ints("nodes_falsenodeids", &[1, 0]),
+			ints("target_treeids", &[0]),
+			ints("target_nodeids", &[1]),
+			ints("target_ids", &[0]),
+			floats("target_weights", &[1.0]),
+		],
+	);
+	tree.domain = "ai.onnx.ml".into();
+	let graph = onnx::GraphProto {
+		name: "opg-test-looping-tree".into(),
+		node: vec![tree, node("ArgMax", &["x"], "best", vec![int_attr("axis", 1), int_attr("keepdims", 0)])],
+		input: vec![typed_value_info("x", &[None, Some(2)], Float)],
+		output: vec![typed_value_info("best", &[None], Int64), typed_value_info("loop", &[None, Some(1)], Float)],
+		..Default::default()
+	};
+	onnx::ModelProto {
+		ir_version: 8,
+		opset_import: vec![
+			onnx::OperatorSetIdProto { domain: String::new(), version: 17 },
+			onnx::OperatorSetIdProto { domain: "ai.onnx.ml".into(), version: 3 },
+		],
+		producer_name: "opg-engine testmodels".into(),
+		graph: Some(graph),
+		..Default::default()
+	}
+	.encode_to_vec()
+}
+
 /// Write the integer divider as an ONNX bundle to `dir`.
 pub fn write_onnx_int_divider(dir: &Path) -> Result<Manifest> {
 	write_onnx_graph(dir, &onnx_int_divider_bytes())

@@ -597,3 +597,29 @@ fn operators_of_another_domain_are_listed_by_name() {
 	model.graph.as_mut().unwrap().node.pop();
 	assert!(opg_engine::models::onnx::check_allowlist(&model).is_ok());
 }
+
+/// A tree ensemble whose links loop is a graph error, not a hang, in both profiles; `ArgMax`
+/// picks the first largest feature.
+#[test]
+fn a_looping_tree_is_refused_and_argmax_picks_the_first_largest() {
+	use opg_engine::{Answer, Rejection};
+	let dir = onnx_bundle(testmodels::onnx_looping_tree_bytes());
+	let rows = Value::F32 { shape: vec![2, 2], bits: [1.0f32, 3.0, 2.0, 2.0].iter().map(|v| v.to_bits()).collect() };
+	for profile in [Portable, Fast] {
+		let model = load(dir.path(), profile);
+		assert_eq!(model.answer(&rows.encode()).unwrap(), Answer::Rejected(Rejection::ModelFailed));
+		let err = model.run(&rows).unwrap_err().to_string();
+		assert!(err.contains("loop"), "{err}");
+	}
+	// ArgMax alone, through a graph without the tree.
+	use candle_onnx::onnx::ModelProto;
+	use prost::Message;
+	let mut proto = ModelProto::decode(&testmodels::onnx_looping_tree_bytes()[..]).unwrap();
+	let graph = proto.graph.as_mut().unwrap();
+	graph.node.remove(0);
+	graph.output.pop();
+	let dir = onnx_bundle(proto.encode_to_vec());
+	for profile in [Portable, Fast] {
+		assert_eq!(load(dir.path(), profile).run(&rows).unwrap(), Value::I64 { shape: vec![2], data: vec![1, 0] });
+	}
+}

@@ -172,3 +172,52 @@ fn convolutional_networks_match_onnxruntime() {
 		}
 	}
 }
+
+/// scikit-learn models converted by skl2onnx (tests/scripts/sklearn_models.py: a scaled
+/// logistic regression, a random forest and gradient boosting over three classes, binary
+/// gradient boosting, a forest regressor and a linear regression) agree with onnxruntime in
+/// both profiles: identical labels, scores and probabilities within 1e-4.
+#[test]
+fn scikit_learn_models_match_onnxruntime() {
+	use opg_engine::{value_json, TensorValue};
+	let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/sklearn_models.py");
+	for kind in ["logreg", "forest", "boosted", "boosted-binary", "forest-regressor", "linear"] {
+		let work = tempfile::tempdir().unwrap();
+		let (onnx, io) = (work.path().join("model.onnx"), work.path().join("io.json"));
+		let out = Command::new("python3")
+			.arg(&script)
+			.args([kind, onnx.to_str().unwrap(), io.to_str().unwrap()])
+			.output()
+			.unwrap();
+		assert!(out.status.success(), "sklearn_models.py failed: {}", String::from_utf8_lossy(&out.stderr));
+		let io: serde_json::Value = serde_json::from_slice(&std::fs::read(&io).unwrap()).unwrap();
+		let Value::Tensors(input) = value_json::value_from_json(&io["inputs"]).unwrap() else { panic!("named inputs") };
+		let TensorValue::F32 { shape, bits } = input[0].tensor.clone() else { panic!("f32 rows") };
+		let rows = Value::F32 { shape, bits };
+		let Value::Tensors(expected) = value_json::value_from_json(&io["outputs"]).unwrap() else { panic!("outputs") };
+		let bundle = work.path().join("bundle");
+		testmodels::write_onnx_graph(&bundle, &std::fs::read(&onnx).unwrap()).unwrap();
+		for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+			let output = load(&bundle, profile).run(&rows).unwrap();
+			// One f32 output comes back alone; several come back named.
+			let got: Vec<TensorValue> = match output {
+				Value::Tensors(tensors) => tensors.into_iter().map(|t| t.tensor).collect(),
+				Value::F32 { shape, bits } => vec![TensorValue::F32 { shape, bits }],
+				other => panic!("{kind}: unexpected output {other:?}"),
+			};
+			assert_eq!(got.len(), expected.len(), "{kind}");
+			for (g, e) in got.iter().zip(&expected) {
+				match (g, &e.tensor) {
+					(TensorValue::F32 { shape: gs, bits: gb }, TensorValue::F32 { shape: es, bits: eb }) => {
+						assert_eq!(gs, es, "{kind}");
+						let f = |b: &[u32]| b.iter().map(|b| f32::from_bits(*b)).collect::<Vec<_>>();
+						let diff = max_abs_diff(&f(gb), &f(eb));
+						eprintln!("{kind} {profile:?} {}: max |diff| {diff:e}", String::from_utf8_lossy(&e.name));
+						assert!(diff <= 1e-4, "{kind} {profile:?}: max |diff| {diff}");
+					},
+					(g, e) => assert_eq!(g, e, "{kind} {profile:?}"),
+				}
+			}
+		}
+	}
+}

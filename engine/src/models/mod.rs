@@ -6,6 +6,7 @@ pub mod gguf;
 pub mod llama;
 pub mod onnx;
 mod onnx_cnn;
+mod onnx_ml;
 mod onnx_ops;
 
 use candle_core::{DType, Tensor};

@@ -13,6 +13,7 @@ use std::{collections::HashMap, path::Path};
 
 use super::{
 	onnx_cnn::{self as cnn, Pool},
+	onnx_ml as ml,
 	onnx_ops::{self as op, Compare, Reduce},
 };
 use crate::{
@@ -25,6 +26,7 @@ use opg_primitives::inference::{ExecutionProfile, NamedTensor, TensorValue, Valu
 /// Operators both profiles implement.
 pub const ALLOWED_OPERATORS: &[&str] = &[
 	"Add",
+	"ArgMax",
 	"AveragePool",
 	"BatchNormalization",
 	"Cast",
@@ -69,6 +71,13 @@ pub const ALLOWED_OPERATORS: &[&str] = &[
 	"Unsqueeze",
 	"Where",
 ];
+/// Operators of the `ai.onnx.ml` domain both profiles implement.
+pub const ALLOWED_ML_OPERATORS: &[&str] =
+	&["LinearClassifier", "LinearRegressor", "Normalizer", "Scaler", "TreeEnsembleClassifier", "TreeEnsembleRegressor"];
+/// `ai.onnx.ml` opset versions accepted.
+pub const ML_OPSETS: std::ops::RangeInclusive<i64> = 1..=5;
+const ML_DOMAIN: &str = "ai.onnx.ml";
+
 /// Default-domain opset versions accepted.
 pub const MIN_OPSET: i64 = 13;
 pub const MAX_OPSET: i64 = 21;
@@ -186,7 +195,11 @@ pub fn check_allowlist(proto: &ModelProto) -> Result<()> {
 	let mut unsupported: Vec<String> = graph
 		.node
 		.iter()
-		.filter(|n| !is_default_domain(&n.domain) || !ALLOWED_OPERATORS.contains(&n.op_type.as_str()))
+		.filter(|n| {
+			let op = n.op_type.as_str();
+			!(is_default_domain(&n.domain) && ALLOWED_OPERATORS.contains(&op)
+				|| n.domain == ML_DOMAIN && ALLOWED_ML_OPERATORS.contains(&op))
+		})
 		.map(|n| if n.domain.is_empty() { n.op_type.clone() } else { format!("{}:{}", n.domain, n.op_type) })
 		.collect();
 	unsupported.sort();
@@ -194,7 +207,17 @@ pub fn check_allowlist(proto: &ModelProto) -> Result<()> {
 	if !unsupported.is_empty() {
 		return Err(EngineError::UnsupportedOperators(unsupported));
 	}
-	// Only the default domain's version matters once every node is in it.
+	// Only the versions of the domains the nodes use matter once every node is supported.
+	for opset in proto.opset_import.iter().filter(|o| o.domain == ML_DOMAIN) {
+		if !ML_OPSETS.contains(&opset.version) {
+			return Err(EngineError::UnsupportedOpset {
+				domain: ML_DOMAIN.into(),
+				version: opset.version,
+				min: *ML_OPSETS.start(),
+				max: *ML_OPSETS.end(),
+			});
+		}
+	}
 	let default_opsets: Vec<_> = proto.opset_import.iter().filter(|o| is_default_domain(&o.domain)).collect();
 	if default_opsets.is_empty() {
 		return Err(EngineError::Model("ONNX model declares no default-domain opset".into()));
@@ -464,7 +487,19 @@ impl OnnxModel {
 				}
 			}
 		}
+		if node.domain == ML_DOMAIN {
+			return Ok(match node.op_type.as_str() {
+				"Scaler" => vec![ml::scaler(node, get(0)?)?],
+				"Normalizer" => vec![ml::normalizer(node, get(0)?)?],
+				"LinearRegressor" => vec![ml::linear_regressor(node, get(0)?)?],
+				"LinearClassifier" => ml::linear_classifier(node, get(0)?)?,
+				"TreeEnsembleRegressor" => vec![ml::tree_ensemble_regressor(node, get(0)?)?],
+				"TreeEnsembleClassifier" => ml::tree_ensemble_classifier(node, get(0)?)?,
+				other => return Err(EngineError::UnsupportedOperators(vec![format!("{ML_DOMAIN}:{other}")])),
+			});
+		}
 		Ok(vec![match node.op_type.as_str() {
+			"ArgMax" => ml::arg_max(node, get(0)?)?,
 			"Add" => arithmetic(get(0)?, get(1)?, node, Arithmetic::Add)?,
 			"Sub" => arithmetic(get(0)?, get(1)?, node, Arithmetic::Sub)?,
 			"Mul" => arithmetic(get(0)?, get(1)?, node, Arithmetic::Mul)?,

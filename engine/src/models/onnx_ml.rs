@@ -1,0 +1,472 @@
+//! The `ai.onnx.ml` operators scikit-learn models converted by `skl2onnx` use — `Scaler`,
+//! `Normalizer`, `LinearRegressor`, `LinearClassifier`, `TreeEnsembleRegressor`,
+//! `TreeEnsembleClassifier` — and the default domain's `ArgMax`, with onnxruntime's semantics.
+//!
+//! Every sum runs in a fixed order in both profiles: dot products on [`kernels::dot`], tree
+//! leaves added tree by tree in the order the trees first appear in the node attributes.
+//! Transcendentals (`LOGISTIC`, `SOFTMAX`) use `libm`. A tree whose links loop or leave the tree
+//! is refused when the node runs.
+
+use candle_core::{DType, Device, Tensor};
+use candle_onnx::onnx::{AttributeProto, NodeProto};
+use std::collections::HashMap;
+
+use super::onnx::{node_name, within_limit};
+use crate::{
+	error::{EngineError, Result},
+	kernels,
+	ops::host,
+};
+
+fn model_error(node: &NodeProto, what: impl std::fmt::Display) -> EngineError {
+	EngineError::Model(format!("{}: {what}", node_name(node)))
+}
+
+fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+	node.attribute.iter().find(|a| a.name == name)
+}
+fn floats(node: &NodeProto, name: &str) -> Vec<f32> {
+	match attr(node, name) {
+		Some(a) if !a.floats.is_empty() => a.floats.clone(),
+		// Opset 3's `*_as_tensor` forms.
+		_ => attr(node, &format!("{name}_as_tensor"))
+			.and_then(|a| a.t.as_ref())
+			.and_then(|t| super::onnx::tensor_from_proto(t).ok())
+			.and_then(|t| t.flatten_all().and_then(|t| t.to_dtype(DType::F32)).and_then(|t| t.to_vec1::<f32>()).ok())
+			.unwrap_or_default(),
+	}
+}
+fn ints(node: &NodeProto, name: &str) -> Vec<i64> {
+	attr(node, name).map(|a| a.ints.clone()).unwrap_or_default()
+}
+fn string(node: &NodeProto, name: &str, default: &str) -> String {
+	attr(node, name).map_or_else(|| default.to_string(), |a| String::from_utf8_lossy(&a.s).into_owned())
+}
+fn strings(node: &NodeProto, name: &str) -> Vec<String> {
+	attr(node, name)
+		.map(|a| a.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+		.unwrap_or_default()
+}
+
+/// The input as `[N, F]` f32 rows (a vector is one row; integers are converted).
+fn rows(node: &NodeProto, x: &Tensor) -> Result<(Vec<f32>, usize, usize)> {
+	let (n, f) = match x.dims() {
+		[f] => (1, *f),
+		[n, f] => (*n, *f),
+		dims => return Err(model_error(node, format!("takes [N, F] features, got {dims:?}"))),
+	};
+	let x = match x.dtype() {
+		DType::F32 | DType::I64 | DType::I32 => x.to_dtype(DType::F32)?,
+		other => return Err(model_error(node, format!("takes numbers, got {other:?}"))),
+	};
+	Ok((host(&x)?, n, f))
+}
+
+fn matrix(values: Vec<f32>, n: usize, width: usize) -> Result<Tensor> {
+	Ok(Tensor::from_vec(values, (n, width), &Device::Cpu)?)
+}
+
+fn labels(values: Vec<i64>) -> Result<Tensor> {
+	let n = values.len();
+	Ok(Tensor::from_vec(values, n, &Device::Cpu)?)
+}
+
+fn class_labels(node: &NodeProto) -> Result<Vec<i64>> {
+	if !strings(node, "classlabels_strings").is_empty() {
+		return Err(model_error(node, "string class labels are not supported (label the classes with integers)"));
+	}
+	let mut l = ints(node, "classlabels_int64s");
+	if l.is_empty() {
+		l = ints(node, "classlabels_ints");
+	}
+	Ok(l)
+}
+
+fn sigmoid(x: f32) -> f32 {
+	1.0 / (1.0 + libm::expf(-x))
+}
+
+/// `post_transform` applied to one row of scores.
+fn post_transform(node: &NodeProto, row: &mut [f32]) -> Result<()> {
+	match string(node, "post_transform", "NONE").as_str() {
+		"NONE" => {},
+		"LOGISTIC" => row.iter_mut().for_each(|v| *v = sigmoid(*v)),
+		"SOFTMAX" => kernels::softmax_rows(row, row.len().max(1)),
+		"SOFTMAX_ZERO" => {
+			// Softmax over the non-zero scores; zeros stay zero.
+			let max = row.iter().copied().filter(|v| *v != 0.0).fold(f32::NEG_INFINITY, f32::max);
+			let mut exps: Vec<f32> = row.iter().map(|&v| if v == 0.0 { 0.0 } else { libm::expf(v - max) }).collect();
+			let total = kernels::sum(&exps);
+			exps.iter_mut().for_each(|e| *e /= total);
+			row.copy_from_slice(&exps);
+		},
+		other => return Err(model_error(node, format!("post_transform {other} is not supported"))),
+	}
+	Ok(())
+}
+
+/// The index of the first largest score.
+fn argmax(row: &[f32]) -> usize {
+	let mut best = 0;
+	for (i, v) in row.iter().enumerate() {
+		if *v > row[best] {
+			best = i;
+		}
+	}
+	best
+}
+
+pub(crate) fn scaler(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
+	let (mut v, n, f) = rows(node, x)?;
+	let (offset, scale) = (floats(node, "offset"), floats(node, "scale"));
+	let pick = |p: &[f32], j: usize, default: f32| match p.len() {
+		0 => Ok(default),
+		1 => Ok(p[0]),
+		len if len == f => Ok(p[j]),
+		len => Err(model_error(node, format!("{len} parameters for {f} features"))),
+	};
+	for row in v.chunks_exact_mut(f.max(1)) {
+		for (j, e) in row.iter_mut().enumerate() {
+			*e = (*e - pick(&offset, j, 0.0)?) * pick(&scale, j, 1.0)?;
+		}
+	}
+	matrix(v, n, f)
+}
+
+pub(crate) fn normalizer(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
+	let (mut v, n, f) = rows(node, x)?;
+	let norm = string(node, "norm", "MAX");
+	for row in v.chunks_exact_mut(f.max(1)) {
+		let divisor = match norm.as_str() {
+			"MAX" => row.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+			"L1" => kernels::sum(&row.iter().map(|v| v.abs()).collect::<Vec<_>>()),
+			"L2" => kernels::dot(row, row).sqrt(),
+			other => return Err(model_error(node, format!("norm {other}"))),
+		};
+		row.iter_mut().for_each(|e| *e /= divisor);
+	}
+	matrix(v, n, f)
+}
+
+/// `x · Wᵀ + b` for `targets` rows of coefficients, in the fixed order of [`kernels::dot`].
+fn linear_scores(node: &NodeProto, x: &[f32], n: usize, f: usize, targets: usize) -> Result<Vec<f32>> {
+	let (w, b) = (floats(node, "coefficients"), floats(node, "intercepts"));
+	if w.len() != targets * f || !(b.is_empty() || b.len() == targets) {
+		return Err(model_error(
+			node,
+			format!("{} coefficients and {} intercepts for {targets} × {f}", w.len(), b.len()),
+		));
+	}
+	within_limit(n.saturating_mul(targets))?;
+	let mut out = Vec::with_capacity(n * targets);
+	for row in x.chunks_exact(f.max(1)).take(n) {
+		for t in 0..targets {
+			out.push(kernels::dot(row, &w[t * f..(t + 1) * f]) + b.get(t).copied().unwrap_or(0.0));
+		}
+	}
+	Ok(out)
+}
+
+pub(crate) fn linear_regressor(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
+	let (v, n, f) = rows(node, x)?;
+	let targets = usize::try_from(attr(node, "targets").map_or(1, |a| a.i)).unwrap_or(0).max(1);
+	let mut y = linear_scores(node, &v, n, f, targets)?;
+	for row in y.chunks_exact_mut(targets) {
+		post_transform(node, row)?;
+	}
+	matrix(y, n, targets)
+}
+
+/// Two columns from one binary score, as onnxruntime writes them: `[−s, s]` (or `[1 − p, p]`
+/// when the score is already a probability), the label the second class when it wins.
+fn binary_columns(score: f32, probability: bool) -> ([f32; 2], bool) {
+	if probability {
+		([1.0 - score, score], score > 0.5)
+	} else {
+		([-score, score], score > 0.0)
+	}
+}
+
+pub(crate) fn linear_classifier(node: &NodeProto, x: &Tensor) -> Result<Vec<Tensor>> {
+	let (v, n, f) = rows(node, x)?;
+	let classes = class_labels(node)?;
+	let w = floats(node, "coefficients");
+	let targets = if f == 0 { 0 } else { w.len() / f };
+	if targets == 0 || classes.is_empty() {
+		return Err(model_error(node, "no coefficients or no class labels"));
+	}
+	let raw = linear_scores(node, &v, n, f, targets)?;
+	let (mut scores, mut picked) = (Vec::new(), Vec::with_capacity(n));
+	if targets == 1 && classes.len() == 2 {
+		for &s in &raw {
+			let (mut cols, second) = binary_columns(s, false);
+			post_transform(node, &mut cols)?;
+			scores.extend(cols);
+			picked.push(classes[usize::from(second)]);
+		}
+		return Ok(vec![labels(picked)?, matrix(scores, n, 2)?]);
+	}
+	if targets != classes.len() {
+		return Err(model_error(node, format!("{targets} score rows for {} classes", classes.len())));
+	}
+	for row in raw.chunks_exact(targets) {
+		picked.push(classes[argmax(row)]);
+		let mut row = row.to_vec();
+		post_transform(node, &mut row)?;
+		scores.extend(row);
+	}
+	Ok(vec![labels(picked)?, matrix(scores, n, targets)?])
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Branch {
+	Leq,
+	Lt,
+	Gte,
+	Gt,
+	Eq,
+	Neq,
+	Leaf,
+}
+
+/// A tree ensemble's nodes, by index, with their children resolved.
+struct Forest {
+	feature: Vec<usize>,
+	value: Vec<f32>,
+	mode: Vec<Branch>,
+	on_true: Vec<usize>,
+	on_false: Vec<usize>,
+	missing_true: Vec<bool>,
+	/// The root of each tree, in the order the trees first appear.
+	roots: Vec<usize>,
+	/// `(output column, weight)` of each leaf.
+	leaves: HashMap<usize, Vec<(usize, f32)>>,
+}
+
+impl Forest {
+	fn read(node: &NodeProto, prefix: &str, columns: usize) -> Result<Self> {
+		let (tree, id) = (ints(node, "nodes_treeids"), ints(node, "nodes_nodeids"));
+		let count = tree.len();
+		let features = ints(node, "nodes_featureids");
+		let values = floats(node, "nodes_values");
+		let modes = strings(node, "nodes_modes");
+		let (trues, falses) = (ints(node, "nodes_truenodeids"), ints(node, "nodes_falsenodeids"));
+		let missing = ints(node, "nodes_missing_value_tracks_true");
+		if [id.len(), features.len(), values.len(), modes.len(), trues.len(), falses.len()].iter().any(|&l| l != count)
+			|| !(missing.is_empty() || missing.len() == count)
+		{
+			return Err(model_error(node, "the node attributes differ in length"));
+		}
+		let index: HashMap<(i64, i64), usize> =
+			tree.iter().zip(&id).enumerate().map(|(i, (t, n))| ((*t, *n), i)).collect();
+		if index.len() != count {
+			return Err(model_error(node, "a node id appears twice in a tree"));
+		}
+		let child = |i: usize, target: i64| {
+			index
+				.get(&(tree[i], target))
+				.copied()
+				.ok_or_else(|| model_error(node, format!("node {} of tree {} links to a missing node", id[i], tree[i])))
+		};
+		let mut forest = Forest {
+			feature: Vec::with_capacity(count),
+			value: values,
+			mode: Vec::with_capacity(count),
+			on_true: Vec::with_capacity(count),
+			on_false: Vec::with_capacity(count),
+			missing_true: (0..count).map(|i| missing.get(i).is_some_and(|&m| m != 0)).collect(),
+			roots: Vec::new(),
+			leaves: HashMap::new(),
+		};
+		for i in 0..count {
+			let mode = match modes[i].as_str() {
+				"BRANCH_LEQ" => Branch::Leq,
+				"BRANCH_LT" => Branch::Lt,
+				"BRANCH_GTE" => Branch::Gte,
+				"BRANCH_GT" => Branch::Gt,
+				"BRANCH_EQ" => Branch::Eq,
+				"BRANCH_NEQ" => Branch::Neq,
+				"LEAF" => Branch::Leaf,
+				other => return Err(model_error(node, format!("node mode {other}"))),
+			};
+			forest.mode.push(mode);
+			forest.feature.push(usize::try_from(features[i]).map_err(|_| model_error(node, "a negative feature id"))?);
+			let (t, f) = if mode == Branch::Leaf { (i, i) } else { (child(i, trues[i])?, child(i, falses[i])?) };
+			forest.on_true.push(t);
+			forest.on_false.push(f);
+			if !tree[..i].contains(&tree[i]) {
+				forest.roots.push(i);
+			}
+		}
+		let (lt, ln) = (ints(node, &format!("{prefix}_treeids")), ints(node, &format!("{prefix}_nodeids")));
+		let (lc, lw) = (ints(node, &format!("{prefix}_ids")), floats(node, &format!("{prefix}_weights")));
+		if [ln.len(), lc.len(), lw.len()].iter().any(|&l| l != lt.len()) {
+			return Err(model_error(node, "the leaf attributes differ in length"));
+		}
+		for k in 0..lt.len() {
+			let leaf = *index.get(&(lt[k], ln[k])).ok_or_else(|| model_error(node, "a weight for a missing leaf"))?;
+			let column = usize::try_from(lc[k])
+				.ok()
+				.filter(|c| *c < columns)
+				.ok_or_else(|| model_error(node, format!("output {} is out of range", lc[k])))?;
+			forest.leaves.entry(leaf).or_default().push((column, lw[k]));
+		}
+		Ok(forest)
+	}
+
+	/// The leaf a row reaches from `root`; a path longer than the ensemble loops.
+	fn leaf(&self, node: &NodeProto, row: &[f32], root: usize) -> Result<usize> {
+		let mut at = root;
+		for _ in 0..=self.mode.len() {
+			let mode = self.mode[at];
+			if mode == Branch::Leaf {
+				return Ok(at);
+			}
+			let x = *row
+				.get(self.feature[at])
+				.ok_or_else(|| model_error(node, format!("feature {} is out of range", self.feature[at])))?;
+			let t = self.value[at];
+			let go_true = if x.is_nan() {
+				self.missing_true[at]
+			} else {
+				match mode {
+					Branch::Leq => x <= t,
+					Branch::Lt => x < t,
+					Branch::Gte => x >= t,
+					Branch::Gt => x > t,
+					Branch::Eq => x == t,
+					Branch::Neq => x != t,
+					Branch::Leaf => unreachable!("returned above"),
+				}
+			};
+			at = if go_true { self.on_true[at] } else { self.on_false[at] };
+		}
+		Err(model_error(node, "a tree's links loop"))
+	}
+
+	/// Each row's scores: leaf weights summed tree by tree, aggregated, plus the base values.
+	/// `lone_base`: the column a single base value belongs to (a binary classifier's weighted
+	/// class), when there is one base value for several columns.
+	fn scores(
+		&self,
+		node: &NodeProto,
+		x: &[f32],
+		n: usize,
+		f: usize,
+		columns: usize,
+		lone_base: Option<usize>,
+	) -> Result<Vec<f32>> {
+		within_limit(n.saturating_mul(columns))?;
+		let mut base = floats(node, "base_values");
+		if let (1, Some(column)) = (base.len(), lone_base) {
+			let value = base[0];
+			base = vec![0.0; columns];
+			base[column] = value;
+		}
+		if !(base.is_empty() || base.len() == columns) {
+			return Err(model_error(node, format!("{} base values for {columns} outputs", base.len())));
+		}
+		let aggregate = string(node, "aggregate_function", "SUM");
+		let mut out = Vec::with_capacity(n * columns);
+		for row in x.chunks_exact(f.max(1)).take(n) {
+			let mut acc = vec![0f32; columns];
+			let mut seen = vec![false; columns];
+			for &root in &self.roots {
+				let leaf = self.leaf(node, row, root)?;
+				for &(c, w) in self.leaves.get(&leaf).map_or(&[][..], |v| v.as_slice()) {
+					acc[c] = match aggregate.as_str() {
+						"MIN" if seen[c] => acc[c].min(w),
+						"MAX" if seen[c] => acc[c].max(w),
+						"MIN" | "MAX" => w,
+						_ => acc[c] + w,
+					};
+					seen[c] = true;
+				}
+			}
+			for (c, a) in acc.iter_mut().enumerate() {
+				if aggregate == "AVERAGE" {
+					*a /= self.roots.len().max(1) as f32;
+				} else if !["SUM", "MIN", "MAX"].contains(&aggregate.as_str()) {
+					return Err(model_error(node, format!("aggregate_function {aggregate}")));
+				}
+				*a += base.get(c).copied().unwrap_or(0.0);
+			}
+			out.extend(acc);
+		}
+		Ok(out)
+	}
+}
+
+pub(crate) fn tree_ensemble_regressor(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
+	let (v, n, f) = rows(node, x)?;
+	let targets = usize::try_from(attr(node, "n_targets").map_or(1, |a| a.i)).unwrap_or(0).max(1);
+	let forest = Forest::read(node, "target", targets)?;
+	let mut y = forest.scores(node, &v, n, f, targets, None)?;
+	for row in y.chunks_exact_mut(targets) {
+		post_transform(node, row)?;
+	}
+	matrix(y, n, targets)
+}
+
+pub(crate) fn tree_ensemble_classifier(node: &NodeProto, x: &Tensor) -> Result<Vec<Tensor>> {
+	let (v, n, f) = rows(node, x)?;
+	let classes = class_labels(node)?;
+	if classes.is_empty() {
+		return Err(model_error(node, "no class labels"));
+	}
+	let forest = Forest::read(node, "class", classes.len())?;
+	// onnxruntime's binary case: two labels and weights for one class only.
+	let mut weighted: Vec<usize> = forest.leaves.values().flatten().map(|(c, _)| *c).collect();
+	weighted.sort();
+	weighted.dedup();
+	let binary = classes.len() == 2 && weighted.len() == 1;
+	let raw = forest.scores(node, &v, n, f, classes.len(), binary.then(|| weighted[0]))?;
+	let (mut scores, mut picked) = (Vec::with_capacity(raw.len()), Vec::with_capacity(n));
+	let positive = forest.leaves.values().flatten().all(|(_, w)| *w >= 0.0);
+	for row in raw.chunks_exact(classes.len()) {
+		if binary {
+			let (mut cols, second) = binary_columns(row[weighted[0]], positive);
+			post_transform(node, &mut cols)?;
+			picked.push(classes[usize::from(second)]);
+			scores.extend(cols);
+		} else {
+			picked.push(classes[argmax(row)]);
+			let mut row = row.to_vec();
+			post_transform(node, &mut row)?;
+			scores.extend(row);
+		}
+	}
+	Ok(vec![labels(picked)?, matrix(scores, n, classes.len())?])
+}
+
+/// `ArgMax` along `axis` (the first largest, or the last with `select_last_index`), as i64.
+pub(crate) fn arg_max(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
+	let rank = x.rank().max(1) as i64;
+	let find = |name: &str, default: i64| attr(node, name).map_or(default, |a| a.i);
+	let axis = find("axis", 0);
+	let axis = if axis < 0 { axis + rank } else { axis };
+	if !(0..rank).contains(&axis) {
+		return Err(model_error(node, format!("axis {axis} outside rank {rank}")));
+	}
+	let axis = axis as usize;
+	let last = find("select_last_index", 0) != 0;
+	let moved = x.to_dtype(DType::F32)?.transpose(axis, x.rank() - 1)?.contiguous()?;
+	let width = x.dims()[axis];
+	let v = host(&moved)?;
+	let picked: Vec<i64> = v
+		.chunks_exact(width.max(1))
+		.map(|row| {
+			let mut best = 0;
+			for (i, e) in row.iter().enumerate() {
+				if *e > row[best] || (last && *e == row[best]) {
+					best = i;
+				}
+			}
+			best as i64
+		})
+		.collect();
+	let mut dims = moved.dims().to_vec();
+	*dims.last_mut().expect("rank ≥ 1") = 1;
+	let t = Tensor::from_vec(picked, dims, &Device::Cpu)?.transpose(axis, x.rank() - 1)?.contiguous()?;
+	Ok(if find("keepdims", 1) != 0 { t } else { t.squeeze(axis)? })
+}
