@@ -111,6 +111,37 @@ proptest! {
 		}
 	}
 
+	/// Hostile graphs: the committed exporter-layout graphs and a tree ensemble with bytes
+	/// changed at random either fail to import with an error or load and answer their inputs
+	/// with an output or a refusal. Nothing panics, loops or allocates without bound.
+	#[test]
+	fn mutated_graphs_are_refused_or_run(
+		which in 0usize..4,
+		edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+	) {
+		use opg_engine::models::onnx::{parse_checked, OnnxModel};
+		let (mut bytes, input) = match which {
+			3 => (testmodels::onnx_looping_tree_bytes(), Value::F32 { shape: vec![1, 2], bits: vec![0, 0] }),
+			i => {
+				let input = if i == 0 { testmodels::golden_bert_input() } else { testmodels::golden_image() };
+				(testmodels::EXPORTED_LAYOUT_GRAPHS[i].1.to_vec(), input)
+			},
+		};
+		for (at, byte) in edits {
+			let i = at.index(bytes.len());
+			bytes[i] = byte;
+		}
+		let Ok(proto) = parse_checked(&bytes) else { return Ok(()) };
+		for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+			if let Ok(model) = OnnxModel::from_proto(profile, proto.clone()) {
+				match model.run(&input) {
+					Ok(_) | Err(EngineError::Input(_)) | Err(EngineError::Model(_)) | Err(EngineError::UnsupportedOperators(_)) => {},
+					Err(other) => prop_assert!(false, "unexpected error {}", other),
+				}
+			}
+		}
+	}
+
 	#[test]
 	fn models_answer_any_value_with_an_output_or_a_typed_error(v in value()) {
 		for model in [mlp(), llama()].into_iter().chain(integer_graphs()) {

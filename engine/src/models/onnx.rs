@@ -184,6 +184,14 @@ pub fn read_checked(path: &Path) -> Result<ModelProto> {
 	Ok(proto)
 }
 
+/// [`read_checked`] on the bytes of an ONNX file.
+pub fn parse_checked(bytes: &[u8]) -> Result<ModelProto> {
+	use prost::Message;
+	let proto = ModelProto::decode(bytes).map_err(|e| EngineError::Model(format!("not an ONNX model: {e}")))?;
+	check_allowlist(&proto)?;
+	Ok(proto)
+}
+
 fn is_default_domain(domain: &str) -> bool {
 	domain.is_empty() || domain == "ai.onnx"
 }
@@ -293,7 +301,12 @@ fn dtype_name(dtype: i32) -> &'static str {
 
 impl OnnxModel {
 	pub fn load(profile: ExecutionProfile, path: &Path) -> Result<Self> {
-		let proto = read_checked(path)?;
+		Self::from_proto(profile, read_checked(path)?)
+	}
+
+	/// A model from a parsed graph that passed [`check_allowlist`].
+	pub fn from_proto(profile: ExecutionProfile, proto: ModelProto) -> Result<Self> {
+		check_allowlist(&proto)?;
 		let graph = proto.graph.as_ref().expect("checked by the allowlist");
 		let mut inputs = Vec::new();
 		for info in graph.input.iter().filter(|i| !graph.initializer.iter().any(|t| t.name == i.name)) {
