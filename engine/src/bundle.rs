@@ -1,11 +1,12 @@
-//! Bundles from what people export: an `.onnx` file, a Hugging Face model directory
-//! (`config.json` + `model.safetensors`, and `tokenizer.json` for a sentence encoder), or a
-//! `.gguf` file. One implementation for `opg-engine bundle` and `opg model bundle`.
+//! Bundles from what people export: an `.onnx` file (with the `tokenizer.json` beside it, a
+//! text model), a Hugging Face model directory (`config.json` + `model.safetensors`, and
+//! `tokenizer.json` for a sentence encoder; or an Optimum/`torch.onnx` export with
+//! `model.onnx`), or a `.gguf` file. One implementation for `opg-engine bundle` and `opg model bundle`.
 
 use crate::{
 	check_bundle,
 	error::{io_at, EngineError, Result},
-	manifest::{Architecture, Manifest},
+	manifest::{Architecture, Manifest, Pooling},
 	models::read_json,
 };
 use std::{fs, path::Path};
@@ -19,11 +20,13 @@ pub struct BundleOptions {
 	pub normalize: bool,
 	/// Tokens a language model generates per request.
 	pub max_new_tokens: u32,
+	/// How an ONNX text model's token states become one embedding.
+	pub pooling: Pooling,
 }
 
 impl Default for BundleOptions {
 	fn default() -> Self {
-		Self { max_tokens: 256, normalize: true, max_new_tokens: 32 }
+		Self { max_tokens: 256, normalize: true, max_new_tokens: 32, pooling: Pooling::None }
 	}
 }
 
@@ -50,10 +53,7 @@ pub fn bundle(source: &Path, out: &Path, options: &BundleOptions) -> Result<Mani
 	let extension = source.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
 	let architecture = if source.is_file() {
 		match extension.as_deref() {
-			Some("onnx") => {
-				copy(source, out, "model.onnx")?;
-				Architecture::Onnx { graph: "model.onnx".into() }
-			},
+			Some("onnx") => onnx(source, source.with_file_name("tokenizer.json").as_path(), out, options)?,
 			Some("gguf") => {
 				copy(source, out, "model.gguf")?;
 				Architecture::LlamaCausalLm {
@@ -79,8 +79,28 @@ pub fn bundle(source: &Path, out: &Path, options: &BundleOptions) -> Result<Mani
 	Ok(manifest)
 }
 
-/// A Hugging Face directory: `model_type` in `config.json` says which architecture it is.
+/// An ONNX graph; with a tokenizer, a model that takes text.
+fn onnx(graph: &Path, tokenizer: &Path, out: &Path, options: &BundleOptions) -> Result<Architecture> {
+	copy(graph, out, "model.onnx")?;
+	if !tokenizer.is_file() {
+		return Ok(Architecture::Onnx { graph: "model.onnx".into() });
+	}
+	copy(tokenizer, out, "tokenizer.json")?;
+	Ok(Architecture::OnnxText {
+		graph: "model.onnx".into(),
+		tokenizer: "tokenizer.json".into(),
+		max_tokens: options.max_tokens,
+		pooling: options.pooling,
+		normalize: options.normalize && options.pooling != Pooling::None,
+	})
+}
+
+/// A Hugging Face directory: `model_type` in `config.json` says which architecture it is, unless
+/// it holds an ONNX export (`model.onnx`).
 fn hugging_face(source: &Path, out: &Path, options: &BundleOptions) -> Result<Architecture> {
+	if source.join("model.onnx").is_file() {
+		return onnx(&source.join("model.onnx"), &source.join("tokenizer.json"), out, options);
+	}
 	let config: HfConfig = read_json(&source.join("config.json"))?;
 	if !source.join("model.safetensors").is_file() {
 		let sharded = fs::read_dir(source)

@@ -22,12 +22,12 @@ use codec::{Decode, Encode};
 use std::path::Path;
 
 pub use error::{EngineError, InputError, Result};
-pub use manifest::{Architecture, Manifest};
+pub use manifest::{Architecture, Manifest, Pooling};
 pub use opg_primitives::inference::{Answer, ExecutionProfile, NamedTensor, Rejection, TensorValue, Value};
 pub use opg_primitives::value_json;
 pub use store::{ModelStore, VerifiedBundle};
 
-use models::{bert::BertEmbedder, llama::LlamaModel, onnx::OnnxModel};
+use models::{bert::BertEmbedder, llama::LlamaModel, onnx::OnnxModel, onnx_text::OnnxTextModel};
 
 /// The comparison rule for models registered in the fast profile: within 256 ulps, or at most
 /// 1e-5 apart. Chosen from the drift measured between the two profiles (docs/BENCHMARKS.md).
@@ -55,6 +55,10 @@ pub fn configure_threads(threads: Option<usize>) -> std::result::Result<usize, S
 pub fn check_bundle(dir: &Path, manifest: &Manifest) -> Result<()> {
 	match &manifest.architecture {
 		Architecture::Onnx { graph } => models::onnx::read_checked(&dir.join(graph)).map(|_| ()),
+		Architecture::OnnxText { graph, tokenizer, max_tokens, .. } => {
+			models::onnx::read_checked(&dir.join(graph))?;
+			models::text::TextTokenizer::load(&dir.join(tokenizer), *max_tokens as usize).map(|_| ())
+		},
 		Architecture::BertEmbedding { config, .. } => {
 			models::read_json::<models::bert::BertConfig>(&dir.join(config)).map(|_| ())
 		},
@@ -67,6 +71,7 @@ pub fn check_bundle(dir: &Path, manifest: &Manifest) -> Result<()> {
 
 enum Kind {
 	Onnx(Box<OnnxModel>),
+	OnnxText(Box<OnnxTextModel>),
 	Bert(Box<BertEmbedder>),
 	Llama(Box<LlamaModel>),
 }
@@ -82,6 +87,16 @@ impl Model {
 	pub fn load(bundle: &VerifiedBundle, profile: ExecutionProfile) -> Result<Self> {
 		let kind = match &bundle.manifest.architecture {
 			Architecture::Onnx { graph } => Kind::Onnx(Box::new(OnnxModel::load(profile, &bundle.path(graph))?)),
+			Architecture::OnnxText { graph, tokenizer, max_tokens, pooling, normalize } => {
+				Kind::OnnxText(Box::new(OnnxTextModel::load(
+					profile,
+					&bundle.path(graph),
+					&bundle.path(tokenizer),
+					*max_tokens,
+					*pooling,
+					*normalize,
+				)?))
+			},
 			Architecture::BertEmbedding { weights, config, tokenizer, max_tokens, normalize } => {
 				Kind::Bert(Box::new(BertEmbedder::load(
 					profile,
@@ -102,17 +117,22 @@ impl Model {
 		Ok(Self { id: bundle.id, profile, kind })
 	}
 
-	/// Run one request: ONNX takes an f32/i64 tensor, BERT takes text (→ f32 embedding), Llama
-	/// takes prompt token ids (→ generated token ids).
+	/// Run one request: ONNX takes a tensor or named tensors (an ONNX text model, text), BERT
+	/// takes text (→ f32 embedding), Llama takes prompt token ids (→ generated token ids).
 	pub fn run(&self, input: &Value) -> Result<Value> {
 		match (&self.kind, input) {
 			(Kind::Onnx(m), v) => m.run(v),
+			(Kind::OnnxText(m), Value::Text(bytes)) => {
+				m.run(std::str::from_utf8(bytes).map_err(|_| InputError::NotUtf8)?)
+			},
 			(Kind::Bert(m), Value::Text(bytes)) => {
 				let text = std::str::from_utf8(bytes).map_err(|_| InputError::NotUtf8)?;
 				models::onnx::value_from_tensor(&m.embed(text)?)
 			},
 			(Kind::Llama(m), Value::Tokens(prompt)) => Ok(Value::Tokens(m.generate(prompt, m.max_new_tokens())?)),
-			(Kind::Bert(_), other) => Err(InputError::WrongType { expected: "text", got: value_kind(other) }.into()),
+			(Kind::Bert(_) | Kind::OnnxText(_), other) => {
+				Err(InputError::WrongType { expected: "text", got: value_kind(other) }.into())
+			},
 			(Kind::Llama(_), other) => {
 				Err(InputError::WrongType { expected: "token ids", got: value_kind(other) }.into())
 			},

@@ -55,12 +55,36 @@ pub enum Architecture {
 		/// Tokens generated per request.
 		max_new_tokens: u32,
 	},
+	/// An ONNX graph that takes text: the bundle's Hugging Face `tokenizer.json` turns a
+	/// request's text into the graph's `input_ids` (and `attention_mask`, `token_type_ids` when
+	/// the graph has them), e.g. a BERT exported by `torch.onnx` or Optimum.
+	OnnxText {
+		graph: String,
+		tokenizer: String,
+		/// Longest accepted input, in tokens including special tokens.
+		max_tokens: u32,
+		pooling: Pooling,
+		/// L2-normalise the pooled embedding (with pooling only).
+		normalize: bool,
+	},
+}
+
+/// How a text model's per-token states become one sentence embedding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pooling {
+	/// No pooling: the graph's outputs as they are.
+	None,
+	/// The mean over the tokens of the first output (`[1, tokens, width]`).
+	Mean,
+	/// The first token's state (BERT's `[CLS]`).
+	Cls,
 }
 
 impl Architecture {
 	pub fn format(&self) -> ModelFormat {
 		match self {
-			Architecture::Onnx { .. } => ModelFormat::Onnx,
+			Architecture::Onnx { .. } | Architecture::OnnxText { .. } => ModelFormat::Onnx,
 			Architecture::BertEmbedding { .. } => ModelFormat::BertEmbedding,
 			Architecture::LlamaCausalLm { .. } => ModelFormat::LlamaCausalLm,
 		}
@@ -69,6 +93,7 @@ impl Architecture {
 	fn referenced_files(&self) -> Vec<&str> {
 		match self {
 			Architecture::Onnx { graph } => vec![graph],
+			Architecture::OnnxText { graph, tokenizer, .. } => vec![graph, tokenizer],
 			Architecture::BertEmbedding { weights, config, tokenizer, .. } => vec![weights, config, tokenizer],
 			Architecture::LlamaCausalLm { weights, config, .. } => {
 				let mut files = vec![weights.as_str()];
@@ -187,8 +212,13 @@ impl Manifest {
 			}
 		}
 		match &self.architecture {
-			Architecture::BertEmbedding { max_tokens, .. } if *max_tokens == 0 || *max_tokens > MAX_TOKENS_LIMIT => {
+			Architecture::BertEmbedding { max_tokens, .. } | Architecture::OnnxText { max_tokens, .. }
+				if *max_tokens == 0 || *max_tokens > MAX_TOKENS_LIMIT =>
+			{
 				return Err(EngineError::Manifest(format!("max_tokens must be 1..={MAX_TOKENS_LIMIT}")))
+			},
+			Architecture::OnnxText { pooling: Pooling::None, normalize: true, .. } => {
+				return Err(EngineError::Manifest("normalize needs a pooling".into()))
 			},
 			Architecture::LlamaCausalLm { max_new_tokens, .. }
 				if *max_new_tokens == 0 || *max_new_tokens > MAX_TOKENS_LIMIT =>

@@ -703,6 +703,37 @@ pub const EXPORTED_LAYOUT_GRAPHS: [(&str, &[u8]); 3] = [
 	(MOBILENET_ONNX, include_bytes!("../testdata/mobilenet-torchvision-layout.onnx")),
 ];
 
+/// A WordPiece `tokenizer.json` (BERT's normaliser, pre-tokeniser and `[CLS]`/`[SEP]`) whose
+/// 120 ids fit [`BERT_ONNX`]'s vocabulary: specials, letters, `##`letters and a few words.
+pub fn tiny_wordpiece_tokenizer_json() -> String {
+	let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"].map(String::from).to_vec();
+	vocab.extend(('a'..='z').map(String::from));
+	vocab.extend(('a'..='z').map(|c| format!("##{c}")));
+	for word in
+		["the", "chain", "model", "answer", "verify", "##ies", "committee", "a", "stranger", "can", "run", "it", "."]
+	{
+		if !vocab.contains(&word.to_string()) {
+			vocab.push(word.into());
+		}
+	}
+	assert!(vocab.len() <= 120);
+	let ids: serde_json::Map<String, serde_json::Value> =
+		vocab.iter().enumerate().map(|(i, t)| (t.clone(), serde_json::Value::from(i))).collect();
+	let special = |id: usize, content: &str| serde_json::json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true});
+	serde_json::json!({
+		"version": "1.0",
+		"truncation": null,
+		"padding": null,
+		"added_tokens": [special(0, "[PAD]"), special(1, "[UNK]"), special(2, "[CLS]"), special(3, "[SEP]")],
+		"normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true},
+		"pre_tokenizer": {"type": "BertPreTokenizer"},
+		"post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]},
+		"decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
+		"model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100, "vocab": ids}
+	})
+	.to_string()
+}
+
 /// Write the benchmark-only bundles under `root`.
 pub fn write_bench_models(root: &Path) -> Result<()> {
 	write_llama_safetensors(&root.join(SMALL_LLAMA), &small_llama_config(), 32)?;

@@ -623,3 +623,67 @@ fn a_looping_tree_is_refused_and_argmax_picks_the_first_largest() {
 		assert_eq!(load(dir.path(), profile).run(&rows).unwrap(), Value::I64 { shape: vec![2], data: vec![1, 0] });
 	}
 }
+
+/// An ONNX graph with a `tokenizer.json` beside it bundles as a text model: it takes text, feeds
+/// the tokens to the graph's three named inputs and mean-pools (and normalises) the first
+/// output — the same numbers as running the graph on those tokens by hand. Without pooling it
+/// answers with the graph's named outputs.
+#[test]
+fn an_onnx_graph_with_a_tokenizer_takes_text() {
+	use opg_engine::{bundle, models::text::TextTokenizer, Architecture, NamedTensor, Pooling, TensorValue};
+	let source = tempfile::tempdir().unwrap();
+	std::fs::write(source.path().join("model.onnx"), testmodels::EXPORTED_LAYOUT_GRAPHS[0].1).unwrap();
+	std::fs::write(source.path().join("tokenizer.json"), testmodels::tiny_wordpiece_tokenizer_json()).unwrap();
+	let text = "The committee verifies the answer.";
+	let ids = TextTokenizer::load(&source.path().join("tokenizer.json"), 64).unwrap().encode(text).unwrap().ids;
+	assert!(ids.len() > 4 && ids.iter().all(|&i| i < 120), "{ids:?}");
+	let graph_only = onnx_bundle(testmodels::EXPORTED_LAYOUT_GRAPHS[0].1.to_vec());
+	let n = ids.len() as u32;
+	let tokens = |name: &str, data: Vec<i64>| NamedTensor {
+		name: name.into(),
+		tensor: TensorValue::I64 { shape: vec![1, n], data },
+	};
+	let by_hand = Value::Tensors(vec![
+		tokens("attention_mask", vec![1; ids.len()]),
+		tokens("input_ids", ids.iter().map(|&i| i64::from(i)).collect()),
+		tokens("token_type_ids", vec![0; ids.len()]),
+	]);
+	for (pooling, normalize) in [(Pooling::Mean, true), (Pooling::Cls, false), (Pooling::None, false)] {
+		let out = tempfile::tempdir().unwrap();
+		let options = bundle::BundleOptions { pooling, normalize, ..Default::default() };
+		let manifest = bundle::bundle(source.path(), out.path(), &options).unwrap();
+		assert!(matches!(manifest.architecture, Architecture::OnnxText { .. }), "{:?}", manifest.architecture);
+		for profile in [Portable, Fast] {
+			let reference = load(graph_only.path(), profile).run(&by_hand).unwrap();
+			let got = load(out.path(), profile).run(&Value::Text(text.as_bytes().to_vec())).unwrap();
+			if pooling == Pooling::None {
+				assert_eq!(got, reference);
+				continue;
+			}
+			let Value::Tensors(outputs) = reference else { panic!("named outputs") };
+			let TensorValue::F32 { bits, .. } = &outputs[0].tensor else { panic!("token states") };
+			let states: Vec<f64> = bits.iter().map(|b| f32::from_bits(*b) as f64).collect();
+			let rows: Vec<&[f64]> = states.chunks(32).collect();
+			let mut want: Vec<f64> = match pooling {
+				Pooling::Cls => rows[0].to_vec(),
+				_ => (0..32).map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / rows.len() as f64).collect(),
+			};
+			if normalize {
+				let norm = want.iter().map(|v| v * v).sum::<f64>().sqrt();
+				want.iter_mut().for_each(|v| *v /= norm);
+			}
+			let got = f32s(&got);
+			assert_eq!(got.len(), 32);
+			let diff = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).abs()).fold(0.0, f64::max);
+			assert!(diff < 1e-5, "{pooling:?} {profile:?}: max |diff| {diff}");
+		}
+	}
+	// Token ids are not text.
+	let out = tempfile::tempdir().unwrap();
+	bundle::bundle(source.path(), out.path(), &bundle::BundleOptions { pooling: Pooling::Mean, ..Default::default() })
+		.unwrap();
+	assert!(matches!(
+		load(out.path(), Portable).run(&Value::Tokens(vec![1, 2])),
+		Err(EngineError::Input(InputError::WrongType { .. }))
+	));
+}

@@ -38,6 +38,13 @@ impl From<Profile> for ExecutionProfile {
 	}
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum PoolingArg {
+	None,
+	Mean,
+	Cls,
+}
+
 #[derive(Subcommand)]
 enum Command {
 	/// Write the seeded test models (ONNX MLP, tiny Llama in safetensors and GGUF) as bundles.
@@ -60,6 +67,13 @@ enum Command {
 		/// Tokens a language model generates per request.
 		#[arg(long, default_value_t = 32)]
 		max_new_tokens: u32,
+		/// How an ONNX text model (an `.onnx` with a `tokenizer.json`) pools its first output's
+		/// token states: none (the graph's outputs), mean or cls.
+		#[arg(long, value_enum, default_value = "none")]
+		pooling: PoolingArg,
+		/// Do not L2-normalise a pooled embedding.
+		#[arg(long)]
+		no_normalize: bool,
 	},
 	/// Import a bundle directory, tarball or http(s) URL into a store; prints the model id.
 	Import {
@@ -166,8 +180,14 @@ fn run(command: Command) -> AnyResult<()> {
 			let manifest = testmodels::write_sentence_bert_bundle(&model_dir, &out)?;
 			println!("{}", to_hex(&manifest.id()));
 		},
-		Command::Bundle { source, out, max_tokens, max_new_tokens } => {
-			let options = opg_engine::bundle::BundleOptions { max_tokens, max_new_tokens, ..Default::default() };
+		Command::Bundle { source, out, max_tokens, max_new_tokens, pooling, no_normalize } => {
+			let pooling = match pooling {
+				PoolingArg::None => opg_engine::Pooling::None,
+				PoolingArg::Mean => opg_engine::Pooling::Mean,
+				PoolingArg::Cls => opg_engine::Pooling::Cls,
+			};
+			let options =
+				opg_engine::bundle::BundleOptions { max_tokens, max_new_tokens, pooling, normalize: !no_normalize };
 			let manifest = opg_engine::bundle::bundle(&source, &out, &options)?;
 			println!("{}", to_hex(&manifest.id()));
 		},

@@ -5,9 +5,9 @@ use candle_core::{Device, Tensor};
 use serde::Deserialize;
 use std::path::Path;
 
-use super::{read_json, Weights};
+use super::{read_json, text::TextTokenizer, Weights};
 use crate::{
-	error::{EngineError, InputError, Result},
+	error::{EngineError, Result},
 	kernels::Activation,
 	ops::{Linear, Norm, Ops},
 };
@@ -54,8 +54,7 @@ struct Layer {
 pub struct BertEmbedder {
 	ops: Ops,
 	config: BertConfig,
-	tokenizer: tokenizers::Tokenizer,
-	max_tokens: usize,
+	tokenizer: TextTokenizer,
 	normalize: bool,
 	word: Tensor,
 	position: Tensor,
@@ -81,10 +80,7 @@ impl BertEmbedder {
 		if heads == 0 || h % heads != 0 || config.num_hidden_layers > 128 || h > 16384 {
 			return Err(EngineError::Model("inconsistent BERT dimensions".into()));
 		}
-		let mut tokenizer =
-			tokenizers::Tokenizer::from_file(tokenizer).map_err(|e| EngineError::Model(format!("tokenizer: {e}")))?;
-		tokenizer.with_padding(None);
-		tokenizer.with_truncation(None).map_err(|e| EngineError::Model(format!("tokenizer: {e}")))?;
+		let tokenizer = TextTokenizer::load(tokenizer, (max_tokens as usize).min(config.max_position_embeddings))?;
 
 		let mut w = Weights::new(candle_core::safetensors::load(weights, &Device::Cpu)?);
 		if !w.contains("embeddings.word_embeddings.weight") {
@@ -111,7 +107,6 @@ impl BertEmbedder {
 				out_norm: norm(&format!("{p}.output.LayerNorm"))?,
 			});
 		}
-		let max_tokens = (max_tokens as usize).min(config.max_position_embeddings);
 		Ok(Self {
 			ops: Ops::new(profile),
 			word: w.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
@@ -121,21 +116,13 @@ impl BertEmbedder {
 			layers,
 			config,
 			tokenizer,
-			max_tokens,
 			normalize,
 		})
 	}
 
 	/// WordPiece ids with `[CLS]`/`[SEP]`, refusing empty and over-long text.
 	pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
-		if text.trim().is_empty() {
-			return Err(InputError::Empty.into());
-		}
-		let encoding = self.tokenizer.encode(text, true).map_err(|e| EngineError::Model(format!("tokenizer: {e}")))?;
-		let ids = encoding.get_ids().to_vec();
-		if ids.len() > self.max_tokens {
-			return Err(InputError::TextTooLong { tokens: ids.len(), limit: self.max_tokens }.into());
-		}
+		let ids = self.tokenizer.encode(text)?.ids;
 		if let Some(&bad) = ids.iter().find(|&&id| id as usize >= self.config.vocab_size) {
 			return Err(EngineError::Model(format!("tokenizer produced id {bad} outside the vocabulary")));
 		}

@@ -8,6 +8,8 @@ pub mod onnx;
 mod onnx_cnn;
 mod onnx_ml;
 mod onnx_ops;
+pub mod onnx_text;
+pub mod text;
 
 use candle_core::{DType, Tensor};
 use std::collections::HashMap;

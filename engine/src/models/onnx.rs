@@ -82,8 +82,8 @@ const ML_DOMAIN: &str = "ai.onnx.ml";
 pub const MIN_OPSET: i64 = 13;
 pub const MAX_OPSET: i64 = 21;
 const FLOAT: i32 = onnx::tensor_proto::DataType::Float as i32;
-const INT64: i32 = onnx::tensor_proto::DataType::Int64 as i32;
-const INT32: i32 = onnx::tensor_proto::DataType::Int32 as i32;
+pub(crate) const INT64: i32 = onnx::tensor_proto::DataType::Int64 as i32;
+pub(crate) const INT32: i32 = onnx::tensor_proto::DataType::Int32 as i32;
 const BOOL: i32 = onnx::tensor_proto::DataType::Bool as i32;
 /// The element types a graph may hold: `f32`, `i64`, `i32` and `bool` (a `u8` tensor of 0/1 here).
 const SUPPORTED_DTYPES: [i32; 4] = [FLOAT, INT64, INT32, BOOL];
@@ -344,6 +344,20 @@ impl OnnxModel {
 		Ok(Self { ops: Ops::new(profile), proto, inputs, outputs, initializers, linears })
 	}
 
+	/// The graph's inputs: name and ONNX element type, in the graph's order.
+	pub(crate) fn inputs(&self) -> impl Iterator<Item = (&str, i32)> {
+		self.inputs.iter().map(|i| (i.name.as_str(), i.dtype))
+	}
+
+	pub(crate) fn ops(&self) -> &Ops {
+		&self.ops
+	}
+
+	/// Run on checked tensors, one per graph input: the graph's outputs in its order.
+	pub(crate) fn run_tensors(&self, inputs: Vec<(String, Tensor)>) -> Result<Vec<Tensor>> {
+		self.eval(inputs)
+	}
+
 	/// The graph's output names, in its order.
 	pub fn output_names(&self) -> Vec<String> {
 		self.outputs.iter().map(|o| o.name.clone()).collect()
@@ -409,7 +423,7 @@ impl OnnxModel {
 
 	/// The graph's outputs as a value: a graph with one `f32`/`i64` output gives that tensor
 	/// alone (as every single-output model always has), any other gives named tensors.
-	fn output_value(&self, outputs: Vec<Tensor>) -> Result<Value> {
+	pub(crate) fn output_value(&self, outputs: Vec<Tensor>) -> Result<Value> {
 		if let ([spec], [tensor]) = (&self.outputs[..], &outputs[..]) {
 			if spec.dtype == FLOAT || spec.dtype == INT64 {
 				check_dtype(spec, tensor)?;
