@@ -118,7 +118,8 @@ impl Model {
 	}
 
 	/// Run one request: ONNX takes a tensor or named tensors (an ONNX text model, text), BERT
-	/// takes text (→ f32 embedding), Llama takes prompt token ids (→ generated token ids).
+	/// takes text (→ f32 embedding), Llama takes prompt token ids (→ generated token ids) and,
+	/// when its GGUF file carries a tokenizer, text (→ generated text).
 	pub fn run(&self, input: &Value) -> Result<Value> {
 		match (&self.kind, input) {
 			(Kind::Onnx(m), v) => m.run(v),
@@ -130,6 +131,11 @@ impl Model {
 				models::onnx::value_from_tensor(&m.embed(text)?)
 			},
 			(Kind::Llama(m), Value::Tokens(prompt)) => Ok(Value::Tokens(m.generate(prompt, m.max_new_tokens())?)),
+			// A GGUF Llama with its tokenizer: text in, text out.
+			(Kind::Llama(m), Value::Text(bytes)) if m.tokenizer().is_some() => {
+				let prompt = std::str::from_utf8(bytes).map_err(|_| InputError::NotUtf8)?;
+				Ok(Value::Text(m.complete(prompt)?.into_bytes()))
+			},
 			(Kind::Bert(_) | Kind::OnnxText(_), other) => {
 				Err(InputError::WrongType { expected: "text", got: value_kind(other) }.into())
 			},

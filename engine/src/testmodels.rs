@@ -589,6 +589,124 @@ pub fn write_llama_gguf(dir: &Path, c: &LlamaConfig, max_new_tokens: u32) -> Res
 
 /// [`write_llama_gguf`] with its matrices in `matrices`.
 pub fn write_llama_gguf_as(dir: &Path, c: &LlamaConfig, max_new_tokens: u32, matrices: GgmlDType) -> Result<Manifest> {
+	write_llama_gguf_with(dir, c, max_new_tokens, matrices, Vec::new())
+}
+
+/// The tiny Llama in GGUF with a SentencePiece tokenizer in its metadata, as llama.cpp's
+/// converter writes one (`tokenizer.ggml.*`): `<unk>`, `<s>`, `</s>`, byte tokens for ASCII,
+/// then `▁`, letters and frequent English pieces, scored longest first.
+pub fn write_tiny_llama_gguf_with_tokenizer(dir: &Path) -> Result<Manifest> {
+	use gguf_file::Value as V;
+	let vocab = tiny_llama_config().vocab_size;
+	let mut pieces: Vec<(String, f32, i32)> =
+		vec![("<unk>".into(), 0.0, 2), ("<s>".into(), 0.0, 3), ("</s>".into(), 0.0, 3)];
+	pieces.extend((0u8..0x80).map(|b| (format!("<0x{b:02X}>"), 0.0, 6)));
+	let mut words: Vec<String> = vec!["▁".to_string()];
+	words.extend(('a'..='z').map(String::from));
+	words.extend(('a'..='z').map(|c| format!("▁{c}")));
+	for w in [
+		"th",
+		"he",
+		"in",
+		"er",
+		"an",
+		"re",
+		"on",
+		"es",
+		"te",
+		"ee",
+		"it",
+		"mm",
+		"om",
+		"od",
+		"el",
+		"ex",
+		"ec",
+		"ut",
+		"ion",
+		"ing",
+		"ed",
+		"at",
+		"en",
+		"is",
+		"or",
+		"ar",
+		"st",
+		"nd",
+		"ou",
+		"le",
+		"▁the",
+		"▁co",
+		"▁re",
+		"▁in",
+		"▁mo",
+		"▁an",
+		"▁of",
+		"▁to",
+		"▁is",
+		"▁it",
+		"▁and",
+		"▁model",
+		"▁chain",
+		"▁commit",
+		"tee",
+		"▁committee",
+		"exec",
+		"utes",
+		"▁verif",
+		"ies",
+		"▁answer",
+		"▁work",
+		"ers",
+		"▁run",
+		"▁same",
+		"▁bit",
+		"▁every",
+		"▁on",
+		"▁a",
+		"▁T",
+		"T",
+		"▁The",
+	] {
+		if !words.iter().any(|x| x == w) {
+			words.push(w.to_string());
+		}
+	}
+	// Two-letter pieces fill the rest of the vocabulary.
+	let pairs = ('a'..='z').flat_map(|a| ('a'..='z').map(move |b| format!("{a}{b}")));
+	for pair in pairs {
+		if words.len() + pieces.len() >= vocab {
+			break;
+		}
+		if !words.contains(&pair) {
+			words.push(pair);
+		}
+	}
+	words.truncate(vocab - pieces.len());
+	pieces.extend(words.into_iter().enumerate().map(|(i, w)| {
+		let score = w.chars().count() as f32 - i as f32 * 1e-3;
+		(w, score, 1)
+	}));
+	assert_eq!(pieces.len(), vocab, "the tokenizer fills the vocabulary");
+	let metadata = vec![
+		("tokenizer.ggml.model", V::String("llama".into())),
+		("tokenizer.ggml.tokens", V::Array(pieces.iter().map(|p| V::String(p.0.clone())).collect())),
+		("tokenizer.ggml.scores", V::Array(pieces.iter().map(|p| V::F32(p.1)).collect())),
+		("tokenizer.ggml.token_type", V::Array(pieces.iter().map(|p| V::I32(p.2)).collect())),
+		("tokenizer.ggml.unknown_token_id", V::U32(0)),
+		("tokenizer.ggml.bos_token_id", V::U32(1)),
+		("tokenizer.ggml.eos_token_id", V::U32(2)),
+	];
+	write_llama_gguf_with(dir, &tiny_llama_config(), TINY_LLAMA_NEW_TOKENS, GgmlDType::Q8_0, metadata)
+}
+
+fn write_llama_gguf_with(
+	dir: &Path,
+	c: &LlamaConfig,
+	max_new_tokens: u32,
+	matrices: GgmlDType,
+	extra_metadata: Vec<(&str, gguf_file::Value)>,
+) -> Result<Manifest> {
 	fs::create_dir_all(dir).map_err(io_at(dir))?;
 	let kv_heads = c.num_key_value_heads.unwrap_or(c.num_attention_heads);
 	let mut tensors: Vec<(String, QTensor)> = Vec::new();
@@ -640,7 +758,7 @@ pub fn write_llama_gguf_as(dir: &Path, c: &LlamaConfig, max_new_tokens: u32, mat
 		("llama.rope.freq_base", V::F32(c.rope_theta as f32)),
 		("llama.rope.dimension_count", V::U32((c.hidden_size / c.num_attention_heads) as u32)),
 	];
-	let meta_refs: Vec<(&str, &V)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+	let meta_refs: Vec<(&str, &V)> = metadata.iter().chain(extra_metadata.iter()).map(|(k, v)| (*k, v)).collect();
 	let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
 	let path = dir.join("model.gguf");
 	let mut file = fs::File::create(&path).map_err(io_at(&path))?;

@@ -5,7 +5,7 @@ use candle_core::{quantized::gguf_file, DType, Device, Tensor};
 use serde::Deserialize;
 use std::{fs::File, path::Path};
 
-use super::{argmax, read_json, Weights};
+use super::{argmax, read_json, spm::SpmTokenizer, Weights};
 use crate::{
 	error::{io_at, EngineError, InputError, Result},
 	kernels::Activation,
@@ -106,6 +106,8 @@ pub struct LlamaModel {
 	sin: Tensor,
 	rope: RopeStyle,
 	max_new_tokens: usize,
+	/// The tokenizer a GGUF file carries: the model then also takes and returns text.
+	tokenizer: Option<SpmTokenizer>,
 }
 
 impl LlamaModel {
@@ -231,7 +233,11 @@ impl LlamaModel {
 		}
 		let final_norm = norm("output_norm.weight")?;
 		let embed = embed_q.dequantize(&Device::Cpu)?.to_dtype(DType::F32)?;
-		Self::assemble(profile, config, embed, built, final_norm, lm_head, RopeStyle::Interleaved, max_new_tokens)
+		let tokenizer = SpmTokenizer::from_gguf(&content.metadata, config.vocab_size)?;
+		let mut model =
+			Self::assemble(profile, config, embed, built, final_norm, lm_head, RopeStyle::Interleaved, max_new_tokens)?;
+		model.tokenizer = tokenizer;
+		Ok(model)
 	}
 
 	#[allow(clippy::too_many_arguments)]
@@ -258,7 +264,27 @@ impl LlamaModel {
 			rope,
 			max_new_tokens: max_new_tokens as usize,
 			config,
+			tokenizer: None,
 		})
+	}
+
+	/// The model's own tokenizer, if its file carries one.
+	pub fn tokenizer(&self) -> Option<&SpmTokenizer> {
+		self.tokenizer.as_ref()
+	}
+
+	/// Text in, text out: the prompt's tokens (BOS first), greedy generation up to
+	/// `max_new_tokens` or the end-of-sequence token, decoded.
+	pub fn complete(&self, prompt: &str) -> Result<String> {
+		let tokenizer = self.tokenizer.as_ref().ok_or(InputError::WrongType { expected: "token ids", got: "text" })?;
+		if prompt.is_empty() {
+			return Err(InputError::Empty.into());
+		}
+		let mut generated = self.generate(&tokenizer.encode(prompt), self.max_new_tokens)?;
+		if let Some(end) = generated.iter().position(|&t| tokenizer.is_end(t)) {
+			generated.truncate(end);
+		}
+		Ok(tokenizer.decode(&generated))
 	}
 
 	pub fn max_new_tokens(&self) -> usize {

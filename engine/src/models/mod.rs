@@ -9,6 +9,7 @@ mod onnx_cnn;
 mod onnx_ml;
 mod onnx_ops;
 pub mod onnx_text;
+pub mod spm;
 pub mod text;
 
 use candle_core::{DType, Tensor};

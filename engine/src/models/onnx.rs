@@ -79,7 +79,7 @@ pub const ML_OPSETS: std::ops::RangeInclusive<i64> = 1..=5;
 const ML_DOMAIN: &str = "ai.onnx.ml";
 
 /// Default-domain opset versions accepted.
-pub const MIN_OPSET: i64 = 13;
+pub const MIN_OPSET: i64 = 11;
 pub const MAX_OPSET: i64 = 21;
 const FLOAT: i32 = onnx::tensor_proto::DataType::Float as i32;
 pub(crate) const INT64: i32 = onnx::tensor_proto::DataType::Int64 as i32;
@@ -167,6 +167,8 @@ struct OutputSpec {
 
 pub struct OnnxModel {
 	ops: Ops,
+	/// The default domain's opset version, where an operator's meaning changed between them.
+	opset: i64,
 	proto: ModelProto,
 	/// In the graph's order.
 	inputs: Vec<InputSpec>,
@@ -341,7 +343,14 @@ impl OnnxModel {
 				linears.insert(node.output.first().cloned().unwrap_or_default(), linear);
 			}
 		}
-		Ok(Self { ops: Ops::new(profile), proto, inputs, outputs, initializers, linears })
+		let opset = proto
+			.opset_import
+			.iter()
+			.filter(|o| is_default_domain(&o.domain))
+			.map(|o| o.version)
+			.max()
+			.unwrap_or(MAX_OPSET);
+		Ok(Self { ops: Ops::new(profile), opset, proto, inputs, outputs, initializers, linears })
 	}
 
 	/// The graph's inputs: name and ONNX element type, in the graph's order.
@@ -534,11 +543,16 @@ impl OnnxModel {
 			"Identity" => get(0)?.clone(),
 			"Shape" => op::shape(node, get(0)?)?,
 			"Gather" => op::gather(node, get(0)?, get(1)?)?,
-			"Unsqueeze" => match optional(1)? {
-				Some(axes) => op::unsqueeze(node, get(0)?, axes)?,
-				None => return Err(EngineError::Model(format!("{} lacks its axes", node_name(node)))),
+			// Axes are an input from opset 13, an attribute before.
+			"Unsqueeze" => match (optional(1)?, op::Attributes(node).ints("axes")) {
+				(Some(axes), _) => op::unsqueeze(node, get(0)?, &op::integers(node, axes)?)?,
+				(None, Some(axes)) => op::unsqueeze(node, get(0)?, &axes)?,
+				(None, None) => return Err(EngineError::Model(format!("{} lacks its axes", node_name(node)))),
 			},
-			"Squeeze" => op::squeeze(node, get(0)?, optional(1)?)?,
+			"Squeeze" => match (optional(1)?, op::Attributes(node).ints("axes")) {
+				(Some(axes), _) => op::squeeze(node, get(0)?, Some(op::integers(node, axes)?))?,
+				(None, axes) => op::squeeze(node, get(0)?, axes)?,
+			},
 			"Concat" => {
 				let parts = (0..node.input.len()).map(get).collect::<Result<Vec<_>>>()?;
 				op::concat(node, &parts)?
@@ -588,11 +602,32 @@ impl OnnxModel {
 			},
 			"Softmax" => {
 				let x = get(0)?;
-				let axis = int_attr("axis", -1);
-				if axis != -1 && axis != x.rank() as i64 - 1 {
-					return Err(EngineError::Model("Softmax is supported over the last axis only".into()));
+				let rank = x.rank() as i64;
+				if self.opset < 13 {
+					// Opsets 11–12: the input is taken as a matrix [∏ dims before axis, ∏ the
+					// rest] (default axis 1) and each row is normalised.
+					let axis = int_attr("axis", 1);
+					let axis = if axis < 0 { axis + rank } else { axis };
+					if !(0..=rank).contains(&axis) {
+						return Err(EngineError::Model(format!("{}: axis {axis} out of range", node_name(node))));
+					}
+					let outer: usize = x.dims()[..axis as usize].iter().product();
+					let rows = x.reshape((outer, x.elem_count() / outer.max(1)))?;
+					ops.softmax_last(&rows)?.reshape(x.dims())?
+				} else {
+					let axis = int_attr("axis", -1);
+					let axis = if axis < 0 { axis + rank } else { axis };
+					if !(0..rank).contains(&axis) {
+						return Err(EngineError::Model(format!("{}: axis {axis} out of range", node_name(node))));
+					}
+					let last = rank as usize - 1;
+					if axis as usize == last {
+						ops.softmax_last(x)?
+					} else {
+						let moved = x.transpose(axis as usize, last)?.contiguous()?;
+						ops.softmax_last(&moved)?.transpose(axis as usize, last)?.contiguous()?
+					}
 				}
-				ops.softmax_last(x)?
 			},
 			"MatMul" => {
 				let (a, b) = (get(0)?, get(1)?);

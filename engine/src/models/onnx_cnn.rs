@@ -1,6 +1,6 @@
 //! The ONNX operators of convolutional networks (ResNet, MobileNet): 2-D `Conv` with groups,
 //! strides, dilations and padding, `BatchNormalization` (inference), `MaxPool`, `AveragePool`,
-//! `GlobalAveragePool`, `HardSigmoid` and `HardSwish`, at their opset 13–21 semantics.
+//! `GlobalAveragePool`, `HardSigmoid` and `HardSwish`, at their opset 11–21 semantics.
 //!
 //! A convolution is an exact gather of each output position's patch (im2col) followed by a
 //! product through [`Ops::matmul_nt`], so its sums run on the fixed-order kernels in the

@@ -2,7 +2,7 @@
 //! activations: shape arithmetic (Shape, Gather, Unsqueeze, Squeeze, Concat, Slice, Expand,
 //! ConstantOfShape), types and masks (Cast, Equal, Less, Greater, Not, Where, Clip),
 //! elementwise maths (Erf, Pow, Sqrt, Neg) and the order-sensitive ones (ReduceSum,
-//! ReduceMean, LayerNormalization), with their semantics at opsets 13–21.
+//! ReduceMean, LayerNormalization), with their semantics at opsets 11–21.
 //!
 //! Data movement and comparisons are exact in IEEE-754 and run through candle in both profiles.
 //! Sums run on the engine's fixed-order kernels in both profiles, and the transcendental ones on
@@ -130,11 +130,10 @@ pub(crate) fn gather(node: &NodeProto, data: &Tensor, indices: &Tensor) -> Resul
 	Ok(selected.reshape(dims)?)
 }
 
-/// `Unsqueeze` (axes as an input since opset 13).
-pub(crate) fn unsqueeze(node: &NodeProto, x: &Tensor, axes: &Tensor) -> Result<Tensor> {
-	let out_rank = x.rank() + axes.elem_count();
-	let mut axes: Vec<usize> =
-		integers(node, axes)?.into_iter().map(|a| axis_index(node, a, out_rank)).collect::<Result<_>>()?;
+/// `Unsqueeze` (axes an input since opset 13, an attribute before).
+pub(crate) fn unsqueeze(node: &NodeProto, x: &Tensor, axes: &[i64]) -> Result<Tensor> {
+	let out_rank = x.rank() + axes.len();
+	let mut axes: Vec<usize> = axes.iter().map(|&a| axis_index(node, a, out_rank)).collect::<Result<_>>()?;
 	axes.sort();
 	if axes.windows(2).any(|w| w[0] == w[1]) {
 		return Err(model_error(node, "repeats an axis"));
@@ -147,11 +146,9 @@ pub(crate) fn unsqueeze(node: &NodeProto, x: &Tensor, axes: &Tensor) -> Result<T
 }
 
 /// `Squeeze`: the given axes (each of size 1), or every axis of size 1.
-pub(crate) fn squeeze(node: &NodeProto, x: &Tensor, axes: Option<&Tensor>) -> Result<Tensor> {
+pub(crate) fn squeeze(node: &NodeProto, x: &Tensor, axes: Option<Vec<i64>>) -> Result<Tensor> {
 	let remove: Vec<usize> = match axes {
-		Some(axes) => {
-			integers(node, axes)?.into_iter().map(|a| axis_index(node, a, x.rank())).collect::<Result<_>>()?
-		},
+		Some(axes) => axes.into_iter().map(|a| axis_index(node, a, x.rank())).collect::<Result<_>>()?,
 		None => (0..x.rank()).filter(|&i| x.dims()[i] == 1).collect(),
 	};
 	if remove.iter().any(|&a| x.dims()[a] != 1) {

@@ -12,6 +12,9 @@ ReduceMean/Sub/Pow/Sqrt/Div (opset 14) or one LayerNormalization (opset 17); the
 Gather/Gemm/Tanh. Outputs: `last_hidden_state`, `pooler_output` and, to cover integer
 reductions and a third output, `lengths` (ReduceSum of the mask).
 
+Below opset 13 Unsqueeze, Squeeze and ReduceSum take their axes as attributes, as exporters
+write them there.
+
 usage: bert_graph.py <opset> <out.onnx> <io.json>
 """
 
@@ -63,10 +66,16 @@ def build(opset):
     def linear(x, prefix, n_in, n_out):
         return node("Add", [node("MatMul", [x, weight(f"{prefix}.weight", n_in, n_out)]), weight(f"{prefix}.bias", n_out)])
 
+    def unsqueeze(x, axes, name):
+        # Axes are an input from opset 13, an attribute before.
+        if opset >= 13:
+            return node("Unsqueeze", [x, i64(name, axes)])
+        return node("Unsqueeze", [x], axes=axes)
+
     def dim(x, index, name):
         # Shape → Gather(scalar) → Unsqueeze: one dimension as a 1-element vector.
         picked = node("Gather", [node("Shape", [x]), init(f"{name}.index", np.array(index, dtype=np.int64))], axis=0)
-        return node("Unsqueeze", [picked, i64(f"{name}.axes", [0])])
+        return unsqueeze(picked, [0], f"{name}.axes")
 
     # Embeddings.
     words = node("Gather", [weight("embeddings.word", VOCAB, HIDDEN), "input_ids"])
@@ -78,7 +87,7 @@ def build(opset):
     h = layer_norm(emb, "embeddings.norm")
 
     # Extended attention mask [B, 1, 1, S].
-    mask = node("Unsqueeze", ["attention_mask", i64("mask.axes", [1, 2])])
+    mask = unsqueeze("attention_mask", [1, 2], "mask.axes")
     lowest = float(np.finfo(np.float32).min)
     if opset >= 17:
         masked = node("Equal", [mask, i64("mask.zero", 0)])
@@ -110,10 +119,14 @@ def build(opset):
     node("Identity", [last], ["last_hidden_state"])
 
     # Pooler: the first token, a dense layer, tanh.
-    first = node("Squeeze", [node("Gather", [last, i64("cls", [0])], axis=1), i64("cls.axes", [1])])
+    picked = node("Gather", [last, i64("cls", [0])], axis=1)
+    first = node("Squeeze", [picked, i64("cls.axes", [1])]) if opset >= 13 else node("Squeeze", [picked], axes=[1])
     dense = node("Gemm", [first, weight("pooler.weight", HIDDEN, HIDDEN), weight("pooler.bias", HIDDEN)], transB=1)
     node("Tanh", [dense], ["pooler_output"])
-    node("ReduceSum", ["attention_mask", i64("lengths.axes", [1])], ["lengths"], keepdims=0)
+    if opset >= 13:
+        node("ReduceSum", ["attention_mask", i64("lengths.axes", [1])], ["lengths"], keepdims=0)
+    else:
+        node("ReduceSum", ["attention_mask"], ["lengths"], axes=[1], keepdims=0)
 
     graph = helper.make_graph(
         nodes,
