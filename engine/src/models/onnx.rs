@@ -915,48 +915,9 @@ pub fn tensor_from_proto(t: &TensorProto) -> Result<Tensor> {
 		.ok_or_else(|| EngineError::Model(format!("tensor {} is too large", t.name)))?;
 	let bad = || EngineError::Model(format!("tensor {} holds the wrong number of elements", t.name));
 	match t.data_type {
-		FLOAT => {
-			let data: Vec<f32> = if !t.raw_data.is_empty() {
-				if Some(t.raw_data.len()) != count.checked_mul(4) {
-					return Err(bad());
-				}
-				t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-			} else {
-				t.float_data.clone()
-			};
-			if data.len() != count {
-				return Err(bad());
-			}
-			Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
-		},
-		INT64 => {
-			let data: Vec<i64> = if !t.raw_data.is_empty() {
-				if Some(t.raw_data.len()) != count.checked_mul(8) {
-					return Err(bad());
-				}
-				t.raw_data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
-			} else {
-				t.int64_data.clone()
-			};
-			if data.len() != count {
-				return Err(bad());
-			}
-			Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
-		},
-		INT32 => {
-			let data: Vec<i32> = if !t.raw_data.is_empty() {
-				if Some(t.raw_data.len()) != count.checked_mul(4) {
-					return Err(bad());
-				}
-				t.raw_data.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-			} else {
-				t.int32_data.clone()
-			};
-			if data.len() != count {
-				return Err(bad());
-			}
-			Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
-		},
+		FLOAT => typed(t, count, dims, &t.float_data, |c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+		INT64 => typed(t, count, dims, &t.int64_data, |c| i64::from_le_bytes(c.try_into().expect("8 bytes"))),
+		INT32 => typed(t, count, dims, &t.int32_data, |c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])),
 		BOOL => {
 			// One byte per element in raw data, one int32 each otherwise; any non-zero is true.
 			let data: Vec<u8> = if !t.raw_data.is_empty() {
@@ -971,6 +932,31 @@ pub fn tensor_from_proto(t: &TensorProto) -> Result<Tensor> {
 		},
 		other => Err(EngineError::UnsupportedDtype { dtype: other, place: format!("tensor {}", t.name) }),
 	}
+}
+
+/// A tensor's `count` elements of `T`: from its little-endian raw data when present, else from
+/// its typed field; either must hold exactly `count`.
+fn typed<T: candle_core::WithDType>(
+	t: &TensorProto,
+	count: usize,
+	dims: Vec<usize>,
+	field: &[T],
+	from_le: impl Fn(&[u8]) -> T,
+) -> Result<Tensor> {
+	let width = std::mem::size_of::<T>();
+	let bad = || EngineError::Model(format!("tensor {} holds the wrong number of elements", t.name));
+	let data: Vec<T> = if !t.raw_data.is_empty() {
+		if Some(t.raw_data.len()) != count.checked_mul(width) {
+			return Err(bad());
+		}
+		t.raw_data.chunks_exact(width).map(from_le).collect()
+	} else {
+		field.to_vec()
+	};
+	if data.len() != count {
+		return Err(bad());
+	}
+	Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
 }
 
 /// A result tensor as a request output value. Every NaN becomes the one canonical quiet NaN:
