@@ -181,9 +181,13 @@ pub struct OnnxModel {
 /// Parse an ONNX file and check it against the allowlist; the error names every offending
 /// operator.
 pub fn read_checked(path: &Path) -> Result<ModelProto> {
-	let proto = candle_onnx::read_file(path).map_err(|e| EngineError::Model(format!("not an ONNX model: {e}")))?;
+	let proto = read(path)?;
 	check_allowlist(&proto)?;
 	Ok(proto)
+}
+
+fn read(path: &Path) -> Result<ModelProto> {
+	candle_onnx::read_file(path).map_err(|e| EngineError::Model(format!("not an ONNX model: {e}")))
 }
 
 /// [`read_checked`] on the bytes of an ONNX file.
@@ -303,7 +307,8 @@ fn dtype_name(dtype: i32) -> &'static str {
 
 impl OnnxModel {
 	pub fn load(profile: ExecutionProfile, path: &Path) -> Result<Self> {
-		Self::from_proto(profile, read_checked(path)?)
+		// `from_proto` checks the allowlist.
+		Self::from_proto(profile, read(path)?)
 	}
 
 	/// A model from a parsed graph that passed [`check_allowlist`].
@@ -500,10 +505,7 @@ impl OnnxModel {
 				_ => Ok(None),
 			}
 		};
-		let int_attr =
-			|name: &str, default: i64| node.attribute.iter().find(|a| a.name == name).map_or(default, |a| a.i);
-		let float_attr =
-			|name: &str, default: f32| node.attribute.iter().find(|a| a.name == name).map_or(default, |a| a.f);
+		let attrs = op::Attributes(node);
 		if let Some(linear) = node.output.first().and_then(|o| self.linears.get(o)) {
 			// The weight is the model's, the rows the input's: refuse a product too large.
 			let x = get(0)?;
@@ -588,7 +590,7 @@ impl OnnxModel {
 			"AveragePool" => cnn::pool(node, get(0)?, Pool::Average)?,
 			"GlobalAveragePool" => cnn::global_average_pool(node, get(0)?)?,
 			"HardSigmoid" => {
-				let (alpha, beta) = (float_attr("alpha", 0.2), float_attr("beta", 0.5));
+				let (alpha, beta) = (attrs.float("alpha", 0.2), attrs.float("beta", 0.5));
 				op::map_f32(node, get(0)?, |x| cnn::hard_sigmoid(x, alpha, beta))?
 			},
 			"HardSwish" => op::map_f32(node, get(0)?, |x| x * cnn::hard_sigmoid(x, 1.0 / 6.0, 0.5))?,
@@ -606,7 +608,7 @@ impl OnnxModel {
 				if self.opset < 13 {
 					// Opsets 11–12: the input is taken as a matrix [∏ dims before axis, ∏ the
 					// rest] (default axis 1) and each row is normalised.
-					let axis = int_attr("axis", 1);
+					let axis = attrs.int("axis", 1);
 					let axis = if axis < 0 { axis + rank } else { axis };
 					if !(0..=rank).contains(&axis) {
 						return Err(EngineError::Model(format!("{}: axis {axis} out of range", node_name(node))));
@@ -615,7 +617,7 @@ impl OnnxModel {
 					let rows = x.reshape((outer, x.elem_count() / outer.max(1)))?;
 					ops.softmax_last(&rows)?.reshape(x.dims())?
 				} else {
-					let axis = int_attr("axis", -1);
+					let axis = attrs.int("axis", -1);
 					let axis = if axis < 0 { axis + rank } else { axis };
 					if !(0..rank).contains(&axis) {
 						return Err(EngineError::Model(format!("{}: axis {axis} out of range", node_name(node))));
@@ -651,15 +653,15 @@ impl OnnxModel {
 				}
 			},
 			"Gemm" => {
-				let a = if int_attr("transA", 0) != 0 { get(0)?.t()? } else { get(0)?.clone() };
-				let b = if int_attr("transB", 0) != 0 { get(1)?.clone() } else { get(1)?.t()? };
+				let a = if attrs.int("transA", 0) != 0 { get(0)?.t()? } else { get(0)?.clone() };
+				let b = if attrs.int("transB", 0) != 0 { get(1)?.clone() } else { get(1)?.t()? };
 				within_limit(a.dims2()?.0.saturating_mul(b.dims2()?.0))?;
 				let y = ops.matmul_nt(&a.contiguous()?.unsqueeze(0)?, &b.contiguous()?.unsqueeze(0)?)?.squeeze(0)?;
-				let alpha = float_attr("alpha", 1.0);
+				let alpha = attrs.float("alpha", 1.0);
 				let y = if alpha != 1.0 { y.affine(alpha as f64, 0.0)? } else { y };
 				match node.input.get(2).filter(|n| !n.is_empty()) {
 					Some(_) => {
-						let beta = float_attr("beta", 1.0);
+						let beta = attrs.float("beta", 1.0);
 						let c = get(2)?;
 						// C broadcasts to [M, N] only (ONNX's unidirectional broadcast): a C the
 						// input shapes cannot widen the product.
@@ -679,7 +681,7 @@ impl OnnxModel {
 			"Flatten" => {
 				let x = get(0)?;
 				let rank = x.rank() as i64;
-				let mut axis = int_attr("axis", 1);
+				let mut axis = attrs.int("axis", 1);
 				if axis < 0 {
 					axis += rank;
 				}
@@ -959,16 +961,20 @@ fn typed<T: candle_core::WithDType>(
 	Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
 }
 
+/// A result tensor's dimensions as a value's shape.
+fn output_shape(t: &Tensor) -> Result<Vec<u32>> {
+	t.dims()
+		.iter()
+		.map(|&d| u32::try_from(d))
+		.collect::<std::result::Result<_, _>>()
+		.map_err(|_| EngineError::Model(format!("an output dimension of {:?} does not fit a value", t.dims())))
+}
+
 /// A result tensor as a request output value. Every NaN becomes the one canonical quiet NaN:
 /// CPUs differ in the payload and sign of the NaNs they produce, and honest workers must not
 /// disagree on bits that mean nothing.
 pub fn value_from_tensor(t: &Tensor) -> Result<Value> {
-	let shape: Vec<u32> = t
-		.dims()
-		.iter()
-		.map(|&d| u32::try_from(d))
-		.collect::<std::result::Result<_, _>>()
-		.map_err(|_| EngineError::Model(format!("an output dimension of {:?} does not fit a value", t.dims())))?;
+	let shape = output_shape(t)?;
 	Ok(match t.dtype() {
 		DType::I64 => Value::I64 { shape, data: t.flatten_all()?.to_vec1::<i64>()? },
 		_ => Value::F32 { shape, bits: crate::ops::host(t)?.into_iter().map(canonical_bits).collect() },
@@ -977,12 +983,7 @@ pub fn value_from_tensor(t: &Tensor) -> Result<Value> {
 
 /// A computed tensor as one of a value's named tensors (`u8` is how graphs' `bool`s are held).
 pub fn tensor_value(t: &Tensor) -> Result<TensorValue> {
-	let shape: Vec<u32> = t
-		.dims()
-		.iter()
-		.map(|&d| u32::try_from(d))
-		.collect::<std::result::Result<_, _>>()
-		.map_err(|_| EngineError::Model(format!("an output dimension of {:?} does not fit a value", t.dims())))?;
+	let shape = output_shape(t)?;
 	let flat = t.flatten_all()?;
 	Ok(match t.dtype() {
 		DType::F32 => TensorValue::F32 { shape, bits: crate::ops::host(t)?.into_iter().map(canonical_bits).collect() },

@@ -65,12 +65,7 @@ fn window(node: &NodeProto, input: [usize; 2], kernel: [usize; 2], ceil_mode: bo
 		}
 	};
 	let (strides, dilations) = (pair("strides")?, pair("dilations")?);
-	let auto_pad = node
-		.attribute
-		.iter()
-		.find(|a| a.name == "auto_pad")
-		.map(|a| String::from_utf8_lossy(&a.s).into_owned())
-		.unwrap_or_else(|| "NOTSET".into());
+	let auto_pad = attrs.string("auto_pad", "NOTSET");
 	let mut axes = [Axis { kernel: 0, stride: 0, dilation: 0, pad_begin: 0, pad_end: 0, input: 0, output: 0 }; 2];
 	for d in 0..2 {
 		let span = dilations[d] * (kernel[d].max(1) - 1) + 1;

@@ -8,10 +8,13 @@
 //! is refused when the node runs.
 
 use candle_core::{DType, Device, Tensor};
-use candle_onnx::onnx::{AttributeProto, NodeProto};
+use candle_onnx::onnx::NodeProto;
 use std::collections::HashMap;
 
-use super::onnx::{node_name, within_limit};
+use super::{
+	onnx::{node_name, within_limit},
+	onnx_ops::Attributes,
+};
 use crate::{
 	error::{EngineError, Result},
 	kernels,
@@ -22,30 +25,20 @@ fn model_error(node: &NodeProto, what: impl std::fmt::Display) -> EngineError {
 	EngineError::Model(format!("{}: {what}", node_name(node)))
 }
 
-fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
-	node.attribute.iter().find(|a| a.name == name)
-}
+/// A float list attribute, or its opset-3 `*_as_tensor` form.
 fn floats(node: &NodeProto, name: &str) -> Vec<f32> {
-	match attr(node, name) {
+	let attrs = Attributes(node);
+	match attrs.get(name) {
 		Some(a) if !a.floats.is_empty() => a.floats.clone(),
-		// Opset 3's `*_as_tensor` forms.
-		_ => attr(node, &format!("{name}_as_tensor"))
-			.and_then(|a| a.t.as_ref())
+		_ => attrs
+			.tensor(&format!("{name}_as_tensor"))
 			.and_then(|t| super::onnx::tensor_from_proto(t).ok())
 			.and_then(|t| t.flatten_all().and_then(|t| t.to_dtype(DType::F32)).and_then(|t| t.to_vec1::<f32>()).ok())
 			.unwrap_or_default(),
 	}
 }
 fn ints(node: &NodeProto, name: &str) -> Vec<i64> {
-	attr(node, name).map(|a| a.ints.clone()).unwrap_or_default()
-}
-fn string(node: &NodeProto, name: &str, default: &str) -> String {
-	attr(node, name).map_or_else(|| default.to_string(), |a| String::from_utf8_lossy(&a.s).into_owned())
-}
-fn strings(node: &NodeProto, name: &str) -> Vec<String> {
-	attr(node, name)
-		.map(|a| a.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect())
-		.unwrap_or_default()
+	Attributes(node).ints(name).unwrap_or_default()
 }
 
 /// The input as `[N, F]` f32 rows (a vector is one row; integers are converted).
@@ -72,7 +65,7 @@ fn labels(values: Vec<i64>) -> Result<Tensor> {
 }
 
 fn class_labels(node: &NodeProto) -> Result<Vec<i64>> {
-	if !strings(node, "classlabels_strings").is_empty() {
+	if !Attributes(node).strings("classlabels_strings").is_empty() {
 		return Err(model_error(node, "string class labels are not supported (label the classes with integers)"));
 	}
 	let mut l = ints(node, "classlabels_int64s");
@@ -88,7 +81,7 @@ fn sigmoid(x: f32) -> f32 {
 
 /// `post_transform` applied to one row of scores.
 fn post_transform(node: &NodeProto, row: &mut [f32]) -> Result<()> {
-	match string(node, "post_transform", "NONE").as_str() {
+	match Attributes(node).string("post_transform", "NONE").as_str() {
 		"NONE" => {},
 		"LOGISTIC" => row.iter_mut().for_each(|v| *v = sigmoid(*v)),
 		"SOFTMAX" => kernels::softmax_rows(row, row.len().max(1)),
@@ -135,7 +128,7 @@ pub(crate) fn scaler(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
 
 pub(crate) fn normalizer(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
 	let (mut v, n, f) = rows(node, x)?;
-	let norm = string(node, "norm", "MAX");
+	let norm = Attributes(node).string("norm", "MAX");
 	for row in v.chunks_exact_mut(f.max(1)) {
 		let divisor = match norm.as_str() {
 			"MAX" => row.iter().copied().fold(f32::NEG_INFINITY, f32::max),
@@ -169,7 +162,7 @@ fn linear_scores(node: &NodeProto, x: &[f32], n: usize, f: usize, targets: usize
 
 pub(crate) fn linear_regressor(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
 	let (v, n, f) = rows(node, x)?;
-	let targets = usize::try_from(attr(node, "targets").map_or(1, |a| a.i)).unwrap_or(0).max(1);
+	let targets = usize::try_from(Attributes(node).int("targets", 1)).unwrap_or(0).max(1);
 	let mut y = linear_scores(node, &v, n, f, targets)?;
 	for row in y.chunks_exact_mut(targets) {
 		post_transform(node, row)?;
@@ -249,7 +242,7 @@ impl Forest {
 		let count = tree.len();
 		let features = ints(node, "nodes_featureids");
 		let values = floats(node, "nodes_values");
-		let modes = strings(node, "nodes_modes");
+		let modes = Attributes(node).strings("nodes_modes");
 		let (trues, falses) = (ints(node, "nodes_truenodeids"), ints(node, "nodes_falsenodeids"));
 		let missing = ints(node, "nodes_missing_value_tracks_true");
 		if [id.len(), features.len(), values.len(), modes.len(), trues.len(), falses.len()].iter().any(|&l| l != count)
@@ -366,7 +359,7 @@ impl Forest {
 		if !(base.is_empty() || base.len() == columns) {
 			return Err(model_error(node, format!("{} base values for {columns} outputs", base.len())));
 		}
-		let aggregate = string(node, "aggregate_function", "SUM");
+		let aggregate = Attributes(node).string("aggregate_function", "SUM");
 		let mut out = Vec::with_capacity(n * columns);
 		for row in x.chunks_exact(f.max(1)).take(n) {
 			let mut acc = vec![0f32; columns];
@@ -399,7 +392,7 @@ impl Forest {
 
 pub(crate) fn tree_ensemble_regressor(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
 	let (v, n, f) = rows(node, x)?;
-	let targets = usize::try_from(attr(node, "n_targets").map_or(1, |a| a.i)).unwrap_or(0).max(1);
+	let targets = usize::try_from(Attributes(node).int("n_targets", 1)).unwrap_or(0).max(1);
 	let forest = Forest::read(node, "target", targets)?;
 	let mut y = forest.scores(node, &v, n, f, targets, None)?;
 	for row in y.chunks_exact_mut(targets) {
@@ -442,7 +435,7 @@ pub(crate) fn tree_ensemble_classifier(node: &NodeProto, x: &Tensor) -> Result<V
 /// `ArgMax` along `axis` (the first largest, or the last with `select_last_index`), as i64.
 pub(crate) fn arg_max(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
 	let rank = x.rank().max(1) as i64;
-	let find = |name: &str, default: i64| attr(node, name).map_or(default, |a| a.i);
+	let find = |name: &str, default: i64| Attributes(node).int(name, default);
 	let axis = find("axis", 0);
 	let axis = if axis < 0 { axis + rank } else { axis };
 	if !(0..rank).contains(&axis) {

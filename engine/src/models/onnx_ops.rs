@@ -22,7 +22,7 @@ use crate::{
 pub(crate) struct Attributes<'a>(pub &'a NodeProto);
 
 impl Attributes<'_> {
-	fn get(&self, name: &str) -> Option<&onnx::AttributeProto> {
+	pub fn get(&self, name: &str) -> Option<&onnx::AttributeProto> {
 		self.0.attribute.iter().find(|a| a.name == name)
 	}
 	pub fn int(&self, name: &str, default: i64) -> i64 {
@@ -36,6 +36,14 @@ impl Attributes<'_> {
 	}
 	pub fn tensor(&self, name: &str) -> Option<&onnx::TensorProto> {
 		self.get(name).and_then(|a| a.t.as_ref())
+	}
+	pub fn string(&self, name: &str, default: &str) -> String {
+		self.get(name).map_or_else(|| default.to_string(), |a| String::from_utf8_lossy(&a.s).into_owned())
+	}
+	pub fn strings(&self, name: &str) -> Vec<String> {
+		self.get(name)
+			.map(|a| a.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+			.unwrap_or_default()
 	}
 }
 
