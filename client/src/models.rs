@@ -101,7 +101,7 @@ impl Registration {
 			ModelFormat::LlamaCausalLm => "llama",
 		};
 		let rule = match profile {
-			ExecutionProfile::Portable => ComparisonRule::Exact,
+			ExecutionProfile::Portable | ExecutionProfile::PortableVersion(_) => ComparisonRule::Exact,
 			ExecutionProfile::Fast => opg_engine::FAST_PROFILE_RULE,
 		};
 		if uris.is_empty() {

@@ -78,6 +78,8 @@ pub enum EngineError {
 	UnsupportedOpset { domain: String, version: i64, min: i64, max: i64 },
 	#[error("unsupported ONNX data type {dtype} in {place}")]
 	UnsupportedDtype { dtype: i32, place: String },
+	#[error("portable profile version {version} is not implemented by this engine (it implements {implemented})")]
+	UnsupportedProfile { version: u16, implemented: String },
 	#[error("model does not match its format: {0}")]
 	Model(String),
 	#[error("cannot make a bundle: {0}")]

@@ -25,6 +25,7 @@ pub use error::{EngineError, InputError, Result};
 pub use manifest::{Architecture, Manifest, Pooling};
 pub use opg_primitives::inference::{Answer, ExecutionProfile, NamedTensor, Rejection, TensorValue, Value};
 pub use opg_primitives::value_json;
+pub use ops::PORTABLE_VERSIONS;
 pub use store::{ModelStore, VerifiedBundle};
 
 use models::{bert::BertEmbedder, llama::LlamaModel, onnx::OnnxModel, onnx_text::OnnxTextModel};
@@ -84,7 +85,10 @@ pub struct Model {
 }
 
 impl Model {
+	/// Load `bundle` for `profile`. A portable version this engine does not implement is refused
+	/// before any file is read.
 	pub fn load(bundle: &VerifiedBundle, profile: ExecutionProfile) -> Result<Self> {
+		ops::Kernels::for_profile(profile)?;
 		let kind = match &bundle.manifest.architecture {
 			Architecture::Onnx { graph } => Kind::Onnx(Box::new(OnnxModel::load(profile, &bundle.path(graph))?)),
 			Architecture::OnnxText { graph, tokenizer, max_tokens, pooling, normalize } => {

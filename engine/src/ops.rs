@@ -1,9 +1,9 @@
 //! The handful of numeric operations whose results depend on how they are computed, behind one
 //! API with two implementations:
 //!
-//! - [`ExecutionProfile::Portable`]: the fixed-order kernels of [`crate::kernels`], bit-identical
-//!   on every CPU and thread count;
-//! - [`ExecutionProfile::Fast`]: candle's native CPU paths (gemm with run-time SIMD dispatch for
+//! - [`Kernels::PortableV1`] (the portable profile, version 1): the fixed-order kernels of
+//!   [`crate::kernels`], bit-identical on every CPU and thread count;
+//! - [`Kernels::Fast`]: candle's native CPU paths (gemm with run-time SIMD dispatch for
 //!   attention, quantized kernels, fused norms, the system libm), compared on chain with a
 //!   tolerance. Dense linear layers share the tiled kernel, which measured as fast as any
 //!   alternative here (docs/BENCHMARKS.md).
@@ -67,27 +67,56 @@ impl Linear {
 
 	/// From a quantized weight: kept quantized in the fast profile, dequantized (exactly, for
 	/// q8_0: an f16 scale times an i8 fits an f32 mantissa) in the portable one.
-	pub fn quantized(profile: ExecutionProfile, q: candle_core::quantized::QTensor) -> Result<Self> {
+	pub fn quantized(kernels: Kernels, q: candle_core::quantized::QTensor) -> Result<Self> {
 		let (out, inp) = q.shape().dims2()?;
-		let weight = match profile {
-			ExecutionProfile::Portable => {
+		let weight = match kernels {
+			Kernels::PortableV1 => {
 				Weight::Packed(kernels::PackedRows::new(host(&q.dequantize(&Device::Cpu)?)?, out, inp))
 			},
-			ExecutionProfile::Fast => Weight::Quantized(QMatMul::from_qtensor(q)?),
+			Kernels::Fast => Weight::Quantized(QMatMul::from_qtensor(q)?),
 		};
 		Ok(Self { weight, bias: None, shape: (out, inp) })
+	}
+}
+
+/// The versions of the portable profile this engine implements. Version 1's kernels sum in the
+/// orders [`crate::kernels`] documents; a kernel that sums in another order is a new version,
+/// added here beside the old one, which keeps its bits.
+pub const PORTABLE_VERSIONS: std::ops::RangeInclusive<u16> = 1..=1;
+
+/// The kernels a model runs on, resolved once from its chain profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+	/// Version 1 of the portable profile.
+	PortableV1,
+	/// The fast profile.
+	Fast,
+}
+
+impl Kernels {
+	/// The kernels of `profile`, or [`EngineError::UnsupportedProfile`] for a portable version
+	/// this engine does not implement (so it declines the model rather than run it in other bits).
+	pub fn for_profile(profile: ExecutionProfile) -> Result<Self> {
+		match profile {
+			ExecutionProfile::Portable => Ok(Self::PortableV1),
+			ExecutionProfile::Fast => Ok(Self::Fast),
+			ExecutionProfile::PortableVersion(version) => Err(EngineError::UnsupportedProfile {
+				version,
+				implemented: format!("{}..={}", PORTABLE_VERSIONS.start(), PORTABLE_VERSIONS.end()),
+			}),
+		}
 	}
 }
 
 /// The profile-dependent operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ops {
-	pub profile: ExecutionProfile,
+	pub kernels: Kernels,
 }
 
 impl Ops {
-	pub fn new(profile: ExecutionProfile) -> Self {
-		Self { profile }
+	pub fn new(profile: ExecutionProfile) -> Result<Self> {
+		Ok(Self { kernels: Kernels::for_profile(profile)? })
 	}
 
 	/// `x[…, in] → […, out]`.
@@ -116,9 +145,9 @@ impl Ops {
 
 	/// `a[B…, m, k] · b[B…, n, k]ᵀ → [B…, m, n]` with matching batch dimensions.
 	pub fn matmul_nt(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-		match self.profile {
-			ExecutionProfile::Fast => Ok(a.contiguous()?.matmul(&b.t()?.contiguous()?)?),
-			ExecutionProfile::Portable => {
+		match self.kernels {
+			Kernels::Fast => Ok(a.contiguous()?.matmul(&b.t()?.contiguous()?)?),
+			Kernels::PortableV1 => {
 				let (ad, bd) = (a.dims(), b.dims());
 				if ad.len() < 2 || ad.len() != bd.len() || ad[..ad.len() - 2] != bd[..bd.len() - 2] {
 					return Err(EngineError::Model(format!("matmul of {ad:?} by {bd:?}ᵀ")));
@@ -149,9 +178,9 @@ impl Ops {
 
 	/// `a[B…, m, k] · b[B…, k, n] → [B…, m, n]`.
 	pub fn matmul(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-		match self.profile {
-			ExecutionProfile::Fast => Ok(a.contiguous()?.matmul(&b.contiguous()?)?),
-			ExecutionProfile::Portable => {
+		match self.kernels {
+			Kernels::Fast => Ok(a.contiguous()?.matmul(&b.contiguous()?)?),
+			Kernels::PortableV1 => {
 				let r = b.rank();
 				if r < 2 {
 					return Err(EngineError::Model(format!("matmul by a rank-{r} tensor")));
@@ -162,9 +191,9 @@ impl Ops {
 	}
 
 	pub fn softmax_last(&self, x: &Tensor) -> Result<Tensor> {
-		match self.profile {
-			ExecutionProfile::Fast => Ok(candle_nn::ops::softmax_last_dim(&x.contiguous()?)?),
-			ExecutionProfile::Portable => {
+		match self.kernels {
+			Kernels::Fast => Ok(candle_nn::ops::softmax_last_dim(&x.contiguous()?)?),
+			Kernels::PortableV1 => {
 				let width = *x.dims().last().unwrap_or(&1);
 				let mut v = host(x)?;
 				kernels::softmax_rows(&mut v, width);
@@ -174,12 +203,12 @@ impl Ops {
 	}
 
 	pub fn layer_norm(&self, x: &Tensor, norm: &Norm) -> Result<Tensor> {
-		match self.profile {
-			ExecutionProfile::Fast => {
+		match self.kernels {
+			Kernels::Fast => {
 				let beta = norm.beta.clone().map_or_else(|| norm.gamma.zeros_like(), Ok)?;
 				Ok(candle_nn::ops::layer_norm(&x.contiguous()?, &norm.gamma, &beta, norm.eps)?)
 			},
-			ExecutionProfile::Portable => {
+			Kernels::PortableV1 => {
 				self.check_width(x, norm)?;
 				let mut v = host(x)?;
 				let zeros;
@@ -197,9 +226,9 @@ impl Ops {
 	}
 
 	pub fn rms_norm(&self, x: &Tensor, norm: &Norm) -> Result<Tensor> {
-		match self.profile {
-			ExecutionProfile::Fast => Ok(candle_nn::ops::rms_norm(&x.contiguous()?, &norm.gamma, norm.eps)?),
-			ExecutionProfile::Portable => {
+		match self.kernels {
+			Kernels::Fast => Ok(candle_nn::ops::rms_norm(&x.contiguous()?, &norm.gamma, norm.eps)?),
+			Kernels::PortableV1 => {
 				self.check_width(x, norm)?;
 				let mut v = host(x)?;
 				kernels::rms_norm_rows(&mut v, &norm.gamma_host, norm.eps);
@@ -209,8 +238,8 @@ impl Ops {
 	}
 
 	pub fn activate(&self, x: &Tensor, a: Activation) -> Result<Tensor> {
-		match self.profile {
-			ExecutionProfile::Fast => Ok(match a {
+		match self.kernels {
+			Kernels::Fast => Ok(match a {
 				Activation::GeluErf => x.gelu_erf()?,
 				Activation::Silu => x.silu()?,
 				Activation::Relu => x.relu()?,
@@ -218,7 +247,7 @@ impl Ops {
 				Activation::Tanh => x.tanh()?,
 				Activation::Exp => x.exp()?,
 			}),
-			ExecutionProfile::Portable => {
+			Kernels::PortableV1 => {
 				let mut v = host(x)?;
 				kernels::activate_in_place(&mut v, a);
 				from_host(v, x.dims())
@@ -229,8 +258,8 @@ impl Ops {
 	/// Mean over the rows of `[rows, width]`, then optionally L2-normalised.
 	pub fn mean_pool(&self, x: &Tensor, normalize: bool) -> Result<Tensor> {
 		let (rows, width) = x.dims2()?;
-		match self.profile {
-			ExecutionProfile::Fast => {
+		match self.kernels {
+			Kernels::Fast => {
 				let mean = x.mean(0)?;
 				if !normalize {
 					return Ok(mean);
@@ -238,7 +267,7 @@ impl Ops {
 				let norm = mean.sqr()?.sum_all()?.sqrt()?.maximum(1e-12)?;
 				Ok(mean.broadcast_div(&norm)?)
 			},
-			ExecutionProfile::Portable => {
+			Kernels::PortableV1 => {
 				let mut v = kernels::mean_rows(&host(x)?, rows, width);
 				if normalize {
 					kernels::l2_normalize(&mut v);

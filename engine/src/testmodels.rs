@@ -821,6 +821,19 @@ pub const EXPORTED_LAYOUT_GRAPHS: [(&str, &[u8]); 3] = [
 	(MOBILENET_ONNX, include_bytes!("../testdata/mobilenet-torchvision-layout.onnx")),
 ];
 
+/// Models exported by the real tools with seeded random weights, written by
+/// `engine/tests/scripts/torch_exports.py` (torch 2.15.0, torchvision 0.29.2, transformers 5.25.0;
+/// engine/testdata/README.md) and committed: Hugging Face's `BertModel` (2 layers, hidden 32,
+/// vocabulary 120) through `torch.onnx` at opsets 14 and 17 (inputs as [`golden_bert_input`]),
+/// torchvision's ResNet-18 at a quarter of its width and MobileNetV2 at width 0.25 (images as
+/// [`golden_image`]).
+pub const TORCH_EXPORTS: [(&str, &[u8]); 4] = [
+	("bert-torch-opset14", include_bytes!("../testdata/bert-torch-opset14.onnx")),
+	("bert-torch-opset17", include_bytes!("../testdata/bert-torch-opset17.onnx")),
+	("resnet18-torchvision", include_bytes!("../testdata/resnet18-torchvision.onnx")),
+	("mobilenetv2-torchvision", include_bytes!("../testdata/mobilenetv2-torchvision.onnx")),
+];
+
 /// A WordPiece `tokenizer.json` (BERT's normaliser, pre-tokeniser and `[CLS]`/`[SEP]`) whose
 /// 120 ids fit [`BERT_ONNX`]'s vocabulary: specials, letters, `##`letters and a few words.
 pub fn tiny_wordpiece_tokenizer_json() -> String {
@@ -865,7 +878,7 @@ pub fn write_all(root: &Path) -> Result<()> {
 	write_onnx_mlp(&root.join(ONNX_UNSUPPORTED), Some("LSTM"))?;
 	write_tiny_llama_safetensors(&root.join(TINY_LLAMA))?;
 	write_tiny_llama_gguf(&root.join(TINY_LLAMA_GGUF))?;
-	for (name, graph) in EXPORTED_LAYOUT_GRAPHS {
+	for (name, graph) in EXPORTED_LAYOUT_GRAPHS.into_iter().chain(TORCH_EXPORTS) {
 		write_onnx_graph(&root.join(name), graph)?;
 	}
 	Ok(())

@@ -80,8 +80,8 @@ fn portable_outputs_match_the_golden_hashes_on_every_cpu_level_and_thread_count(
 		parse(&std::fs::read_to_string(workspace().join("engine/golden/portable.txt")).expect("golden file"));
 	assert_eq!(
 		expected.len(),
-		8,
-		"golden file covers the ONNX MLP, both Llama formats, the BERT, ResNet and MobileNet graphs and two MiniLM texts"
+		12,
+		"golden file covers the ONNX MLP, both Llama formats, the BERT, ResNet and MobileNet graphs, the four torch exports and two MiniLM texts"
 	);
 	// The workspace builds for the target's baseline CPU (no `target-cpu` in its
 	// configuration), so its own binary is the baseline check and only `native` needs a build

@@ -44,6 +44,30 @@ fn onnx_mlp_runs_in_both_profiles_and_they_agree_within_tolerance() {
 }
 
 #[test]
+fn a_portable_version_the_engine_lacks_is_declined_and_v1_is_what_runs() {
+	assert_eq!(opg_engine::PORTABLE_VERSIONS, 1..=1);
+	let store_dir = tempfile::tempdir().unwrap();
+	let store = opg_engine::ModelStore::open(store_dir.path()).unwrap();
+	for name in [testmodels::ONNX_MLP, testmodels::TINY_LLAMA_GGUF] {
+		let id = store.import_dir(&models_dir().join(name), u64::MAX).unwrap();
+		let bundle = store.open_model(&id).unwrap();
+		// A model registered under a later version never runs on version 1's kernels.
+		match opg_engine::Model::load(&bundle, PortableVersion(2)) {
+			Err(e @ EngineError::UnsupportedProfile { version: 2, .. }) => {
+				assert_eq!(
+					e.to_string(),
+					"portable profile version 2 is not implemented by this engine (it implements 1..=1)"
+				)
+			},
+			Err(other) => panic!("{name}: expected UnsupportedProfile, got {other}"),
+			Ok(_) => panic!("{name}: loaded under an unimplemented portable version"),
+		}
+		let v1 = opg_engine::Model::load(&bundle, opg_engine::ExecutionProfile::portable(1)).unwrap();
+		assert_eq!(v1.profile, Portable);
+	}
+}
+
+#[test]
 fn the_onnx_interpreter_matches_candle_onnx_simple_eval() {
 	let input = testmodels::golden_mlp_input();
 	let bundle = models_dir().join(testmodels::ONNX_MLP);
@@ -583,14 +607,14 @@ fn operators_of_another_domain_are_listed_by_name() {
 	model.opset_import.push(OperatorSetIdProto { domain: "ai.onnx.ml".into(), version: 3 });
 	let graph = model.graph.as_mut().unwrap();
 	graph.node.push(NodeProto {
-		op_type: "ZipMap".into(),
+		op_type: "DictVectorizer".into(),
 		domain: "ai.onnx.ml".into(),
 		input: vec!["probs".into()],
 		output: vec!["unused".into()],
 		..Default::default()
 	});
 	match opg_engine::models::onnx::check_allowlist(&model) {
-		Err(EngineError::UnsupportedOperators(ops)) => assert_eq!(ops, ["ai.onnx.ml:ZipMap"]),
+		Err(EngineError::UnsupportedOperators(ops)) => assert_eq!(ops, ["ai.onnx.ml:DictVectorizer"]),
 		other => panic!("expected the missing operators, got {other:?}"),
 	}
 	// Without the node, the ml opset import alone does not matter.

@@ -42,6 +42,78 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 	a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
+/// `output` has `expected`'s tensors, in order and by name (a lone f32 output stands for the
+/// one expected tensor): f32 within 1e-4 of onnxruntime's, every other type exactly.
+fn assert_matches_onnxruntime(label: &str, output: &Value, expected: &[opg_engine::NamedTensor]) {
+	use opg_engine::TensorValue;
+	let got: Vec<(Option<Vec<u8>>, TensorValue)> = match output.clone() {
+		Value::Tensors(tensors) => tensors.into_iter().map(|t| (Some(t.name), t.tensor)).collect(),
+		Value::F32 { shape, bits } => vec![(None, TensorValue::F32 { shape, bits })],
+		other => panic!("{label}: unexpected output {other:?}"),
+	};
+	assert_eq!(got.len(), expected.len(), "{label}: output count");
+	for ((name, g), e) in got.into_iter().zip(expected) {
+		let what = String::from_utf8_lossy(&e.name);
+		if let Some(name) = name {
+			assert_eq!(name, e.name, "{label}: output order");
+		}
+		match (&g, &e.tensor) {
+			(TensorValue::F32 { shape: gs, bits: gb }, TensorValue::F32 { shape: es, bits: eb }) => {
+				assert_eq!(gs, es, "{label} {what}: shape");
+				let f = |b: &[u32]| b.iter().map(|b| f32::from_bits(*b)).collect::<Vec<_>>();
+				let diff = max_abs_diff(&f(gb), &f(eb));
+				eprintln!("{label} {what}: max |diff| {diff:e}");
+				assert!(diff <= 1e-4, "{label} {what}: max |diff| {diff}");
+			},
+			(g, e) => assert_eq!(g, e, "{label} {what}"),
+		}
+	}
+}
+
+/// A committed model run by tests/scripts/ort_reference.py: its bundle, input and onnxruntime's
+/// outputs.
+fn onnxruntime_reference(work: &Path, onnx: &Path) -> (std::path::PathBuf, Value, Vec<opg_engine::NamedTensor>) {
+	use opg_engine::value_json;
+	let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/ort_reference.py");
+	let io = work.join("io.json");
+	let out = Command::new("python3").arg(&script).args([onnx.as_os_str(), io.as_os_str()]).output().unwrap();
+	assert!(out.status.success(), "ort_reference.py failed: {}", String::from_utf8_lossy(&out.stderr));
+	let io: serde_json::Value = serde_json::from_slice(&std::fs::read(&io).unwrap()).unwrap();
+	let mut input = value_json::value_from_json(&io["inputs"]).unwrap();
+	// A graph with one f32 input takes a lone tensor.
+	if let Value::Tensors(tensors) = &input {
+		if let [opg_engine::NamedTensor { tensor: opg_engine::TensorValue::F32 { shape, bits }, .. }] = &tensors[..] {
+			input = Value::F32 { shape: shape.clone(), bits: bits.clone() };
+		}
+	}
+	let Value::Tensors(expected) = value_json::value_from_json(&io["outputs"]).unwrap() else { panic!("outputs") };
+	let bundle = work.join("bundle");
+	testmodels::write_onnx_graph(&bundle, &std::fs::read(onnx).unwrap()).unwrap();
+	(bundle, input, expected)
+}
+
+/// Models exported by the real tools and committed under engine/testdata (written by
+/// tests/scripts/torch_exports.py; versions in engine/testdata/README.md): Hugging Face's
+/// `BertModel` through `torch.onnx` at opsets 14 and 17, torchvision's ResNet-18 (quarter width)
+/// and MobileNetV2 (width 0.25). Each agrees with onnxruntime in both profiles on a batch of two,
+/// and the portable answer is the same on a second load.
+#[test]
+fn models_exported_by_torch_match_onnxruntime() {
+	for (name, graph) in testmodels::TORCH_EXPORTS {
+		let work = tempfile::tempdir().unwrap();
+		let onnx = work.path().join(format!("{name}.onnx"));
+		std::fs::write(&onnx, graph).unwrap();
+		let (bundle, input, expected) = onnxruntime_reference(work.path(), &onnx);
+		for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+			let output = load(&bundle, profile).run(&input).unwrap();
+			assert_matches_onnxruntime(&format!("{name} {profile}"), &output, &expected);
+			if profile == ExecutionProfile::Portable {
+				assert_eq!(load(&bundle, profile).run(&input).unwrap(), output);
+			}
+		}
+	}
+}
+
 #[test]
 fn minilm_matches_onnxruntime() {
 	let onnx = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("minilm-{}.onnx", std::process::id()));
@@ -88,7 +160,7 @@ fn onnx_mlp_matches_onnxruntime() {
 /// onnxruntime in both profiles: f32 outputs within 1e-4, the integer output exactly.
 #[test]
 fn an_exported_bert_graph_matches_onnxruntime_at_opsets_11_to_17() {
-	use opg_engine::{value_json, TensorValue};
+	use opg_engine::value_json;
 	let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/bert_graph.py");
 	for opset in ["11", "12", "14", "17"] {
 		let work = tempfile::tempdir().unwrap();
@@ -109,24 +181,7 @@ fn an_exported_bert_graph_matches_onnxruntime_at_opsets_11_to_17() {
 		let mut portable = None;
 		for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
 			let output = load(&bundle, profile).run(&input).unwrap();
-			let Value::Tensors(got) = &output else { panic!("named outputs, got {output:?}") };
-			assert_eq!(got.len(), expected.len());
-			for (g, e) in got.iter().zip(&expected) {
-				assert_eq!(g.name, e.name);
-				match (&g.tensor, &e.tensor) {
-					(TensorValue::F32 { shape: gs, bits: gb }, TensorValue::F32 { shape: es, bits: eb }) => {
-						assert_eq!(gs, es);
-						let (g, e): (Vec<f32>, Vec<f32>) = (
-							gb.iter().map(|b| f32::from_bits(*b)).collect(),
-							eb.iter().map(|b| f32::from_bits(*b)).collect(),
-						);
-						let diff = max_abs_diff(&g, &e);
-						eprintln!("opset {opset} {profile:?}: max |diff| {diff:e}");
-						assert!(diff <= 1e-4, "opset {opset} {profile:?}: max |diff| {diff}");
-					},
-					(g, e) => assert_eq!(g, e),
-				}
-			}
+			assert_matches_onnxruntime(&format!("opset {opset} {profile}"), &output, &expected);
 			if profile == ExecutionProfile::Portable {
 				portable = Some(output);
 			}
@@ -176,13 +231,23 @@ fn convolutional_networks_match_onnxruntime() {
 
 /// scikit-learn models converted by skl2onnx (tests/scripts/sklearn_models.py: a scaled
 /// logistic regression, a random forest and gradient boosting over three classes, binary
-/// gradient boosting, a forest regressor and a linear regression) agree with onnxruntime in
-/// both profiles: identical labels, scores and probabilities within 1e-4.
+/// gradient boosting, a forest regressor and a linear regression; and two classifiers in
+/// skl2onnx's default form, probabilities through ZipMap) agree with onnxruntime in both
+/// profiles: identical labels, scores and probabilities within 1e-4.
 #[test]
 fn scikit_learn_models_match_onnxruntime() {
 	use opg_engine::{value_json, TensorValue};
 	let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/sklearn_models.py");
-	for kind in ["logreg", "forest", "boosted", "boosted-binary", "forest-regressor", "linear"] {
+	for kind in [
+		"logreg",
+		"forest",
+		"boosted",
+		"boosted-binary",
+		"forest-regressor",
+		"linear",
+		"logreg-zipmap",
+		"boosted-zipmap",
+	] {
 		let work = tempfile::tempdir().unwrap();
 		let (onnx, io) = (work.path().join("model.onnx"), work.path().join("io.json"));
 		let out = Command::new("python3")
@@ -200,25 +265,7 @@ fn scikit_learn_models_match_onnxruntime() {
 		testmodels::write_onnx_graph(&bundle, &std::fs::read(&onnx).unwrap()).unwrap();
 		for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
 			let output = load(&bundle, profile).run(&rows).unwrap();
-			// One f32 output comes back alone; several come back named.
-			let got: Vec<TensorValue> = match output {
-				Value::Tensors(tensors) => tensors.into_iter().map(|t| t.tensor).collect(),
-				Value::F32 { shape, bits } => vec![TensorValue::F32 { shape, bits }],
-				other => panic!("{kind}: unexpected output {other:?}"),
-			};
-			assert_eq!(got.len(), expected.len(), "{kind}");
-			for (g, e) in got.iter().zip(&expected) {
-				match (g, &e.tensor) {
-					(TensorValue::F32 { shape: gs, bits: gb }, TensorValue::F32 { shape: es, bits: eb }) => {
-						assert_eq!(gs, es, "{kind}");
-						let f = |b: &[u32]| b.iter().map(|b| f32::from_bits(*b)).collect::<Vec<_>>();
-						let diff = max_abs_diff(&f(gb), &f(eb));
-						eprintln!("{kind} {profile:?} {}: max |diff| {diff:e}", String::from_utf8_lossy(&e.name));
-						assert!(diff <= 1e-4, "{kind} {profile:?}: max |diff| {diff}");
-					},
-					(g, e) => assert_eq!(g, e, "{kind} {profile:?}"),
-				}
-			}
+			assert_matches_onnxruntime(&format!("{kind} {profile}"), &output, &expected);
 		}
 	}
 }

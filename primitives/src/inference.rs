@@ -21,12 +21,77 @@ pub enum ModelFormat {
 }
 
 /// How workers must execute a model, which decides how their outputs are compared.
+///
+/// The portable profile is versioned: its bits are fixed by the order in which its kernels sum, so
+/// a faster kernel that sums in another order is a new version, never a change of an old one. A
+/// model registered under a version always runs under that version.
 #[derive(Clone, Copy, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug)]
 pub enum ExecutionProfile {
-	/// Bit-identical on every CPU: outputs compared exactly.
+	/// Version 1 of the portable profile: bit-identical on every CPU, outputs compared exactly.
 	Portable,
 	/// Native speed: outputs compared with a tolerance.
 	Fast,
+	/// A later version (2 and up) of the portable profile. Version 1 is only ever spelled
+	/// [`ExecutionProfile::Portable`], so every profile has one encoding.
+	PortableVersion(u16),
+}
+
+impl ExecutionProfile {
+	/// The portable profile at `version` (1 and up), in its one canonical spelling.
+	pub const fn portable(version: u16) -> Self {
+		if version <= 1 {
+			Self::Portable
+		} else {
+			Self::PortableVersion(version)
+		}
+	}
+
+	/// The portable profile's version, `None` for the fast profile.
+	pub const fn portable_version(self) -> Option<u16> {
+		match self {
+			Self::Portable => Some(1),
+			Self::PortableVersion(v) => Some(v),
+			Self::Fast => None,
+		}
+	}
+
+	/// Whether a chain whose workers implement portable versions `1..=latest_portable` can serve
+	/// this profile: the fast profile, or a portable version in that range in its canonical
+	/// spelling.
+	pub const fn is_served_up_to(self, latest_portable: u16) -> bool {
+		match self {
+			Self::Portable | Self::Fast => true,
+			Self::PortableVersion(v) => 2 <= v && v <= latest_portable,
+		}
+	}
+}
+
+/// `portable` (version 1), `portable-v2`, …, `fast`: the names command lines take.
+impl core::fmt::Display for ExecutionProfile {
+	fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+		match self {
+			Self::Portable => f.write_str("portable"),
+			Self::PortableVersion(v) => write!(f, "portable-v{v}"),
+			Self::Fast => f.write_str("fast"),
+		}
+	}
+}
+
+impl core::str::FromStr for ExecutionProfile {
+	type Err = &'static str;
+
+	/// The names [`Display`](core::fmt::Display) writes, and `portable-v1` for `portable`.
+	fn from_str(s: &str) -> Result<Self, Self::Err> {
+		const EXPECTED: &str = "expected `portable`, `portable-vN` (N ≥ 1) or `fast`";
+		match s {
+			"portable" => Ok(Self::Portable),
+			"fast" => Ok(Self::Fast),
+			_ => match s.strip_prefix("portable-v").map(str::parse::<u16>) {
+				Some(Ok(v)) if v >= 1 => Ok(Self::portable(v)),
+				_ => Err(EXPECTED),
+			},
+		}
+	}
 }
 
 /// When two revealed outputs count as the same answer.
@@ -425,6 +490,39 @@ mod tests {
 	}
 
 	const RULE: ComparisonRule = ComparisonRule::F32Ulps { max_ulps: 4, abs_tol_bits: 0x3586_37bd /* 1e-6 */ };
+
+	#[test]
+	fn portable_versions_have_one_encoding_and_v1_keeps_its_bytes() {
+		// Models registered before versions existed decode as version 1.
+		assert_eq!(ExecutionProfile::Portable.encode(), vec![0]);
+		assert_eq!(ExecutionProfile::Fast.encode(), vec![1]);
+		assert_eq!(ExecutionProfile::portable(1), ExecutionProfile::Portable);
+		assert_eq!(ExecutionProfile::portable(0), ExecutionProfile::Portable);
+		assert_eq!(ExecutionProfile::portable(2), ExecutionProfile::PortableVersion(2));
+		assert_eq!(ExecutionProfile::portable(7).encode(), vec![2, 7, 0]);
+		for v in 1..=5 {
+			assert_eq!(ExecutionProfile::portable(v).portable_version(), Some(v));
+		}
+		assert_eq!(ExecutionProfile::Fast.portable_version(), None);
+
+		// A chain serving versions 1..=2: v1 spelled twice is refused, so is an unserved v3.
+		assert!(ExecutionProfile::Portable.is_served_up_to(1));
+		assert!(ExecutionProfile::Fast.is_served_up_to(1));
+		assert!(ExecutionProfile::PortableVersion(2).is_served_up_to(2));
+		assert!(!ExecutionProfile::PortableVersion(2).is_served_up_to(1));
+		assert!(!ExecutionProfile::PortableVersion(3).is_served_up_to(2));
+		assert!(!ExecutionProfile::PortableVersion(1).is_served_up_to(2));
+		assert!(!ExecutionProfile::PortableVersion(0).is_served_up_to(2));
+
+		// Command-line names round-trip in the canonical spelling.
+		for p in [ExecutionProfile::Portable, ExecutionProfile::Fast, ExecutionProfile::PortableVersion(3)] {
+			assert_eq!(p.to_string().parse::<ExecutionProfile>(), Ok(p));
+		}
+		assert_eq!("portable-v1".parse::<ExecutionProfile>(), Ok(ExecutionProfile::Portable));
+		for bad in ["portable-v0", "portable-v", "portable-v65536", "Portable", "fast-v2", ""] {
+			assert!(bad.parse::<ExecutionProfile>().is_err(), "{bad}");
+		}
+	}
 
 	#[test]
 	fn ulp_distance_is_integer_and_symmetric() {

@@ -5,7 +5,7 @@ use frame_support::{
 	derive_impl,
 	dispatch::DispatchClass,
 	parameter_types,
-	traits::{ConstU128, ConstU32, ConstU64, ConstU8, Get, VariantCountOf},
+	traits::{ConstU128, ConstU16, ConstU32, ConstU64, ConstU8, Get, VariantCountOf},
 	weights::{
 		constants::{ParityDbWeight, WEIGHT_REF_TIME_PER_SECOND},
 		ConstantMultiplier, Weight,
@@ -613,6 +613,8 @@ impl pallet_inference::Config for Runtime {
 	type OnResult = ();
 	type Treasury = TreasuryAccount;
 	type ModelDeposit = ConstU128<{ 10 * OPG }>;
+	/// The engines implement portable version 1 only.
+	type LatestPortableVersion = ConstU16<1>;
 	type VerificationFee = ConstU128<{ MILLI_OPG }>;
 	type TreasuryShare = InferenceTreasuryShare;
 	type DefaultSeats = ConstU32<3>;

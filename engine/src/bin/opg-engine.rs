@@ -24,21 +24,6 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Profile {
-	Portable,
-	Fast,
-}
-
-impl From<Profile> for ExecutionProfile {
-	fn from(p: Profile) -> Self {
-		match p {
-			Profile::Portable => ExecutionProfile::Portable,
-			Profile::Fast => ExecutionProfile::Fast,
-		}
-	}
-}
-
-#[derive(Clone, Copy, ValueEnum)]
 enum PoolingArg {
 	None,
 	Mean,
@@ -98,8 +83,9 @@ enum Command {
 		#[arg(long)]
 		store: PathBuf,
 		id: String,
-		#[arg(long, value_enum, default_value = "portable")]
-		profile: Profile,
+		/// `portable` (version 1), `portable-vN` or `fast`.
+		#[arg(long, default_value = "portable")]
+		profile: ExecutionProfile,
 		#[arg(long, group = "input")]
 		text: Option<String>,
 		#[arg(long, group = "input", value_delimiter = ',')]
@@ -116,8 +102,9 @@ enum Command {
 	/// Print the output hash of every test model on its fixed input (portable profile unless
 	/// told otherwise).
 	Golden {
-		#[arg(long, value_enum, default_value = "portable")]
-		profile: Profile,
+		/// `portable` (version 1), `portable-vN` or `fast`.
+		#[arg(long, default_value = "portable")]
+		profile: ExecutionProfile,
 		/// Directory written by `make-test-models`.
 		models: PathBuf,
 		/// A bundle made by `bundle-sentence-bert` of all-MiniLM-L6-v2.
@@ -133,8 +120,8 @@ enum Command {
 		#[arg(long, default_value_t = 20)]
 		iters: usize,
 		/// Only this profile (default: both).
-		#[arg(long, value_enum)]
-		profile: Option<Profile>,
+		#[arg(long)]
+		profile: Option<ExecutionProfile>,
 	},
 }
 
@@ -210,7 +197,7 @@ fn run(command: Command) -> AnyResult<()> {
 		Command::Run { store, id, profile, text, tokens, input_hex, input_json, json } => {
 			let store = ModelStore::open(store)?;
 			let bundle = store.open_model(&parse_id(&id)?)?;
-			let model = Model::load(&bundle, profile.into())?;
+			let model = Model::load(&bundle, profile)?;
 			let input = match (text, tokens, input_hex, input_json) {
 				(Some(t), _, _, _) => Value::Text(t.into_bytes()),
 				(_, Some(t), _, _) => Value::Tokens(t),
@@ -228,10 +215,8 @@ fn run(command: Command) -> AnyResult<()> {
 				println!("output_hex {}", to_hex(&output.encode()));
 			}
 		},
-		Command::Golden { profile, models, minilm } => golden(profile.into(), &models, minilm.as_deref())?,
-		Command::Bench { models, minilm, iters, profile } => {
-			bench(&models, minilm.as_deref(), iters, profile.map(Into::into))?
-		},
+		Command::Golden { profile, models, minilm } => golden(profile, &models, minilm.as_deref())?,
+		Command::Bench { models, minilm, iters, profile } => bench(&models, minilm.as_deref(), iters, profile)?,
 	}
 	Ok(())
 }
@@ -270,6 +255,10 @@ fn golden(p: ExecutionProfile, models: &Path, minilm: Option<&Path>) -> AnyResul
 		("resnet-onnx".into(), models.join(testmodels::RESNET_ONNX), testmodels::golden_image()),
 		("mobilenet-onnx".into(), models.join(testmodels::MOBILENET_ONNX), testmodels::golden_image()),
 	];
+	for (name, _) in testmodels::TORCH_EXPORTS {
+		let input = if name.starts_with("bert") { testmodels::golden_bert_input() } else { testmodels::golden_image() };
+		cases.push((name.into(), models.join(name), input));
+	}
 	if let Some(dir) = minilm {
 		for (i, text) in testmodels::golden_texts().iter().enumerate() {
 			cases.push((format!("minilm-{i}"), dir.to_path_buf(), Value::Text(text.as_bytes().to_vec())));
@@ -305,7 +294,7 @@ fn bench(models: &Path, minilm: Option<&Path>, iters: usize, only: Option<Execut
 	for profile in
 		[ExecutionProfile::Portable, ExecutionProfile::Fast].into_iter().filter(|p| only.is_none_or(|o| o == *p))
 	{
-		let name = if profile == ExecutionProfile::Portable { "portable" } else { "fast" };
+		let name = profile.to_string();
 		// ONNX MLP, batch 32.
 		let model = load(&models.join(testmodels::ONNX_MLP), profile)?;
 		let batch = 32usize;

@@ -108,7 +108,7 @@ impl BertEmbedder {
 			});
 		}
 		Ok(Self {
-			ops: Ops::new(profile),
+			ops: Ops::new(profile)?,
 			word: w.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
 			position: w.get("embeddings.position_embeddings.weight", &[config.max_position_embeddings, h])?,
 			token_type: w.get("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, h])?,

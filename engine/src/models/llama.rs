@@ -9,7 +9,7 @@ use super::{argmax, read_json, spm::SpmTokenizer, Weights};
 use crate::{
 	error::{io_at, EngineError, InputError, Result},
 	kernels::Activation,
-	ops::{host, Linear, Norm, Ops},
+	ops::{host, Kernels, Linear, Norm, Ops},
 };
 use opg_primitives::inference::ExecutionProfile;
 
@@ -151,6 +151,7 @@ impl LlamaModel {
 	}
 
 	pub fn from_gguf(profile: ExecutionProfile, path: &Path, max_new_tokens: u32) -> Result<Self> {
+		let kernels = Kernels::for_profile(profile)?;
 		let mut file = File::open(path).map_err(io_at(path))?;
 		let content = super::gguf::read_content(&mut file)?;
 		let meta = |key: &str| -> Result<&gguf_file::Value> {
@@ -198,7 +199,7 @@ impl LlamaModel {
 					q.shape().dims()
 				)));
 			}
-			Linear::quantized(profile, q)
+			Linear::quantized(kernels, q)
 		};
 		let mut blocks = Vec::with_capacity(config.num_hidden_layers);
 		let mut norms = Vec::new();
@@ -218,7 +219,7 @@ impl LlamaModel {
 		let lm_head = if content.tensor_infos.contains_key("output.weight") {
 			linear("output.weight", vocab, h)?
 		} else {
-			Linear::quantized(profile, tensor("token_embd.weight")?)?
+			Linear::quantized(kernels, tensor("token_embd.weight")?)?
 		};
 		let mut norm = |name: &str| -> Result<Norm> {
 			let t = tensor(name)?.dequantize(&Device::Cpu)?;
@@ -254,7 +255,7 @@ impl LlamaModel {
 		let (cos, sin) =
 			rope_tables(config.head_dim(), config.max_position_embeddings.min(1 << 16), config.rope_theta)?;
 		Ok(Self {
-			ops: Ops::new(profile),
+			ops: Ops::new(profile)?,
 			embed,
 			blocks,
 			norm,

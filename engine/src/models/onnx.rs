@@ -14,7 +14,7 @@ use std::{collections::HashMap, path::Path};
 use super::{
 	onnx_cnn::{self as cnn, Pool},
 	onnx_ml as ml,
-	onnx_ops::{self as op, Compare, Reduce},
+	onnx_ops::{self as op, Compare, Logic, Reduce},
 };
 use crate::{
 	error::{EngineError, InputError, Result},
@@ -26,6 +26,7 @@ use opg_primitives::inference::{ExecutionProfile, NamedTensor, TensorValue, Valu
 /// Operators both profiles implement.
 pub const ALLOWED_OPERATORS: &[&str] = &[
 	"Add",
+	"And",
 	"ArgMax",
 	"AveragePool",
 	"BatchNormalization",
@@ -44,17 +45,23 @@ pub const ALLOWED_OPERATORS: &[&str] = &[
 	"Gemm",
 	"GlobalAveragePool",
 	"Greater",
+	"GreaterOrEqual",
 	"HardSigmoid",
 	"HardSwish",
 	"Identity",
+	"IsInf",
+	"IsNaN",
 	"LayerNormalization",
 	"Less",
+	"LessOrEqual",
 	"MatMul",
 	"MaxPool",
 	"Mul",
 	"Neg",
 	"Not",
+	"Or",
 	"Pow",
+	"Range",
 	"ReduceMean",
 	"ReduceSum",
 	"Relu",
@@ -70,10 +77,18 @@ pub const ALLOWED_OPERATORS: &[&str] = &[
 	"Transpose",
 	"Unsqueeze",
 	"Where",
+	"Xor",
 ];
 /// Operators of the `ai.onnx.ml` domain both profiles implement.
-pub const ALLOWED_ML_OPERATORS: &[&str] =
-	&["LinearClassifier", "LinearRegressor", "Normalizer", "Scaler", "TreeEnsembleClassifier", "TreeEnsembleRegressor"];
+pub const ALLOWED_ML_OPERATORS: &[&str] = &[
+	"LinearClassifier",
+	"LinearRegressor",
+	"Normalizer",
+	"Scaler",
+	"TreeEnsembleClassifier",
+	"TreeEnsembleRegressor",
+	"ZipMap",
+];
 /// `ai.onnx.ml` opset versions accepted.
 pub const ML_OPSETS: std::ops::RangeInclusive<i64> = 1..=5;
 const ML_DOMAIN: &str = "ai.onnx.ml";
@@ -266,8 +281,14 @@ pub fn check_allowlist(proto: &ModelProto) -> Result<()> {
 			None => return Err(EngineError::Model(format!("Constant {} has no tensor value", node.name))),
 		}
 	}
-	for info in graph.input.iter().chain(&graph.output) {
+	for info in &graph.input {
 		let dtype = tensor_type(info)?.elem_type;
+		if !SUPPORTED_DTYPES.contains(&dtype) {
+			return Err(EngineError::UnsupportedDtype { dtype, place: format!("graph value {}", info.name) });
+		}
+	}
+	for info in &graph.output {
+		let dtype = output_dtype(graph, info)?;
 		if !SUPPORTED_DTYPES.contains(&dtype) {
 			return Err(EngineError::UnsupportedDtype { dtype, place: format!("graph value {}", info.name) });
 		}
@@ -285,6 +306,21 @@ pub fn check_allowlist(proto: &ModelProto) -> Result<()> {
 		return Err(EngineError::Model("the graph's outputs need distinct, non-empty names".into()));
 	}
 	Ok(())
+}
+
+/// The element type a graph output is returned as. A tensor is returned as itself; ZipMap's
+/// sequence of maps from class label to probability is returned as the `[N, C]` f32 tensor of
+/// probabilities it was made from (class `c`'s probability in column `c`, in the order of the
+/// node's labels), which holds the same numbers in one canonical encoding.
+fn output_dtype(graph: &onnx::GraphProto, info: &onnx::ValueInfoProto) -> Result<i32> {
+	match info.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+		Some(type_proto::Value::SequenceType(_))
+			if graph.node.iter().any(|n| n.op_type == "ZipMap" && n.output.first() == Some(&info.name)) =>
+		{
+			Ok(FLOAT)
+		},
+		_ => Ok(tensor_type(info)?.elem_type),
+	}
 }
 
 fn tensor_type(info: &onnx::ValueInfoProto) -> Result<&type_proto::Tensor> {
@@ -336,7 +372,7 @@ impl OnnxModel {
 		let outputs = graph
 			.output
 			.iter()
-			.map(|o| Ok(OutputSpec { name: o.name.clone(), dtype: tensor_type(o)?.elem_type }))
+			.map(|o| Ok(OutputSpec { name: o.name.clone(), dtype: output_dtype(graph, o)? }))
 			.collect::<Result<Vec<_>>>()?;
 		let mut initializers = HashMap::new();
 		for t in &graph.initializer {
@@ -355,7 +391,7 @@ impl OnnxModel {
 			.map(|o| o.version)
 			.max()
 			.unwrap_or(MAX_OPSET);
-		Ok(Self { ops: Ops::new(profile), opset, proto, inputs, outputs, initializers, linears })
+		Ok(Self { ops: Ops::new(profile)?, opset, proto, inputs, outputs, initializers, linears })
 	}
 
 	/// The graph's inputs: name and ONNX element type, in the graph's order.
@@ -533,6 +569,7 @@ impl OnnxModel {
 				"LinearClassifier" => ml::linear_classifier(node, get(0)?)?,
 				"TreeEnsembleRegressor" => vec![ml::tree_ensemble_regressor(node, get(0)?)?],
 				"TreeEnsembleClassifier" => ml::tree_ensemble_classifier(node, get(0)?)?,
+				"ZipMap" => vec![ml::zip_map(node, get(0)?)?],
 				other => return Err(EngineError::UnsupportedOperators(vec![format!("{ML_DOMAIN}:{other}")])),
 			});
 		}
@@ -565,7 +602,14 @@ impl OnnxModel {
 			"Cast" => op::cast(node, get(0)?)?,
 			"Equal" => op::compare(node, get(0)?, get(1)?, Compare::Equal)?,
 			"Less" => op::compare(node, get(0)?, get(1)?, Compare::Less)?,
+			"LessOrEqual" => op::compare(node, get(0)?, get(1)?, Compare::LessOrEqual)?,
 			"Greater" => op::compare(node, get(0)?, get(1)?, Compare::Greater)?,
+			"GreaterOrEqual" => op::compare(node, get(0)?, get(1)?, Compare::GreaterOrEqual)?,
+			"And" => op::logic(node, get(0)?, get(1)?, Logic::And)?,
+			"Or" => op::logic(node, get(0)?, get(1)?, Logic::Or)?,
+			"Xor" => op::logic(node, get(0)?, get(1)?, Logic::Xor)?,
+			"IsNaN" | "IsInf" => op::is_special(node, get(0)?)?,
+			"Range" => op::range(node, get(0)?, get(1)?, get(2)?)?,
 			"Not" => op::not(node, get(0)?)?,
 			"Where" => op::where_(node, get(0)?, get(1)?, get(2)?)?,
 			"Clip" => op::clip(node, get(0)?, optional(1)?, optional(2)?)?,

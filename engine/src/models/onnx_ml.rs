@@ -432,6 +432,25 @@ pub(crate) fn tree_ensemble_classifier(node: &NodeProto, x: &Tensor) -> Result<V
 	Ok(vec![labels(picked)?, matrix(scores, n, classes.len())?])
 }
 
+/// `ZipMap`: the `[N, C]` probabilities a classifier made, one column per label of the node's
+/// `classlabels_int64s` or `classlabels_strings`. The graph returns them as that tensor (see
+/// `onnx::output_dtype`), so this checks that every label has its column and passes them on.
+pub(crate) fn zip_map(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
+	let attrs = Attributes(node);
+	let labels = match (attrs.get("classlabels_int64s"), attrs.get("classlabels_strings")) {
+		(Some(ints), None) => ints.ints.len(),
+		(None, Some(strings)) => strings.strings.len(),
+		_ => return Err(model_error(node, "needs exactly one of classlabels_int64s and classlabels_strings")),
+	};
+	if x.dtype() != DType::F32 || x.rank() != 2 || x.dim(1)? != labels {
+		return Err(model_error(
+			node,
+			format!("takes [N, {labels}] f32 probabilities, got {:?} {:?}", x.dtype(), x.dims()),
+		));
+	}
+	Ok(x.clone())
+}
+
 /// `ArgMax` along `axis` (the first largest, or the last with `select_last_index`), as i64.
 pub(crate) fn arg_max(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
 	let rank = x.rank().max(1) as i64;

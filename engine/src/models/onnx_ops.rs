@@ -289,7 +289,9 @@ pub(crate) fn cast(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
 pub(crate) enum Compare {
 	Equal,
 	Less,
+	LessOrEqual,
 	Greater,
+	GreaterOrEqual,
 }
 
 pub(crate) fn compare(node: &NodeProto, a: &Tensor, b: &Tensor, op: Compare) -> Result<Tensor> {
@@ -301,8 +303,101 @@ pub(crate) fn compare(node: &NodeProto, a: &Tensor, b: &Tensor, op: Compare) -> 
 	Ok(match op {
 		Compare::Equal => a.eq(&b)?,
 		Compare::Less => a.lt(&b)?,
+		Compare::LessOrEqual => a.le(&b)?,
 		Compare::Greater => a.gt(&b)?,
+		Compare::GreaterOrEqual => a.ge(&b)?,
 	})
+}
+
+/// A logical operator on two bool tensors, with broadcasting.
+#[derive(Clone, Copy)]
+pub(crate) enum Logic {
+	And,
+	Or,
+	Xor,
+}
+
+pub(crate) fn logic(node: &NodeProto, a: &Tensor, b: &Tensor, op: Logic) -> Result<Tensor> {
+	if a.dtype() != DType::U8 || b.dtype() != DType::U8 {
+		return Err(model_error(node, "takes bool"));
+	}
+	let dims = broadcast_dims(node, &[a.dims(), b.dims()])?;
+	let flat = |t: &Tensor| -> Result<Vec<u8>> { Ok(t.broadcast_as(dims.clone())?.flatten_all()?.to_vec1::<u8>()?) };
+	let (a, b) = (flat(a)?, flat(b)?);
+	let v: Vec<u8> = a
+		.iter()
+		.zip(&b)
+		.map(|(&x, &y)| {
+			let (x, y) = (x != 0, y != 0);
+			u8::from(match op {
+				Logic::And => x && y,
+				Logic::Or => x || y,
+				Logic::Xor => x != y,
+			})
+		})
+		.collect();
+	Ok(Tensor::from_vec(v, dims, &Device::Cpu)?)
+}
+
+/// `IsNaN`, and `IsInf` with its `detect_negative` / `detect_positive` attributes: an f32
+/// tensor's elements tested by their bits, as bool.
+pub(crate) fn is_special(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
+	if x.dtype() != DType::F32 {
+		return Err(model_error(node, "takes f32"));
+	}
+	let attrs = Attributes(node);
+	let (negative, positive) = (attrs.int("detect_negative", 1) != 0, attrs.int("detect_positive", 1) != 0);
+	let test = |f: f32| match node.op_type.as_str() {
+		"IsNaN" => f.is_nan(),
+		_ => f.is_infinite() && if f > 0.0 { positive } else { negative },
+	};
+	let v: Vec<u8> = host(x)?.into_iter().map(|f| u8::from(test(f))).collect();
+	Ok(Tensor::from_vec(v, x.dims(), &Device::Cpu)?)
+}
+
+/// `Range(start, limit, delta)` on scalars of one type: `max(ceil((limit − start) / delta), 0)`
+/// elements `start + i·delta`, as the operator defines them. Integers are exact (a count or an
+/// element that overflows is the graph's error); f32 uses IEEE division, ceiling and one
+/// multiply-add per element (separate roundings), the same on every CPU.
+pub(crate) fn range(node: &NodeProto, start: &Tensor, limit: &Tensor, delta: &Tensor) -> Result<Tensor> {
+	if start.dtype() != limit.dtype() || start.dtype() != delta.dtype() {
+		return Err(model_error(node, "takes start, limit and delta of one type"));
+	}
+	if [start, limit, delta].iter().any(|t| t.elem_count() != 1) {
+		return Err(model_error(node, "takes scalars"));
+	}
+	match start.dtype() {
+		DType::F32 => {
+			let [s, l, d] = [start, limit, delta].map(|t| host(t).map(|v| v[0]));
+			let (s, l, d) = (s?, l?, d?);
+			let count = ((l - s) / d).ceil();
+			if !count.is_finite() {
+				return Err(model_error(node, format!("cannot count from {s} to {l} by {d}")));
+			}
+			let n = if count > 0.0 { count as usize } else { 0 };
+			within_limit(n)?;
+			let v: Vec<f32> = (0..n).map(|i| s + i as f32 * d).collect();
+			Ok(Tensor::from_vec(v, n, &Device::Cpu)?)
+		},
+		dtype @ (DType::I64 | DType::I32) => {
+			let [s, l, d] = [start, limit, delta].map(|t| integers(node, t).map(|v| v[0]));
+			let (s, l, d) = (s?, l?, d?);
+			if d == 0 {
+				return Err(model_error(node, "has a zero delta"));
+			}
+			let span = i128::from(l) - i128::from(s);
+			let d128 = i128::from(d);
+			// Ceiling division of the span by the delta, in i128 so nothing overflows.
+			let count = span / d128 + i128::from(span % d128 != 0 && (span < 0) == (d128 < 0));
+			let n = usize::try_from(count.max(0)).unwrap_or(usize::MAX);
+			within_limit(n)?;
+			// Every element lies between start and limit, so wrapping arithmetic is exact.
+			let v: Vec<i64> = (0..n as i64).map(|i| s.wrapping_add(i.wrapping_mul(d))).collect();
+			let t = i64_vector(v)?;
+			Ok(if dtype == DType::I32 { t.to_dtype(DType::I32)? } else { t })
+		},
+		other => Err(model_error(node, format!("takes f32, i64 or i32, got {other:?}"))),
+	}
 }
 
 pub(crate) fn not(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
@@ -445,4 +540,83 @@ pub(crate) fn layer_normalization(
 	let rows = x.elem_count() / width.max(1);
 	let y = ops.layer_norm(&x.reshape((rows, width))?, &norm)?;
 	Ok(y.reshape(x.dims())?)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn node(op: &str, attribute: Vec<onnx::AttributeProto>) -> NodeProto {
+		NodeProto { op_type: op.into(), name: format!("/{op}"), attribute, ..Default::default() }
+	}
+
+	fn bools(v: &[u8], dims: &[usize]) -> Tensor {
+		Tensor::from_vec(v.to_vec(), dims, &Device::Cpu).unwrap()
+	}
+
+	fn scalar<T: candle_core::WithDType>(v: T) -> Tensor {
+		Tensor::new(v, &Device::Cpu).unwrap()
+	}
+
+	#[test]
+	fn logic_broadcasts_over_bools_and_refuses_other_types() {
+		let (a, b) = (bools(&[0, 1, 0, 1], &[2, 2]), bools(&[1, 0], &[2]));
+		let run = |op| logic(&node("And", vec![]), &a, &b, op).unwrap().flatten_all().unwrap().to_vec1::<u8>().unwrap();
+		assert_eq!(run(Logic::And), [0, 0, 0, 0]);
+		assert_eq!(run(Logic::Or), [1, 1, 1, 1]);
+		assert_eq!(run(Logic::Xor), [1, 1, 1, 1]);
+		let b = bools(&[1, 1], &[2]);
+		assert_eq!(
+			logic(&node("And", vec![]), &a, &b, Logic::And).unwrap().flatten_all().unwrap().to_vec1::<u8>().unwrap(),
+			[0, 1, 0, 1]
+		);
+		assert!(logic(&node("And", vec![]), &scalar(1f32), &b, Logic::And).is_err());
+		let ge = compare(
+			&node("GreaterOrEqual", vec![]),
+			&scalar(2i64),
+			&Tensor::new(&[1i64, 2, 3], &Device::Cpu).unwrap(),
+			Compare::GreaterOrEqual,
+		);
+		assert_eq!(ge.unwrap().to_vec1::<u8>().unwrap(), [1, 1, 0]);
+		let le = compare(
+			&node("LessOrEqual", vec![]),
+			&scalar(2i64),
+			&Tensor::new(&[1i64, 2, 3], &Device::Cpu).unwrap(),
+			Compare::LessOrEqual,
+		);
+		assert_eq!(le.unwrap().to_vec1::<u8>().unwrap(), [0, 1, 1]);
+	}
+
+	#[test]
+	fn is_nan_and_is_inf_test_bits() {
+		let x = Tensor::new(&[f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.0, -0.0], &Device::Cpu).unwrap();
+		let test = |op: &str, attrs| is_special(&node(op, attrs), &x).unwrap().to_vec1::<u8>().unwrap();
+		assert_eq!(test("IsNaN", vec![]), [1, 0, 0, 0, 0]);
+		assert_eq!(test("IsInf", vec![]), [0, 1, 1, 0, 0]);
+		let only_negative = onnx::AttributeProto { name: "detect_positive".into(), i: 0, ..Default::default() };
+		assert_eq!(test("IsInf", vec![only_negative]), [0, 0, 1, 0, 0]);
+	}
+
+	#[test]
+	fn range_counts_by_ceiling_and_refuses_what_cannot_end() {
+		let n = node("Range", vec![]);
+		let ints =
+			|s: i64, l: i64, d: i64| range(&n, &scalar(s), &scalar(l), &scalar(d)).map(|t| t.to_vec1::<i64>().unwrap());
+		assert_eq!(ints(0, 5, 2).unwrap(), [0, 2, 4]);
+		assert_eq!(ints(10, 4, -3).unwrap(), [10, 7]);
+		assert_eq!(ints(3, 3, 1).unwrap(), Vec::<i64>::new());
+		assert_eq!(ints(5, 0, 1).unwrap(), Vec::<i64>::new());
+		// Extremes do not overflow; a zero delta or an overlong range is the graph's error.
+		assert_eq!(ints(i64::MAX - 1, i64::MAX, 1).unwrap(), [i64::MAX - 1]);
+		assert_eq!(ints(i64::MIN, i64::MAX, i64::MAX).unwrap(), [i64::MIN, -1, i64::MAX - 1]);
+		assert!(ints(0, 5, 0).is_err());
+		assert!(ints(i64::MIN, i64::MAX, 1).is_err());
+		let i32s = range(&n, &scalar(1i32), &scalar(4i32), &scalar(1i32)).unwrap();
+		assert_eq!((i32s.dtype(), i32s.to_vec1::<i32>().unwrap()), (DType::I32, vec![1, 2, 3]));
+		let floats = range(&n, &scalar(1.0f32), &scalar(2.0f32), &scalar(0.25f32)).unwrap().to_vec1::<f32>().unwrap();
+		assert_eq!(floats, [1.0, 1.25, 1.5, 1.75]);
+		assert!(range(&n, &scalar(0f32), &scalar(1f32), &scalar(0f32)).is_err());
+		assert!(range(&n, &scalar(0f32), &scalar(f32::NAN), &scalar(1f32)).is_err());
+		assert!(range(&n, &scalar(0i64), &scalar(1i32), &scalar(1i64)).is_err());
+	}
 }

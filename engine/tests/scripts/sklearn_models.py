@@ -1,13 +1,17 @@
-"""Train scikit-learn models on seeded random data, convert each with skl2onnx (probabilities as
-a tensor: `zipmap` off), run them with onnxruntime on new rows, and write the input and
-onnxruntime's outputs as JSON named tensors.
+"""Train scikit-learn models on seeded random data, convert each with skl2onnx, run them with
+onnxruntime on new rows, and write the input and onnxruntime's outputs as JSON named tensors.
+
+Classifiers are converted with probabilities as a tensor (`zipmap` off), and the `-zipmap`
+kinds with skl2onnx's defaults: probabilities through ZipMap, which onnxruntime returns as one
+{label: probability} map per row, written here as the [N, C] tensor in the order of the
+model's classes (how the engine returns a ZipMap output).
 
 Models: a scaled logistic regression (Scaler, LinearClassifier, Normalizer), a random forest
 and a gradient-boosted classifier over three classes (TreeEnsembleClassifier), a binary
 gradient-boosted classifier (onnxruntime's two-column case), a random-forest regressor
 (TreeEnsembleRegressor) and a linear regression (LinearRegressor).
 
-usage: sklearn_models.py <logreg|forest|boosted|boosted-binary|forest-regressor|linear> <out.onnx> <io.json>
+usage: sklearn_models.py <logreg|forest|boosted|boosted-binary|forest-regressor|linear>[-zipmap] <out.onnx> <io.json>
 """
 
 import json
@@ -27,6 +31,8 @@ FEATURES = 6
 
 
 def main(kind, out, io):
+    zipmap = kind.endswith("-zipmap")
+    kind = kind.removesuffix("-zipmap")
     rng = np.random.default_rng(SEED)
     x = rng.normal(size=(300, FEATURES)).astype(np.float32)
     three = ((x[:, 0] + x[:, 1] * x[:, 2] > 0).astype(np.int64) + (x[:, 3] > 0.5)).astype(np.int64)
@@ -41,7 +47,7 @@ def main(kind, out, io):
     }[kind]
     model.fit(x, y)
     classifier = hasattr(model, "predict_proba")
-    options = {id(model): {"zipmap": False}} if classifier else None
+    options = {id(model): {"zipmap": False}} if classifier and not zipmap else None
     onx = skl2onnx.to_onnx(model, x[:1], options=options, target_opset={"": 17, "ai.onnx.ml": 3})
     with open(out, "wb") as f:
         f.write(onx.SerializeToString())
@@ -51,6 +57,9 @@ def main(kind, out, io):
     session = ort.InferenceSession(out, options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     outputs = dict(zip(names, session.run(None, {session.get_inputs()[0].name: rows})))
+    for name, value in outputs.items():
+        if isinstance(value, list):
+            outputs[name] = np.array([[row[c] for c in model.classes_] for row in value], dtype=np.float32)
     kinds = {np.dtype(np.float32): "f32", np.dtype(np.int64): "i64"}
     named = lambda a: {"dtype": kinds[a.dtype], "shape": list(a.shape), "data": a.reshape(-1).tolist()}
     with open(io, "w") as f:

@@ -51,6 +51,7 @@ impl<T: Config> Pallet<T> {
 	) -> DispatchResult {
 		ensure!(!Models::<T>::contains_key(id), Error::<T>::ModelExists);
 		ensure!(rule.is_bounded(), Error::<T>::RuleTooLoose);
+		ensure!(profile.is_served_up_to(T::LatestPortableVersion::get()), Error::<T>::UnsupportedProfile);
 		ensure!(!architecture.is_empty(), Error::<T>::BadArchitecture);
 		let architecture: BoundedVec<_, _> = architecture.try_into().map_err(|_| Error::<T>::BadArchitecture)?;
 		let uris = Self::bounded_uris(uris)?;

@@ -1,11 +1,11 @@
 //! `try_state` invariants: the escrow held on each requester equals the fee ceilings of its open
-//! requests, its deposit hold the deposits of its requests and answers still in state, model deposits equal their records, every open request can still end, the draw
+//! requests, its deposit hold the deposits of its requests and answers still in state, model deposits equal their records and every model's profile is one the workers implement, every open request can still end, the draw
 //! queue holds exactly the requests waiting for a committee, and first-round answers and sealed
 //! digests are kept only while their request is open.
 
 use super::*;
 use alloc::collections::btree_map::BTreeMap;
-use frame_support::ensure;
+use frame_support::{ensure, traits::Get};
 use sp_runtime::{traits::Saturating, TryRuntimeError};
 
 impl<T: Config> Pallet<T> {
@@ -46,6 +46,10 @@ impl<T: Config> Pallet<T> {
 		}
 		let mut deposits: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
 		for (_, model) in Models::<T>::iter() {
+			ensure!(
+				model.profile.is_served_up_to(T::LatestPortableVersion::get()),
+				"model registered under a profile the workers do not implement"
+			);
 			let d = deposits.entry(model.owner.clone()).or_default();
 			*d = d.saturating_add(model.deposit);
 		}

@@ -185,6 +185,12 @@ pub mod pallet {
 		#[pallet::constant]
 		type ModelDeposit: Get<BalanceOf<Self>>;
 
+		/// The newest version of the portable execution profile the network's workers implement.
+		/// A model may be registered under any version up to it; raise it once the engines that
+		/// implement the new version are deployed.
+		#[pallet::constant]
+		type LatestPortableVersion: Get<u16>;
+
 		/// Paid to each agreeing committee member of a settled request.
 		#[pallet::constant]
 		type VerificationFee: Get<BalanceOf<Self>>;
@@ -504,6 +510,9 @@ pub mod pallet {
 		/// The comparison rule is looser than `MAX_RULE_ULPS` / `MAX_RULE_ABS_TOL_BITS` (or its
 		/// absolute tolerance is negative, infinite or NaN).
 		RuleTooLoose,
+		/// The profile is a portable version the network's workers do not implement (above
+		/// `LatestPortableVersion`), or version 1 spelled as `PortableVersion(1)`.
+		UnsupportedProfile,
 	}
 
 	#[pallet::hooks]

@@ -4,7 +4,7 @@
 use crate as pallet_inference;
 use frame_support::{
 	derive_impl, parameter_types,
-	traits::{ConstU128, ConstU32, ConstU64},
+	traits::{ConstU128, ConstU16, ConstU32, ConstU64},
 	PalletId,
 };
 use opg_primitives::{
@@ -173,6 +173,7 @@ impl pallet_inference::Config for Test {
 	type OnResult = ();
 	type Treasury = Treasury;
 	type ModelDeposit = ConstU128<DEPOSIT>;
+	type LatestPortableVersion = ConstU16<2>;
 	type VerificationFee = ConstU128<FEE>;
 	type TreasuryShare = TreasuryShare;
 	type DefaultSeats = ConstU32<3>;

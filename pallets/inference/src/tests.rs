@@ -253,6 +253,35 @@ fn model_registry_holds_deposit_and_checks_owner() {
 }
 
 #[test]
+fn a_model_registers_only_under_a_profile_the_workers_implement() {
+	use opg_primitives::inference::{ComparisonRule, ExecutionProfile};
+	run(0, || {
+		let register = |id: ModelId, profile: ExecutionProfile| {
+			Inference::register_model(
+				RuntimeOrigin::signed(201),
+				id,
+				opg_primitives::inference::ModelFormat::Onnx,
+				b"mlp".to_vec(),
+				1,
+				ComparisonRule::Exact,
+				profile,
+				vec![b"x".to_vec()],
+			)
+		};
+		// The mock's workers implement portable versions 1 and 2.
+		assert_eq!(<<Test as Config>::LatestPortableVersion as frame_support::traits::Get<u16>>::get(), 2);
+		assert_noop!(register(8, ExecutionProfile::PortableVersion(3)), Error::<Test>::UnsupportedProfile);
+		// Version 1 has one spelling, so a model's id and profile cannot pair up twice.
+		assert_noop!(register(8, ExecutionProfile::PortableVersion(1)), Error::<Test>::UnsupportedProfile);
+		assert_noop!(register(8, ExecutionProfile::PortableVersion(0)), Error::<Test>::UnsupportedProfile);
+		assert_ok!(register(8, ExecutionProfile::PortableVersion(2)));
+		assert_ok!(register(9, ExecutionProfile::portable(1)));
+		assert_eq!(Models::<Test>::get(8).unwrap().profile.portable_version(), Some(2));
+		assert_eq!(Models::<Test>::get(9).unwrap().profile, ExecutionProfile::Portable);
+	});
+}
+
+#[test]
 fn a_model_cannot_register_a_rule_loose_enough_to_pass_wrong_answers() {
 	use opg_primitives::inference::{ComparisonRule, MAX_RULE_ABS_TOL_BITS, MAX_RULE_ULPS};
 	run(0, || {

@@ -74,9 +74,10 @@ pub enum ModelCommand {
 		/// What you earn per settled request, in OPG.
 		#[arg(long)]
 		price: String,
-		/// How workers execute it: `portable` (compared exactly) or `fast` (with a tolerance).
-		#[arg(long, default_value = "portable", value_parser = ["portable", "fast"])]
-		profile: String,
+		/// How workers execute it: `portable` (version 1; `portable-vN` for a later version the
+		/// chain serves; compared exactly) or `fast` (compared with a tolerance).
+		#[arg(long, default_value = "portable")]
+		profile: ExecutionProfile,
 	},
 }
 
@@ -265,7 +266,6 @@ pub async fn model(global: &Global, command: ModelCommand) -> Result<ExitCode> {
 			});
 		},
 		ModelCommand::Register { bundle, uris, price, profile } => {
-			let profile = if profile == "fast" { ExecutionProfile::Fast } else { ExecutionProfile::Portable };
 			let signer = global.signer()?;
 			let registration = models::Registration::from_bundle(&bundle, parse_opg(&price)?, profile, uris)?;
 			let block = models::register(chain()?, &signer, &registration).await?;
