@@ -700,6 +700,72 @@ pub fn write_tiny_llama_gguf_with_tokenizer(dir: &Path) -> Result<Manifest> {
 	write_llama_gguf_with(dir, &tiny_llama_config(), TINY_LLAMA_NEW_TOKENS, GgmlDType::Q8_0, metadata)
 }
 
+/// A byte-level BPE vocabulary as a `gpt2` GGUF tokenizer holds one: GPT-2's 256 byte
+/// characters, then `merges` tokens learned from a short English text (the most frequent
+/// adjacent pair within a word first, ties to the smaller pair), then the control tokens
+/// `<|begin_of_text|>` and `<|end_of_text|>`. Returns (tokens, token types, merges).
+pub fn byte_level_bpe_vocabulary(merges: usize) -> (Vec<String>, Vec<i32>, Vec<String>) {
+	use std::collections::BTreeMap;
+	let alphabet = crate::models::bpe::byte_alphabet();
+	let corpus = "the model runs on the chain and the committee verifies the answer; every worker \
+		runs the same bits, and the chain settles what the committee agrees on. The verifier \
+		re-runs the model: same input, same bits, same answer.";
+	// Words with their leading space, spelled in the byte alphabet.
+	let mut words: Vec<Vec<String>> = corpus
+		.split_inclusive(' ')
+		.map(|w| format!(" {}", w.trim_end()))
+		.map(|w| w.bytes().map(|b| alphabet[b as usize].to_string()).collect())
+		.collect();
+	let mut tokens: Vec<String> = alphabet.iter().map(char::to_string).collect();
+	let mut learned = Vec::new();
+	while learned.len() < merges {
+		let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+		for w in &words {
+			for pair in w.windows(2) {
+				*counts.entry((pair[0].clone(), pair[1].clone())).or_default() += 1;
+			}
+		}
+		let Some(((a, b), _)) = counts.into_iter().rev().max_by_key(|(_, n)| *n) else { break };
+		for w in &mut words {
+			let mut i = 0;
+			while i + 1 < w.len() {
+				if w[i] == a && w[i + 1] == b {
+					w[i] = format!("{a}{b}");
+					w.remove(i + 1);
+				}
+				i += 1;
+			}
+		}
+		tokens.push(format!("{a}{b}"));
+		learned.push(format!("{a} {b}"));
+	}
+	let mut types = vec![1; tokens.len()];
+	tokens.extend(["<|begin_of_text|>".to_string(), "<|end_of_text|>".to_string()]);
+	types.extend([3, 3]);
+	(tokens, types, learned)
+}
+
+/// The tiny Llama, widened to a vocabulary of 320, in GGUF with a byte-level BPE tokenizer in
+/// its metadata as llama.cpp writes Llama 3's (`tokenizer.ggml.model = "gpt2"`, `pre =
+/// "llama-bpe"`, BOS `<|begin_of_text|>`, EOS `<|end_of_text|>`).
+pub fn write_tiny_llama_gguf_with_bpe_tokenizer(dir: &Path) -> Result<Manifest> {
+	use gguf_file::Value as V;
+	let config = LlamaConfig { vocab_size: 320, ..tiny_llama_config() };
+	let (tokens, types, merges) = byte_level_bpe_vocabulary(config.vocab_size - 258);
+	assert_eq!(tokens.len(), config.vocab_size, "the tokenizer fills the vocabulary");
+	let strings = |v: &[String]| V::Array(v.iter().map(|t| V::String(t.clone())).collect());
+	let metadata = vec![
+		("tokenizer.ggml.model", V::String("gpt2".into())),
+		("tokenizer.ggml.pre", V::String("llama-bpe".into())),
+		("tokenizer.ggml.tokens", strings(&tokens)),
+		("tokenizer.ggml.token_type", V::Array(types.iter().map(|&t| V::I32(t)).collect())),
+		("tokenizer.ggml.merges", strings(&merges)),
+		("tokenizer.ggml.bos_token_id", V::U32(config.vocab_size as u32 - 2)),
+		("tokenizer.ggml.eos_token_id", V::U32(config.vocab_size as u32 - 1)),
+	];
+	write_llama_gguf_with(dir, &config, TINY_LLAMA_NEW_TOKENS, GgmlDType::Q8_0, metadata)
+}
+
 fn write_llama_gguf_with(
 	dir: &Path,
 	c: &LlamaConfig,

@@ -712,39 +712,51 @@ fn an_onnx_graph_with_a_tokenizer_takes_text() {
 	));
 }
 
-/// A GGUF Llama whose metadata carries its SentencePiece tokenizer takes text and answers with
-/// text: the prompt's tokens (BOS first) generate exactly what the token-id request generates,
-/// cut at the end-of-sequence token and decoded. A GGUF without a tokenizer still refuses text.
+/// A GGUF Llama whose metadata carries its tokenizer, SentencePiece (Llama 2) or byte-level BPE
+/// (Llama 3's `gpt2` with the `llama-bpe` pre-tokenizer), takes text and answers with text: the
+/// prompt's tokens (BOS first) generate exactly what the token-id request generates, cut at the
+/// end-of-sequence token and decoded. A GGUF without a tokenizer still refuses text.
 #[test]
 fn a_gguf_llama_with_its_tokenizer_takes_and_returns_text() {
-	let dir = tempfile::tempdir().unwrap();
-	testmodels::write_tiny_llama_gguf_with_tokenizer(dir.path()).unwrap();
-	let prompt = "The committee re-executes the model";
-	for profile in [Portable, Fast] {
-		let model = load(dir.path(), profile);
-		let llama = model.as_llama().unwrap();
-		let tokenizer = llama.tokenizer().expect("the file's tokenizer");
-		let ids = tokenizer.encode(prompt);
-		assert_eq!(ids[0], 1, "BOS first");
-		assert!(ids.len() < prompt.len(), "pieces merge: {ids:?}");
-		assert_eq!(tokenizer.decode(&ids), prompt);
-		let Value::Text(text) = model.run(&Value::Text(prompt.as_bytes().to_vec())).unwrap() else {
-			panic!("text out")
-		};
-		let Value::Tokens(mut generated) = model.run(&Value::Tokens(ids)).unwrap() else { panic!("tokens out") };
-		if let Some(end) = generated.iter().position(|&t| t == 2) {
-			generated.truncate(end);
-		}
-		assert_eq!(String::from_utf8(text).unwrap(), tokenizer.decode(&generated));
-		if profile == Portable {
-			let again = load(dir.path(), profile).run(&Value::Text(prompt.as_bytes().to_vec())).unwrap();
-			assert_eq!(again, model.run(&Value::Text(prompt.as_bytes().to_vec())).unwrap());
-		}
-		assert!(matches!(model.run(&Value::Text(Vec::new())), Err(EngineError::Input(InputError::Empty))));
+	type Writer = fn(&std::path::Path) -> opg_engine::Result<opg_engine::Manifest>;
+	let writers: [(Writer, u32, u32); 2] = [
+		(testmodels::write_tiny_llama_gguf_with_tokenizer, 1, 2),
+		(testmodels::write_tiny_llama_gguf_with_bpe_tokenizer, 318, 319),
+	];
+	for (write, bos, eos) in writers {
+		let dir = tempfile::tempdir().unwrap();
+		write(dir.path()).unwrap();
+		gguf_text_round_trip(dir.path(), bos, eos);
 	}
 	let plain = load(&models_dir().join(testmodels::TINY_LLAMA_GGUF), Portable);
 	assert!(matches!(
 		plain.run(&Value::Text(b"hello".to_vec())),
 		Err(EngineError::Input(InputError::WrongType { .. }))
 	));
+}
+
+fn gguf_text_round_trip(dir: &std::path::Path, bos: u32, eos: u32) {
+	let prompt = "The committee re-executes the model";
+	for profile in [Portable, Fast] {
+		let model = load(dir, profile);
+		let llama = model.as_llama().unwrap();
+		let tokenizer = llama.tokenizer().expect("the file's tokenizer");
+		let ids = tokenizer.encode(prompt).unwrap();
+		assert_eq!(ids[0], bos, "BOS first");
+		assert!(ids.len() < prompt.len(), "pieces merge: {ids:?}");
+		assert_eq!(tokenizer.decode(&ids), prompt);
+		let Value::Text(text) = model.run(&Value::Text(prompt.as_bytes().to_vec())).unwrap() else {
+			panic!("text out")
+		};
+		let Value::Tokens(mut generated) = model.run(&Value::Tokens(ids)).unwrap() else { panic!("tokens out") };
+		if let Some(end) = generated.iter().position(|&t| t == eos) {
+			generated.truncate(end);
+		}
+		assert_eq!(String::from_utf8(text).unwrap(), tokenizer.decode(&generated));
+		if profile == Portable {
+			let again = load(dir, profile).run(&Value::Text(prompt.as_bytes().to_vec())).unwrap();
+			assert_eq!(again, model.run(&Value::Text(prompt.as_bytes().to_vec())).unwrap());
+		}
+		assert!(matches!(model.run(&Value::Text(Vec::new())), Err(EngineError::Input(InputError::Empty))));
+	}
 }

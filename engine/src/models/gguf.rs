@@ -83,3 +83,50 @@ pub fn dequantized(path: &Path, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
 	let tensor = read_tensor(&content, &mut file, name)?.dequantize(&Device::Cpu)?;
 	Ok((tensor.dims().to_vec(), tensor.flatten_all()?.to_vec1::<f32>()?))
 }
+
+/// The tokenizer a GGUF file carries in its metadata, by `tokenizer.ggml.model`.
+#[derive(Debug)]
+pub enum GgufTokenizer {
+	/// `llama`: SentencePiece (Llama 1 and 2, TinyLlama, Mistral).
+	SentencePiece(super::spm::SpmTokenizer),
+	/// `gpt2`: byte-level BPE (Llama 3 and most recent files).
+	BytePairs(super::bpe::BpeTokenizer),
+}
+
+impl GgufTokenizer {
+	/// The file's tokenizer, or `None` when it has none this engine implements (the model then
+	/// runs on token ids only).
+	pub fn from_gguf(
+		metadata: &std::collections::HashMap<String, gguf_file::Value>,
+		vocab: usize,
+	) -> Result<Option<Self>> {
+		if let Some(t) = super::spm::SpmTokenizer::from_gguf(metadata, vocab)? {
+			return Ok(Some(Self::SentencePiece(t)));
+		}
+		Ok(super::bpe::BpeTokenizer::from_gguf(metadata, vocab)?.map(Self::BytePairs))
+	}
+
+	/// The token ids of `text`, BOS first when the model adds it.
+	pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+		match self {
+			Self::SentencePiece(t) => Ok(t.encode(text)),
+			Self::BytePairs(t) => t.encode(text),
+		}
+	}
+
+	/// The text of generated `ids`, control tokens omitted.
+	pub fn decode(&self, ids: &[u32]) -> String {
+		match self {
+			Self::SentencePiece(t) => t.decode(ids),
+			Self::BytePairs(t) => t.decode(ids),
+		}
+	}
+
+	/// Whether `id` ends generation.
+	pub fn is_end(&self, id: u32) -> bool {
+		match self {
+			Self::SentencePiece(t) => t.is_end(id),
+			Self::BytePairs(t) => t.is_end(id),
+		}
+	}
+}

@@ -5,7 +5,7 @@ use candle_core::{quantized::gguf_file, DType, Device, Tensor};
 use serde::Deserialize;
 use std::{fs::File, path::Path};
 
-use super::{argmax, read_json, spm::SpmTokenizer, Weights};
+use super::{argmax, gguf::GgufTokenizer, read_json, Weights};
 use crate::{
 	error::{io_at, EngineError, InputError, Result},
 	kernels::Activation,
@@ -107,7 +107,7 @@ pub struct LlamaModel {
 	rope: RopeStyle,
 	max_new_tokens: usize,
 	/// The tokenizer a GGUF file carries: the model then also takes and returns text.
-	tokenizer: Option<SpmTokenizer>,
+	tokenizer: Option<GgufTokenizer>,
 }
 
 impl LlamaModel {
@@ -234,7 +234,7 @@ impl LlamaModel {
 		}
 		let final_norm = norm("output_norm.weight")?;
 		let embed = embed_q.dequantize(&Device::Cpu)?.to_dtype(DType::F32)?;
-		let tokenizer = SpmTokenizer::from_gguf(&content.metadata, config.vocab_size)?;
+		let tokenizer = GgufTokenizer::from_gguf(&content.metadata, config.vocab_size)?;
 		let mut model =
 			Self::assemble(profile, config, embed, built, final_norm, lm_head, RopeStyle::Interleaved, max_new_tokens)?;
 		model.tokenizer = tokenizer;
@@ -270,7 +270,7 @@ impl LlamaModel {
 	}
 
 	/// The model's own tokenizer, if its file carries one.
-	pub fn tokenizer(&self) -> Option<&SpmTokenizer> {
+	pub fn tokenizer(&self) -> Option<&GgufTokenizer> {
 		self.tokenizer.as_ref()
 	}
 
@@ -281,7 +281,7 @@ impl LlamaModel {
 		if prompt.is_empty() {
 			return Err(InputError::Empty.into());
 		}
-		let mut generated = self.generate(&tokenizer.encode(prompt), self.max_new_tokens)?;
+		let mut generated = self.generate(&tokenizer.encode(prompt)?, self.max_new_tokens)?;
 		if let Some(end) = generated.iter().position(|&t| tokenizer.is_end(t)) {
 			generated.truncate(end);
 		}

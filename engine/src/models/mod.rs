@@ -2,6 +2,7 @@
 //! serves both execution profiles.
 
 pub mod bert;
+pub mod bpe;
 pub mod gguf;
 pub mod llama;
 pub mod onnx;
