@@ -71,6 +71,8 @@ fn tensor() -> impl Strategy<Value = TensorValue> {
 			.prop_map(|(shape, data)| TensorValue::I32 { shape, data }),
 		(shape(), prop::collection::vec(any::<bool>(), 0..64))
 			.prop_map(|(shape, data)| TensorValue::Bool { shape, data }),
+		(shape(), prop::collection::vec(prop::collection::vec(any::<u8>(), 0..6), 0..8))
+			.prop_map(|(shape, data)| TensorValue::Str { shape, data }),
 	]
 }
 

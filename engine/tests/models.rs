@@ -5,7 +5,7 @@ mod common;
 
 use codec::Encode;
 use common::{cosine, f32s, load, max_ulps, minilm_bundle, models_dir};
-use opg_engine::{testmodels, EngineError, ExecutionProfile::*, InputError, Value};
+use opg_engine::{testmodels, EngineError, ExecutionProfile::*, InputError, TensorValue, Value};
 use opg_primitives::inference::{outputs_agree, ComparisonRule};
 
 /// The tolerance the fast profile is compared with on chain: 256 ulps relative, or 1e-5 apart
@@ -620,6 +620,102 @@ fn operators_of_another_domain_are_listed_by_name() {
 	// Without the node, the ml opset import alone does not matter.
 	model.graph.as_mut().unwrap().node.pop();
 	assert!(opg_engine::models::onnx::check_allowlist(&model).is_ok());
+}
+
+/// A classifier with string labels answers them as a string tensor; a graph that computes on
+/// the strings (here, compares them) is refused at import, and a request cannot send strings
+/// to a graph.
+#[test]
+fn string_class_labels_are_returned_and_only_returned() {
+	use candle_onnx::onnx::{
+		attribute_proto::AttributeType, tensor_proto::DataType, type_proto, AttributeProto, ModelProto, NodeProto,
+		OperatorSetIdProto, TypeProto, ValueInfoProto,
+	};
+	use prost::Message;
+	let attr = |name: &str, r#type: AttributeType| AttributeProto {
+		name: name.into(),
+		r#type: r#type as i32,
+		..Default::default()
+	};
+	let classifier = NodeProto {
+		op_type: "LinearClassifier".into(),
+		domain: "ai.onnx.ml".into(),
+		input: vec!["x".into()],
+		output: vec!["label".into(), "scores".into()],
+		attribute: vec![
+			AttributeProto { floats: vec![1.0, -1.0, -1.0, 1.0], ..attr("coefficients", AttributeType::Floats) },
+			AttributeProto {
+				strings: vec![b"ant".to_vec(), b"bee".to_vec()],
+				..attr("classlabels_strings", AttributeType::Strings)
+			},
+		],
+		..Default::default()
+	};
+	let value = |name: &str, elem_type: DataType| ValueInfoProto {
+		name: name.into(),
+		r#type: Some(TypeProto {
+			value: Some(type_proto::Value::TensorType(type_proto::Tensor { elem_type: elem_type as i32, shape: None })),
+			..Default::default()
+		}),
+		..Default::default()
+	};
+	// Rows of features: [n, 2].
+	let mut rows_input = value("x", DataType::Float);
+	if let Some(type_proto::Value::TensorType(t)) = rows_input.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+		use candle_onnx::onnx::{
+			tensor_shape_proto::dimension::Value as Dim, tensor_shape_proto::Dimension, TensorShapeProto,
+		};
+		let dim = |v: Dim| Dimension { value: Some(v), ..Default::default() };
+		t.shape = Some(TensorShapeProto { dim: vec![dim(Dim::DimParam("n".into())), dim(Dim::DimValue(2))] });
+	}
+	let graph = |nodes: Vec<NodeProto>, outputs: Vec<ValueInfoProto>| {
+		ModelProto {
+			ir_version: 8,
+			opset_import: vec![
+				OperatorSetIdProto { domain: String::new(), version: 17 },
+				OperatorSetIdProto { domain: "ai.onnx.ml".into(), version: 3 },
+			],
+			graph: Some(candle_onnx::onnx::GraphProto {
+				node: nodes,
+				input: vec![rows_input.clone()],
+				output: outputs,
+				..Default::default()
+			}),
+			..Default::default()
+		}
+		.encode_to_vec()
+	};
+	let identity = NodeProto {
+		op_type: "Identity".into(),
+		input: vec!["label".into()],
+		output: vec!["output_label".into()],
+		..Default::default()
+	};
+	let dir = onnx_bundle(graph(
+		vec![classifier.clone(), identity],
+		vec![value("output_label", DataType::String), value("scores", DataType::Float)],
+	));
+	let rows = Value::F32 { shape: vec![2, 2], bits: [2.0f32, 1.0, 0.0, 3.0].iter().map(|v| v.to_bits()).collect() };
+	for profile in [Portable, Fast] {
+		let Value::Tensors(out) = load(dir.path(), profile).run(&rows).unwrap() else { panic!("named outputs") };
+		assert_eq!(out[0].name, b"output_label");
+		assert_eq!(out[0].tensor, TensorValue::Str { shape: vec![2], data: vec![b"ant".to_vec(), b"bee".to_vec()] });
+	}
+	let strings = named(vec![("x", TensorValue::Str { shape: vec![1], data: vec![b"a".to_vec()] })]);
+	assert!(matches!(load(dir.path(), Portable).run(&strings), Err(EngineError::Input(InputError::WrongType { .. }))));
+	let compare = NodeProto {
+		op_type: "Equal".into(),
+		input: vec!["label".into(), "label".into()],
+		output: vec!["same".into()],
+		..Default::default()
+	};
+	let refused = graph(vec![classifier, compare], vec![value("same", DataType::Bool)]);
+	let proto = ModelProto::decode(&refused[..]).unwrap();
+	match opg_engine::models::onnx::OnnxModel::from_proto(Portable, proto) {
+		Err(EngineError::UnsupportedDtype { place, .. }) => assert!(place.contains("Equal"), "{place}"),
+		Err(other) => panic!("expected UnsupportedDtype, got {other}"),
+		Ok(_) => panic!("a graph computing on strings loaded"),
+	}
 }
 
 /// A tree ensemble whose links loop is a graph error, not a hang, in both profiles; `ArgMax`

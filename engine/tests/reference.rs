@@ -231,9 +231,9 @@ fn convolutional_networks_match_onnxruntime() {
 
 /// scikit-learn models converted by skl2onnx (tests/scripts/sklearn_models.py: a scaled
 /// logistic regression, a random forest and gradient boosting over three classes, binary
-/// gradient boosting, a forest regressor and a linear regression; and two classifiers in
-/// skl2onnx's default form, probabilities through ZipMap) agree with onnxruntime in both
-/// profiles: identical labels, scores and probabilities within 1e-4.
+/// gradient boosting, a forest regressor and a linear regression; two classifiers in skl2onnx's
+/// default form, probabilities through ZipMap; two with string class labels) agree with
+/// onnxruntime in both profiles: identical labels, scores and probabilities within 1e-4.
 #[test]
 fn scikit_learn_models_match_onnxruntime() {
 	use opg_engine::{value_json, TensorValue};
@@ -247,6 +247,8 @@ fn scikit_learn_models_match_onnxruntime() {
 		"linear",
 		"logreg-zipmap",
 		"boosted-zipmap",
+		"logreg-strings",
+		"forest-strings-zipmap",
 	] {
 		let work = tempfile::tempdir().unwrap();
 		let (onnx, io) = (work.path().join("model.onnx"), work.path().join("io.json"));

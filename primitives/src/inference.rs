@@ -176,6 +176,11 @@ pub enum TensorValue {
 		shape: Vec<u32>,
 		data: Vec<bool>,
 	},
+	/// UTF-8 strings (class labels, for one).
+	Str {
+		shape: Vec<u32>,
+		data: Vec<Vec<u8>>,
+	},
 }
 
 impl TensorValue {
@@ -184,7 +189,8 @@ impl TensorValue {
 			TensorValue::F32 { shape, .. }
 			| TensorValue::I64 { shape, .. }
 			| TensorValue::I32 { shape, .. }
-			| TensorValue::Bool { shape, .. } => shape,
+			| TensorValue::Bool { shape, .. }
+			| TensorValue::Str { shape, .. } => shape,
 		}
 	}
 
@@ -195,6 +201,7 @@ impl TensorValue {
 			TensorValue::I64 { data, .. } => data.len(),
 			TensorValue::I32 { data, .. } => data.len(),
 			TensorValue::Bool { data, .. } => data.len(),
+			TensorValue::Str { data, .. } => data.len(),
 		}
 	}
 
@@ -202,13 +209,14 @@ impl TensorValue {
 		self.len() == 0
 	}
 
-	/// The element type's name: `f32`, `i64`, `i32` or `bool`.
+	/// The element type's name: `f32`, `i64`, `i32`, `bool` or `string`.
 	pub fn dtype(&self) -> &'static str {
 		match self {
 			TensorValue::F32 { .. } => "f32",
 			TensorValue::I64 { .. } => "i64",
 			TensorValue::I32 { .. } => "i32",
 			TensorValue::Bool { .. } => "bool",
+			TensorValue::Str { .. } => "string",
 		}
 	}
 }
@@ -231,8 +239,14 @@ impl Value {
 	pub fn is_canonical(&self) -> bool {
 		match self {
 			Value::Tensors(tensors) => {
-				tensors.iter().all(|t| !t.name.is_empty() && core::str::from_utf8(&t.name).is_ok())
-					&& tensors.windows(2).all(|w| w[0].name < w[1].name)
+				let utf8 = |bytes: &[u8]| core::str::from_utf8(bytes).is_ok();
+				tensors.iter().all(|t| {
+					!t.name.is_empty()
+						&& utf8(&t.name) && match &t.tensor {
+						TensorValue::Str { data, .. } => data.iter().all(|s| utf8(s)),
+						_ => true,
+					}
+				}) && tensors.windows(2).all(|w| w[0].name < w[1].name)
 			},
 			_ => true,
 		}
@@ -634,6 +648,18 @@ mod tests {
 		let mut bad = flags.clone();
 		*bad.last_mut().unwrap() = 2;
 		assert!(Value::decode(&mut &flags[..]).is_ok() && Value::decode(&mut &bad[..]).is_err());
+		// Strings are UTF-8, compared exactly.
+		let labels = |l: &[&[u8]]| {
+			named(vec![(
+				"label",
+				TensorValue::Str { shape: vec![l.len() as u32], data: l.iter().map(|s| s.to_vec()).collect() },
+			)])
+		};
+		assert!(labels(&[b"cat", "d\u{f6}g".as_bytes()]).is_canonical());
+		assert!(!labels(&[b"cat", &[0xc3]]).is_canonical());
+		assert!(outputs_agree(RULE, &labels(&[b"cat"]).encode(), &labels(&[b"cat"]).encode()));
+		assert!(!outputs_agree(RULE, &labels(&[b"cat"]).encode(), &labels(&[b"dog"]).encode()));
+		assert_eq!(TensorValue::Str { shape: vec![0], data: vec![] }.dtype(), "string");
 	}
 
 	#[test]

@@ -1,7 +1,7 @@
 //! Named tensors as JSON, the form command lines read and print:
 //! `{"input_ids": {"dtype": "i64", "shape": [1, 12], "data": [101, ...]}, ...}`.
 //!
-//! `dtype` is `f32`, `i64`, `i32` or `bool`. An `f32` that is NaN or infinite has no JSON number
+//! `dtype` is `f32`, `i64`, `i32`, `bool` or `string`. An `f32` that is NaN or infinite has no JSON number
 //! and is written as `null`; `null` is refused on input.
 
 use crate::inference::{NamedTensor, TensorValue, Value};
@@ -28,6 +28,7 @@ enum DataOut<'a> {
 	I64(&'a [i64]),
 	I32(&'a [i32]),
 	Bool(&'a [bool]),
+	Str(Vec<alloc::borrow::Cow<'a, str>>),
 }
 
 #[derive(Serialize)]
@@ -124,7 +125,16 @@ fn tensor_from_parts(t: &TensorIn) -> Result<TensorValue, String> {
 				.map(|(i, v)| v.as_bool().ok_or_else(|| each("true or false")((i, v))))
 				.collect::<Result<_, _>>()?,
 		},
-		other => return Err(format!("unknown dtype {other:?} (f32, i64, i32 or bool)")),
+		"string" => TensorValue::Str {
+			shape,
+			data: t
+				.data
+				.iter()
+				.enumerate()
+				.map(|(i, v)| v.as_str().map(|s| s.as_bytes().to_vec()).ok_or_else(|| each("a string")((i, v))))
+				.collect::<Result<_, _>>()?,
+		},
+		other => return Err(format!("unknown dtype {other:?} (f32, i64, i32, bool or string)")),
 	})
 }
 
@@ -140,6 +150,9 @@ pub fn tensors_to_json(tensors: &[(String, &TensorValue)]) -> String {
 				TensorValue::I64 { data, .. } => DataOut::I64(data),
 				TensorValue::I32 { data, .. } => DataOut::I32(data),
 				TensorValue::Bool { data, .. } => DataOut::Bool(data),
+				TensorValue::Str { data, .. } => {
+					DataOut::Str(data.iter().map(|s| String::from_utf8_lossy(s)).collect())
+				},
 			};
 			(name.as_str(), TensorOut { dtype: t.dtype(), shape: t.shape(), data })
 		})
@@ -188,7 +201,8 @@ mod tests {
 			    "input_ids": {"dtype": "i64", "shape": [1, 2], "data": [101, 102]},
 			    "mask": {"dtype": "bool", "shape": [2], "data": [true, false]},
 			    "x": {"dtype": "f32", "shape": [2], "data": [0.1, -2.5]},
-			    "n": {"dtype": "i32", "shape": [], "data": [-7]}}"#,
+			    "n": {"dtype": "i32", "shape": [], "data": [-7]},
+			    "label": {"dtype": "string", "shape": [2], "data": ["cat", "d\u00f6g"]}}"#,
 		)
 		.unwrap();
 		assert!(is_named_tensors(&json));
@@ -196,9 +210,10 @@ mod tests {
 		assert!(value.is_canonical());
 		let Value::Tensors(tensors) = &value else { panic!("named tensors") };
 		let names: Vec<&[u8]> = tensors.iter().map(|t| &t.name[..]).collect();
-		assert_eq!(names, [&b"input_ids"[..], b"mask", b"n", b"token_type_ids", b"x"]);
+		assert_eq!(names, [&b"input_ids"[..], b"label", b"mask", b"n", b"token_type_ids", b"x"]);
 		let text = value_to_json(&value, "output");
 		assert!(text.contains(r#""x":{"dtype":"f32","shape":[2],"data":[0.1,-2.5]}"#), "{text}");
+		assert!(text.contains(r#""label":{"dtype":"string","shape":[2],"data":["cat","dög"]}"#), "{text}");
 		assert_eq!(value_from_json(&serde_json::from_str(&text).unwrap()).unwrap(), value);
 	}
 
@@ -207,6 +222,7 @@ mod tests {
 		let err = |s: &str| value_from_json(&serde_json::from_str(s).unwrap()).unwrap_err();
 		assert!(err(r#"{"a": {"dtype": "f32", "shape": [3], "data": [1]}}"#).contains("does not hold its 1 values"));
 		assert!(err(r#"{"a": {"dtype": "f16", "shape": [1], "data": [1]}}"#).contains("unknown dtype"));
+		assert!(err(r#"{"a": {"dtype": "string", "shape": [1], "data": [1]}}"#).contains("is not a string"));
 		assert!(err(r#"{"a": {"dtype": "i32", "shape": [1], "data": [3000000000]}}"#).contains("is not an i32"));
 		assert!(err(r#"{"a": {"dtype": "f32", "shape": [1], "data": [null]}}"#).contains("is not a number"));
 		assert!(err(r#"{"a": {"dtype": "bool", "shape": [1], "data": [1]}}"#).contains("true or false"));

@@ -100,6 +100,7 @@ const FLOAT: i32 = onnx::tensor_proto::DataType::Float as i32;
 pub(crate) const INT64: i32 = onnx::tensor_proto::DataType::Int64 as i32;
 pub(crate) const INT32: i32 = onnx::tensor_proto::DataType::Int32 as i32;
 const BOOL: i32 = onnx::tensor_proto::DataType::Bool as i32;
+const STRING: i32 = onnx::tensor_proto::DataType::String as i32;
 /// The element types a graph may hold: `f32`, `i64`, `i32` and `bool` (a `u8` tensor of 0/1 here).
 const SUPPORTED_DTYPES: [i32; 4] = [FLOAT, INT64, INT32, BOOL];
 /// Largest input tensor accepted, in elements.
@@ -136,6 +137,7 @@ impl InputSpec {
 			TensorValue::Bool { shape, data } => {
 				(shape, checked_tensor(shape, data.iter().map(|&b| u8::from(b)).collect())?, BOOL)
 			},
+			TensorValue::Str { .. } => return Err(wrong_type(self.dtype, "string")),
 		};
 		if got != self.dtype {
 			return Err(wrong_type(self.dtype, dtype_name(got)));
@@ -178,6 +180,8 @@ fn check_dtype(spec: &OutputSpec, t: &Tensor) -> Result<()> {
 struct OutputSpec {
 	name: String,
 	dtype: i32,
+	/// For a string output: the class labels its computed indices stand for.
+	labels: Option<Vec<String>>,
 }
 
 pub struct OnnxModel {
@@ -287,8 +291,12 @@ pub fn check_allowlist(proto: &ModelProto) -> Result<()> {
 			return Err(EngineError::UnsupportedDtype { dtype, place: format!("graph value {}", info.name) });
 		}
 	}
+	let strings = string_label_values(graph)?;
 	for info in &graph.output {
 		let dtype = output_dtype(graph, info)?;
+		if dtype == STRING && strings.contains_key(info.name.as_str()) {
+			continue;
+		}
 		if !SUPPORTED_DTYPES.contains(&dtype) {
 			return Err(EngineError::UnsupportedDtype { dtype, place: format!("graph value {}", info.name) });
 		}
@@ -321,6 +329,54 @@ fn output_dtype(graph: &onnx::GraphProto, info: &onnx::ValueInfoProto) -> Result
 		},
 		_ => Ok(tensor_type(info)?.elem_type),
 	}
+}
+
+/// The values of a graph that hold string class labels, with their labels: the label output of
+/// a classifier with `classlabels_strings`, and what `Identity` passes on. They are computed as
+/// label indices and returned as the strings; any other operator reading one is refused at
+/// import (the engine has no string arithmetic).
+fn string_label_values(graph: &onnx::GraphProto) -> Result<HashMap<&str, Vec<String>>> {
+	let mut strings: HashMap<&str, Vec<String>> = HashMap::new();
+	for node in &graph.node {
+		if let Some(labels) = node.input.iter().find_map(|i| strings.get(i.as_str())) {
+			if node.op_type != "Identity" || node.output.len() != 1 {
+				return Err(EngineError::UnsupportedDtype {
+					dtype: STRING,
+					place: format!(
+						"{} (string tensors may only be returned, or passed on by Identity)",
+						node_name(node)
+					),
+				});
+			}
+			let labels = labels.clone();
+			strings.insert(&node.output[0], labels);
+			continue;
+		}
+		let classifier =
+			node.domain == ML_DOMAIN && matches!(node.op_type.as_str(), "LinearClassifier" | "TreeEnsembleClassifier");
+		let labels = op::Attributes(node).strings("classlabels_strings");
+		if classifier && !labels.is_empty() {
+			if let Some(label) = node.output.first().filter(|o| !o.is_empty()) {
+				strings.insert(label, labels);
+			}
+		}
+	}
+	Ok(strings)
+}
+
+/// A string output: each computed label index as its label.
+fn label_strings(spec: &OutputSpec, t: &Tensor, labels: &[String]) -> Result<TensorValue> {
+	let bad = || EngineError::Model(format!("output {} holds no class label indices", spec.name));
+	if t.dtype() != DType::I64 {
+		return Err(bad());
+	}
+	let data = t
+		.flatten_all()?
+		.to_vec1::<i64>()?
+		.into_iter()
+		.map(|i| usize::try_from(i).ok().and_then(|i| labels.get(i)).map(|l| l.clone().into_bytes()).ok_or_else(bad))
+		.collect::<Result<_>>()?;
+	Ok(TensorValue::Str { shape: output_shape(t)?, data })
 }
 
 fn tensor_type(info: &onnx::ValueInfoProto) -> Result<&type_proto::Tensor> {
@@ -369,10 +425,14 @@ impl OnnxModel {
 				.unwrap_or_default();
 			inputs.push(InputSpec { name: info.name.clone(), dtype: ty.elem_type, dims });
 		}
+		let mut strings = string_label_values(graph)?;
 		let outputs = graph
 			.output
 			.iter()
-			.map(|o| Ok(OutputSpec { name: o.name.clone(), dtype: output_dtype(graph, o)? }))
+			.map(|o| {
+				let labels = strings.remove(o.name.as_str());
+				Ok(OutputSpec { name: o.name.clone(), dtype: output_dtype(graph, o)?, labels })
+			})
 			.collect::<Result<Vec<_>>>()?;
 		let mut initializers = HashMap::new();
 		for t in &graph.initializer {
@@ -485,8 +545,14 @@ impl OnnxModel {
 			.iter()
 			.zip(&outputs)
 			.map(|(spec, t)| {
-				check_dtype(spec, t)?;
-				Ok(NamedTensor { name: spec.name.clone().into_bytes(), tensor: tensor_value(t)? })
+				let tensor = match &spec.labels {
+					Some(labels) => label_strings(spec, t, labels)?,
+					None => {
+						check_dtype(spec, t)?;
+						tensor_value(t)?
+					},
+				};
+				Ok(NamedTensor { name: spec.name.clone().into_bytes(), tensor })
 			})
 			.collect::<Result<_>>()?;
 		named.sort_by(|a, b| a.name.cmp(&b.name));

@@ -64,9 +64,13 @@ fn labels(values: Vec<i64>) -> Result<Tensor> {
 	Ok(Tensor::from_vec(values, n, &Device::Cpu)?)
 }
 
+/// The class labels a classifier answers with. String labels are answered by their index here;
+/// the graph turns the indices into the strings when it returns them
+/// (`onnx::string_label_values`).
 fn class_labels(node: &NodeProto) -> Result<Vec<i64>> {
-	if !Attributes(node).strings("classlabels_strings").is_empty() {
-		return Err(model_error(node, "string class labels are not supported (label the classes with integers)"));
+	let strings = Attributes(node).strings("classlabels_strings");
+	if !strings.is_empty() {
+		return Ok((0..strings.len() as i64).collect());
 	}
 	let mut l = ints(node, "classlabels_int64s");
 	if l.is_empty() {

@@ -4,14 +4,15 @@ onnxruntime on new rows, and write the input and onnxruntime's outputs as JSON n
 Classifiers are converted with probabilities as a tensor (`zipmap` off), and the `-zipmap`
 kinds with skl2onnx's defaults: probabilities through ZipMap, which onnxruntime returns as one
 {label: probability} map per row, written here as the [N, C] tensor in the order of the
-model's classes (how the engine returns a ZipMap output).
+model's classes (how the engine returns a ZipMap output). The `-strings` kinds name the classes
+with strings ("ant", "bee", "cat"), which the label output returns as a string tensor.
 
 Models: a scaled logistic regression (Scaler, LinearClassifier, Normalizer), a random forest
 and a gradient-boosted classifier over three classes (TreeEnsembleClassifier), a binary
 gradient-boosted classifier (onnxruntime's two-column case), a random-forest regressor
 (TreeEnsembleRegressor) and a linear regression (LinearRegressor).
 
-usage: sklearn_models.py <logreg|forest|boosted|boosted-binary|forest-regressor|linear>[-zipmap] <out.onnx> <io.json>
+usage: sklearn_models.py <logreg|forest|boosted|boosted-binary|forest-regressor|linear>[-strings][-zipmap] <out.onnx> <io.json>
 """
 
 import json
@@ -33,6 +34,8 @@ FEATURES = 6
 def main(kind, out, io):
     zipmap = kind.endswith("-zipmap")
     kind = kind.removesuffix("-zipmap")
+    strings = kind.endswith("-strings")
+    kind = kind.removesuffix("-strings")
     rng = np.random.default_rng(SEED)
     x = rng.normal(size=(300, FEATURES)).astype(np.float32)
     three = ((x[:, 0] + x[:, 1] * x[:, 2] > 0).astype(np.int64) + (x[:, 3] > 0.5)).astype(np.int64)
@@ -45,6 +48,8 @@ def main(kind, out, io):
         "forest-regressor": (RandomForestRegressor(n_estimators=6, max_depth=4, random_state=0), target),
         "linear": (LinearRegression(), target),
     }[kind]
+    if strings:
+        y = np.array(["ant", "bee", "cat"])[y]
     model.fit(x, y)
     classifier = hasattr(model, "predict_proba")
     options = {id(model): {"zipmap": False}} if classifier and not zipmap else None
@@ -61,7 +66,10 @@ def main(kind, out, io):
         if isinstance(value, list):
             outputs[name] = np.array([[row[c] for c in model.classes_] for row in value], dtype=np.float32)
     kinds = {np.dtype(np.float32): "f32", np.dtype(np.int64): "i64"}
-    named = lambda a: {"dtype": kinds[a.dtype], "shape": list(a.shape), "data": a.reshape(-1).tolist()}
+    def named(a):
+        dtype = "string" if a.dtype == object or a.dtype.kind == "U" else kinds[a.dtype]
+        data = [str(v) for v in a.reshape(-1)] if dtype == "string" else a.reshape(-1).tolist()
+        return {"dtype": dtype, "shape": list(a.shape), "data": data}
     with open(io, "w") as f:
         json.dump(
             {
