@@ -40,7 +40,7 @@ use opg_primitives::{
 };
 use opg_runtime::{opaque::Block, Runtime, RuntimeCall};
 use sc_client_api::{BlockchainEvents, StorageProvider};
-use sc_transaction_pool_api::{TransactionPool, TransactionSource};
+use sc_transaction_pool_api::{TransactionPool, TransactionSource, TxHash};
 use sp_api::ProvideRuntimeApi;
 use sp_blockchain::HeaderBackend;
 use sp_consensus::SyncOracle;
@@ -169,13 +169,14 @@ where
 		metrics,
 		in_flight: HashSet::new(),
 		acted: HashMap::new(),
+		submitted: HashMap::new(),
 		announced: HashSet::new(),
 	};
 	spawner.spawn("opg-inference-worker", Some("opg-worker"), worker.run(finished).boxed());
 	Ok(())
 }
 
-struct Worker<P> {
+struct Worker<P: TransactionPool> {
 	client: Arc<FullClient>,
 	pool: Arc<P>,
 	keystore: KeystorePtr,
@@ -192,6 +193,12 @@ struct Worker<P> {
 	/// Commit duties queued or running.
 	in_flight: HashSet<DutyId>,
 	acted: HashMap<DutyId, Acted>,
+	/// The pool hash of each duty's last submission. A resubmission first removes that copy:
+	/// peers that refused it (say, before they imported the block that opened the phase) are
+	/// never sent the same hash again, and a fresh copy beside it would be refused by this
+	/// node's pool for claiming the same tag at the same priority, so the duty could only be
+	/// included in a block this node authors.
+	submitted: HashMap<DutyId, TxHash<P>>,
 	/// Worker keys whose registration was already reported in the log.
 	announced: HashSet<[u8; 32]>,
 }
@@ -241,6 +248,8 @@ where
 		// caught up with this block, or a reveal whose phase opened in it is refused as early.
 		let _ = self.pool.ready_at_with_timeout(hash, POOL_CATCH_UP).await;
 		self.acted.retain(|_, a| a.at.saturating_add(JOURNAL_KEEP) >= number);
+		let acted = &self.acted;
+		self.submitted.retain(|id, _| acted.contains_key(id));
 		if number % 100 == 0 {
 			if let Err(e) = self.journal.prune(number.saturating_sub(JOURNAL_KEEP)) {
 				log::warn!(target: LOG, "cannot prune the journal: {e}");
@@ -600,8 +609,14 @@ where
 				return;
 			},
 		};
+		if let Some(previous) = self.submitted.remove(&id) {
+			// The chain still lists the duty, so the previous copy was not included.
+			let removed = self.pool.report_invalid(Some(hash), [(previous, None)].into_iter().collect()).await;
+			log::debug!(target: LOG, "resubmitting the {phase} of request {}: {} stale copy removed", id.request, removed.len());
+		}
 		match self.pool.submit_one(hash, TransactionSource::Local, xt).await {
-			Ok(_) => {
+			Ok(tx) => {
+				self.submitted.insert(id, tx);
 				log::info!(target: LOG, "submitted the {phase} of request {} round {}", id.request, id.round);
 				self.metrics.with(|m| m.duty(phase, "submitted"));
 				self.acted(id, number, true);
