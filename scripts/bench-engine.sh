@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark the inference engine against onnxruntime on the same models, in one run:
-#   the seeded ONNX MLP (batch 32) and all-MiniLM-L6-v2 (one sentence), in the portable and fast
-#   profiles and in onnxruntime; and Llama generation vs teacher-forced verification.
+#   the matmul shapes those models multiply, on portable v1's and v2's kernels (GFLOP/s); the
+#   seeded ONNX MLP (batch 32) and all-MiniLM-L6-v2 (one sentence), in portable v1, portable v2,
+#   fast and onnxruntime; and Llama generation vs teacher-forced verification.
 # Prints one table; ratios compare numbers measured in this run.
 #
 #   scripts/bench-engine.sh [ITERS] [THREADS]     (defaults: 50, all cores)
@@ -32,8 +33,16 @@ echo "threads=$threads iters=$iters cpu=$(grep -m1 "model name" /proc/cpuinfo | 
 python3 - "$work/results.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print("engine matmul kernel:", next(r["kernel"] for r in rows if "kernel" in r))
-ort = {r["model"]: r for r in rows if r["profile"] == "onnxruntime"}
+head = next(r for r in rows if "kernel" in r)
+print("engine matmul kernels: portable v1", head["kernel"], "| portable v2", head.get("gemm_kernel", "?"))
+print(f"{'matmul (m×k×n)':<34}{'v1 ms':>9}{'v1 GFLOP/s':>12}{'v2 ms':>9}{'v2 GFLOP/s':>12}{'v2/v1':>7}")
+for r in rows:
+    if "matmul" in r:
+        shape = f"{r['matmul']} {r['m']}×{r['k']}×{r['n']}"
+        print(f"{shape:<34}{r['v1_ms']:>9.3f}{r['v1_gflops']:>12.1f}{r['v2_ms']:>9.3f}{r['v2_gflops']:>12.1f}"
+              f"{r['v1_ms'] / r['v2_ms']:>6.2f}×")
+print()
+ort = {r["model"]: r for r in rows if r.get("profile") == "onnxruntime"}
 print(f"{'model':<18}{'profile':<13}{'batch':>6}{'median ms':>11}{'items/s':>10}{'× onnxruntime':>15}")
 for r in rows:
     if "median_ms" not in r:

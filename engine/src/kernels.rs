@@ -4,7 +4,7 @@
 //! by this code (eight interleaved partial sums, then a fixed tree), every element is computed by
 //! the same scalar expression whatever the SIMD width the compiler picks, multiplications and
 //! additions are never fused (Rust does not contract `a * b + c`), transcendentals come from the
-//! pure-Rust `libm`, and threads only split *which* outputs a thread computes, never how one
+//! pure-Rust `libm` (version 1) or the fixed polynomials of [`crate::vmath`] (version 2), and threads only split *which* outputs a thread computes, never how one
 //! output is computed. So a build for any x86-64 level, on any CPU, with any thread count,
 //! produces the same bits.
 
@@ -330,8 +330,57 @@ fn for_each_row(x: &mut [f32], width: usize, f: impl Fn(&mut [f32]) + Sync + Sen
 	}
 }
 
+/// Where a kernel takes `exp`, `erf` and `tanh` from: the pure-Rust `libm` (portable v1) or the
+/// fixed polynomials of [`crate::vmath`] (portable v2), which vectorise.
+pub trait Transcendentals {
+	fn exp(x: f32) -> f32;
+	fn erf(x: f32) -> f32;
+	fn tanh(x: f32) -> f32;
+}
+
+/// Portable v1's transcendentals.
+pub struct Libm;
+
+impl Transcendentals for Libm {
+	#[inline(always)]
+	fn exp(x: f32) -> f32 {
+		libm::expf(x)
+	}
+	#[inline(always)]
+	fn erf(x: f32) -> f32 {
+		libm::erff(x)
+	}
+	#[inline(always)]
+	fn tanh(x: f32) -> f32 {
+		libm::tanhf(x)
+	}
+}
+
+/// Portable v2's transcendentals.
+pub struct Polynomials;
+
+impl Transcendentals for Polynomials {
+	#[inline(always)]
+	fn exp(x: f32) -> f32 {
+		crate::vmath::exp(x)
+	}
+	#[inline(always)]
+	fn erf(x: f32) -> f32 {
+		crate::vmath::erf(x)
+	}
+	#[inline(always)]
+	fn tanh(x: f32) -> f32 {
+		crate::vmath::tanh(x)
+	}
+}
+
 /// Softmax over each row; rows that are all `-inf` become all zero.
 pub fn softmax_rows(x: &mut [f32], width: usize) {
+	softmax_rows_with::<Libm>(x, width)
+}
+
+/// [`softmax_rows`] with the exponentials of `T`.
+pub fn softmax_rows_with<T: Transcendentals>(x: &mut [f32], width: usize) {
 	for_each_row(x, width, |row| {
 		let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
 		if max == f32::NEG_INFINITY {
@@ -339,7 +388,7 @@ pub fn softmax_rows(x: &mut [f32], width: usize) {
 			return;
 		}
 		for v in row.iter_mut() {
-			*v = libm::expf(*v - max);
+			*v = T::exp(*v - max);
 		}
 		let total = sum(row);
 		for v in row.iter_mut() {
@@ -376,7 +425,7 @@ pub fn rms_norm_rows(x: &mut [f32], gamma: &[f32], eps: f32) {
 	})
 }
 
-/// Elementwise activations, with `libm` for the transcendental parts.
+/// Elementwise activations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
 	/// `0.5·x·(1 + erf(x/√2))`, BERT's GELU.
@@ -389,29 +438,32 @@ pub enum Activation {
 	Exp,
 }
 
-#[inline]
-fn activate(a: Activation, x: f32) -> f32 {
+/// One activation over a slice, with the transcendentals of `T`. The activation is chosen
+/// outside the loop so each loop is a plain map the compiler can vectorise.
+fn activate_slice<T: Transcendentals>(x: &mut [f32], a: Activation) {
+	fn map(x: &mut [f32], f: impl Fn(f32) -> f32) {
+		x.iter_mut().for_each(|v| *v = f(*v));
+	}
 	match a {
-		Activation::GeluErf => 0.5 * x * (1.0 + libm::erff(x * core::f32::consts::FRAC_1_SQRT_2)),
-		Activation::Silu => x / (1.0 + libm::expf(-x)),
-		Activation::Relu => {
-			if x > 0.0 {
-				x
-			} else {
-				0.0
-			}
-		},
-		Activation::Sigmoid => 1.0 / (1.0 + libm::expf(-x)),
-		Activation::Tanh => libm::tanhf(x),
-		Activation::Exp => libm::expf(x),
+		Activation::GeluErf => map(x, |x| 0.5 * x * (1.0 + T::erf(x * core::f32::consts::FRAC_1_SQRT_2))),
+		Activation::Silu => map(x, |x| x / (1.0 + T::exp(-x))),
+		Activation::Relu => map(x, |x| if x > 0.0 { x } else { 0.0 }),
+		Activation::Sigmoid => map(x, |x| 1.0 / (1.0 + T::exp(-x))),
+		Activation::Tanh => map(x, T::tanh),
+		Activation::Exp => map(x, T::exp),
 	}
 }
 
 pub fn activate_in_place(x: &mut [f32], a: Activation) {
+	activate_in_place_with::<Libm>(x, a)
+}
+
+/// [`activate_in_place`] with the transcendentals of `T`.
+pub fn activate_in_place_with<T: Transcendentals>(x: &mut [f32], a: Activation) {
 	if x.len() < PARALLEL_MIN_WORK {
-		x.iter_mut().for_each(|v| *v = activate(a, *v));
+		activate_slice::<T>(x, a);
 	} else {
-		x.par_chunks_mut(4096).for_each(|c| c.iter_mut().for_each(|v| *v = activate(a, *v)));
+		x.par_chunks_mut(4096).for_each(|c| activate_slice::<T>(c, a));
 	}
 }
 

@@ -10,6 +10,7 @@
 
 pub mod bundle;
 pub mod error;
+pub mod gemm;
 pub mod hash;
 pub mod kernels;
 pub mod manifest;
@@ -17,6 +18,7 @@ pub mod models;
 pub mod ops;
 pub mod store;
 pub mod testmodels;
+pub mod vmath;
 
 use codec::{Decode, Encode};
 use std::path::Path;

@@ -1,11 +1,14 @@
 //! The handful of numeric operations whose results depend on how they are computed, behind one
-//! API with two implementations:
+//! API with one implementation per [`Kernels`]:
 //!
 //! - [`Kernels::PortableV1`] (the portable profile, version 1): the fixed-order kernels of
 //!   [`crate::kernels`], bit-identical on every CPU and thread count;
+//! - [`Kernels::PortableV2`]: version 1 with every matmul on the k-order outer-product kernel of
+//!   [`crate::gemm`] and `exp`/`erf`/`tanh` on the vectorised polynomials of [`crate::vmath`]:
+//!   as bit-identical, and faster;
 //! - [`Kernels::Fast`]: candle's native CPU paths (gemm with run-time SIMD dispatch for
 //!   attention, quantized kernels, fused norms, the system libm), compared on chain with a
-//!   tolerance. Dense linear layers share the tiled kernel, which measured as fast as any
+//!   tolerance. Dense linear layers share portable v2's matmul, which measured faster than any
 //!   alternative here (docs/BENCHMARKS.md).
 //!
 //! Everything else a model does (gathers, reshapes, transposes, concatenation, elementwise
@@ -16,7 +19,8 @@ use opg_primitives::inference::ExecutionProfile;
 
 use crate::{
 	error::{EngineError, Result},
-	kernels::{self, Activation},
+	gemm,
+	kernels::{self, Activation, Polynomials},
 };
 
 /// A tensor's elements as a row-major host vector.
@@ -30,8 +34,10 @@ fn from_host(data: Vec<f32>, dims: &[usize]) -> Result<Tensor> {
 
 /// A weight matrix `[out, in]` stored the way its profile consumes it.
 pub enum Weight {
-	/// Packed `f32` rows for the fixed-order kernels.
+	/// Packed `f32` rows for version 1's interleaved dot products.
 	Packed(kernels::PackedRows),
+	/// `f32` column panels for the k-order outer-product matmul ([`crate::gemm`]).
+	Panels(gemm::PackedPanels),
 	/// A quantized tensor for candle's quantized matmul (fast profile, GGUF).
 	Quantized(QMatMul),
 }
@@ -45,19 +51,25 @@ pub struct Linear {
 }
 
 impl Linear {
-	/// From a dense `[out, in]` weight, packed for the tiled kernel. Both profiles use it: on
-	/// the CPUs measured, fused multiply-adds bought nothing over the fixed-order kernel
-	/// (docs/BENCHMARKS.md), so fast differs from portable in the norms, softmax, activations,
-	/// attention and quantized matmuls.
-	pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+	/// From a dense `[out, in]` weight, packed for the kernels' matmul. The fast profile shares
+	/// the k-order matmul of portable v2, the fastest here (docs/BENCHMARKS.md), so fast differs
+	/// from portable in the norms, softmax, activations, attention and quantized matmuls.
+	pub fn new(kernels: Kernels, weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
 		let (out, inp) = weight.dims2()?;
 		if let Some(b) = &bias {
 			if b.dims() != [out] {
 				return Err(EngineError::Model(format!("bias shape {:?} does not match {out} outputs", b.dims())));
 			}
 		}
-		let weight = Weight::Packed(kernels::PackedRows::new(host(&weight)?, out, inp));
+		let weight = Self::dense(kernels, host(&weight)?, out, inp);
 		Ok(Self { weight, bias: bias.map(|b| b.to_dtype(DType::F32)).transpose()?, shape: (out, inp) })
+	}
+
+	fn dense(kernels: Kernels, rows: Vec<f32>, out: usize, inp: usize) -> Weight {
+		match kernels {
+			Kernels::PortableV1 => Weight::Packed(kernels::PackedRows::new(rows, out, inp)),
+			Kernels::PortableV2 | Kernels::Fast => Weight::Panels(gemm::PackedPanels::new(&rows, out, inp)),
+		}
 	}
 
 	/// `[out, in]`: how many features it makes of how many.
@@ -70,8 +82,8 @@ impl Linear {
 	pub fn quantized(kernels: Kernels, q: candle_core::quantized::QTensor) -> Result<Self> {
 		let (out, inp) = q.shape().dims2()?;
 		let weight = match kernels {
-			Kernels::PortableV1 => {
-				Weight::Packed(kernels::PackedRows::new(host(&q.dequantize(&Device::Cpu)?)?, out, inp))
+			Kernels::PortableV1 | Kernels::PortableV2 => {
+				Self::dense(kernels, host(&q.dequantize(&Device::Cpu)?)?, out, inp)
 			},
 			Kernels::Fast => Weight::Quantized(QMatMul::from_qtensor(q)?),
 		};
@@ -82,13 +94,16 @@ impl Linear {
 /// The versions of the portable profile this engine implements. Version 1's kernels sum in the
 /// orders [`crate::kernels`] documents; a kernel that sums in another order is a new version,
 /// added here beside the old one, which keeps its bits.
-pub const PORTABLE_VERSIONS: std::ops::RangeInclusive<u16> = 1..=1;
+pub const PORTABLE_VERSIONS: std::ops::RangeInclusive<u16> = 1..=2;
 
 /// The kernels a model runs on, resolved once from its chain profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernels {
 	/// Version 1 of the portable profile.
 	PortableV1,
+	/// Version 2: version 1 with the k-order matmul of [`crate::gemm`] and the polynomial
+	/// transcendentals of [`crate::vmath`].
+	PortableV2,
 	/// The fast profile.
 	Fast,
 }
@@ -99,6 +114,7 @@ impl Kernels {
 	pub fn for_profile(profile: ExecutionProfile) -> Result<Self> {
 		match profile {
 			ExecutionProfile::Portable => Ok(Self::PortableV1),
+			ExecutionProfile::PortableVersion(2) => Ok(Self::PortableV2),
 			ExecutionProfile::Fast => Ok(Self::Fast),
 			ExecutionProfile::PortableVersion(version) => Err(EngineError::UnsupportedProfile {
 				version,
@@ -121,20 +137,22 @@ impl Ops {
 
 	/// `x[…, in] → […, out]`.
 	pub fn linear(&self, x: &Tensor, layer: &Linear) -> Result<Tensor> {
+		let dense = |matmul: &dyn Fn(&[f32], usize) -> Vec<f32>| -> Result<Tensor> {
+			let (out, inp) = layer.shape;
+			let dims = x.dims().to_vec();
+			let last = *dims.last().ok_or_else(|| EngineError::Model("linear on a scalar".into()))?;
+			if last != inp {
+				return Err(EngineError::Model(format!("linear expects {inp} features, got {last}")));
+			}
+			let rows = x.elem_count() / inp.max(1);
+			let y = matmul(&host(x)?, rows);
+			let mut out_dims = dims;
+			*out_dims.last_mut().expect("checked non-empty") = out;
+			from_host(y, &out_dims)
+		};
 		let y = match &layer.weight {
-			Weight::Packed(packed) => {
-				let (out, inp) = (packed.rows(), packed.cols());
-				let dims = x.dims().to_vec();
-				let last = *dims.last().ok_or_else(|| EngineError::Model("linear on a scalar".into()))?;
-				if last != inp {
-					return Err(EngineError::Model(format!("linear expects {inp} features, got {last}")));
-				}
-				let rows = x.elem_count() / inp.max(1);
-				let y = kernels::matmul_packed(&host(x)?, rows, packed);
-				let mut out_dims = dims;
-				*out_dims.last_mut().expect("checked non-empty") = out;
-				from_host(y, &out_dims)?
-			},
+			Weight::Packed(packed) => dense(&|a, rows| kernels::matmul_packed(a, rows, packed))?,
+			Weight::Panels(panels) => dense(&|a, rows| gemm::matmul(a, rows, panels))?,
 			Weight::Quantized(q) => q.forward(x)?,
 		};
 		Ok(match &layer.bias {
@@ -147,7 +165,7 @@ impl Ops {
 	pub fn matmul_nt(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 		match self.kernels {
 			Kernels::Fast => Ok(a.contiguous()?.matmul(&b.t()?.contiguous()?)?),
-			Kernels::PortableV1 => {
+			Kernels::PortableV1 | Kernels::PortableV2 => {
 				let (ad, bd) = (a.dims(), b.dims());
 				if ad.len() < 2 || ad.len() != bd.len() || ad[..ad.len() - 2] != bd[..bd.len() - 2] {
 					return Err(EngineError::Model(format!("matmul of {ad:?} by {bd:?}ᵀ")));
@@ -161,13 +179,11 @@ impl Ops {
 				let (av, bv) = (host(a)?, host(b)?);
 				let mut out = Vec::with_capacity(batch * m * n);
 				for i in 0..batch {
-					out.extend(kernels::matmul_nt(
-						&av[i * m * k..(i + 1) * m * k],
-						&bv[i * n * k..(i + 1) * n * k],
-						m,
-						k,
-						n,
-					));
+					let (ai, bi) = (&av[i * m * k..(i + 1) * m * k], &bv[i * n * k..(i + 1) * n * k]);
+					out.extend(match self.kernels {
+						Kernels::PortableV2 => gemm::matmul(ai, m, &gemm::PackedPanels::new(bi, n, k)),
+						_ => kernels::matmul_nt(ai, bi, m, k, n),
+					});
 				}
 				let mut dims = ad[..ad.len() - 2].to_vec();
 				dims.extend([m, n]);
@@ -180,7 +196,7 @@ impl Ops {
 	pub fn matmul(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 		match self.kernels {
 			Kernels::Fast => Ok(a.contiguous()?.matmul(&b.contiguous()?)?),
-			Kernels::PortableV1 => {
+			Kernels::PortableV1 | Kernels::PortableV2 => {
 				let r = b.rank();
 				if r < 2 {
 					return Err(EngineError::Model(format!("matmul by a rank-{r} tensor")));
@@ -193,10 +209,13 @@ impl Ops {
 	pub fn softmax_last(&self, x: &Tensor) -> Result<Tensor> {
 		match self.kernels {
 			Kernels::Fast => Ok(candle_nn::ops::softmax_last_dim(&x.contiguous()?)?),
-			Kernels::PortableV1 => {
+			Kernels::PortableV1 | Kernels::PortableV2 => {
 				let width = *x.dims().last().unwrap_or(&1);
 				let mut v = host(x)?;
-				kernels::softmax_rows(&mut v, width);
+				match self.kernels {
+					Kernels::PortableV2 => kernels::softmax_rows_with::<Polynomials>(&mut v, width),
+					_ => kernels::softmax_rows(&mut v, width),
+				}
 				from_host(v, x.dims())
 			},
 		}
@@ -208,7 +227,7 @@ impl Ops {
 				let beta = norm.beta.clone().map_or_else(|| norm.gamma.zeros_like(), Ok)?;
 				Ok(candle_nn::ops::layer_norm(&x.contiguous()?, &norm.gamma, &beta, norm.eps)?)
 			},
-			Kernels::PortableV1 => {
+			Kernels::PortableV1 | Kernels::PortableV2 => {
 				self.check_width(x, norm)?;
 				let mut v = host(x)?;
 				let zeros;
@@ -228,7 +247,7 @@ impl Ops {
 	pub fn rms_norm(&self, x: &Tensor, norm: &Norm) -> Result<Tensor> {
 		match self.kernels {
 			Kernels::Fast => Ok(candle_nn::ops::rms_norm(&x.contiguous()?, &norm.gamma, norm.eps)?),
-			Kernels::PortableV1 => {
+			Kernels::PortableV1 | Kernels::PortableV2 => {
 				self.check_width(x, norm)?;
 				let mut v = host(x)?;
 				kernels::rms_norm_rows(&mut v, &norm.gamma_host, norm.eps);
@@ -247,9 +266,12 @@ impl Ops {
 				Activation::Tanh => x.tanh()?,
 				Activation::Exp => x.exp()?,
 			}),
-			Kernels::PortableV1 => {
+			Kernels::PortableV1 | Kernels::PortableV2 => {
 				let mut v = host(x)?;
-				kernels::activate_in_place(&mut v, a);
+				match self.kernels {
+					Kernels::PortableV2 => kernels::activate_in_place_with::<Polynomials>(&mut v, a),
+					_ => kernels::activate_in_place(&mut v, a),
+				}
 				from_host(v, x.dims())
 			},
 		}
@@ -267,7 +289,7 @@ impl Ops {
 				let norm = mean.sqr()?.sum_all()?.sqrt()?.maximum(1e-12)?;
 				Ok(mean.broadcast_div(&norm)?)
 			},
-			Kernels::PortableV1 => {
+			Kernels::PortableV1 | Kernels::PortableV2 => {
 				let mut v = kernels::mean_rows(&host(x)?, rows, width);
 				if normalize {
 					kernels::l2_normalize(&mut v);

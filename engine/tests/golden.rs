@@ -3,7 +3,8 @@
 //! (`-C target-cpu=native`, in a target dir of its own), run with 1 and 2 threads — and, where Debian's
 //! qemu-user is installed, emulating a CPU without AVX (Nehalem) and one with AVX2+FMA but no
 //! AVX-512 (Haswell), so run-time SIMD dispatch sees other CPUs — must print the golden output
-//! hashes committed in `engine/golden/portable.txt`.
+//! hashes committed in `engine/golden/`, one file per portable version (`portable.txt` for v1,
+//! `portable-v2.txt`).
 //!
 //! As a control, the fast profile's hashes are shown to differ between emulated CPUs, so the
 //! check can tell a portable result from a lucky one.
@@ -73,16 +74,28 @@ fn qemu() -> Option<PathBuf> {
 	std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("qemu-x86_64")).find(|p| p.is_file())
 }
 
+/// Each portable version this engine implements, with its golden file. Every version keeps its
+/// own hashes: a later version never changes an earlier one's bits.
+const VERSIONS: [(&str, &str); 2] = [("portable", "portable.txt"), ("portable-v2", "portable-v2.txt")];
+
 #[test]
 #[cfg(target_arch = "x86_64")]
 fn portable_outputs_match_the_golden_hashes_on_every_cpu_level_and_thread_count() {
-	let expected =
-		parse(&std::fs::read_to_string(workspace().join("engine/golden/portable.txt")).expect("golden file"));
-	assert_eq!(
-		expected.len(),
-		12,
-		"golden file covers the ONNX MLP, both Llama formats, the BERT, ResNet and MobileNet graphs, the four torch exports and two MiniLM texts"
-	);
+	let expected: Vec<(&str, BTreeMap<String, String>)> = VERSIONS
+		.iter()
+		.map(|(profile, file)| {
+			let text = std::fs::read_to_string(workspace().join("engine/golden").join(file)).expect("golden file");
+			(*profile, parse(&text))
+		})
+		.collect();
+	for (profile, hashes) in &expected {
+		assert_eq!(
+			hashes.len(),
+			12,
+			"{profile}: the golden file covers the ONNX MLP, both Llama formats, the BERT, ResNet and MobileNet graphs, the four torch exports and two MiniLM texts"
+		);
+	}
+	assert_ne!(expected[0].1, expected[1].1, "version 2 sums matmuls in another order than version 1");
 	// The workspace builds for the target's baseline CPU (no `target-cpu` in its
 	// configuration), so its own binary is the baseline check and only `native` needs a build
 	// of its own; unless the environment's RUSTFLAGS raised the CPU level for everything.
@@ -90,15 +103,17 @@ fn portable_outputs_match_the_golden_hashes_on_every_cpu_level_and_thread_count(
 		if cfg!(target_feature = "avx") { build("x86-64") } else { PathBuf::from(env!("CARGO_BIN_EXE_opg-engine")) };
 	let native = build("native");
 	let mut runs = 0;
-	for binary in [&baseline, &native] {
-		for threads in [1, 2] {
-			assert_eq!(
-				golden(&[], binary, threads, "portable"),
-				expected,
-				"{} with {threads} threads",
-				binary.display()
-			);
-			runs += 1;
+	for (profile, hashes) in &expected {
+		for binary in [&baseline, &native] {
+			for threads in [1, 2] {
+				assert_eq!(
+					&golden(&[], binary, threads, profile),
+					hashes,
+					"{profile}: {} with {threads} threads",
+					binary.display()
+				);
+				runs += 1;
+			}
 		}
 	}
 	match qemu() {
@@ -106,9 +121,15 @@ fn portable_outputs_match_the_golden_hashes_on_every_cpu_level_and_thread_count(
 			let qemu = qemu.display().to_string();
 			let mut fast = Vec::new();
 			for cpu in ["Nehalem", "Haswell"] {
-				assert_eq!(golden(&[&qemu, "-cpu", cpu], &baseline, 2, "portable"), expected, "emulated {cpu}");
+				for (profile, hashes) in &expected {
+					assert_eq!(
+						&golden(&[&qemu, "-cpu", cpu], &baseline, 2, profile),
+						hashes,
+						"{profile}: emulated {cpu}"
+					);
+					runs += 1;
+				}
 				fast.push(golden(&[&qemu, "-cpu", cpu], &baseline, 2, "fast"));
-				runs += 1;
 			}
 			assert_ne!(fast[0], fast[1], "control: the fast profile's output depends on the CPU's SIMD level");
 		},

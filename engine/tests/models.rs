@@ -44,19 +44,19 @@ fn onnx_mlp_runs_in_both_profiles_and_they_agree_within_tolerance() {
 }
 
 #[test]
-fn a_portable_version_the_engine_lacks_is_declined_and_v1_is_what_runs() {
-	assert_eq!(opg_engine::PORTABLE_VERSIONS, 1..=1);
+fn a_portable_version_the_engine_lacks_is_declined_and_each_version_runs_its_own_kernels() {
+	assert_eq!(opg_engine::PORTABLE_VERSIONS, 1..=2);
 	let store_dir = tempfile::tempdir().unwrap();
 	let store = opg_engine::ModelStore::open(store_dir.path()).unwrap();
 	for name in [testmodels::ONNX_MLP, testmodels::TINY_LLAMA_GGUF] {
 		let id = store.import_dir(&models_dir().join(name), u64::MAX).unwrap();
 		let bundle = store.open_model(&id).unwrap();
-		// A model registered under a later version never runs on version 1's kernels.
-		match opg_engine::Model::load(&bundle, PortableVersion(2)) {
-			Err(e @ EngineError::UnsupportedProfile { version: 2, .. }) => {
+		// A model registered under a later version never runs on an earlier version's kernels.
+		match opg_engine::Model::load(&bundle, PortableVersion(3)) {
+			Err(e @ EngineError::UnsupportedProfile { version: 3, .. }) => {
 				assert_eq!(
 					e.to_string(),
-					"portable profile version 2 is not implemented by this engine (it implements 1..=1)"
+					"portable profile version 3 is not implemented by this engine (it implements 1..=2)"
 				)
 			},
 			Err(other) => panic!("{name}: expected UnsupportedProfile, got {other}"),
@@ -64,7 +64,16 @@ fn a_portable_version_the_engine_lacks_is_declined_and_v1_is_what_runs() {
 		}
 		let v1 = opg_engine::Model::load(&bundle, opg_engine::ExecutionProfile::portable(1)).unwrap();
 		assert_eq!(v1.profile, Portable);
+		let v2 = opg_engine::Model::load(&bundle, opg_engine::ExecutionProfile::portable(2)).unwrap();
+		assert_eq!(v2.profile, PortableVersion(2));
 	}
+	// The two versions sum the MLP's matmuls in different orders: close, not the same bits.
+	let input = testmodels::golden_mlp_input();
+	let v1 = load(&models_dir().join(testmodels::ONNX_MLP), Portable).run(&input).unwrap();
+	let v2 = load(&models_dir().join(testmodels::ONNX_MLP), PortableVersion(2)).run(&input).unwrap();
+	drift("onnx-mlp portable v1/v2", &v1, &v2);
+	assert_ne!(v1, v2);
+	assert!(agree(&v1, &v2), "v1 and v2 differ by {} ulps", max_ulps(&v1, &v2));
 }
 
 #[test]

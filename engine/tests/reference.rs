@@ -8,6 +8,10 @@ use common::{cosine, f32s, load, minilm_bundle, minilm_source, models_dir};
 use opg_engine::{testmodels, ExecutionProfile, Value};
 use std::{path::Path, process::Command};
 
+/// Every profile the engine runs: portable v1 and v2, and fast.
+const PROFILES: [ExecutionProfile; 3] =
+	[ExecutionProfile::Portable, ExecutionProfile::portable(2), ExecutionProfile::Fast];
+
 fn reference(args: &[&str]) -> Vec<Vec<f32>> {
 	let script = std::path::PathBuf::from(
 		std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
@@ -104,7 +108,7 @@ fn models_exported_by_torch_match_onnxruntime() {
 		let onnx = work.path().join(format!("{name}.onnx"));
 		std::fs::write(&onnx, graph).unwrap();
 		let (bundle, input, expected) = onnxruntime_reference(work.path(), &onnx);
-		for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+		for profile in PROFILES {
 			let output = load(&bundle, profile).run(&input).unwrap();
 			assert_matches_onnxruntime(&format!("{name} {profile}"), &output, &expected);
 			if profile == ExecutionProfile::Portable {
@@ -123,7 +127,7 @@ fn minilm_matches_onnxruntime() {
 	let mut args = vec!["embed", source.to_str().unwrap(), onnx.to_str().unwrap()];
 	args.extend(texts);
 	let expected = reference(&args);
-	for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+	for profile in PROFILES {
 		let model = load(minilm_bundle(), profile);
 		for (text, want) in texts.iter().zip(&expected) {
 			let got = f32s(&model.run(&Value::Text(text.as_bytes().to_vec())).unwrap());
@@ -145,7 +149,7 @@ fn onnx_mlp_matches_onnxruntime() {
 		shape: vec![4, testmodels::MLP_INPUT as u32],
 		bits: (0..n).map(|i| ((i % 97) as f32 / 97.0 - 0.5).to_bits()).collect(),
 	};
-	for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+	for profile in PROFILES {
 		let got = f32s(&load(&models_dir().join(testmodels::ONNX_MLP), profile).run(&input).unwrap());
 		let diff = max_abs_diff(&got, &expected);
 		eprintln!("onnx-mlp {profile:?}: max |diff| {diff:e}");
@@ -179,7 +183,7 @@ fn an_exported_bert_graph_matches_onnxruntime_at_opsets_11_to_17() {
 		let bundle = work.path().join("bundle");
 		testmodels::write_onnx_graph(&bundle, &std::fs::read(&onnx).unwrap()).unwrap();
 		let mut portable = None;
-		for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+		for profile in PROFILES {
 			let output = load(&bundle, profile).run(&input).unwrap();
 			assert_matches_onnxruntime(&format!("opset {opset} {profile}"), &output, &expected);
 			if profile == ExecutionProfile::Portable {
@@ -217,7 +221,7 @@ fn convolutional_networks_match_onnxruntime() {
 		let want: Vec<f32> = want.iter().map(|b| f32::from_bits(*b)).collect();
 		let bundle = work.path().join("bundle");
 		testmodels::write_onnx_graph(&bundle, &std::fs::read(&onnx).unwrap()).unwrap();
-		for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+		for profile in PROFILES {
 			let output = load(&bundle, profile).run(&image).unwrap();
 			let diff = max_abs_diff(&common::f32s(&output), &want);
 			eprintln!("{kind} {profile:?}: max |diff| {diff:e}");
@@ -265,7 +269,7 @@ fn scikit_learn_models_match_onnxruntime() {
 		let Value::Tensors(expected) = value_json::value_from_json(&io["outputs"]).unwrap() else { panic!("outputs") };
 		let bundle = work.path().join("bundle");
 		testmodels::write_onnx_graph(&bundle, &std::fs::read(&onnx).unwrap()).unwrap();
-		for profile in [ExecutionProfile::Portable, ExecutionProfile::Fast] {
+		for profile in PROFILES {
 			let output = load(&bundle, profile).run(&rows).unwrap();
 			assert_matches_onnxruntime(&format!("{kind} {profile}"), &output, &expected);
 		}

@@ -288,11 +288,54 @@ fn time_runs(iters: usize, mut f: impl FnMut() -> AnyResult<()>) -> AnyResult<f6
 	Ok(median_ms(samples))
 }
 
+/// The matmul shapes the benchmark models multiply (rows × depth × columns), timed on both
+/// portable kernels: version 1's interleaved dot products and version 2's k-order outer
+/// products.
+fn bench_matmuls(iters: usize) -> AnyResult<()> {
+	use opg_engine::{gemm, kernels};
+	let shapes: [(&str, usize, usize, usize); 7] = [
+		("minilm-17-qkv", 17, 384, 1152),
+		("minilm-17-ffn-up", 17, 384, 1536),
+		("minilm-17-ffn-down", 17, 1536, 384),
+		("minilm-1024-ffn-up", 1024, 384, 1536),
+		("minilm-1024-ffn-down", 1024, 1536, 384),
+		("mlp-32-hidden", 32, 1024, 1024),
+		("square-512", 512, 512, 512),
+	];
+	let threads = rayon::current_num_threads();
+	for (label, m, k, n) in shapes {
+		let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919 % 2000) as f32 - 1000.0) * 1e-3).collect();
+		let w: Vec<f32> = (0..n * k).map(|i| ((i * 104_729 % 2000) as f32 - 1000.0) * 1e-3).collect();
+		let (v1, v2) = (kernels::PackedRows::new(w.clone(), n, k), gemm::PackedPanels::new(&w, n, k));
+		let flops = 2.0 * (m * k * n) as f64;
+		let v1_ms = time_runs(iters, || {
+			std::hint::black_box(kernels::matmul_packed(&a, m, &v1));
+			Ok(())
+		})?;
+		let v2_ms = time_runs(iters, || {
+			std::hint::black_box(gemm::matmul(&a, m, &v2));
+			Ok(())
+		})?;
+		println!(
+			"{{\"matmul\":\"{label}\",\"m\":{m},\"k\":{k},\"n\":{n},\"v1_ms\":{v1_ms:.4},\"v1_gflops\":{:.1},\"v2_ms\":{v2_ms:.4},\"v2_gflops\":{:.1},\"threads\":{threads}}}",
+			flops / v1_ms / 1e6,
+			flops / v2_ms / 1e6
+		);
+	}
+	Ok(())
+}
+
 fn bench(models: &Path, minilm: Option<&Path>, iters: usize, only: Option<ExecutionProfile>) -> AnyResult<()> {
 	let threads = rayon::current_num_threads();
-	println!("{{\"kernel\":\"{}\",\"threads\":{threads}}}", opg_engine::kernels::kernel_variant());
-	for profile in
-		[ExecutionProfile::Portable, ExecutionProfile::Fast].into_iter().filter(|p| only.is_none_or(|o| o == *p))
+	println!(
+		"{{\"kernel\":\"{}\",\"gemm_kernel\":\"{}\",\"threads\":{threads}}}",
+		opg_engine::kernels::kernel_variant(),
+		opg_engine::gemm::kernel_variant()
+	);
+	bench_matmuls(iters)?;
+	for profile in [ExecutionProfile::Portable, ExecutionProfile::portable(2), ExecutionProfile::Fast]
+		.into_iter()
+		.filter(|p| only.is_none_or(|o| o == *p))
 	{
 		let name = profile.to_string();
 		// ONNX MLP, batch 32.

@@ -9,7 +9,7 @@ use super::{read_json, text::TextTokenizer, Weights};
 use crate::{
 	error::{EngineError, Result},
 	kernels::Activation,
-	ops::{Linear, Norm, Ops},
+	ops::{Kernels, Linear, Norm, Ops},
 };
 use opg_primitives::inference::ExecutionProfile;
 
@@ -87,8 +87,13 @@ impl BertEmbedder {
 			w.set_prefix("bert.");
 		}
 		let eps = config.layer_norm_eps as f32;
+		let kernels = Kernels::for_profile(profile)?;
 		let linear = |name: &str, out: usize, inp: usize| -> Result<Linear> {
-			Linear::new(w.get(&format!("{name}.weight"), &[out, inp])?, Some(w.get(&format!("{name}.bias"), &[out])?))
+			Linear::new(
+				kernels,
+				w.get(&format!("{name}.weight"), &[out, inp])?,
+				Some(w.get(&format!("{name}.bias"), &[out])?),
+			)
 		};
 		let norm = |name: &str| -> Result<Norm> {
 			Norm::new(w.get(&format!("{name}.weight"), &[h])?, Some(w.get(&format!("{name}.bias"), &[h])?), eps)

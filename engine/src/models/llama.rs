@@ -123,7 +123,8 @@ impl LlamaModel {
 		let (h, i, d) = (config.hidden_size, config.intermediate_size, config.head_dim());
 		let (heads, kv) = (config.num_attention_heads, config.kv_heads());
 		let eps = config.rms_norm_eps as f32;
-		let linear = |name: &str, out: usize, inp: usize| Linear::new(w.get(name, &[out, inp])?, None);
+		let kernels = Kernels::for_profile(profile)?;
+		let linear = |name: &str, out: usize, inp: usize| Linear::new(kernels, w.get(name, &[out, inp])?, None);
 		let norm = |name: &str| Norm::new(w.get(name, &[h])?, None, eps);
 		let mut blocks = Vec::with_capacity(config.num_hidden_layers);
 		for l in 0..config.num_hidden_layers {
@@ -142,7 +143,7 @@ impl LlamaModel {
 		}
 		let embed = w.get("model.embed_tokens.weight", &[config.vocab_size, h])?;
 		let lm_head = if config.tie_word_embeddings || !w.contains("lm_head.weight") {
-			Linear::new(embed.clone(), None)?
+			Linear::new(kernels, embed.clone(), None)?
 		} else {
 			linear("lm_head.weight", config.vocab_size, h)?
 		};

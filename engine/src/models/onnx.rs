@@ -19,7 +19,7 @@ use super::{
 use crate::{
 	error::{EngineError, InputError, Result},
 	kernels::Activation,
-	ops::{Linear, Ops},
+	ops::{Kernels, Linear, Ops},
 };
 use opg_primitives::inference::{ExecutionProfile, NamedTensor, TensorValue, Value};
 
@@ -438,9 +438,10 @@ impl OnnxModel {
 		for t in &graph.initializer {
 			initializers.insert(t.name.clone(), tensor_from_proto(t)?);
 		}
+		let ops = Ops::new(profile)?;
 		let mut linears = HashMap::new();
 		for node in &graph.node {
-			if let Some(linear) = prepare_linear(node, &initializers)? {
+			if let Some(linear) = prepare_linear(ops.kernels, node, &initializers)? {
 				linears.insert(node.output.first().cloned().unwrap_or_default(), linear);
 			}
 		}
@@ -451,7 +452,7 @@ impl OnnxModel {
 			.map(|o| o.version)
 			.max()
 			.unwrap_or(MAX_OPSET);
-		Ok(Self { ops: Ops::new(profile)?, opset, proto, inputs, outputs, initializers, linears })
+		Ok(Self { ops, opset, proto, inputs, outputs, initializers, linears })
 	}
 
 	/// The graph's inputs: name and ONNX element type, in the graph's order.
@@ -679,7 +680,10 @@ impl OnnxModel {
 			"Not" => op::not(node, get(0)?)?,
 			"Where" => op::where_(node, get(0)?, get(1)?, get(2)?)?,
 			"Clip" => op::clip(node, get(0)?, optional(1)?, optional(2)?)?,
-			"Erf" => op::map_f32(node, get(0)?, libm::erff)?,
+			"Erf" => match ops.kernels {
+				Kernels::PortableV2 => op::map_f32(node, get(0)?, crate::vmath::erf)?,
+				_ => op::map_f32(node, get(0)?, libm::erff)?,
+			},
 			"Sqrt" => op::map_f32(node, get(0)?, f32::sqrt)?,
 			"Neg" => match get(0)?.dtype() {
 				DType::F32 => get(0)?.neg()?,
@@ -826,12 +830,12 @@ impl OnnxModel {
 
 /// A `MatMul` by a constant matrix, or a `Gemm` with constant `B` (and `C`, if any) and unit
 /// scale factors, as a linear layer `y = x·Wᵀ + b`.
-fn prepare_linear(node: &NodeProto, constants: &HashMap<String, Tensor>) -> Result<Option<Linear>> {
+fn prepare_linear(kernels: Kernels, node: &NodeProto, constants: &HashMap<String, Tensor>) -> Result<Option<Linear>> {
 	let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
 	let constant = |i: usize| node.input.get(i).and_then(|n| constants.get(n));
 	match node.op_type.as_str() {
 		"MatMul" => match constant(1) {
-			Some(b) if b.rank() == 2 => Ok(Some(Linear::new(b.t()?.contiguous()?, None)?)),
+			Some(b) if b.rank() == 2 => Ok(Some(Linear::new(kernels, b.t()?.contiguous()?, None)?)),
 			_ => Ok(None),
 		},
 		"Gemm" => {
@@ -848,7 +852,7 @@ fn prepare_linear(node: &NodeProto, constants: &HashMap<String, Tensor>) -> Resu
 					_ => return Ok(None),
 				},
 			};
-			Ok(Some(Linear::new(weight, bias)?))
+			Ok(Some(Linear::new(kernels, weight, bias)?))
 		},
 		_ => Ok(None),
 	}
