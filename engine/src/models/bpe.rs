@@ -13,7 +13,8 @@
 use candle_core::quantized::gguf_file;
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::error::{EngineError, Result};
+use super::gguf::TokenizerMetadata;
+use crate::error::Result;
 
 /// llama.cpp's control token type.
 const TYPE_CONTROL: i32 = 3;
@@ -85,7 +86,7 @@ impl BpeTokenizer {
 	/// The tokenizer in a GGUF file's metadata, or `None` when it is not a `gpt2` tokenizer or
 	/// its pre-tokenizer is one this engine does not implement (the model then runs on token ids).
 	pub fn from_gguf(metadata: &HashMap<String, gguf_file::Value>, vocab: usize) -> Result<Option<Self>> {
-		let bad = |what: &str| EngineError::Model(format!("GGUF tokenizer: {what}"));
+		let bad = TokenizerMetadata::bad;
 		let string = |key: &str| metadata.get(key).and_then(|v| v.to_string().ok()).map(String::as_str);
 		if string("tokenizer.ggml.model") != Some("gpt2") {
 			return Ok(None);
@@ -95,32 +96,14 @@ impl BpeTokenizer {
 			Some("gpt-2" | "gpt2") => (GPT2_PATTERN, false),
 			_ => return Ok(None),
 		};
-		let array = |key: &str| metadata.get(key).and_then(|v| v.to_vec().ok());
-		let strings = |key: &str| -> Result<Vec<String>> {
-			array(key)
-				.ok_or_else(|| bad(&format!("no {key}")))?
-				.iter()
-				.map(|v| v.to_string().cloned().map_err(|_| bad(&format!("an entry of {key} is not a string"))))
-				.collect()
-		};
-		let tokens = strings("tokenizer.ggml.tokens")?;
-		if tokens.len() != vocab {
-			return Err(bad(&format!("{} tokens for a vocabulary of {vocab}", tokens.len())));
-		}
-		let types: Vec<i32> = match array("tokenizer.ggml.token_type") {
-			Some(v) => {
-				v.iter().map(|t| t.to_i32().map_err(|_| bad("a token type is not an i32"))).collect::<Result<_>>()?
-			},
-			None => vec![1; vocab],
-		};
-		if types.len() != vocab {
-			return Err(bad("token types do not match the tokens"));
-		}
+		let fields = TokenizerMetadata { metadata, vocab };
+		let tokens = fields.tokens()?;
+		let types = fields.token_types()?;
 		// The first of equal tokens wins, as a vocabulary lookup finds it.
 		let ids: HashMap<String, u32> = tokens.iter().enumerate().rev().map(|(i, t)| (t.clone(), i as u32)).collect();
 		let normal = |text: &str| ids.get(text).copied().filter(|&id| types[id as usize] != TYPE_CONTROL);
 		let mut merges = HashMap::new();
-		for (rank, merge) in strings("tokenizer.ggml.merges")?.iter().enumerate() {
+		for (rank, merge) in fields.strings("tokenizer.ggml.merges")?.iter().enumerate() {
 			let (left, right) = merge.split_once(' ').ok_or_else(|| bad(&format!("merge {merge:?} is not a pair")))?;
 			// A merge whose parts or result are no tokens can never apply.
 			if let (Some(l), Some(r), Some(m)) = (normal(left), normal(right), normal(&format!("{left}{right}"))) {
@@ -132,18 +115,7 @@ impl BpeTokenizer {
 		for (b, c) in alphabet.iter().enumerate() {
 			byte_tokens[b] = normal(&c.to_string()).ok_or_else(|| bad(&format!("byte 0x{b:02X} has no token")))?;
 		}
-		let id = |key: &str| -> Result<Option<u32>> {
-			match metadata.get(key) {
-				None => Ok(None),
-				Some(v) => {
-					let id = v.to_u32().map_err(|_| bad(&format!("{key} is not a u32")))?;
-					if id as usize >= vocab {
-						return Err(bad(&format!("{key} {id} is outside the vocabulary")));
-					}
-					Ok(Some(id))
-				},
-			}
-		};
+		let id = |key: &str| fields.token_id(key);
 		let add_bos = metadata.get("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(true);
 		Ok(Some(Self {
 			split: fancy_regex::Regex::new(pattern).map_err(|e| bad(&e.to_string()))?,
@@ -171,7 +143,7 @@ impl BpeTokenizer {
 		let mut ids: Vec<u32> = self.bos.into_iter().collect();
 		let mut at = 0;
 		for word in self.split.find_iter(text) {
-			let word = word.map_err(|e| EngineError::Model(format!("GGUF tokenizer: {e}")))?;
+			let word = word.map_err(|e| TokenizerMetadata::bad(&e.to_string()))?;
 			// The patterns cover every character; a gap would still be encoded, not lost.
 			if word.start() > at {
 				self.encode_word(&text[at..word.start()], &mut ids);

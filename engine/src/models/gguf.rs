@@ -84,6 +84,70 @@ pub fn dequantized(path: &Path, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
 	Ok((tensor.dims().to_vec(), tensor.flatten_all()?.to_vec1::<f32>()?))
 }
 
+/// The tokenizer fields of a GGUF file's metadata that every tokenizer model reads, checked
+/// against the model's vocabulary; errors say which field is wrong.
+pub struct TokenizerMetadata<'a> {
+	pub metadata: &'a std::collections::HashMap<String, gguf_file::Value>,
+	pub vocab: usize,
+}
+
+impl TokenizerMetadata<'_> {
+	pub fn bad(what: &str) -> EngineError {
+		EngineError::Model(format!("GGUF tokenizer: {what}"))
+	}
+
+	pub fn array(&self, key: &str) -> Option<&Vec<gguf_file::Value>> {
+		self.metadata.get(key).and_then(|v| v.to_vec().ok())
+	}
+
+	/// The array `key` as strings.
+	pub fn strings(&self, key: &str) -> Result<Vec<String>> {
+		self.array(key)
+			.ok_or_else(|| Self::bad(&format!("no {key}")))?
+			.iter()
+			.map(|v| v.to_string().cloned().map_err(|_| Self::bad(&format!("an entry of {key} is not a string"))))
+			.collect()
+	}
+
+	/// `tokenizer.ggml.tokens`, one per vocabulary entry.
+	pub fn tokens(&self) -> Result<Vec<String>> {
+		let tokens = self.strings("tokenizer.ggml.tokens")?;
+		if tokens.len() != self.vocab {
+			return Err(Self::bad(&format!("{} tokens for a vocabulary of {}", tokens.len(), self.vocab)));
+		}
+		Ok(tokens)
+	}
+
+	/// `tokenizer.ggml.token_type`, one per vocabulary entry (all normal, 1, when absent).
+	pub fn token_types(&self) -> Result<Vec<i32>> {
+		let types: Vec<i32> = match self.array("tokenizer.ggml.token_type") {
+			Some(v) => v
+				.iter()
+				.map(|t| t.to_i32().map_err(|_| Self::bad("a token type is not an i32")))
+				.collect::<Result<_>>()?,
+			None => vec![1; self.vocab],
+		};
+		if types.len() != self.vocab {
+			return Err(Self::bad("token types do not match the tokens"));
+		}
+		Ok(types)
+	}
+
+	/// The token id `key` names, if present, inside the vocabulary.
+	pub fn token_id(&self, key: &str) -> Result<Option<u32>> {
+		match self.metadata.get(key) {
+			None => Ok(None),
+			Some(v) => {
+				let id = v.to_u32().map_err(|_| Self::bad(&format!("{key} is not a u32")))?;
+				if id as usize >= self.vocab {
+					return Err(Self::bad(&format!("{key} {id} is outside the vocabulary")));
+				}
+				Ok(Some(id))
+			},
+		}
+	}
+}
+
 /// The tokenizer a GGUF file carries in its metadata, by `tokenizer.ggml.model`.
 #[derive(Debug)]
 pub enum GgufTokenizer {

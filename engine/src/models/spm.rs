@@ -12,7 +12,8 @@
 use candle_core::quantized::gguf_file;
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::error::{EngineError, Result};
+use super::gguf::TokenizerMetadata;
+use crate::error::Result;
 
 const SPACE: char = '\u{2581}';
 /// llama.cpp's token types.
@@ -58,45 +59,22 @@ impl SpmTokenizer {
 	/// model (e.g. `gpt2` BPE): such a model still runs on token ids.
 	pub fn from_gguf(metadata: &HashMap<String, gguf_file::Value>, vocab: usize) -> Result<Option<Self>> {
 		let Some(model) = metadata.get("tokenizer.ggml.model") else { return Ok(None) };
-		let bad = |what: &str| EngineError::Model(format!("GGUF tokenizer: {what}"));
+		let bad = TokenizerMetadata::bad;
 		let model = model.to_string().map_err(|_| bad("tokenizer.ggml.model is not a string"))?;
 		if model != "llama" {
 			return Ok(None);
 		}
-		let array = |key: &str| metadata.get(key).and_then(|v| v.to_vec().ok());
-		let pieces: Vec<String> = array("tokenizer.ggml.tokens")
-			.ok_or_else(|| bad("no tokenizer.ggml.tokens"))?
-			.iter()
-			.map(|v| v.to_string().cloned().map_err(|_| bad("a token is not a string")))
-			.collect::<Result<_>>()?;
-		if pieces.len() != vocab {
-			return Err(bad(&format!("{} tokens for a vocabulary of {vocab}", pieces.len())));
-		}
-		let scores: Vec<f32> = match array("tokenizer.ggml.scores") {
+		let fields = TokenizerMetadata { metadata, vocab };
+		let pieces = fields.tokens()?;
+		let scores: Vec<f32> = match fields.array("tokenizer.ggml.scores") {
 			Some(v) => v.iter().map(|s| s.to_f32().map_err(|_| bad("a score is not an f32"))).collect::<Result<_>>()?,
 			None => vec![0.0; vocab],
 		};
-		let types: Vec<i32> = match array("tokenizer.ggml.token_type") {
-			Some(v) => {
-				v.iter().map(|t| t.to_i32().map_err(|_| bad("a token type is not an i32"))).collect::<Result<_>>()?
-			},
-			None => vec![1; vocab],
-		};
-		if scores.len() != vocab || types.len() != vocab {
-			return Err(bad("scores or token types do not match the tokens"));
+		let types = fields.token_types()?;
+		if scores.len() != vocab {
+			return Err(bad("scores do not match the tokens"));
 		}
-		let id = |key: &str| -> Result<Option<u32>> {
-			match metadata.get(key) {
-				None => Ok(None),
-				Some(v) => {
-					let id = v.to_u32().map_err(|_| bad(&format!("{key} is not a u32")))?;
-					if id as usize >= vocab {
-						return Err(bad(&format!("{key} {id} is outside the vocabulary")));
-					}
-					Ok(Some(id))
-				},
-			}
-		};
+		let id = |key: &str| fields.token_id(key);
 		let flag = |key: &str, default: bool| metadata.get(key).and_then(|v| v.to_bool().ok()).unwrap_or(default);
 		let mut bytes = [None; 256];
 		for (i, piece) in pieces.iter().enumerate() {
