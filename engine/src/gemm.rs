@@ -1,20 +1,24 @@
 //! The matmul of the portable profile's version 2: bits that do not depend on how it is blocked.
 //!
-//! Every output is one lane summed in `k` order, `acc = acc + a·b` from `+0` (a multiply and an
-//! add, each rounded; never fused). Tile shape, SIMD width, k-blocking and the split of the
-//! columns over threads only decide which lane of which register holds an output and when it is
-//! stored and reloaded (exact), never the order of its sum; so every compilation, CPU and
-//! thread count gives the bits of [`reference`].
+//! Every output is one lane summed in `k` order from `+0` by fused multiply-adds,
+//! `acc = fma(a, b, acc)`: each step rounds once, as IEEE-754 `fusedMultiplyAdd` defines, so its
+//! result is a function of its three inputs alone. Tile shape, SIMD width, k-blocking and the
+//! split of the columns over threads only decide which lane of which register holds an output
+//! and when it is stored and reloaded (exact), never the order of its sum; and a CPU without an
+//! FMA unit computes the same correctly rounded step in software ([`fma`]). So every
+//! compilation, CPU and thread count gives the bits of [`reference`].
 //!
 //! The layout is an outer-product micro-kernel: `b` (a layer's weight, `n × k`) is packed once
 //! into panels of [`NR`] columns, `[panel][k][NR]`; `a` is packed once per matmul into panels of
 //! `MR` rows, `[panel][k][MR]`; the kernel broadcasts one element of `a` against a row of a
-//! `b` panel and adds into an `MR × NR` tile of accumulators held in registers (`MR` = 8 for
-//! AVX-512, 6 for AVX2, 4 for SSE2 and plain Rust). A panel's last rows run on a kernel for
-//! exactly that many rows; `b` panels are zero-padded to whole tiles, and only the real columns
-//! of a tile are stored.
+//! `b` panel and fuses it into an `MR × NR` tile of accumulators held in registers (`MR` = 8 for
+//! AVX-512, 6 for AVX2 + FMA, 4 for the software-FMA SSE2 and plain Rust kernels). A panel's
+//! last rows run on a kernel for exactly that many rows; `b` panels are zero-padded to whole
+//! tiles, and only the real columns of a tile are stored.
 
 use rayon::prelude::*;
+
+use crate::kernels::{self, Activation, Polynomials};
 
 /// Columns per `b` panel: one AVX-512 register, two AVX2 ones, four SSE ones.
 pub const NR: usize = 16;
@@ -23,7 +27,36 @@ const KC: usize = 256;
 /// Multiply-adds below which a matmul stays on the calling thread.
 const PARALLEL_MIN: usize = 1 << 18;
 
-/// `out[i][j] = Σₖ a[i][k]·b[j][k]` summed in `k` order from `+0`, one multiply and one add per
+/// `a·b + c` rounded once to the nearest `f32` (ties to even): IEEE-754 `fusedMultiplyAdd`,
+/// in plain arithmetic for CPUs without an FMA unit.
+///
+/// The product of two `f32`s is exact in `f64` (48 of 53 bits) and the sum with `c` rounds once
+/// there; its rounding error, recovered exactly by Knuth's two-sum, decides a round-to-odd
+/// correction of the last bit, after which rounding to `f32` (29 bits narrower, more than the 2
+/// that round-to-odd needs) gives the correctly rounded result with no double rounding. No `f64`
+/// step over- or underflows for `f32` inputs; infinities and NaNs pass through unadjusted.
+#[inline(always)]
+pub fn fma(a: f32, b: f32, c: f32) -> f32 {
+	let (p, c) = (a as f64 * b as f64, c as f64);
+	let s = p + c;
+	let virtual_c = s - p;
+	let error = (p - (s - virtual_c)) + (c - virtual_c);
+	let bits = s.to_bits();
+	// `error` is NaN exactly when `s` is not finite; a nonzero error implies a nonzero `s`.
+	let odd = if error != 0.0 && !error.is_nan() && bits & 1 == 0 {
+		// One step towards the exact value, which lies beyond `s` when the signs agree.
+		if (error > 0.0) == (s > 0.0) {
+			f64::from_bits(bits + 1)
+		} else {
+			f64::from_bits(bits - 1)
+		}
+	} else {
+		s
+	};
+	odd as f32
+}
+
+/// `out[i][j] = Σₖ a[i][k]·b[j][k]` summed in `k` order from `+0`, one fused multiply-add per
 /// step: the order every kernel here reproduces.
 pub fn reference(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
 	let mut out = vec![0f32; m * n];
@@ -31,7 +64,7 @@ pub fn reference(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32>
 		for j in 0..n {
 			let mut acc = 0f32;
 			for kk in 0..k {
-				acc += a[i * k + kk] * b[j * k + kk];
+				acc = fma(a[i * k + kk], b[j * k + kk], acc);
 			}
 			out[i * n + j] = acc;
 		}
@@ -57,6 +90,32 @@ impl PackedPanels {
 			let panel = &mut data[p * k * NR..(p + 1) * k * NR];
 			for (kk, &v) in row.iter().enumerate() {
 				panel[kk * NR + c] = v;
+			}
+		}
+		Self { n, k, data }
+	}
+
+	/// The weight's `n` rows of `k` values, unpacked.
+	pub fn rows(&self) -> Vec<f32> {
+		let mut rows = vec![0f32; self.n * self.k];
+		for (j, row) in rows.chunks_exact_mut(self.k.max(1)).take(self.n).enumerate() {
+			let panel = &self.data[(j / NR) * self.k * NR..];
+			for (kk, v) in row.iter_mut().enumerate() {
+				*v = panel[kk * NR + j % NR];
+			}
+		}
+		rows
+	}
+
+	/// From a `k × n` matrix (row-major: one row per depth), as `b` of `a · b`.
+	pub fn from_columns(matrix: &[f32], k: usize, n: usize) -> Self {
+		assert_eq!(matrix.len(), n * k, "matrix data does not match its shape");
+		let panels = n.div_ceil(NR);
+		let mut data = vec![0f32; panels * k * NR];
+		for (kk, row) in matrix.chunks_exact(n.max(1)).take(k).enumerate() {
+			for (p, part) in row.chunks(NR).enumerate() {
+				let at = p * k * NR + kk * NR;
+				data[at..at + part.len()].copy_from_slice(part);
 			}
 		}
 		Self { n, k, data }
@@ -132,13 +191,49 @@ struct TileAt {
 	col0: usize,
 	/// The first depth block: accumulators start at `+0` instead of the stored partial sums.
 	first: bool,
+	/// The last depth block: the sums are complete and go through the epilogue before the store.
+	last: bool,
+}
+
+/// What a finished output goes through before it is stored, while its tile is still in
+/// registers and L1: `activation(sum + bias[column]) + residual[row][column]`, each step rounded
+/// as the separate operation would be, so fusing it changes no bit. The activation takes its
+/// transcendentals from [`crate::vmath`].
+#[derive(Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+	/// One value per output column.
+	pub bias: Option<&'a [f32]>,
+	pub activation: Option<Activation>,
+	/// `m × n`, added last.
+	pub residual: Option<&'a [f32]>,
+}
+
+impl Epilogue<'_> {
+	/// Row `row`'s columns from `col0` on.
+	#[inline(always)]
+	fn apply(&self, values: &mut [f32], row: usize, col0: usize, n: usize) {
+		if let Some(bias) = self.bias {
+			values.iter_mut().zip(&bias[col0..]).for_each(|(v, b)| *v += b);
+		}
+		if let Some(a) = self.activation {
+			kernels::activate_slice::<Polynomials>(values, a);
+		}
+		if let Some(residual) = self.residual {
+			values.iter_mut().zip(&residual[row * n + col0..]).for_each(|(v, r)| *v += r);
+		}
+	}
+
+	fn check(&self, m: usize, n: usize) {
+		assert!(self.bias.is_none_or(|b| b.len() == n), "bias does not match the output columns");
+		assert!(self.residual.is_none_or(|r| r.len() == m * n), "residual does not match the output");
+	}
 }
 
 /// One tile over one depth block: the partial sums loaded from the output (exact), the block's
 /// outer products added by the micro-kernel, the real rows and columns stored.
 #[inline(always)]
-fn tile(kernel: MicroKernel, a: &[f32], b: &[f32], out: Output, at: TileAt) {
-	let TileAt { rows, cols, row0, col0, first } = at;
+fn tile(kernel: MicroKernel, a: &[f32], b: &[f32], out: Output, at: TileAt, epilogue: &Epilogue) {
+	let TileAt { rows, cols, row0, col0, first, last } = at;
 	let mut acc: Tile = [[0f32; NR]; MAX_MR];
 	if !first {
 		for (r, acc) in acc.iter_mut().enumerate().take(rows) {
@@ -150,6 +245,11 @@ fn tile(kernel: MicroKernel, a: &[f32], b: &[f32], out: Output, at: TileAt) {
 	// SAFETY: the caller passes blocks of matching depth and `rows` no taller than the
 	// kernel's panels, and selected the kernel for this CPU.
 	unsafe { kernel(a, b, &mut acc, rows) };
+	if last {
+		for (r, acc) in acc.iter_mut().enumerate().take(rows) {
+			epilogue.apply(&mut acc[..cols], row0 + r, col0, out.n);
+		}
+	}
 	for (r, acc) in acc.iter().enumerate().take(rows) {
 		// SAFETY: as above.
 		let dst = unsafe { std::slice::from_raw_parts_mut(out.ptr.add((row0 + r) * out.n + col0), cols) };
@@ -162,7 +262,14 @@ fn tile(kernel: MicroKernel, a: &[f32], b: &[f32], out: Output, at: TileAt) {
 const MC: usize = 144;
 
 /// The columns of `b`'s panels `panels`, for every row of `a` packed in `mr`-row panels.
-fn panels(variant: &Variant, a: &[f32], b: &PackedPanels, out: Output, panels: std::ops::Range<usize>) {
+fn panels(
+	variant: &Variant,
+	a: &[f32],
+	b: &PackedPanels,
+	out: Output,
+	panels: std::ops::Range<usize>,
+	epilogue: &Epilogue,
+) {
 	let (k, mr) = (b.k, variant.rows);
 	let a_panels: Vec<&[f32]> = a.chunks_exact(k * mr).collect();
 	for k0 in (0..k).step_by(KC) {
@@ -174,8 +281,9 @@ fn panels(variant: &Variant, a: &[f32], b: &PackedPanels, out: Output, panels: s
 				for (i, a_panel) in a_block_panels.iter().enumerate() {
 					let row0 = (block * (MC / mr) + i) * mr;
 					let a_block = &a_panel[ks.start * mr..ks.end * mr];
-					let at = TileAt { rows: mr.min(out.m - row0), cols, row0, col0, first: k0 == 0 };
-					tile(variant.kernel, a_block, b_panel, out, at);
+					let (first, last) = (k0 == 0, ks.end == k);
+					let at = TileAt { rows: mr.min(out.m - row0), cols, row0, col0, first, last };
+					tile(variant.kernel, a_block, b_panel, out, at, epilogue);
 				}
 			}
 		}
@@ -189,10 +297,10 @@ struct Variant {
 	kernel: MicroKernel,
 }
 
-/// The micro-kernels as plain Rust, for CPUs without the vector units below; the same
-/// operations in the same order per output.
+/// The micro-kernel as plain Rust with the software FMA: the same steps in the same order per
+/// output, on any CPU.
 mod scalar {
-	use super::{Tile, NR};
+	use super::{fma, Tile, NR};
 
 	pub const MR: usize = 4;
 
@@ -202,7 +310,7 @@ mod scalar {
 		for (x, y) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
 			for (acc, &xr) in tile.iter_mut().zip(x).take(rows) {
 				for (acc, &yc) in acc.iter_mut().zip(y) {
-					*acc += xr * yc;
+					*acc = fma(xr, yc, *acc);
 				}
 			}
 		}
@@ -210,17 +318,49 @@ mod scalar {
 }
 
 /// The micro-kernels in x86-64 vector instructions. Each lane of an accumulator register is one
-/// output; a step broadcasts one `a` value, multiplies it by a row of the `b` panel and adds
-/// the product (two roundings, as in [`super::reference`]).
+/// output; a step broadcasts one `a` value and fuses its product with a row of the `b` panel
+/// into the accumulators (one rounding, as in [`super::reference`]).
 #[cfg(target_arch = "x86_64")]
 mod x86 {
 	use super::{Tile, NR};
 	use core::arch::x86_64::*;
 
-	/// SSE2 (every x86-64 CPU): 4 rows × 4 registers of 4 lanes.
+	/// SSE2 (every x86-64 CPU, for those without an FMA unit): 4 rows × 16 columns, each step
+	/// the software FMA of [`super::fma`] on two `f64` lanes at a time.
 	pub mod sse2 {
 		use super::*;
 		pub const MR: usize = 4;
+
+		/// [`super::super::fma`] on two lanes: `p` exact products, `c` accumulators (as `f64`).
+		#[inline(always)]
+		unsafe fn fma_pd(p: __m128d, c: __m128d) -> __m128d {
+			let s = _mm_add_pd(p, c);
+			let virtual_c = _mm_sub_pd(s, p);
+			let error = _mm_add_pd(_mm_sub_pd(p, _mm_sub_pd(s, virtual_c)), _mm_sub_pd(c, virtual_c));
+			let zero = _mm_setzero_pd();
+			// Nonzero and not NaN (a NaN error means `s` is not finite).
+			let inexact = _mm_and_pd(_mm_cmpneq_pd(error, zero), _mm_cmpord_pd(error, error));
+			let bits = _mm_castpd_si128(s);
+			let one = _mm_set_epi64x(1, 1);
+			// Even last bit: the low dword of `bits & 1` is zero; copied to the lane's high dword.
+			let even =
+				_mm_shuffle_epi32::<0b10_10_00_00>(_mm_cmpeq_epi32(_mm_and_si128(bits, one), _mm_setzero_si128()));
+			// +1 when the error has the sign of `s` (away from zero), −1 otherwise.
+			let opposite = _mm_srli_epi64::<63>(_mm_xor_si128(_mm_castpd_si128(error), bits));
+			let step = _mm_sub_epi64(one, _mm_add_epi64(opposite, opposite));
+			let adjust = _mm_and_si128(_mm_and_si128(step, even), _mm_castpd_si128(inexact));
+			_mm_castsi128_pd(_mm_add_epi64(bits, adjust))
+		}
+
+		/// `fma(x, y, acc)` on four lanes, rounded to `f32`.
+		#[inline(always)]
+		unsafe fn fma_ps(x: __m128d, y: __m128, acc: __m128) -> __m128 {
+			let (y_lo, y_hi) = (_mm_cvtps_pd(y), _mm_cvtps_pd(_mm_movehl_ps(y, y)));
+			let (c_lo, c_hi) = (_mm_cvtps_pd(acc), _mm_cvtps_pd(_mm_movehl_ps(acc, acc)));
+			let lo = _mm_cvtpd_ps(fma_pd(_mm_mul_pd(x, y_lo), c_lo));
+			let hi = _mm_cvtpd_ps(fma_pd(_mm_mul_pd(x, y_hi), c_hi));
+			_mm_movelh_ps(lo, hi)
+		}
 
 		#[inline(always)]
 		unsafe fn tile_rows<const R: usize>(a: &[f32], b: &[f32], tile: &mut Tile) {
@@ -235,9 +375,9 @@ mod x86 {
 			for _ in 0..kc {
 				let bv = [_mm_loadu_ps(bp), _mm_loadu_ps(bp.add(4)), _mm_loadu_ps(bp.add(8)), _mm_loadu_ps(bp.add(12))];
 				for (r, c) in c.iter_mut().enumerate() {
-					let x = _mm_set1_ps(*ap.add(r));
+					let x = _mm_set1_pd(*ap.add(r) as f64);
 					for (c, bv) in c.iter_mut().zip(bv) {
-						*c = _mm_add_ps(*c, _mm_mul_ps(x, bv));
+						*c = fma_ps(x, bv, *c);
 					}
 				}
 				ap = ap.add(MR);
@@ -263,13 +403,14 @@ mod x86 {
 		}
 	}
 
-	/// AVX2: 6 rows × 2 registers of 8 lanes (12 accumulators, 2 `b` registers, 1 broadcast).
+	/// AVX2 and FMA: 6 rows × 2 registers of 8 lanes (12 accumulators, 2 `b` registers, 1
+	/// broadcast).
 	pub mod avx2 {
 		use super::*;
 		pub const MR: usize = 6;
 
 		#[inline]
-		#[target_feature(enable = "avx2")]
+		#[target_feature(enable = "avx2,fma")]
 		unsafe fn tile_rows<const R: usize>(a: &[f32], b: &[f32], tile: &mut Tile) {
 			let kc = b.len() / NR;
 			let mut lo = [_mm256_setzero_ps(); R];
@@ -283,8 +424,8 @@ mod x86 {
 				let (b0, b1) = (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8)));
 				for r in 0..R {
 					let x = _mm256_set1_ps(*ap.add(r));
-					lo[r] = _mm256_add_ps(lo[r], _mm256_mul_ps(x, b0));
-					hi[r] = _mm256_add_ps(hi[r], _mm256_mul_ps(x, b1));
+					lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
+					hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
 				}
 				ap = ap.add(MR);
 				bp = bp.add(NR);
@@ -296,8 +437,8 @@ mod x86 {
 		}
 
 		/// # Safety
-		/// See [`super::super::MicroKernel`]; the CPU has AVX2.
-		#[target_feature(enable = "avx2")]
+		/// See [`super::super::MicroKernel`]; the CPU has AVX2 and FMA.
+		#[target_feature(enable = "avx2,fma")]
 		pub unsafe fn kernel(a: &[f32], b: &[f32], tile: &mut Tile, rows: usize) {
 			debug_assert!(rows <= MR && a.len() >= b.len() / NR * MR);
 			match rows {
@@ -328,7 +469,7 @@ mod x86 {
 			for _ in 0..kc {
 				let bv = _mm512_loadu_ps(bp);
 				for r in 0..R {
-					c[r] = _mm512_add_ps(c[r], _mm512_mul_ps(_mm512_set1_ps(*ap.add(r)), bv));
+					c[r] = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(r)), bv, c[r]);
 				}
 				ap = ap.add(MR);
 				bp = bp.add(NR);
@@ -357,7 +498,7 @@ mod x86 {
 	}
 }
 
-/// The compilations this CPU can run, widest first.
+/// The compilations this CPU can run, widest first (AVX-512F includes its FMA instructions).
 fn variants() -> Vec<Variant> {
 	let mut v = Vec::new();
 	#[cfg(target_arch = "x86_64")]
@@ -365,7 +506,7 @@ fn variants() -> Vec<Variant> {
 		if std::is_x86_feature_detected!("avx512f") {
 			v.push(Variant { name: "avx512", rows: x86::avx512::MR, kernel: x86::avx512::kernel });
 		}
-		if std::is_x86_feature_detected!("avx2") {
+		if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
 			v.push(Variant { name: "avx2", rows: x86::avx2::MR, kernel: x86::avx2::kernel });
 		}
 		v.push(Variant { name: "sse2", rows: x86::sse2::MR, kernel: x86::sse2::kernel });
@@ -393,14 +534,27 @@ pub fn kernel_variant() -> &'static str {
 
 /// `out[m × n] = a[m × k] · bᵀ`, in `k` order per output.
 pub fn matmul(a: &[f32], m: usize, b: &PackedPanels) -> Vec<f32> {
-	matmul_with(selected(), a, m, b)
+	matmul_with(selected(), a, m, b, &Epilogue::default())
 }
 
-fn matmul_with(variant: &Variant, a: &[f32], m: usize, b: &PackedPanels) -> Vec<f32> {
+/// [`matmul`] with `epilogue` applied to each output as its sum completes.
+pub fn matmul_fused(a: &[f32], m: usize, b: &PackedPanels, epilogue: &Epilogue) -> Vec<f32> {
+	matmul_with(selected(), a, m, b, epilogue)
+}
+
+fn matmul_with(variant: &Variant, a: &[f32], m: usize, b: &PackedPanels, epilogue: &Epilogue) -> Vec<f32> {
 	let (k, n) = (b.k, b.n);
 	assert!(a.len() >= m * k, "matmul operand too short");
+	epilogue.check(m, n);
 	let mut out = vec![0f32; m * n];
-	if m == 0 || n == 0 || k == 0 {
+	if m == 0 || n == 0 {
+		return out;
+	}
+	if k == 0 {
+		// Empty sums: `+0` through the epilogue.
+		for (row, values) in out.chunks_exact_mut(n).enumerate() {
+			epilogue.apply(values, row, 0, n);
+		}
 		return out;
 	}
 	let packed = pack_a(a, m, k, variant.rows);
@@ -408,12 +562,12 @@ fn matmul_with(variant: &Variant, a: &[f32], m: usize, b: &PackedPanels) -> Vec<
 	let total = b.panels();
 	let threads = rayon::current_num_threads();
 	if m * n * k < PARALLEL_MIN || threads == 1 || total == 1 {
-		panels(variant, &packed, b, target, 0..total);
+		panels(variant, &packed, b, target, 0..total, epilogue);
 	} else {
 		// Contiguous runs of panels per task, a few per thread so uneven cores even out.
 		let per = total.div_ceil(threads * 2).max(1);
 		let ranges: Vec<_> = (0..total).step_by(per).map(|s| s..(s + per).min(total)).collect();
-		ranges.into_par_iter().for_each(|p| panels(variant, &packed, b, target, p));
+		ranges.into_par_iter().for_each(|p| panels(variant, &packed, b, target, p, epilogue));
 	}
 	out
 }
@@ -427,6 +581,75 @@ mod tests {
 		(0..len).map(|_| rng.gen_range(-2.0f32..2.0)).collect()
 	}
 
+	fn same(x: f32, y: f32) -> bool {
+		x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())
+	}
+
+	/// Against the C library's `fmaf` (correctly rounded; the FMA instruction where there is one).
+	#[test]
+	fn software_fma_is_correctly_rounded() {
+		let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(16);
+		let specials = [
+			0.0,
+			-0.0,
+			1.0,
+			-1.0,
+			f32::INFINITY,
+			f32::NEG_INFINITY,
+			f32::NAN,
+			f32::MAX,
+			f32::MIN_POSITIVE,
+			1e-45,
+			-3e-39,
+		];
+		for &a in &specials {
+			for &b in &specials {
+				for &c in &specials {
+					assert!(same(fma(a, b, c), a.mul_add(b, c)), "fma({a:e}, {b:e}, {c:e})");
+				}
+			}
+		}
+		// Random triples, many with `c` close to `-a·b` (cancellation) or far apart in scale.
+		for i in 0..2_000_000 {
+			let a = f32::from_bits(rng.gen::<u32>() & 0x807f_ffff | (rng.gen_range(100u32..156) << 23));
+			let b = f32::from_bits(rng.gen::<u32>() & 0x807f_ffff | (rng.gen_range(100u32..156) << 23));
+			let c = match i % 3 {
+				0 => -(a * b) * (1.0 + rng.gen_range(-1e-6f32..1e-6)),
+				1 => f32::from_bits(rng.gen::<u32>() & 0x807f_ffff | (rng.gen_range(60u32..200) << 23)),
+				_ => f32::from_bits(rng.gen::<u32>()),
+			};
+			assert!(same(fma(a, b, c), a.mul_add(b, c)), "fma({a:e}, {b:e}, {c:e})");
+		}
+		// Double-rounding traps: `a·b = 2ᴺ ± 1` exactly (N ≥ 30), scaled to half an ulp of `c`, so
+		// the sum rounded to `f64` lands on an `f32` tie that the exact sum is just off.
+		let mut traps = 0;
+		for n in 30..=46u32 {
+			for sign in [1i64, -1] {
+				let target = (1i64 << n) + sign;
+				for m in (65..1i64 << 12).step_by(2) {
+					let q = target / m;
+					if target % m != 0 || q >= 1 << 24 {
+						continue;
+					}
+					for (c_mant, c_exp) in [(0x40_0002u32, 127u32), (0x40_0001, 127), (0x7f_fffe, 130), (0x00_0004, 90)]
+					{
+						let c = f32::from_bits(c_mant | c_exp << 23);
+						// a·b = (2ᴺ ± 1)·2^(e − 24 − N): half an ulp of `c` plus or minus a sliver.
+						let scale = c_exp as i32 - 127 - 24 - n as i32;
+						let a = m as f32;
+						let b = q as f32 * 2f32.powi(scale);
+						for (a, b, c) in [(a, b, c), (-a, b, -c), (a, -b, c)] {
+							let naive = ((a as f64) * (b as f64) + c as f64) as f32;
+							traps += usize::from(!same(naive, a.mul_add(b, c)));
+							assert!(same(fma(a, b, c), a.mul_add(b, c)), "fma({a:e}, {b:e}, {c:e})");
+						}
+					}
+				}
+			}
+		}
+		assert!(traps > 10, "only {traps} cases where rounding twice differs");
+	}
+
 	#[test]
 	fn every_compilation_gives_the_reference_bits_on_ragged_sizes() {
 		let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(14);
@@ -437,9 +660,35 @@ mod tests {
 				let expected = reference(&a, &w, m, k, n);
 				let packed = PackedPanels::new(&w, n, k);
 				for v in &variants {
-					let got = matmul_with(v, &a, m, &packed);
+					let got = matmul_with(v, &a, m, &packed, &Epilogue::default());
 					let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
 					assert!(same, "{} differs from the reference at m={m} k={k} n={n}", v.name);
+				}
+			}
+		}
+	}
+
+	#[test]
+	fn a_fused_epilogue_gives_the_bits_of_separate_passes() {
+		let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+		for (m, k, n) in [(1, 5, 3), (9, 300, 37), (70, 513, 20), (3, 0, 5)] {
+			let (a, w) = (random(&mut rng, m * k), random(&mut rng, n * k));
+			let (bias, residual) = (random(&mut rng, n), random(&mut rng, m * n));
+			let packed = PackedPanels::new(&w, n, k);
+			for activation in [None, Some(Activation::GeluErf), Some(Activation::Tanh), Some(Activation::Relu)] {
+				let mut expected = reference(&a, &w, m, k, n);
+				for (row, values) in expected.chunks_exact_mut(n).enumerate() {
+					values.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
+					if let Some(act) = activation {
+						kernels::activate_in_place_with::<Polynomials>(values, act);
+					}
+					values.iter_mut().zip(&residual[row * n..]).for_each(|(v, r)| *v += r);
+				}
+				let epilogue = Epilogue { bias: Some(&bias), activation, residual: Some(&residual) };
+				for v in &variants() {
+					let got = matmul_with(v, &a, m, &packed, &epilogue);
+					let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
+					assert!(same, "{} with {activation:?} differs at m={m} k={k} n={n}", v.name);
 				}
 			}
 		}

@@ -440,7 +440,7 @@ pub enum Activation {
 
 /// One activation over a slice, with the transcendentals of `T`. The activation is chosen
 /// outside the loop so each loop is a plain map the compiler can vectorise.
-fn activate_slice<T: Transcendentals>(x: &mut [f32], a: Activation) {
+pub(crate) fn activate_slice<T: Transcendentals>(x: &mut [f32], a: Activation) {
 	fn map(x: &mut [f32], f: impl Fn(f32) -> f32) {
 		x.iter_mut().for_each(|v| *v = f(*v));
 	}

@@ -46,6 +46,8 @@ pub enum Weight {
 pub struct Linear {
 	weight: Weight,
 	bias: Option<Tensor>,
+	/// The bias as the fused epilogue of [`gemm::matmul_fused`] reads it.
+	bias_host: Option<Vec<f32>>,
 	/// `[out, in]` of `W`.
 	shape: (usize, usize),
 }
@@ -62,7 +64,34 @@ impl Linear {
 			}
 		}
 		let weight = Self::dense(kernels, host(&weight)?, out, inp);
-		Ok(Self { weight, bias: bias.map(|b| b.to_dtype(DType::F32)).transpose()?, shape: (out, inp) })
+		let bias = bias.map(|b| b.to_dtype(DType::F32)).transpose()?;
+		Ok(Self { weight, bias_host: bias.as_ref().map(host).transpose()?, bias, shape: (out, inp) })
+	}
+
+	/// Layers with the same input side by side, as one layer whose outputs are theirs in order
+	/// (Q, K and V as one matmul). Each output column is summed alone, so the bits are those of
+	/// the separate layers. `None` where the parts are not all dense panels with matching biases.
+	pub fn concat(parts: &[&Linear]) -> Result<Option<Self>> {
+		let Some(first) = parts.first() else { return Ok(None) };
+		let inp = first.shape.1;
+		let mut rows = Vec::new();
+		let mut bias = Vec::new();
+		for part in parts {
+			let (Weight::Panels(panels), true) = (&part.weight, part.shape.1 == inp) else { return Ok(None) };
+			if part.bias_host.is_some() != first.bias_host.is_some() {
+				return Ok(None);
+			}
+			rows.extend(panels.rows());
+			bias.extend(part.bias_host.iter().flatten());
+		}
+		let out: usize = parts.iter().map(|p| p.shape.0).sum();
+		let bias_host = first.bias_host.is_some().then_some(bias);
+		Ok(Some(Self {
+			weight: Weight::Panels(gemm::PackedPanels::new(&rows, out, inp)),
+			bias: bias_host.clone().map(|b| from_host(b, &[out])).transpose()?,
+			bias_host,
+			shape: (out, inp),
+		}))
 	}
 
 	fn dense(kernels: Kernels, rows: Vec<f32>, out: usize, inp: usize) -> Weight {
@@ -77,6 +106,42 @@ impl Linear {
 		self.shape
 	}
 
+	/// Whether the weight is dense panels, whose matmul fuses an epilogue.
+	pub fn has_panels(&self) -> bool {
+		matches!(self.weight, Weight::Panels(_))
+	}
+
+	pub fn bias(&self) -> Option<&Tensor> {
+		self.bias.as_ref()
+	}
+
+	/// The layer with a bias `[out]` added to its outputs (it has none yet).
+	pub fn with_bias(mut self, bias: Tensor) -> Result<Self> {
+		if self.bias.is_some() || bias.dims() != [self.shape.0] {
+			return Err(EngineError::Model(format!(
+				"bias shape {:?} does not match {} outputs",
+				bias.dims(),
+				self.shape.0
+			)));
+		}
+		let bias = bias.to_dtype(DType::F32)?;
+		self.bias_host = Some(host(&bias)?);
+		self.bias = Some(bias);
+		Ok(self)
+	}
+
+	/// The rows of `x[…, in]` and the dimensions of the output `[…, out]`.
+	fn output_dims(&self, x: &Tensor) -> Result<(usize, Vec<usize>)> {
+		let (out, inp) = self.shape;
+		let mut dims = x.dims().to_vec();
+		let last = dims.last_mut().ok_or_else(|| EngineError::Model("linear on a scalar".into()))?;
+		if *last != inp {
+			return Err(EngineError::Model(format!("linear expects {inp} features, got {last}")));
+		}
+		*last = out;
+		Ok((x.elem_count() / inp.max(1), dims))
+	}
+
 	/// From a quantized weight: kept quantized in the fast profile, dequantized (exactly, for
 	/// q8_0: an f16 scale times an i8 fits an f32 mantissa) in the portable one.
 	pub fn quantized(kernels: Kernels, q: candle_core::quantized::QTensor) -> Result<Self> {
@@ -87,7 +152,7 @@ impl Linear {
 			},
 			Kernels::Fast => Weight::Quantized(QMatMul::from_qtensor(q)?),
 		};
-		Ok(Self { weight, bias: None, shape: (out, inp) })
+		Ok(Self { weight, bias: None, bias_host: None, shape: (out, inp) })
 	}
 }
 
@@ -138,17 +203,8 @@ impl Ops {
 	/// `x[…, in] → […, out]`.
 	pub fn linear(&self, x: &Tensor, layer: &Linear) -> Result<Tensor> {
 		let dense = |matmul: &dyn Fn(&[f32], usize) -> Vec<f32>| -> Result<Tensor> {
-			let (out, inp) = layer.shape;
-			let dims = x.dims().to_vec();
-			let last = *dims.last().ok_or_else(|| EngineError::Model("linear on a scalar".into()))?;
-			if last != inp {
-				return Err(EngineError::Model(format!("linear expects {inp} features, got {last}")));
-			}
-			let rows = x.elem_count() / inp.max(1);
-			let y = matmul(&host(x)?, rows);
-			let mut out_dims = dims;
-			*out_dims.last_mut().expect("checked non-empty") = out;
-			from_host(y, &out_dims)
+			let (rows, out_dims) = layer.output_dims(x)?;
+			from_host(matmul(&host(x)?, rows), &out_dims)
 		};
 		let y = match &layer.weight {
 			Weight::Packed(packed) => dense(&|a, rows| kernels::matmul_packed(a, rows, packed))?,
@@ -159,6 +215,36 @@ impl Ops {
 			Some(b) => y.broadcast_add(b)?,
 			None => y,
 		})
+	}
+
+	/// `activation(x·Wᵀ + b) + residual`, with the same bits as [`Ops::linear`], [`Ops::activate`]
+	/// and an add in turn; on dense panels all in the matmul's epilogue, while each tile is
+	/// still in cache (portable v2, fast).
+	pub fn linear_then(
+		&self,
+		x: &Tensor,
+		layer: &Linear,
+		activation: Option<Activation>,
+		residual: Option<&Tensor>,
+	) -> Result<Tensor> {
+		let Weight::Panels(panels) = &layer.weight else {
+			let y = self.linear(x, layer)?;
+			let y = match activation {
+				Some(a) => self.activate(&y, a)?,
+				None => y,
+			};
+			return Ok(match residual {
+				Some(r) => y.add(r)?,
+				None => y,
+			});
+		};
+		let (rows, out_dims) = layer.output_dims(x)?;
+		let residual = residual.map(host).transpose()?;
+		if residual.as_ref().is_some_and(|r| r.len() != rows * layer.shape.0) {
+			return Err(EngineError::Model(format!("residual does not match the output {out_dims:?}")));
+		}
+		let epilogue = gemm::Epilogue { bias: layer.bias_host.as_deref(), activation, residual: residual.as_deref() };
+		from_host(gemm::matmul_fused(&host(x)?, rows, panels, &epilogue), &out_dims)
 	}
 
 	/// `a[B…, m, k] · b[B…, n, k]ᵀ → [B…, m, n]` with matching batch dimensions.

@@ -122,6 +122,10 @@ enum Command {
 		/// Only this profile (default: both).
 		#[arg(long)]
 		profile: Option<ExecutionProfile>,
+		/// Also an ONNX bundle on a fixed input: `LABEL=BUNDLE_DIR,IO.json`, the input being the
+		/// file's `inputs` (named tensors, as `engine/tests/scripts/*.py` write them).
+		#[arg(long = "onnx", value_name = "LABEL=BUNDLE_DIR,IO.json")]
+		onnx: Vec<String>,
 	},
 }
 
@@ -216,7 +220,10 @@ fn run(command: Command) -> AnyResult<()> {
 			}
 		},
 		Command::Golden { profile, models, minilm } => golden(profile, &models, minilm.as_deref())?,
-		Command::Bench { models, minilm, iters, profile } => bench(&models, minilm.as_deref(), iters, profile)?,
+		Command::Bench { models, minilm, iters, profile, onnx } => {
+			let extra = onnx.iter().map(|spec| bench_case(spec)).collect::<AnyResult<Vec<_>>>()?;
+			bench(&models, minilm.as_deref(), iters, profile, &extra)?
+		},
 	}
 	Ok(())
 }
@@ -325,7 +332,47 @@ fn bench_matmuls(iters: usize) -> AnyResult<()> {
 	Ok(())
 }
 
-fn bench(models: &Path, minilm: Option<&Path>, iters: usize, only: Option<ExecutionProfile>) -> AnyResult<()> {
+/// An extra benchmark model: its label, bundle directory and input.
+struct BenchCase {
+	label: String,
+	bundle: PathBuf,
+	input: Value,
+	batch: usize,
+}
+
+/// `LABEL=BUNDLE_DIR,IO.json` of `bench --onnx`.
+fn bench_case(spec: &str) -> AnyResult<BenchCase> {
+	let bad = || format!("--onnx {spec}: expected LABEL=BUNDLE_DIR,IO.json");
+	let (label, rest) = spec.split_once('=').ok_or_else(bad)?;
+	let (bundle, io) = rest.split_once(',').ok_or_else(bad)?;
+	let text = std::fs::read_to_string(io).map_err(|e| format!("cannot read {io}: {e}"))?;
+	let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{io} is not JSON: {e}"))?;
+	let inputs = json.get("inputs").ok_or_else(|| format!("{io} has no inputs"))?;
+	let batch =
+		inputs.as_object().and_then(|o| o.values().next()).and_then(|t| t.get("shape")?.get(0)?.as_u64()).unwrap_or(1)
+			as usize;
+	let input = opg_engine::value_json::value_from_json(inputs).map_err(|e| format!("{io}: {e}"))?;
+	Ok(BenchCase { label: label.into(), bundle: bundle.into(), input, batch })
+}
+
+/// `[CLS]`, fixed pseudo-random WordPiece ids, `[SEP]` per sentence: the ids
+/// `engine/reference/onnx_reference.py` feeds onnxruntime for the batched MiniLM row.
+fn minilm_batch_ids(batch: usize, tokens: usize) -> Vec<Vec<u32>> {
+	(0..batch)
+		.map(|b| {
+			let words = (0..tokens - 2).map(|i| 1000 + ((i * 7919 + b * 104_729) % 20_000) as u32);
+			std::iter::once(101).chain(words).chain([102]).collect()
+		})
+		.collect()
+}
+
+fn bench(
+	models: &Path,
+	minilm: Option<&Path>,
+	iters: usize,
+	only: Option<ExecutionProfile>,
+	extra: &[BenchCase],
+) -> AnyResult<()> {
 	let threads = rayon::current_num_threads();
 	println!(
 		"{{\"kernel\":\"{}\",\"gemm_kernel\":\"{}\",\"threads\":{threads}}}",
@@ -350,15 +397,34 @@ fn bench(models: &Path, minilm: Option<&Path>, iters: usize, only: Option<Execut
 			"{{\"model\":\"onnx-mlp\",\"profile\":\"{name}\",\"batch\":{batch},\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
 			batch as f64 * 1e3 / ms
 		);
-		// MiniLM, one sentence per request.
+		// MiniLM: one sentence (17 tokens), and 8 sentences of 128 tokens as one batch; from
+		// token ids, as onnxruntime is fed (tokenizing is not timed).
 		if let Some(dir) = minilm {
 			let model = load(dir, profile)?;
-			let text = Value::Text(testmodels::golden_texts()[0].as_bytes().to_vec());
-			let tokens = model.as_bert().expect("a BERT bundle").tokenize(testmodels::golden_texts()[0])?.len();
-			let ms = time_runs(iters, || model.run(&text).map(|_| ()).map_err(Into::into))?;
+			let bert = model.as_bert().expect("a BERT bundle");
+			let ids = bert.tokenize(testmodels::golden_texts()[0])?;
+			let ms = time_runs(iters, || bert.embed_ids(&ids).map(|_| ()).map_err(Into::into))?;
 			println!(
-				"{{\"model\":\"minilm\",\"profile\":\"{name}\",\"batch\":1,\"tokens\":{tokens},\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
+				"{{\"model\":\"minilm\",\"profile\":\"{name}\",\"batch\":1,\"tokens\":{},\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
+				ids.len(),
 				1e3 / ms
+			);
+			let batch = minilm_batch_ids(8, 128);
+			let rows: Vec<&[u32]> = batch.iter().map(Vec::as_slice).collect();
+			let ms = time_runs(iters.div_ceil(4).max(3), || bert.embed_batch(&rows).map(|_| ()).map_err(Into::into))?;
+			println!(
+				"{{\"model\":\"minilm-8x128\",\"profile\":\"{name}\",\"batch\":8,\"tokens\":128,\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
+				8e3 / ms
+			);
+		}
+		for case in extra {
+			let model = load(&case.bundle, profile)?;
+			let ms = time_runs(iters.div_ceil(2).max(3), || model.run(&case.input).map(|_| ()).map_err(Into::into))?;
+			println!(
+				"{{\"model\":\"{}\",\"profile\":\"{name}\",\"batch\":{},\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
+				case.label,
+				case.batch,
+				case.batch as f64 * 1e3 / ms
 			);
 		}
 		// Llama: generation vs teacher-forced verification of the same tokens, from a short

@@ -8,10 +8,12 @@ use std::path::Path;
 use super::{read_json, text::TextTokenizer, Weights};
 use crate::{
 	error::{EngineError, Result},
-	kernels::Activation,
-	ops::{Kernels, Linear, Norm, Ops},
+	gemm,
+	kernels::{self, Activation, Polynomials},
+	ops::{host, Kernels, Linear, Norm, Ops},
 };
 use opg_primitives::inference::ExecutionProfile;
+use rayon::prelude::*;
 
 /// The fields of a Hugging Face BERT `config.json` the encoder needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -44,6 +46,8 @@ struct Layer {
 	query: Linear,
 	key: Linear,
 	value: Linear,
+	/// Q, K and V as one layer, where their weights are dense panels (portable v2, fast).
+	qkv: Option<Linear>,
 	attn_out: Linear,
 	attn_norm: Norm,
 	intermediate: Linear,
@@ -101,10 +105,14 @@ impl BertEmbedder {
 		let mut layers = Vec::with_capacity(config.num_hidden_layers);
 		for i in 0..config.num_hidden_layers {
 			let p = format!("encoder.layer.{i}");
+			let query = linear(&format!("{p}.attention.self.query"), h, h)?;
+			let key = linear(&format!("{p}.attention.self.key"), h, h)?;
+			let value = linear(&format!("{p}.attention.self.value"), h, h)?;
 			layers.push(Layer {
-				query: linear(&format!("{p}.attention.self.query"), h, h)?,
-				key: linear(&format!("{p}.attention.self.key"), h, h)?,
-				value: linear(&format!("{p}.attention.self.value"), h, h)?,
+				qkv: Linear::concat(&[&query, &key, &value])?,
+				query,
+				key,
+				value,
 				attn_out: linear(&format!("{p}.attention.output.dense"), h, h)?,
 				attn_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
 				intermediate: linear(&format!("{p}.intermediate.dense"), config.intermediate_size, h)?,
@@ -136,13 +144,75 @@ impl BertEmbedder {
 
 	/// The sentence embedding of `text`: `[hidden]`.
 	pub fn embed(&self, text: &str) -> Result<Tensor> {
-		let ids = self.tokenize(text)?;
-		let hidden = self.encode(&ids)?;
-		self.ops.mean_pool(&hidden, self.normalize)
+		self.embed_ids(&self.tokenize(text)?)
+	}
+
+	/// The sentence embedding of token ids from [`Self::tokenize`]: `[hidden]`.
+	pub fn embed_ids(&self, ids: &[u32]) -> Result<Tensor> {
+		self.ops.mean_pool(&self.encode(ids)?, self.normalize)
+	}
+
+	/// The embeddings of sentences of one length, encoded as one batch: `[batch, hidden]`, each
+	/// row the bits [`Self::embed_ids`] gives that sentence alone.
+	pub fn embed_batch(&self, batch: &[&[u32]]) -> Result<Tensor> {
+		let s = batch.first().map_or(0, |ids| ids.len());
+		if s == 0 || batch.iter().any(|ids| ids.len() != s) {
+			return Err(EngineError::Model("a batch holds non-empty sentences of one length".into()));
+		}
+		let hidden = self.encode_batch(batch)?;
+		let pooled = (0..batch.len())
+			.map(|i| self.ops.mean_pool(&hidden.narrow(0, i * s, s)?, self.normalize))
+			.collect::<Result<Vec<_>>>()?;
+		Ok(Tensor::stack(&pooled, 0)?)
 	}
 
 	/// Token states `[tokens, hidden]` of the last layer.
 	pub fn encode(&self, ids: &[u32]) -> Result<Tensor> {
+		self.encode_batch(&[ids])
+	}
+
+	/// Token states `[batch · tokens, hidden]` of the last layer, for sentences of one length.
+	fn encode_batch(&self, batch: &[&[u32]]) -> Result<Tensor> {
+		let s = batch.first().map_or(0, |ids| ids.len());
+		if let Some(bad) = batch.iter().flat_map(|ids| ids.iter()).find(|&&id| id as usize >= self.config.vocab_size) {
+			return Err(EngineError::Model(format!("token id {bad} outside the vocabulary")));
+		}
+		if s > self.config.max_position_embeddings {
+			return Err(EngineError::Model(format!(
+				"{s} tokens exceed the model's {} positions",
+				self.config.max_position_embeddings
+			)));
+		}
+		if self.layers.iter().any(|l| l.qkv.is_none()) {
+			let states = batch.iter().map(|ids| self.encode_separate(ids)).collect::<Result<Vec<_>>>()?;
+			return Ok(Tensor::cat(&states, 0)?);
+		}
+		let ops = &self.ops;
+		let (h, heads) = (self.config.hidden_size, self.config.num_attention_heads);
+		let d = h / heads;
+		let all: Vec<u32> = batch.iter().flat_map(|ids| ids.iter().copied()).collect();
+		let ids_t = Tensor::from_vec(all, batch.len() * s, &Device::Cpu)?;
+		let positions = self.position.narrow(0, 0, s)?.repeat((batch.len(), 1))?;
+		let types = self.token_type.narrow(0, 0, 1)?;
+		let x = self.word.index_select(&ids_t, 0)?.add(&positions)?.broadcast_add(&types)?;
+		let mut x = ops.layer_norm(&x, &self.embed_norm)?;
+		let scale = (1.0 / (d as f64).sqrt()) as f32;
+		for layer in &self.layers {
+			let qkv = layer.qkv.as_ref().expect("checked above");
+			let qkv = host(&ops.linear_then(&x, qkv, None, None)?)?;
+			let context = attention(&qkv, batch.len(), s, heads, d, scale);
+			let context = Tensor::from_vec(context, (batch.len() * s, h), &Device::Cpu)?;
+			let attended = ops.linear_then(&context, &layer.attn_out, None, Some(&x))?;
+			let attended = ops.layer_norm(&attended, &layer.attn_norm)?;
+			let inner = ops.linear_then(&attended, &layer.intermediate, Some(Activation::GeluErf), None)?;
+			let out = ops.linear_then(&inner, &layer.output, None, Some(&attended))?;
+			x = ops.layer_norm(&out, &layer.out_norm)?;
+		}
+		Ok(x)
+	}
+
+	/// Portable v1's encoder: Q, K and V apart, attention through [`Ops`] one head after another.
+	fn encode_separate(&self, ids: &[u32]) -> Result<Tensor> {
 		let ops = &self.ops;
 		let s = ids.len();
 		let (h, heads) = (self.config.hidden_size, self.config.num_attention_heads);
@@ -170,4 +240,37 @@ impl BertEmbedder {
 		}
 		Ok(x)
 	}
+}
+
+/// Scaled dot-product attention of every sentence and head, each head one task: `qkv` is
+/// `[batch · s, 3h]` (Q, K and V side by side), the result `[batch · s, h]`. Scores are
+/// `(q·kᵀ)·scale`, softmaxed with the polynomial `exp`, times V; on the k-order matmul, so the
+/// bits do not depend on how the tasks are spread over threads.
+fn attention(qkv: &[f32], batch: usize, s: usize, heads: usize, d: usize, scale: f32) -> Vec<f32> {
+	let h = heads * d;
+	let per_head: Vec<Vec<f32>> = (0..batch * heads)
+		.into_par_iter()
+		.map(|task| {
+			let (sentence, head) = (task / heads, task % heads);
+			let part = |which: usize| -> Vec<f32> {
+				let rows = &qkv[sentence * s * 3 * h..(sentence + 1) * s * 3 * h];
+				let col = which * h + head * d;
+				rows.chunks_exact(3 * h).flat_map(|row| row[col..col + d].iter().copied()).collect()
+			};
+			let (q, k, v) = (part(0), part(1), part(2));
+			let mut scores = gemm::matmul(&q, s, &gemm::PackedPanels::new(&k, s, d));
+			scores.iter_mut().for_each(|x| *x *= scale);
+			kernels::softmax_rows_with::<Polynomials>(&mut scores, s);
+			gemm::matmul(&scores, s, &gemm::PackedPanels::from_columns(&v, s, d))
+		})
+		.collect();
+	let mut context = vec![0f32; batch * s * h];
+	for (task, values) in per_head.iter().enumerate() {
+		let (sentence, head) = (task / heads, task % heads);
+		for (i, row) in values.chunks_exact(d).enumerate() {
+			let at = (sentence * s + i) * h + head * d;
+			context[at..at + d].copy_from_slice(row);
+		}
+	}
+	context
 }

@@ -9,7 +9,10 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_onnx::onnx::{self, tensor_shape_proto::dimension, type_proto, ModelProto, NodeProto, TensorProto};
-use std::{collections::HashMap, path::Path};
+use std::{
+	collections::{HashMap, HashSet},
+	path::Path,
+};
 
 use super::{
 	onnx_cnn::{self as cnn, Pool},
@@ -195,6 +198,17 @@ pub struct OnnxModel {
 	initializers: HashMap<String, Tensor>,
 	/// Prepared weights of `MatMul`/`Gemm` nodes with constant operands, by node output.
 	linears: HashMap<String, Linear>,
+	/// Linear nodes (by index) that also compute the nodes after them, in the matmul's epilogue.
+	fusions: HashMap<usize, Fusion>,
+	/// The nodes a fusion computes, skipped where they stand.
+	absorbed: HashSet<usize>,
+}
+
+/// A linear node fused with the bias `Add` and elementwise activation that follow it.
+struct Fusion {
+	activation: Option<Activation>,
+	/// The value the last absorbed node defines.
+	output: String,
 }
 
 /// Parse an ONNX file and check it against the allowlist; the error names every offending
@@ -440,8 +454,13 @@ impl OnnxModel {
 		}
 		let ops = Ops::new(profile)?;
 		let mut linears = HashMap::new();
-		for node in &graph.node {
+		let (mut fusions, mut absorbed) = (HashMap::new(), HashSet::new());
+		for (index, node) in graph.node.iter().enumerate() {
 			if let Some(linear) = prepare_linear(ops.kernels, node, &initializers)? {
+				let (linear, fusion) = fuse_epilogue(graph, index, linear, &initializers, &mut absorbed)?;
+				if let Some(fusion) = fusion {
+					fusions.insert(index, fusion);
+				}
 				linears.insert(node.output.first().cloned().unwrap_or_default(), linear);
 			}
 		}
@@ -452,7 +471,7 @@ impl OnnxModel {
 			.map(|o| o.version)
 			.max()
 			.unwrap_or(MAX_OPSET);
-		Ok(Self { ops, opset, proto, inputs, outputs, initializers, linears })
+		Ok(Self { ops, opset, proto, inputs, outputs, initializers, linears, fusions, absorbed })
 	}
 
 	/// The graph's inputs: name and ONNX element type, in the graph's order.
@@ -569,7 +588,10 @@ impl OnnxModel {
 		for spec in &self.inputs {
 			values.insert(&spec.name, inputs.get(&spec.name).cloned().expect("input_tensors gives every input"));
 		}
-		for node in &graph.node {
+		for (index, node) in graph.node.iter().enumerate() {
+			if self.absorbed.contains(&index) {
+				continue;
+			}
 			let get = |i: usize| -> Result<&Tensor> {
 				let name =
 					node.input.get(i).ok_or_else(|| EngineError::Model(format!("{} lacks input {i}", node.op_type)))?;
@@ -577,6 +599,11 @@ impl OnnxModel {
 					.get(name.as_str())
 					.ok_or_else(|| EngineError::Model(format!("{} reads undefined value {name}", node.op_type)))
 			};
+			if let Some(fusion) = self.fusions.get(&index) {
+				let out = self.eval_fused(node, fusion, get(0)?)?;
+				values.insert(&fusion.output, out);
+				continue;
+			}
 			let outs = self.eval_node(node, &get)?;
 			if outs.len() < node.output.iter().filter(|n| !n.is_empty()).count() {
 				return Err(EngineError::Model(format!("{} has more outputs than it computes", node_name(node))));
@@ -596,6 +623,17 @@ impl OnnxModel {
 					.ok_or_else(|| EngineError::Model(format!("the graph produced no {}", o.name)))
 			})
 			.collect()
+	}
+
+	/// A linear node and the nodes fused into its epilogue.
+	fn eval_fused(&self, node: &NodeProto, fusion: &Fusion, x: &Tensor) -> Result<Tensor> {
+		let linear = node.output.first().and_then(|o| self.linears.get(o)).expect("a fusion starts at a linear node");
+		if x.dtype() != DType::F32 {
+			return Err(EngineError::Model(format!("{} takes f32 tensors only", node_name(node))));
+		}
+		let (out, inp) = linear.shape();
+		within_limit((x.elem_count() / inp.max(1)).saturating_mul(out))?;
+		self.ops.linear_then(x, linear, fusion.activation, None)
 	}
 
 	/// One node's outputs, in its order.
@@ -830,6 +868,65 @@ impl OnnxModel {
 
 /// A `MatMul` by a constant matrix, or a `Gemm` with constant `B` (and `C`, if any) and unit
 /// scale factors, as a linear layer `y = x·Wᵀ + b`.
+/// Fuse what follows linear node `index` into its epilogue: an `Add` of a constant `[out]`
+/// vector (when the layer has no bias of its own), then `Relu`, `Sigmoid` or `Tanh`. Each fused
+/// value must feed only the next node and not be a graph output. Only on dense panels, whose
+/// matmul has an epilogue; elsewhere the nodes run one by one.
+fn fuse_epilogue(
+	graph: &onnx::GraphProto,
+	index: usize,
+	mut linear: Linear,
+	constants: &HashMap<String, Tensor>,
+	absorbed: &mut HashSet<usize>,
+) -> Result<(Linear, Option<Fusion>)> {
+	if !linear.has_panels() {
+		return Ok((linear, None));
+	}
+	let single_use = |value: &str| {
+		!graph.output.iter().any(|o| o.name == value)
+			&& graph.node.iter().flat_map(|n| n.input.iter()).filter(|i| *i == value).count() == 1
+	};
+	// The one node reading `value`, after `from`.
+	let next = |from: usize, value: &str| {
+		graph.node.iter().enumerate().skip(from + 1).find(|(_, n)| n.input.iter().any(|i| i == value))
+	};
+	let Some(mut value) = graph.node[index].output.first().cloned() else { return Ok((linear, None)) };
+	let (mut at, mut nodes, mut activation) = (index, Vec::new(), None);
+	if linear.bias().is_none() && single_use(&value) {
+		if let Some((i, add)) = next(at, &value).filter(|(_, n)| n.op_type == "Add" && is_default_domain(&n.domain)) {
+			let other = add.input.iter().find(|v| **v != value);
+			let bias = other
+				.and_then(|v| constants.get(v))
+				.filter(|b| b.dtype() == DType::F32 && b.dims() == [linear.shape().0]);
+			if let (Some(bias), 2, Some(out)) = (bias, add.input.len(), add.output.first()) {
+				linear = linear.with_bias(bias.clone())?;
+				(at, value) = (i, out.clone());
+				nodes.push(i);
+			}
+		}
+	}
+	if single_use(&value) {
+		if let Some((i, act)) = next(at, &value).filter(|(_, n)| is_default_domain(&n.domain) && n.input.len() == 1) {
+			let kind = match act.op_type.as_str() {
+				"Relu" => Some(Activation::Relu),
+				"Sigmoid" => Some(Activation::Sigmoid),
+				"Tanh" => Some(Activation::Tanh),
+				_ => None,
+			};
+			if let (Some(kind), Some(out)) = (kind, act.output.first()) {
+				activation = Some(kind);
+				value = out.clone();
+				nodes.push(i);
+			}
+		}
+	}
+	if nodes.is_empty() {
+		return Ok((linear, None));
+	}
+	absorbed.extend(nodes);
+	Ok((linear, Some(Fusion { activation, output: value })))
+}
+
 fn prepare_linear(kernels: Kernels, node: &NodeProto, constants: &HashMap<String, Tensor>) -> Result<Option<Linear>> {
 	let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
 	let constant = |i: usize| node.input.get(i).and_then(|n| constants.get(n));

@@ -10,7 +10,10 @@ write the input and onnxruntime's output as JSON named tensors.
   padding counted (one in ceil_mode), a Conv/2 with SAME_UPPER padding, a dilated Conv with uneven pads,
   GlobalAveragePool, Flatten, Gemm.
 
-usage: cnn_graphs.py <resnet|mobilenet> <out.onnx> <io.json>
+- `resnet18`: ResNet-18's shape at full width (64–512 channels, 2 basic blocks per stage) on one
+  224×224 image, 1000 classes: the benchmark's CNN (`scripts/bench-engine.sh`).
+
+usage: cnn_graphs.py <resnet|mobilenet|resnet18> <out.onnx> <io.json>
 """
 
 import json
@@ -68,10 +71,10 @@ class Graph:
     def relu6(self, x):
         return self.node("Clip", [x, self.init(f"zero{self.count}", np.float32(0)), self.init(f"six{self.count}", np.float32(6))])
 
-    def head(self, x, c):
+    def head(self, x, c, classes=CLASSES):
         pooled = self.node("Flatten", [self.node("GlobalAveragePool", [x])], axis=1)
-        w = self.init("fc.w", self.rng.normal(0, 1.0 / np.sqrt(c), (CLASSES, c)).astype(np.float32))
-        b = self.init("fc.b", self.rng.normal(0, 0.1, CLASSES).astype(np.float32))
+        w = self.init("fc.w", self.rng.normal(0, 1.0 / np.sqrt(c), (classes, c)).astype(np.float32))
+        b = self.init("fc.b", self.rng.normal(0, 0.1, classes).astype(np.float32))
         return self.node("Gemm", [pooled, w, b], "logits", transB=1)
 
 
@@ -88,6 +91,21 @@ def resnet(g):
     shortcut = g.bn(g.conv(x, 16, 32, 1, stride=2, pads=[0, 0, 0, 0]), 32)
     x = g.node("Relu", [g.node("Add", [shortcut, y])])
     return g.head(x, 32)
+
+
+def resnet18(g):
+    x = g.node("Relu", [g.bn(g.conv("image", 3, 64, 7, stride=2, pads=[3, 3, 3, 3]), 64)])
+    x = g.node("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    c = 64
+    for width, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+        for block in range(2):
+            s = stride if block == 0 else 1
+            y = g.node("Relu", [g.bn(g.conv(x, c, width, 3, stride=s), width)])
+            y = g.bn(g.conv(y, width, width, 3), width)
+            shortcut = x if s == 1 and c == width else g.bn(g.conv(x, c, width, 1, stride=s, pads=[0, 0, 0, 0]), width)
+            x = g.node("Relu", [g.node("Add", [shortcut, y])])
+            c = width
+    return g.head(x, c, classes=1000)
 
 
 def mobilenet(g):
@@ -111,19 +129,20 @@ def mobilenet(g):
 
 def main(kind, out, io):
     g = Graph(SEED)
-    {"resnet": resnet, "mobilenet": mobilenet}[kind](g)
+    {"resnet": resnet, "mobilenet": mobilenet, "resnet18": resnet18}[kind](g)
+    size, batch, classes = (224, 1, 1000) if kind == "resnet18" else (SIZE, 2, CLASSES)
     graph = helper.make_graph(
         g.nodes,
         f"{kind}-torchvision-style",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
         g.inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="opg-test")
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, out)
-    image = np.random.default_rng(SEED + 1).normal(0, 1, (2, 3, SIZE, SIZE)).astype(np.float32)
+    image = np.random.default_rng(SEED + 1).normal(0, 1, (batch, 3, size, size)).astype(np.float32)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(out, options, providers=["CPUExecutionProvider"])

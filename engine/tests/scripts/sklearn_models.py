@@ -10,9 +10,11 @@ with strings ("ant", "bee", "cat"), which the label output returns as a string t
 Models: a scaled logistic regression (Scaler, LinearClassifier, Normalizer), a random forest
 and a gradient-boosted classifier over three classes (TreeEnsembleClassifier), a binary
 gradient-boosted classifier (onnxruntime's two-column case), a random-forest regressor
-(TreeEnsembleRegressor) and a linear regression (LinearRegressor).
+(TreeEnsembleRegressor) and a linear regression (LinearRegressor). `forest-bench` is the
+benchmark's tree ensemble (`scripts/bench-engine.sh`): 100 trees of depth 10 over 20 features,
+run on 1000 rows.
 
-usage: sklearn_models.py <logreg|forest|boosted|boosted-binary|forest-regressor|linear>[-strings][-zipmap] <out.onnx> <io.json>
+usage: sklearn_models.py <logreg|forest|boosted|boosted-binary|forest-regressor|linear|forest-bench>[-strings][-zipmap] <out.onnx> <io.json>
 """
 
 import json
@@ -37,9 +39,11 @@ def main(kind, out, io):
     strings = kind.endswith("-strings")
     kind = kind.removesuffix("-strings")
     rng = np.random.default_rng(SEED)
-    x = rng.normal(size=(300, FEATURES)).astype(np.float32)
+    bench = kind == "forest-bench"
+    features, train, rows = (20, 5000, 1000) if bench else (FEATURES, 300, 16)
+    x = rng.normal(size=(train, features)).astype(np.float32)
     three = ((x[:, 0] + x[:, 1] * x[:, 2] > 0).astype(np.int64) + (x[:, 3] > 0.5)).astype(np.int64)
-    target = (x[:, 0] * 2 - x[:, 4] + 0.1 * rng.normal(size=300)).astype(np.float32)
+    target = (x[:, 0] * 2 - x[:, 4] + 0.1 * rng.normal(size=train)).astype(np.float32)
     model, y = {
         "logreg": (make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)), three),
         "forest": (RandomForestClassifier(n_estimators=8, max_depth=5, random_state=0), three),
@@ -47,6 +51,7 @@ def main(kind, out, io):
         "boosted-binary": (GradientBoostingClassifier(n_estimators=10, max_depth=3, random_state=0), (three > 0).astype(np.int64)),
         "forest-regressor": (RandomForestRegressor(n_estimators=6, max_depth=4, random_state=0), target),
         "linear": (LinearRegression(), target),
+        "forest-bench": (RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0), three),
     }[kind]
     if strings:
         y = np.array(["ant", "bee", "cat"])[y]
@@ -56,7 +61,7 @@ def main(kind, out, io):
     onx = skl2onnx.to_onnx(model, x[:1], options=options, target_opset={"": 17, "ai.onnx.ml": 3})
     with open(out, "wb") as f:
         f.write(onx.SerializeToString())
-    rows = rng.normal(size=(16, FEATURES)).astype(np.float32)
+    rows = rng.normal(size=(rows, features)).astype(np.float32)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(out, options, providers=["CPUExecutionProvider"])
