@@ -202,6 +202,10 @@ pub struct OnnxModel {
 	fusions: HashMap<usize, Fusion>,
 	/// The nodes a fusion computes, skipped where they stand.
 	absorbed: HashSet<usize>,
+	/// Tree ensembles read at load, by node output.
+	forests: HashMap<String, ml::Forest>,
+	/// Constant convolution weights packed at load, by node output.
+	convs: HashMap<String, cnn::ConvWeights>,
 }
 
 /// A linear node fused with the bias `Add` and elementwise activation that follow it.
@@ -454,8 +458,19 @@ impl OnnxModel {
 		}
 		let ops = Ops::new(profile)?;
 		let mut linears = HashMap::new();
-		let (mut fusions, mut absorbed) = (HashMap::new(), HashSet::new());
+		let (mut fusions, mut absorbed, mut forests) = (HashMap::new(), HashSet::new(), HashMap::new());
+		let mut convs = HashMap::new();
 		for (index, node) in graph.node.iter().enumerate() {
+			let weight = node.input.get(1).and_then(|w| initializers.get(w));
+			if let (true, Some(w), false) = (node.op_type == "Conv", weight, ops.kernels == Kernels::PortableV1) {
+				if let Some(prepared) = cnn::ConvWeights::prepare(node, w)? {
+					convs.insert(node.output.first().cloned().unwrap_or_default(), prepared);
+				}
+			}
+			// A malformed ensemble is left for the node to refuse when it runs.
+			if let (true, Ok(Some(forest))) = (node.domain == ML_DOMAIN, ml::Forest::prepare(node)) {
+				forests.insert(node.output.first().cloned().unwrap_or_default(), forest);
+			}
 			if let Some(linear) = prepare_linear(ops.kernels, node, &initializers)? {
 				let (linear, fusion) = fuse_epilogue(graph, index, linear, &initializers, &mut absorbed)?;
 				if let Some(fusion) = fusion {
@@ -471,7 +486,7 @@ impl OnnxModel {
 			.map(|o| o.version)
 			.max()
 			.unwrap_or(MAX_OPSET);
-		Ok(Self { ops, opset, proto, inputs, outputs, initializers, linears, fusions, absorbed })
+		Ok(Self { ops, opset, proto, inputs, outputs, initializers, linears, fusions, absorbed, forests, convs })
 	}
 
 	/// The graph's inputs: name and ONNX element type, in the graph's order.
@@ -625,6 +640,10 @@ impl OnnxModel {
 			.collect()
 	}
 
+	fn forest(&self, node: &NodeProto) -> Option<&ml::Forest> {
+		node.output.first().and_then(|o| self.forests.get(o))
+	}
+
 	/// A linear node and the nodes fused into its epilogue.
 	fn eval_fused(&self, node: &NodeProto, fusion: &Fusion, x: &Tensor) -> Result<Tensor> {
 		let linear = node.output.first().and_then(|o| self.linears.get(o)).expect("a fusion starts at a linear node");
@@ -672,8 +691,8 @@ impl OnnxModel {
 				"Normalizer" => vec![ml::normalizer(node, get(0)?)?],
 				"LinearRegressor" => vec![ml::linear_regressor(node, get(0)?)?],
 				"LinearClassifier" => ml::linear_classifier(node, get(0)?)?,
-				"TreeEnsembleRegressor" => vec![ml::tree_ensemble_regressor(node, get(0)?)?],
-				"TreeEnsembleClassifier" => ml::tree_ensemble_classifier(node, get(0)?)?,
+				"TreeEnsembleRegressor" => vec![ml::tree_ensemble_regressor(node, self.forest(node), get(0)?)?],
+				"TreeEnsembleClassifier" => ml::tree_ensemble_classifier(node, self.forest(node), get(0)?)?,
 				"ZipMap" => vec![ml::zip_map(node, get(0)?)?],
 				other => return Err(EngineError::UnsupportedOperators(vec![format!("{ML_DOMAIN}:{other}")])),
 			});
@@ -736,7 +755,10 @@ impl OnnxModel {
 				let kind = if node.op_type == "ReduceSum" { Reduce::Sum } else { Reduce::Mean };
 				op::reduce(node, get(0)?, axes, kind)?
 			},
-			"Conv" => cnn::conv(ops, node, get(0)?, get(1)?, optional(2)?)?,
+			"Conv" => {
+				let prepared = node.output.first().and_then(|o| self.convs.get(o));
+				cnn::conv(ops, node, get(0)?, get(1)?, optional(2)?, prepared)?
+			},
 			"BatchNormalization" => cnn::batch_norm(node, [get(0)?, get(1)?, get(2)?, get(3)?, get(4)?])?,
 			"MaxPool" => cnn::pool(node, get(0)?, Pool::Max)?,
 			"AveragePool" => cnn::pool(node, get(0)?, Pool::Average)?,

@@ -3,8 +3,8 @@
 //! `GlobalAveragePool`, `HardSigmoid` and `HardSwish`, at their opset 11–21 semantics.
 //!
 //! A convolution is an exact gather of each output position's patch (im2col) followed by a
-//! product through [`Ops::matmul_nt`], so its sums run on the fixed-order kernels in the
-//! portable profile and on candle's matmul in the fast one. Pool windows are summed in row-major
+//! product: through [`Ops::matmul_nt`] on portable v1's fixed-order kernels, and on the k-order
+//! matmul against weights packed at load in portable v2 and fast. Pool windows are summed in row-major
 //! order; per-element formulas are written once, so the same bits come out on every CPU.
 
 use candle_core::{DType, Device, Tensor};
@@ -16,8 +16,8 @@ use super::{
 };
 use crate::{
 	error::{EngineError, Result},
-	kernels,
-	ops::{host, Ops},
+	gemm, kernels,
+	ops::{host, Kernels, Ops},
 };
 
 fn model_error(node: &NodeProto, what: impl std::fmt::Display) -> EngineError {
@@ -124,8 +124,77 @@ fn elements(dims: &[usize]) -> usize {
 	dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX)
 }
 
-/// `Conv` over `[N, C, H, W]` with weights `[M, C/group, kH, kW]` and an optional bias `[M]`.
-pub(crate) fn conv(ops: &Ops, node: &NodeProto, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+/// A `Conv` node's constant weights `[M, C/group, kH, kW]` packed at load for the k-order
+/// matmul (portable v2, fast): one set of panels per group, the group's output channels as
+/// columns.
+pub(crate) struct ConvWeights {
+	groups: Vec<gemm::PackedPanels>,
+}
+
+impl ConvWeights {
+	/// For a `Conv` whose weights are a constant 4-D f32 tensor with a valid group count.
+	pub(crate) fn prepare(node: &NodeProto, w: &Tensor) -> Result<Option<Self>> {
+		let &[m, cg, kh, kw] = w.dims() else { return Ok(None) };
+		let group = Attributes(node).int("group", 1);
+		let Some(group) = usize::try_from(group).ok().filter(|g| *g >= 1 && m % g == 0) else { return Ok(None) };
+		if w.dtype() != DType::F32 {
+			return Ok(None);
+		}
+		let (mg, patch) = (m / group, cg * kh * kw);
+		let all = host(&w.contiguous()?)?;
+		let groups =
+			all.chunks_exact((mg * patch).max(1)).take(group).map(|g| gemm::PackedPanels::new(g, mg, patch)).collect();
+		Ok(Some(Self { groups }))
+	}
+}
+
+/// Each output position's patch of one image's channels `channels`, in (channel, ky, kx) order
+/// (`[positions, patch]`); padding reads zero. Exact copies only.
+fn patches<'a>(plane_of: impl Fn(usize) -> &'a [f32], channels: usize, [ay, ax]: [Axis; 2], width: usize) -> Vec<f32> {
+	let (kh, kw) = (ay.kernel, ax.kernel);
+	let patch = channels * kh * kw;
+	let mut cols = vec![0f32; ay.output * ax.output * patch];
+	// The output columns whose kernel offset `kx` lands inside the input: a contiguous range.
+	let valid_x: Vec<std::ops::Range<usize>> = (0..kw)
+		.map(|kx| {
+			let first = (0..ax.output).find(|&ox| ax.source(ox, kx).is_some());
+			let last = (0..ax.output).rev().find(|&ox| ax.source(ox, kx).is_some());
+			match (first, last) {
+				(Some(f), Some(l)) => f..l + 1,
+				_ => 0..0,
+			}
+		})
+		.collect();
+	for oy in 0..ay.output {
+		let rows = &mut cols[oy * ax.output * patch..(oy + 1) * ax.output * patch];
+		for ci in 0..channels {
+			let plane = plane_of(ci);
+			for ky in 0..kh {
+				let Some(iy) = ay.source(oy, ky) else { continue };
+				let line = &plane[iy * width..(iy + 1) * width];
+				for (kx, range) in valid_x.iter().enumerate() {
+					let at = (ci * kh + ky) * kw + kx;
+					for ox in range.clone() {
+						let ix = ox * ax.stride + kx * ax.dilation - ax.pad_begin;
+						rows[ox * patch + at] = line[ix];
+					}
+				}
+			}
+		}
+	}
+	cols
+}
+
+/// `Conv` over `[N, C, H, W]` with weights `[M, C/group, kH, kW]` and an optional bias `[M]`;
+/// `prepared`: the weights as [`ConvWeights::prepare`] packed them at load.
+pub(crate) fn conv(
+	ops: &Ops,
+	node: &NodeProto,
+	x: &Tensor,
+	w: &Tensor,
+	bias: Option<&Tensor>,
+	prepared: Option<&ConvWeights>,
+) -> Result<Tensor> {
 	let [n, c, h, wid] = dims4(node, x)?;
 	let [m, cg, kh, kw] = dims4(node, w)?;
 	let group = usize::try_from(Attributes(node).int("group", 1)).ok().filter(|g| *g >= 1 && c % g == 0 && m % g == 0);
@@ -147,34 +216,42 @@ pub(crate) fn conv(ops: &Ops, node: &NodeProto, x: &Tensor, w: &Tensor, bias: Op
 	let mut out = Vec::with_capacity(n * m * positions);
 	for b in 0..n {
 		for g in 0..group {
-			// Each output position's patch, in (channel, ky, kx) order; padding reads zero.
-			let mut cols = vec![0f32; positions * patch];
-			for (p, row) in cols.chunks_exact_mut(patch).enumerate() {
-				let (oy, ox) = (p / ax.output, p % ax.output);
-				for ci in 0..cg {
-					let plane = &input[((b * c) + g * cg + ci) * h * wid..][..h * wid];
-					for ky in 0..kh {
-						let Some(iy) = ay.source(oy, ky) else { continue };
-						for kx in 0..kw {
-							if let Some(ix) = ax.source(ox, kx) {
-								row[(ci * kh + ky) * kw + kx] = plane[iy * wid + ix];
-							}
+			let plane_of = |ci: usize| &input[((b * c) + g * cg + ci) * h * wid..][..h * wid];
+			let cols = patches(plane_of, cg, [ay, ax], wid);
+			match prepared.filter(|p| ops.kernels != Kernels::PortableV1 && p.groups.len() == group) {
+				Some(prepared) => {
+					// [positions, patch] · [Mg, patch]ᵀ = [positions, Mg], stored as Mg planes. The
+					// same products in the same k order as the other orientation: the same bits.
+					let y = gemm::matmul(&cols, positions, &prepared.groups[g]);
+					let start = out.len();
+					out.resize(start + mg * positions, 0.0);
+					for (p, row) in y.chunks_exact(mg.max(1)).enumerate() {
+						for (ch, v) in row.iter().enumerate() {
+							out[start + ch * positions + p] = *v;
 						}
 					}
-				}
+				},
+				None => {
+					let cols = Tensor::from_vec(cols, (1, positions, patch), &Device::Cpu)?;
+					let wg = weights.narrow(0, g * mg, mg)?.reshape((1, mg, patch))?;
+					// [Mg, patch] · [positions, patch]ᵀ = [Mg, positions]: the group's output planes.
+					out.extend(host(&ops.matmul_nt(&wg, &cols)?)?);
+				},
 			}
-			let cols = Tensor::from_vec(cols, (1, positions, patch), &Device::Cpu)?;
-			let wg = weights.narrow(0, g * mg, mg)?.reshape((1, mg, patch))?;
-			// [Mg, patch] · [positions, patch]ᵀ = [Mg, positions]: the output planes of the group.
-			out.extend(host(&ops.matmul_nt(&wg, &cols)?)?);
 		}
 	}
-	let y = Tensor::from_vec(out, (n, m, ay.output, ax.output), &Device::Cpu)?;
 	match bias {
-		Some(b) if b.dims() == [m] => Ok(y.broadcast_add(&b.reshape((1, m, 1, 1))?)?),
-		Some(b) => Err(model_error(node, format!("bias {:?} for {m} output channels", b.dims()))),
-		None => Ok(y),
+		Some(b) if b.dims() == [m] => {
+			let b = host(b)?;
+			for (i, plane) in out.chunks_exact_mut(positions.max(1)).enumerate() {
+				let bias = b[i % m];
+				plane.iter_mut().for_each(|v| *v += bias);
+			}
+		},
+		Some(b) => return Err(model_error(node, format!("bias {:?} for {m} output channels", b.dims()))),
+		None => {},
 	}
+	Ok(Tensor::from_vec(out, (n, m, ay.output, ax.output), &Device::Cpu)?)
 }
 
 /// `BatchNormalization` in inference mode: `(x − mean) / √(var + ε) · scale + bias` per channel,

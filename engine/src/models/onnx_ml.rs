@@ -4,12 +4,14 @@
 //!
 //! Every sum runs in a fixed order in both profiles: dot products on [`kernels::dot`], tree
 //! leaves added tree by tree in the order the trees first appear in the node attributes.
-//! Transcendentals (`LOGISTIC`, `SOFTMAX`) use `libm`. A tree whose links loop or leave the tree
-//! is refused when the node runs.
+//! Transcendentals (`LOGISTIC`, `SOFTMAX`) use `libm`. A tree ensemble is read once, when the
+//! model loads, into arrays indexed by node; rows run in parallel, each on its own. A tree whose
+//! links loop or leave the tree is refused (at load, or when the node runs).
 
 use candle_core::{DType, Device, Tensor};
 use candle_onnx::onnx::NodeProto;
-use std::collections::HashMap;
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
 
 use super::{
 	onnx::{node_name, within_limit},
@@ -226,8 +228,17 @@ enum Branch {
 	Leaf,
 }
 
+/// How a tree ensemble combines its trees' leaf weights.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Aggregate {
+	Sum,
+	Average,
+	Min,
+	Max,
+}
+
 /// A tree ensemble's nodes, by index, with their children resolved.
-struct Forest {
+pub(crate) struct Forest {
 	feature: Vec<usize>,
 	value: Vec<f32>,
 	mode: Vec<Branch>,
@@ -236,11 +247,22 @@ struct Forest {
 	missing_true: Vec<bool>,
 	/// The root of each tree, in the order the trees first appear.
 	roots: Vec<usize>,
-	/// `(output column, weight)` of each leaf.
-	leaves: HashMap<usize, Vec<(usize, f32)>>,
+	/// `(output column, weight)` of each leaf, by node index (empty for branches).
+	leaves: Vec<Vec<(usize, f32)>>,
+	aggregate: Aggregate,
 }
 
 impl Forest {
+	/// A `TreeEnsembleRegressor` or `TreeEnsembleClassifier` node's ensemble, read once; `None`
+	/// for other nodes.
+	pub(crate) fn prepare(node: &NodeProto) -> Result<Option<Self>> {
+		match node.op_type.as_str() {
+			"TreeEnsembleRegressor" => Ok(Some(Self::read(node, "target", regressor_targets(node))?)),
+			"TreeEnsembleClassifier" => Ok(Some(Self::read(node, "class", class_labels(node)?.len())?)),
+			_ => Ok(None),
+		}
+	}
+
 	fn read(node: &NodeProto, prefix: &str, columns: usize) -> Result<Self> {
 		let (tree, id) = (ints(node, "nodes_treeids"), ints(node, "nodes_nodeids"));
 		let count = tree.len();
@@ -265,6 +287,13 @@ impl Forest {
 				.copied()
 				.ok_or_else(|| model_error(node, format!("node {} of tree {} links to a missing node", id[i], tree[i])))
 		};
+		let aggregate = match Attributes(node).string("aggregate_function", "SUM").as_str() {
+			"SUM" => Aggregate::Sum,
+			"AVERAGE" => Aggregate::Average,
+			"MIN" => Aggregate::Min,
+			"MAX" => Aggregate::Max,
+			other => return Err(model_error(node, format!("aggregate_function {other}"))),
+		};
 		let mut forest = Forest {
 			feature: Vec::with_capacity(count),
 			value: values,
@@ -273,8 +302,10 @@ impl Forest {
 			on_false: Vec::with_capacity(count),
 			missing_true: (0..count).map(|i| missing.get(i).is_some_and(|&m| m != 0)).collect(),
 			roots: Vec::new(),
-			leaves: HashMap::new(),
+			leaves: vec![Vec::new(); count],
+			aggregate,
 		};
+		let mut seen_trees = HashSet::new();
 		for i in 0..count {
 			let mode = match modes[i].as_str() {
 				"BRANCH_LEQ" => Branch::Leq,
@@ -291,7 +322,7 @@ impl Forest {
 			let (t, f) = if mode == Branch::Leaf { (i, i) } else { (child(i, trues[i])?, child(i, falses[i])?) };
 			forest.on_true.push(t);
 			forest.on_false.push(f);
-			if !tree[..i].contains(&tree[i]) {
+			if seen_trees.insert(tree[i]) {
 				forest.roots.push(i);
 			}
 		}
@@ -306,7 +337,7 @@ impl Forest {
 				.ok()
 				.filter(|c| *c < columns)
 				.ok_or_else(|| model_error(node, format!("output {} is out of range", lc[k])))?;
-			forest.leaves.entry(leaf).or_default().push((column, lw[k]));
+			forest.leaves[leaf].push((column, lw[k]));
 		}
 		Ok(forest)
 	}
@@ -363,41 +394,56 @@ impl Forest {
 		if !(base.is_empty() || base.len() == columns) {
 			return Err(model_error(node, format!("{} base values for {columns} outputs", base.len())));
 		}
-		let aggregate = Attributes(node).string("aggregate_function", "SUM");
-		let mut out = Vec::with_capacity(n * columns);
-		for row in x.chunks_exact(f.max(1)).take(n) {
-			let mut acc = vec![0f32; columns];
-			let mut seen = vec![false; columns];
-			for &root in &self.roots {
-				let leaf = self.leaf(node, row, root)?;
-				for &(c, w) in self.leaves.get(&leaf).map_or(&[][..], |v| v.as_slice()) {
-					acc[c] = match aggregate.as_str() {
-						"MIN" if seen[c] => acc[c].min(w),
-						"MAX" if seen[c] => acc[c].max(w),
-						"MIN" | "MAX" => w,
-						_ => acc[c] + w,
-					};
-					seen[c] = true;
+		let width = f.max(1);
+		// Rows are independent; each sums its trees in the same order on any thread.
+		let per_row = (0..n)
+			.into_par_iter()
+			.with_min_len(16)
+			.map(|i| {
+				let row = &x[i * width..(i + 1) * width];
+				let mut acc = vec![0f32; columns];
+				let mut seen = vec![false; columns];
+				for &root in &self.roots {
+					let leaf = self.leaf(node, row, root)?;
+					for &(c, w) in &self.leaves[leaf] {
+						acc[c] = match self.aggregate {
+							Aggregate::Min if seen[c] => acc[c].min(w),
+							Aggregate::Max if seen[c] => acc[c].max(w),
+							Aggregate::Min | Aggregate::Max => w,
+							Aggregate::Sum | Aggregate::Average => acc[c] + w,
+						};
+						seen[c] = true;
+					}
 				}
-			}
-			for (c, a) in acc.iter_mut().enumerate() {
-				if aggregate == "AVERAGE" {
-					*a /= self.roots.len().max(1) as f32;
-				} else if !["SUM", "MIN", "MAX"].contains(&aggregate.as_str()) {
-					return Err(model_error(node, format!("aggregate_function {aggregate}")));
+				for (c, a) in acc.iter_mut().enumerate() {
+					if self.aggregate == Aggregate::Average {
+						*a /= self.roots.len().max(1) as f32;
+					}
+					*a += base.get(c).copied().unwrap_or(0.0);
 				}
-				*a += base.get(c).copied().unwrap_or(0.0);
-			}
-			out.extend(acc);
-		}
-		Ok(out)
+				Ok(acc)
+			})
+			.collect::<Result<Vec<_>>>()?;
+		Ok(per_row.concat())
 	}
 }
 
-pub(crate) fn tree_ensemble_regressor(node: &NodeProto, x: &Tensor) -> Result<Tensor> {
+fn regressor_targets(node: &NodeProto) -> usize {
+	usize::try_from(Attributes(node).int("n_targets", 1)).unwrap_or(0).max(1)
+}
+
+/// `prepared`: the node's ensemble as [`Forest::prepare`] read it at load, if it could.
+pub(crate) fn tree_ensemble_regressor(node: &NodeProto, prepared: Option<&Forest>, x: &Tensor) -> Result<Tensor> {
 	let (v, n, f) = rows(node, x)?;
-	let targets = usize::try_from(Attributes(node).int("n_targets", 1)).unwrap_or(0).max(1);
-	let forest = Forest::read(node, "target", targets)?;
+	let targets = regressor_targets(node);
+	let read;
+	let forest = match prepared {
+		Some(forest) => forest,
+		None => {
+			read = Forest::read(node, "target", targets)?;
+			&read
+		},
+	};
 	let mut y = forest.scores(node, &v, n, f, targets, None)?;
 	for row in y.chunks_exact_mut(targets) {
 		post_transform(node, row)?;
@@ -405,21 +451,28 @@ pub(crate) fn tree_ensemble_regressor(node: &NodeProto, x: &Tensor) -> Result<Te
 	matrix(y, n, targets)
 }
 
-pub(crate) fn tree_ensemble_classifier(node: &NodeProto, x: &Tensor) -> Result<Vec<Tensor>> {
+pub(crate) fn tree_ensemble_classifier(node: &NodeProto, prepared: Option<&Forest>, x: &Tensor) -> Result<Vec<Tensor>> {
 	let (v, n, f) = rows(node, x)?;
 	let classes = class_labels(node)?;
 	if classes.is_empty() {
 		return Err(model_error(node, "no class labels"));
 	}
-	let forest = Forest::read(node, "class", classes.len())?;
+	let read;
+	let forest = match prepared {
+		Some(forest) => forest,
+		None => {
+			read = Forest::read(node, "class", classes.len())?;
+			&read
+		},
+	};
 	// onnxruntime's binary case: two labels and weights for one class only.
-	let mut weighted: Vec<usize> = forest.leaves.values().flatten().map(|(c, _)| *c).collect();
+	let mut weighted: Vec<usize> = forest.leaves.iter().flatten().map(|(c, _)| *c).collect();
 	weighted.sort();
 	weighted.dedup();
 	let binary = classes.len() == 2 && weighted.len() == 1;
 	let raw = forest.scores(node, &v, n, f, classes.len(), binary.then(|| weighted[0]))?;
 	let (mut scores, mut picked) = (Vec::with_capacity(raw.len()), Vec::with_capacity(n));
-	let positive = forest.leaves.values().flatten().all(|(_, w)| *w >= 0.0);
+	let positive = forest.leaves.iter().flatten().all(|(_, w)| *w >= 0.0);
 	for row in raw.chunks_exact(classes.len()) {
 		if binary {
 			let (mut cols, second) = binary_columns(row[weighted[0]], positive);
