@@ -171,8 +171,9 @@ unsafe impl Sync for Output {}
 /// Rows of the tallest tile any compilation uses.
 const MAX_MR: usize = 8;
 
-/// A tile's accumulators as they pass between the output and a micro-kernel.
-type Tile = [[f32; NR]; MAX_MR];
+/// A tile's accumulators as they pass between the output and a micro-kernel: up to two
+/// adjacent panels' columns per row (a one-panel kernel uses the first [`NR`]).
+type Tile = [[f32; 2 * NR]; MAX_MR];
 
 /// A micro-kernel: adds the outer products of `a` (`[kc][MR]`, this compilation's `MR`) and `b`
 /// (`[kc][NR]`) into the first `rows` rows of the tile, one `k` after another.
@@ -181,6 +182,20 @@ type Tile = [[f32; NR]; MAX_MR];
 /// `a` holds `kc · MR` values, `b` holds `kc · NR`, `rows ≤ MR`, and the CPU runs the
 /// instructions the kernel was compiled for.
 type MicroKernel = unsafe fn(a: &[f32], b: &[f32], tile: &mut Tile, rows: usize);
+
+/// A micro-kernel over two adjacent `b` panels at once (`b0` the tile's first [`NR`] columns,
+/// `b1` the next): twice the multiply-adds per `a` value loaded.
+///
+/// # Safety
+/// As [`MicroKernel`], for both panels.
+type PairKernel = unsafe fn(a: &[f32], b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize);
+
+/// The `b` side of one tile: one panel, or two adjacent ones.
+#[derive(Clone, Copy)]
+enum Panels<'a> {
+	One(MicroKernel, &'a [f32]),
+	Two(PairKernel, &'a [f32], &'a [f32]),
+}
 
 /// Where a tile sits in the output and how much of it is real.
 #[derive(Clone, Copy)]
@@ -232,19 +247,24 @@ impl Epilogue<'_> {
 /// One tile over one depth block: the partial sums loaded from the output (exact), the block's
 /// outer products added by the micro-kernel, the real rows and columns stored.
 #[inline(always)]
-fn tile(kernel: MicroKernel, a: &[f32], b: &[f32], out: Output, at: TileAt, epilogue: &Epilogue) {
+fn tile(a: &[f32], b: Panels, out: Output, at: TileAt, epilogue: &Epilogue) {
 	let TileAt { rows, cols, row0, col0, first, last } = at;
-	let mut acc: Tile = [[0f32; NR]; MAX_MR];
+	let mut acc: Tile = [[0f32; 2 * NR]; MAX_MR];
 	if !first {
 		for (r, acc) in acc.iter_mut().enumerate().take(rows) {
 			// SAFETY: row0 + r < m and col0 + cols ≤ n; this task owns these columns.
 			let src = unsafe { std::slice::from_raw_parts(out.ptr.add((row0 + r) * out.n + col0), cols) };
-			acc[..cols].copy_from_slice(src);
+			copy_row(&mut acc[..cols], src);
 		}
 	}
 	// SAFETY: the caller passes blocks of matching depth and `rows` no taller than the
 	// kernel's panels, and selected the kernel for this CPU.
-	unsafe { kernel(a, b, &mut acc, rows) };
+	unsafe {
+		match b {
+			Panels::One(kernel, b) => kernel(a, b, &mut acc, rows),
+			Panels::Two(kernel, b0, b1) => kernel(a, b0, b1, &mut acc, rows),
+		}
+	};
 	if last {
 		for (r, acc) in acc.iter_mut().enumerate().take(rows) {
 			epilogue.apply(&mut acc[..cols], row0 + r, col0, out.n);
@@ -253,7 +273,20 @@ fn tile(kernel: MicroKernel, a: &[f32], b: &[f32], out: Output, at: TileAt, epil
 	for (r, acc) in acc.iter().enumerate().take(rows) {
 		// SAFETY: as above.
 		let dst = unsafe { std::slice::from_raw_parts_mut(out.ptr.add((row0 + r) * out.n + col0), cols) };
-		dst.copy_from_slice(&acc[..cols]);
+		copy_row(dst, &acc[..cols]);
+	}
+}
+
+/// A tile row's copy: full one- and two-panel rows as fixed-size moves (vector loads and
+/// stores) rather than a call to `memmove`.
+#[inline(always)]
+fn copy_row(dst: &mut [f32], src: &[f32]) {
+	match (<&mut [f32; 2 * NR]>::try_from(&mut *dst), <&[f32; 2 * NR]>::try_from(src)) {
+		(Ok(d), Ok(s)) => *d = *s,
+		_ => match (<&mut [f32; NR]>::try_from(&mut *dst), <&[f32; NR]>::try_from(src)) {
+			(Ok(d), Ok(s)) => *d = *s,
+			_ => dst.copy_from_slice(src),
+		},
 	}
 }
 
@@ -275,16 +308,24 @@ fn panels(
 	for k0 in (0..k).step_by(KC) {
 		let ks = k0..(k0 + KC).min(k);
 		for (block, a_block_panels) in a_panels.chunks(MC / mr).enumerate() {
-			for p in panels.clone() {
-				let b_panel = b.panel(p, ks.clone());
-				let (col0, cols) = (p * NR, NR.min(b.n - p * NR));
+			let mut p = panels.start;
+			while p < panels.end {
+				// Two panels at a time where the compilation has a pair kernel.
+				let (step, b_side) = match variant.pair {
+					Some(pair) if p + 1 < panels.end => {
+						(2, Panels::Two(pair, b.panel(p, ks.clone()), b.panel(p + 1, ks.clone())))
+					},
+					_ => (1, Panels::One(variant.kernel, b.panel(p, ks.clone()))),
+				};
+				let (col0, cols) = (p * NR, (step * NR).min(b.n - p * NR));
 				for (i, a_panel) in a_block_panels.iter().enumerate() {
 					let row0 = (block * (MC / mr) + i) * mr;
 					let a_block = &a_panel[ks.start * mr..ks.end * mr];
 					let (first, last) = (k0 == 0, ks.end == k);
 					let at = TileAt { rows: mr.min(out.m - row0), cols, row0, col0, first, last };
-					tile(variant.kernel, a_block, b_panel, out, at, epilogue);
+					tile(a_block, b_side, out, at, epilogue);
 				}
+				p += step;
 			}
 		}
 	}
@@ -295,6 +336,8 @@ struct Variant {
 	name: &'static str,
 	rows: usize,
 	kernel: MicroKernel,
+	/// Its two-panel form, if it has one.
+	pair: Option<PairKernel>,
 }
 
 /// The micro-kernel as plain Rust with the software FMA: the same steps in the same order per
@@ -452,7 +495,8 @@ mod x86 {
 		}
 	}
 
-	/// AVX-512: 8 rows × 1 register of 16 lanes.
+	/// AVX-512: 8 rows × 1 register of 16 lanes, or 8 rows × 2 registers over two panels (16
+	/// accumulators: two FMAs per broadcast `a` value, so loads do not limit the FMA ports).
 	pub mod avx512 {
 		use super::*;
 		pub const MR: usize = 8;
@@ -476,6 +520,51 @@ mod x86 {
 			}
 			for r in 0..R {
 				_mm512_storeu_ps(tile[r].as_mut_ptr(), c[r]);
+			}
+		}
+
+		#[inline]
+		#[target_feature(enable = "avx512f")]
+		unsafe fn pair_rows<const R: usize>(a: &[f32], b0: &[f32], b1: &[f32], tile: &mut Tile) {
+			let kc = b0.len() / NR;
+			let mut lo = [_mm512_setzero_ps(); R];
+			let mut hi = [_mm512_setzero_ps(); R];
+			for r in 0..R {
+				lo[r] = _mm512_loadu_ps(tile[r].as_ptr());
+				hi[r] = _mm512_loadu_ps(tile[r].as_ptr().add(NR));
+			}
+			let (mut ap, mut p0, mut p1) = (a.as_ptr(), b0.as_ptr(), b1.as_ptr());
+			for _ in 0..kc {
+				let (y0, y1) = (_mm512_loadu_ps(p0), _mm512_loadu_ps(p1));
+				for r in 0..R {
+					let x = _mm512_set1_ps(*ap.add(r));
+					lo[r] = _mm512_fmadd_ps(x, y0, lo[r]);
+					hi[r] = _mm512_fmadd_ps(x, y1, hi[r]);
+				}
+				ap = ap.add(MR);
+				p0 = p0.add(NR);
+				p1 = p1.add(NR);
+			}
+			for r in 0..R {
+				_mm512_storeu_ps(tile[r].as_mut_ptr(), lo[r]);
+				_mm512_storeu_ps(tile[r].as_mut_ptr().add(NR), hi[r]);
+			}
+		}
+
+		/// # Safety
+		/// See [`super::super::PairKernel`]; the CPU has AVX-512F.
+		#[target_feature(enable = "avx512f")]
+		pub unsafe fn pair(a: &[f32], b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize) {
+			debug_assert!(rows <= MR && a.len() >= b0.len() / NR * MR && b0.len() == b1.len());
+			match rows {
+				1 => pair_rows::<1>(a, b0, b1, tile),
+				2 => pair_rows::<2>(a, b0, b1, tile),
+				3 => pair_rows::<3>(a, b0, b1, tile),
+				4 => pair_rows::<4>(a, b0, b1, tile),
+				5 => pair_rows::<5>(a, b0, b1, tile),
+				6 => pair_rows::<6>(a, b0, b1, tile),
+				7 => pair_rows::<7>(a, b0, b1, tile),
+				_ => pair_rows::<8>(a, b0, b1, tile),
 			}
 		}
 
@@ -504,14 +593,15 @@ fn variants() -> Vec<Variant> {
 	#[cfg(target_arch = "x86_64")]
 	{
 		if std::is_x86_feature_detected!("avx512f") {
-			v.push(Variant { name: "avx512", rows: x86::avx512::MR, kernel: x86::avx512::kernel });
+			let pair = Some(x86::avx512::pair as PairKernel);
+			v.push(Variant { name: "avx512", rows: x86::avx512::MR, kernel: x86::avx512::kernel, pair });
 		}
 		if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-			v.push(Variant { name: "avx2", rows: x86::avx2::MR, kernel: x86::avx2::kernel });
+			v.push(Variant { name: "avx2", rows: x86::avx2::MR, kernel: x86::avx2::kernel, pair: None });
 		}
-		v.push(Variant { name: "sse2", rows: x86::sse2::MR, kernel: x86::sse2::kernel });
+		v.push(Variant { name: "sse2", rows: x86::sse2::MR, kernel: x86::sse2::kernel, pair: None });
 	}
-	v.push(Variant { name: "scalar", rows: scalar::MR, kernel: scalar::kernel });
+	v.push(Variant { name: "scalar", rows: scalar::MR, kernel: scalar::kernel, pair: None });
 	v
 }
 
@@ -565,7 +655,8 @@ fn matmul_with(variant: &Variant, a: &[f32], m: usize, b: &PackedPanels, epilogu
 		panels(variant, &packed, b, target, 0..total, epilogue);
 	} else {
 		// Contiguous runs of panels per task, a few per thread so uneven cores even out.
-		let per = total.div_ceil(threads * 2).max(1);
+		// An even count, so pair kernels are not split across tasks.
+		let per = total.div_ceil(threads * 2).max(1).next_multiple_of(2);
 		let ranges: Vec<_> = (0..total).step_by(per).map(|s| s..(s + per).min(total)).collect();
 		ranges.into_par_iter().for_each(|p| panels(variant, &packed, b, target, p, epilogue));
 	}
