@@ -22,7 +22,8 @@ use crate::kernels::{self, Activation, Polynomials};
 
 /// Columns per `b` panel: one AVX-512 register, two AVX2 ones, four SSE ones.
 pub const NR: usize = 16;
-/// Depth per block: an `a` panel and a `b` panel of this depth stay in L1 while a tile is summed.
+/// Most depth per block: an `a` panel and a `b` panel of this depth stay in L1 while a tile is
+/// summed.
 const KC: usize = 256;
 /// Multiply-adds below which a matmul stays on the calling thread.
 const PARALLEL_MIN: usize = 1 << 18;
@@ -142,16 +143,22 @@ impl PackedPanels {
 	}
 }
 
-/// `a` (`m × k`) packed in `mr`-row panels, `[panel][k][mr]`, zero rows past `m`.
+/// `a` (`m × k`) packed in `mr`-row panels, `[panel][k][mr]`, zero rows past `m`; panels in
+/// parallel when there are many (exact copies).
 fn pack_a(a: &[f32], m: usize, k: usize, mr: usize) -> Vec<f32> {
 	let panels = m.div_ceil(mr);
 	let mut data = vec![0f32; panels * k * mr];
-	for (i, row) in a.chunks_exact(k).take(m).enumerate() {
-		let (p, r) = (i / mr, i % mr);
-		let panel = &mut data[p * k * mr..(p + 1) * k * mr];
-		for (kk, &v) in row.iter().enumerate() {
-			panel[kk * mr + r] = v;
+	let pack = |(p, panel): (usize, &mut [f32])| {
+		for (r, row) in a.chunks_exact(k).skip(p * mr).take(mr).enumerate() {
+			for (kk, &v) in row.iter().enumerate() {
+				panel[kk * mr + r] = v;
+			}
 		}
+	};
+	if m * k < PARALLEL_MIN {
+		data.chunks_exact_mut(k * mr).enumerate().for_each(pack);
+	} else {
+		data.par_chunks_mut(k * mr).enumerate().for_each(pack);
 	}
 	data
 }
@@ -164,7 +171,8 @@ struct Output {
 	n: usize,
 }
 
-// SAFETY: tasks write disjoint columns (distinct `b` panels) of the output, which outlives them.
+// SAFETY: tasks write disjoint blocks (distinct row panels × distinct `b` panels) of the output,
+// which outlives them.
 unsafe impl Send for Output {}
 unsafe impl Sync for Output {}
 
@@ -252,7 +260,7 @@ fn tile(a: &[f32], b: Panels, out: Output, at: TileAt, epilogue: &Epilogue) {
 	let mut acc: Tile = [[0f32; 2 * NR]; MAX_MR];
 	if !first {
 		for (r, acc) in acc.iter_mut().enumerate().take(rows) {
-			// SAFETY: row0 + r < m and col0 + cols ≤ n; this task owns these columns.
+			// SAFETY: row0 + r < m and col0 + cols ≤ n; this task owns these rows and columns.
 			let src = unsafe { std::slice::from_raw_parts(out.ptr.add((row0 + r) * out.n + col0), cols) };
 			copy_row(&mut acc[..cols], src);
 		}
@@ -300,13 +308,15 @@ fn panels(
 	a: &[f32],
 	b: &PackedPanels,
 	out: Output,
-	panels: std::ops::Range<usize>,
+	(row_panels, panels): (std::ops::Range<usize>, std::ops::Range<usize>),
 	epilogue: &Epilogue,
 ) {
 	let (k, mr) = (b.k, variant.rows);
-	let a_panels: Vec<&[f32]> = a.chunks_exact(k * mr).collect();
-	for k0 in (0..k).step_by(KC) {
-		let ks = k0..(k0 + KC).min(k);
+	let a_panels: Vec<&[f32]> = a.chunks_exact(k * mr).skip(row_panels.start).take(row_panels.len()).collect();
+	// Depth blocks of equal size, at most `KC`: no short last block.
+	let kc = k.div_ceil(k.div_ceil(KC).max(1)).max(1);
+	for k0 in (0..k).step_by(kc) {
+		let ks = k0..(k0 + kc).min(k);
 		for (block, a_block_panels) in a_panels.chunks(MC / mr).enumerate() {
 			let mut p = panels.start;
 			while p < panels.end {
@@ -319,7 +329,7 @@ fn panels(
 				};
 				let (col0, cols) = (p * NR, (step * NR).min(b.n - p * NR));
 				for (i, a_panel) in a_block_panels.iter().enumerate() {
-					let row0 = (block * (MC / mr) + i) * mr;
+					let row0 = (row_panels.start + block * (MC / mr) + i) * mr;
 					let a_block = &a_panel[ks.start * mr..ks.end * mr];
 					let (first, last) = (k0 == 0, ks.end == k);
 					let at = TileAt { rows: mr.min(out.m - row0), cols, row0, col0, first, last };
@@ -652,13 +662,23 @@ fn matmul_with(variant: &Variant, a: &[f32], m: usize, b: &PackedPanels, epilogu
 	let total = b.panels();
 	let threads = rayon::current_num_threads();
 	if m * n * k < PARALLEL_MIN || threads == 1 || total == 1 {
-		panels(variant, &packed, b, target, 0..total, epilogue);
+		panels(variant, &packed, b, target, (0..m.div_ceil(variant.rows), 0..total), epilogue);
 	} else {
 		// Contiguous runs of panels per task, a few per thread so uneven cores even out.
 		// An even count, so pair kernels are not split across tasks.
 		let per = total.div_ceil(threads * 2).max(1).next_multiple_of(2);
-		let ranges: Vec<_> = (0..total).step_by(per).map(|s| s..(s + per).min(total)).collect();
-		ranges.into_par_iter().for_each(|p| panels(variant, &packed, b, target, p, epilogue));
+		let columns: Vec<_> = (0..total).step_by(per).map(|s| s..(s + per).min(total)).collect();
+		// Few column tasks (a narrow `b`, as in convolutions: many positions, few channels):
+		// split the rows too, in whole row blocks.
+		let row_panels = m.div_ceil(variant.rows);
+		let block = MC / variant.rows;
+		let row_tasks = (threads * 2).div_ceil(columns.len()).min(row_panels.div_ceil(block)).max(1);
+		let per_rows = row_panels.div_ceil(row_tasks).next_multiple_of(block);
+		let tasks: Vec<_> = (0..row_panels)
+			.step_by(per_rows)
+			.flat_map(|r| columns.iter().map(move |c| (r..(r + per_rows).min(row_panels), c.clone())))
+			.collect();
+		tasks.into_par_iter().for_each(|task| panels(variant, &packed, b, target, task, epilogue));
 	}
 	out
 }

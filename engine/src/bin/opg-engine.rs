@@ -300,7 +300,7 @@ fn time_runs(iters: usize, mut f: impl FnMut() -> AnyResult<()>) -> AnyResult<f6
 /// products.
 fn bench_matmuls(iters: usize) -> AnyResult<()> {
 	use opg_engine::{gemm, kernels};
-	let shapes: [(&str, usize, usize, usize); 7] = [
+	let shapes: [(&str, usize, usize, usize); 9] = [
 		("minilm-17-qkv", 17, 384, 1152),
 		("minilm-17-ffn-up", 17, 384, 1536),
 		("minilm-17-ffn-down", 17, 1536, 384),
@@ -308,6 +308,8 @@ fn bench_matmuls(iters: usize) -> AnyResult<()> {
 		("minilm-1024-ffn-down", 1024, 1536, 384),
 		("mlp-32-hidden", 32, 1024, 1024),
 		("square-512", 512, 512, 512),
+		("resnet18-stem", 12544, 147, 64),
+		("resnet18-stage1", 3136, 576, 64),
 	];
 	let threads = rayon::current_num_threads();
 	for (label, m, k, n) in shapes {
