@@ -228,6 +228,20 @@ enum Branch {
 	Leaf,
 }
 
+/// Trees a row walks at once.
+const WALKS: usize = 8;
+
+/// A tree node as a row's walk reads it.
+#[derive(Clone, Copy)]
+struct TreeNode {
+	value: f32,
+	feature: u32,
+	on_true: u32,
+	on_false: u32,
+	mode: Branch,
+	missing_true: bool,
+}
+
 /// How a tree ensemble combines its trees' leaf weights.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Aggregate {
@@ -239,12 +253,8 @@ enum Aggregate {
 
 /// A tree ensemble's nodes, by index, with their children resolved.
 pub(crate) struct Forest {
-	feature: Vec<usize>,
-	value: Vec<f32>,
-	mode: Vec<Branch>,
-	on_true: Vec<usize>,
-	on_false: Vec<usize>,
-	missing_true: Vec<bool>,
+	/// One entry per node, all a step reads in one place (one cache line per step).
+	nodes: Vec<TreeNode>,
 	/// The root of each tree, in the order the trees first appear.
 	roots: Vec<usize>,
 	/// `(output column, weight)` of each leaf, by node index (empty for branches).
@@ -294,17 +304,11 @@ impl Forest {
 			"MAX" => Aggregate::Max,
 			other => return Err(model_error(node, format!("aggregate_function {other}"))),
 		};
-		let mut forest = Forest {
-			feature: Vec::with_capacity(count),
-			value: values,
-			mode: Vec::with_capacity(count),
-			on_true: Vec::with_capacity(count),
-			on_false: Vec::with_capacity(count),
-			missing_true: (0..count).map(|i| missing.get(i).is_some_and(|&m| m != 0)).collect(),
-			roots: Vec::new(),
-			leaves: vec![Vec::new(); count],
-			aggregate,
-		};
+		if u32::try_from(count).is_err() {
+			return Err(model_error(node, "too many nodes"));
+		}
+		let mut forest =
+			Forest { nodes: Vec::with_capacity(count), roots: Vec::new(), leaves: vec![Vec::new(); count], aggregate };
 		let mut seen_trees = HashSet::new();
 		for i in 0..count {
 			let mode = match modes[i].as_str() {
@@ -317,11 +321,17 @@ impl Forest {
 				"LEAF" => Branch::Leaf,
 				other => return Err(model_error(node, format!("node mode {other}"))),
 			};
-			forest.mode.push(mode);
-			forest.feature.push(usize::try_from(features[i]).map_err(|_| model_error(node, "a negative feature id"))?);
+			let feature = u32::try_from(features[i]).map_err(|_| model_error(node, "a feature id out of range"))?;
 			let (t, f) = if mode == Branch::Leaf { (i, i) } else { (child(i, trues[i])?, child(i, falses[i])?) };
-			forest.on_true.push(t);
-			forest.on_false.push(f);
+			forest.nodes.push(TreeNode {
+				value: values[i],
+				feature,
+				// Node indices fit: `count` does.
+				on_true: t as u32,
+				on_false: f as u32,
+				mode,
+				missing_true: missing.get(i).is_some_and(|&m| m != 0),
+			});
 			if seen_trees.insert(tree[i]) {
 				forest.roots.push(i);
 			}
@@ -342,34 +352,60 @@ impl Forest {
 		Ok(forest)
 	}
 
-	/// The leaf a row reaches from `root`; a path longer than the ensemble loops.
-	fn leaf(&self, node: &NodeProto, row: &[f32], root: usize) -> Result<usize> {
-		let mut at = root;
-		for _ in 0..=self.mode.len() {
-			let mode = self.mode[at];
-			if mode == Branch::Leaf {
-				return Ok(at);
-			}
-			let x = *row
-				.get(self.feature[at])
-				.ok_or_else(|| model_error(node, format!("feature {} is out of range", self.feature[at])))?;
-			let t = self.value[at];
-			let go_true = if x.is_nan() {
-				self.missing_true[at]
-			} else {
-				match mode {
-					Branch::Leq => x <= t,
-					Branch::Lt => x < t,
-					Branch::Gte => x >= t,
-					Branch::Gt => x > t,
-					Branch::Eq => x == t,
-					Branch::Neq => x != t,
-					Branch::Leaf => unreachable!("returned above"),
+	/// The leaves a row reaches from up to [`WALKS`] roots, walked in step so that the walks'
+	/// dependent loads overlap (the leaves are then summed in tree order as before).
+	fn leaves_of(&self, node: &NodeProto, row: &[f32], roots: &[usize]) -> Result<impl Iterator<Item = usize>> {
+		let mut at = [0usize; WALKS];
+		at[..roots.len()].copy_from_slice(roots);
+		let mut done = [false; WALKS];
+		for d in done.iter_mut().skip(roots.len()) {
+			*d = true;
+		}
+		for _ in 0..=self.nodes.len() {
+			let mut all = true;
+			for (at, done) in at.iter_mut().zip(done.iter_mut()) {
+				if !*done {
+					match self.step(node, row, *at)? {
+						Some(next) => {
+							*at = next;
+							all = false;
+						},
+						None => *done = true,
+					}
 				}
-			};
-			at = if go_true { self.on_true[at] } else { self.on_false[at] };
+			}
+			if all {
+				return Ok(at.into_iter().take(roots.len()));
+			}
 		}
 		Err(model_error(node, "a tree's links loop"))
+	}
+
+	/// The node a row goes to from node `at`, or `None` at a leaf.
+	#[inline(always)]
+	fn step(&self, node: &NodeProto, row: &[f32], at: usize) -> Result<Option<usize>> {
+		let here = self.nodes[at];
+		if here.mode == Branch::Leaf {
+			return Ok(None);
+		}
+		let x = *row
+			.get(here.feature as usize)
+			.ok_or_else(|| model_error(node, format!("feature {} is out of range", here.feature)))?;
+		let t = here.value;
+		let go_true = if x.is_nan() {
+			here.missing_true
+		} else {
+			match here.mode {
+				Branch::Leq => x <= t,
+				Branch::Lt => x < t,
+				Branch::Gte => x >= t,
+				Branch::Gt => x > t,
+				Branch::Eq => x == t,
+				Branch::Neq => x != t,
+				Branch::Leaf => false,
+			}
+		};
+		Ok(Some(if go_true { here.on_true } else { here.on_false } as usize))
 	}
 
 	/// Each row's scores: leaf weights summed tree by tree, aggregated, plus the base values.
@@ -403,8 +439,11 @@ impl Forest {
 				let row = &x[i * width..(i + 1) * width];
 				let mut acc = vec![0f32; columns];
 				let mut seen = vec![false; columns];
-				for &root in &self.roots {
-					let leaf = self.leaf(node, row, root)?;
+				let mut reached = Vec::with_capacity(self.roots.len());
+				for roots in self.roots.chunks(WALKS) {
+					reached.extend(self.leaves_of(node, row, roots)?);
+				}
+				for &leaf in &reached {
 					for &(c, w) in &self.leaves[leaf] {
 						acc[c] = match self.aggregate {
 							Aggregate::Min if seen[c] => acc[c].min(w),
