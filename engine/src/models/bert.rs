@@ -183,22 +183,16 @@ impl BertEmbedder {
 				self.config.max_position_embeddings
 			)));
 		}
-		if self.layers.iter().any(|l| l.qkv.is_none()) {
+		let Some(fused_qkv) = self.layers.iter().map(|l| l.qkv.as_ref()).collect::<Option<Vec<_>>>() else {
 			let states = batch.iter().map(|ids| self.encode_separate(ids)).collect::<Result<Vec<_>>>()?;
 			return Ok(Tensor::cat(&states, 0)?);
-		}
+		};
 		let ops = &self.ops;
 		let (h, heads) = (self.config.hidden_size, self.config.num_attention_heads);
 		let d = h / heads;
-		let all: Vec<u32> = batch.iter().flat_map(|ids| ids.iter().copied()).collect();
-		let ids_t = Tensor::from_vec(all, batch.len() * s, &Device::Cpu)?;
-		let positions = self.position.narrow(0, 0, s)?.repeat((batch.len(), 1))?;
-		let types = self.token_type.narrow(0, 0, 1)?;
-		let x = self.word.index_select(&ids_t, 0)?.add(&positions)?.broadcast_add(&types)?;
-		let mut x = ops.layer_norm(&x, &self.embed_norm)?;
+		let mut x = self.embeddings(batch)?;
 		let scale = (1.0 / (d as f64).sqrt()) as f32;
-		for layer in &self.layers {
-			let qkv = layer.qkv.as_ref().expect("checked above");
+		for (layer, qkv) in self.layers.iter().zip(fused_qkv) {
 			let qkv = host(&ops.linear_then(&x, qkv, None, None)?)?;
 			let context = attention(&qkv, batch.len(), s, heads, d, scale);
 			let context = Tensor::from_vec(context, (batch.len() * s, h), &Device::Cpu)?;
@@ -211,17 +205,25 @@ impl BertEmbedder {
 		Ok(x)
 	}
 
+	/// Word + position + token-type embeddings, layer-normalised: `[batch · tokens, hidden]` for
+	/// sentences of one length.
+	fn embeddings(&self, batch: &[&[u32]]) -> Result<Tensor> {
+		let s = batch.first().map_or(0, |ids| ids.len());
+		let all: Vec<u32> = batch.iter().flat_map(|ids| ids.iter().copied()).collect();
+		let ids_t = Tensor::from_vec(all, batch.len() * s, &Device::Cpu)?;
+		let positions = self.position.narrow(0, 0, s)?.repeat((batch.len(), 1))?;
+		let types = self.token_type.narrow(0, 0, 1)?;
+		let x = self.word.index_select(&ids_t, 0)?.add(&positions)?.broadcast_add(&types)?;
+		self.ops.layer_norm(&x, &self.embed_norm)
+	}
+
 	/// Portable v1's encoder: Q, K and V apart, attention through [`Ops`] one head after another.
 	fn encode_separate(&self, ids: &[u32]) -> Result<Tensor> {
 		let ops = &self.ops;
 		let s = ids.len();
 		let (h, heads) = (self.config.hidden_size, self.config.num_attention_heads);
 		let d = h / heads;
-		let ids_t = Tensor::from_vec(ids.to_vec(), s, &Device::Cpu)?;
-		let positions = self.position.narrow(0, 0, s)?;
-		let types = self.token_type.narrow(0, 0, 1)?;
-		let x = self.word.index_select(&ids_t, 0)?.add(&positions)?.broadcast_add(&types)?;
-		let mut x = ops.layer_norm(&x, &self.embed_norm)?;
+		let mut x = self.embeddings(&[ids])?;
 		let scale = 1.0 / (d as f64).sqrt();
 		let heads_first =
 			|t: Tensor| -> Result<Tensor> { Ok(t.reshape((s, heads, d))?.transpose(0, 1)?.contiguous()?) };
