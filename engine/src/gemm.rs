@@ -219,16 +219,39 @@ struct TileAt {
 }
 
 /// What a finished output goes through before it is stored, while its tile is still in
-/// registers and L1: `activation(sum + bias[column]) + residual[row][column]`, each step rounded
-/// as the separate operation would be, so fusing it changes no bit. The activation takes its
-/// transcendentals from [`crate::vmath`].
+/// registers and L1: `activation(norm(sum + bias[column])) + residual[row][column]`, each step
+/// rounded as the separate operation would be, so fusing it changes no bit. The activation
+/// takes its transcendentals from [`crate::vmath`].
 #[derive(Clone, Copy, Default)]
 pub struct Epilogue<'a> {
 	/// One value per output column.
 	pub bias: Option<&'a [f32]>,
+	/// Inference batch normalisation per output column.
+	pub norm: Option<ColumnNorm<'a>>,
 	pub activation: Option<Activation>,
 	/// `m × n`, added last.
 	pub residual: Option<&'a [f32]>,
+}
+
+/// `(x − mean) / std · scale + shift` per column, in that order (ONNX `BatchNormalization` in
+/// inference, `std` being `√(var + ε)` rounded once).
+#[derive(Clone, Copy)]
+pub struct ColumnNorm<'a> {
+	pub mean: &'a [f32],
+	pub std: &'a [f32],
+	pub scale: &'a [f32],
+	pub shift: &'a [f32],
+}
+
+impl ColumnNorm<'_> {
+	/// Columns from `col0` on.
+	#[inline(always)]
+	pub fn apply(&self, values: &mut [f32], col0: usize) {
+		let params = self.mean[col0..].iter().zip(&self.std[col0..]).zip(&self.scale[col0..]).zip(&self.shift[col0..]);
+		for (v, (((mean, std), scale), shift)) in values.iter_mut().zip(params) {
+			*v = (*v - mean) / std * scale + shift;
+		}
+	}
 }
 
 impl Epilogue<'_> {
@@ -237,6 +260,9 @@ impl Epilogue<'_> {
 	fn apply(&self, values: &mut [f32], row: usize, col0: usize, n: usize) {
 		if let Some(bias) = self.bias {
 			values.iter_mut().zip(&bias[col0..]).for_each(|(v, b)| *v += b);
+		}
+		if let Some(norm) = &self.norm {
+			norm.apply(values, col0);
 		}
 		if let Some(a) = self.activation {
 			kernels::activate_slice::<Polynomials>(values, a);
@@ -248,6 +274,10 @@ impl Epilogue<'_> {
 
 	fn check(&self, m: usize, n: usize) {
 		assert!(self.bias.is_none_or(|b| b.len() == n), "bias does not match the output columns");
+		assert!(
+			self.norm.is_none_or(|c| [c.mean, c.std, c.scale, c.shift].iter().all(|p| p.len() == n)),
+			"normalisation does not match the output columns"
+		);
 		assert!(self.residual.is_none_or(|r| r.len() == m * n), "residual does not match the output");
 	}
 }
@@ -785,17 +815,23 @@ mod tests {
 		for (m, k, n) in [(1, 5, 3), (9, 300, 37), (70, 513, 20), (3, 0, 5)] {
 			let (a, w) = (random(&mut rng, m * k), random(&mut rng, n * k));
 			let (bias, residual) = (random(&mut rng, n), random(&mut rng, m * n));
+			let (mean, scale, shift) = (random(&mut rng, n), random(&mut rng, n), random(&mut rng, n));
+			let std: Vec<f32> = random(&mut rng, n).iter().map(|v| (v * v + 1e-5).sqrt()).collect();
+			let norm = ColumnNorm { mean: &mean, std: &std, scale: &scale, shift: &shift };
 			let packed = PackedPanels::new(&w, n, k);
 			for activation in [None, Some(Activation::GeluErf), Some(Activation::Tanh), Some(Activation::Relu)] {
 				let mut expected = reference(&a, &w, m, k, n);
 				for (row, values) in expected.chunks_exact_mut(n).enumerate() {
 					values.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
+					for (j, v) in values.iter_mut().enumerate() {
+						*v = (*v - mean[j]) / std[j] * scale[j] + shift[j];
+					}
 					if let Some(act) = activation {
 						kernels::activate_in_place_with::<Polynomials>(values, act);
 					}
 					values.iter_mut().zip(&residual[row * n..]).for_each(|(v, r)| *v += r);
 				}
-				let epilogue = Epilogue { bias: Some(&bias), activation, residual: Some(&residual) };
+				let epilogue = Epilogue { bias: Some(&bias), norm: Some(norm), activation, residual: Some(&residual) };
 				for v in &variants() {
 					let got = matmul_with(v, &a, m, &packed, &epilogue);
 					let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());

@@ -243,7 +243,8 @@ impl Ops {
 		if residual.as_ref().is_some_and(|r| r.len() != rows * layer.shape.0) {
 			return Err(EngineError::Model(format!("residual does not match the output {out_dims:?}")));
 		}
-		let epilogue = gemm::Epilogue { bias: layer.bias_host.as_deref(), activation, residual: residual.as_deref() };
+		let epilogue =
+			gemm::Epilogue { bias: layer.bias_host.as_deref(), norm: None, activation, residual: residual.as_deref() };
 		from_host(gemm::matmul_fused(&host(x)?, rows, panels, &epilogue), &out_dims)
 	}
 

@@ -208,11 +208,66 @@ pub struct OnnxModel {
 	convs: HashMap<String, cnn::ConvWeights>,
 }
 
-/// A linear node fused with the bias `Add` and elementwise activation that follow it.
+/// A linear node fused with the bias `Add` and elementwise activation that follow it, or a
+/// `Conv` with the `BatchNormalization` and `Relu` that follow it.
 struct Fusion {
+	/// A convolution's batch normalisation (never set for a linear node).
+	norm: Option<cnn::BatchNormParams>,
 	activation: Option<Activation>,
 	/// The value the last absorbed node defines.
 	output: String,
+}
+
+/// Whether `value` is read by exactly one node and is not a graph output.
+fn single_use(graph: &onnx::GraphProto, value: &str) -> bool {
+	!graph.output.iter().any(|o| o.name == value)
+		&& graph.node.iter().flat_map(|n| n.input.iter()).filter(|i| *i == value).count() == 1
+}
+
+/// The first node after `from` that reads `value`.
+fn next_reader<'g>(graph: &'g onnx::GraphProto, from: usize, value: &str) -> Option<(usize, &'g NodeProto)> {
+	graph.node.iter().enumerate().skip(from + 1).find(|(_, n)| n.input.iter().any(|i| i == value))
+}
+
+/// Fuse the `BatchNormalization` (constant parameters) and then `Relu` that follow `Conv` node
+/// `index` into its matmul's epilogue, each value single-use.
+fn fuse_conv_epilogue(
+	graph: &onnx::GraphProto,
+	index: usize,
+	channels: usize,
+	constants: &HashMap<String, Tensor>,
+	absorbed: &mut HashSet<usize>,
+) -> Option<Fusion> {
+	let mut value = graph.node[index].output.first()?.clone();
+	let (mut at, mut nodes, mut norm, mut activation) = (index, Vec::new(), None, None);
+	if single_use(graph, &value) {
+		if let Some((i, bn)) = next_reader(graph, at, &value).filter(|(_, n)| n.op_type == "BatchNormalization") {
+			let reads_conv = bn.input.first() == Some(&value);
+			if let (true, Some(params), Some(out)) =
+				(reads_conv, cnn::BatchNormParams::from_node(bn, constants, channels), bn.output.first())
+			{
+				norm = Some(params);
+				(at, value) = (i, out.clone());
+				nodes.push(i);
+			}
+		}
+	}
+	if single_use(graph, &value) {
+		if let Some((i, relu)) =
+			next_reader(graph, at, &value).filter(|(_, n)| n.op_type == "Relu" && n.input.len() == 1)
+		{
+			if let Some(out) = relu.output.first() {
+				activation = Some(Activation::Relu);
+				value = out.clone();
+				nodes.push(i);
+			}
+		}
+	}
+	if nodes.is_empty() || nodes.iter().any(|&i| !is_default_domain(&graph.node[i].domain)) {
+		return None;
+	}
+	absorbed.extend(nodes);
+	Some(Fusion { norm, activation, output: value })
 }
 
 /// Parse an ONNX file and check it against the allowlist; the error names every offending
@@ -464,6 +519,9 @@ impl OnnxModel {
 			let weight = node.input.get(1).and_then(|w| initializers.get(w));
 			if let (true, Some(w), false) = (node.op_type == "Conv", weight, ops.kernels == Kernels::PortableV1) {
 				if let Some(prepared) = cnn::ConvWeights::prepare(node, w)? {
+					if let Some(fusion) = fuse_conv_epilogue(graph, index, w.dims()[0], &initializers, &mut absorbed) {
+						fusions.insert(index, fusion);
+					}
 					convs.insert(node.output.first().cloned().unwrap_or_default(), prepared);
 				}
 			}
@@ -615,7 +673,21 @@ impl OnnxModel {
 					.ok_or_else(|| EngineError::Model(format!("{} reads undefined value {name}", node.op_type)))
 			};
 			if let Some(fusion) = self.fusions.get(&index) {
-				let out = self.eval_fused(node, fusion, get(0)?)?;
+				let out = if node.op_type == "Conv" {
+					let prepared = node.output.first().and_then(|o| self.convs.get(o));
+					let optional = node.input.get(2).filter(|n| !n.is_empty()).map(|_| get(2)).transpose()?;
+					cnn::conv(
+						&self.ops,
+						node,
+						get(0)?,
+						get(1)?,
+						optional,
+						prepared,
+						Some((fusion.norm.as_ref(), fusion.activation)),
+					)?
+				} else {
+					self.eval_fused(node, fusion, get(0)?)?
+				};
 				values.insert(&fusion.output, out);
 				continue;
 			}
@@ -757,7 +829,7 @@ impl OnnxModel {
 			},
 			"Conv" => {
 				let prepared = node.output.first().and_then(|o| self.convs.get(o));
-				cnn::conv(ops, node, get(0)?, get(1)?, optional(2)?, prepared)?
+				cnn::conv(ops, node, get(0)?, get(1)?, optional(2)?, prepared, None)?
 			},
 			"BatchNormalization" => cnn::batch_norm(node, [get(0)?, get(1)?, get(2)?, get(3)?, get(4)?])?,
 			"MaxPool" => cnn::pool(node, get(0)?, Pool::Max)?,
@@ -904,14 +976,8 @@ fn fuse_epilogue(
 	if !linear.has_panels() {
 		return Ok((linear, None));
 	}
-	let single_use = |value: &str| {
-		!graph.output.iter().any(|o| o.name == value)
-			&& graph.node.iter().flat_map(|n| n.input.iter()).filter(|i| *i == value).count() == 1
-	};
-	// The one node reading `value`, after `from`.
-	let next = |from: usize, value: &str| {
-		graph.node.iter().enumerate().skip(from + 1).find(|(_, n)| n.input.iter().any(|i| i == value))
-	};
+	let single_use = |value: &str| single_use(graph, value);
+	let next = |from: usize, value: &str| next_reader(graph, from, value);
 	let Some(mut value) = graph.node[index].output.first().cloned() else { return Ok((linear, None)) };
 	let (mut at, mut nodes, mut activation) = (index, Vec::new(), None);
 	if linear.bias().is_none() && single_use(&value) {
@@ -946,7 +1012,7 @@ fn fuse_epilogue(
 		return Ok((linear, None));
 	}
 	absorbed.extend(nodes);
-	Ok((linear, Some(Fusion { activation, output: value })))
+	Ok((linear, Some(Fusion { norm: None, activation, output: value })))
 }
 
 fn prepare_linear(kernels: Kernels, node: &NodeProto, constants: &HashMap<String, Tensor>) -> Result<Option<Linear>> {

@@ -16,9 +16,11 @@ use super::{
 };
 use crate::{
 	error::{EngineError, Result},
-	gemm, kernels,
+	gemm,
+	kernels::{self, Activation},
 	ops::{host, Kernels, Ops},
 };
+use std::collections::HashMap;
 
 fn model_error(node: &NodeProto, what: impl std::fmt::Display) -> EngineError {
 	EngineError::Model(format!("{}: {what}", node_name(node)))
@@ -148,6 +150,46 @@ impl ConvWeights {
 	}
 }
 
+/// A `BatchNormalization` node's constant parameters per channel, as a convolution's epilogue
+/// applies them (`std` = `√(var + ε)`, as [`batch_norm`] computes it).
+pub(crate) struct BatchNormParams {
+	mean: Vec<f32>,
+	std: Vec<f32>,
+	scale: Vec<f32>,
+	shift: Vec<f32>,
+}
+
+impl BatchNormParams {
+	/// For an inference-mode node with one output and constant f32 `[channels]` parameters.
+	pub(crate) fn from_node(node: &NodeProto, constants: &HashMap<String, Tensor>, channels: usize) -> Option<Self> {
+		let attrs = Attributes(node);
+		if attrs.int("training_mode", 0) != 0
+			|| node.output.iter().skip(1).any(|o| !o.is_empty())
+			|| node.input.len() != 5
+		{
+			return None;
+		}
+		let param = |i: usize| -> Option<Vec<f32>> {
+			let t = constants.get(node.input.get(i)?)?;
+			(t.dims() == [channels] && t.dtype() == DType::F32).then(|| host(t).ok()).flatten()
+		};
+		let (scale, shift, mean, var) = (param(1)?, param(2)?, param(3)?, param(4)?);
+		let eps = attrs.float("epsilon", 1e-5);
+		let std = var.iter().map(|v| (v + eps).sqrt()).collect();
+		Some(Self { mean, std, scale, shift })
+	}
+
+	/// Channels `range` as an epilogue step.
+	fn columns(&self, range: std::ops::Range<usize>) -> gemm::ColumnNorm<'_> {
+		gemm::ColumnNorm {
+			mean: &self.mean[range.clone()],
+			std: &self.std[range.clone()],
+			scale: &self.scale[range.clone()],
+			shift: &self.shift[range],
+		}
+	}
+}
+
 /// Each output position's patch of one image's channels `channels`, in (channel, ky, kx) order
 /// (`[positions, patch]`); padding reads zero. Exact copies only.
 fn patches<'a>(plane_of: impl Fn(usize) -> &'a [f32], channels: usize, [ay, ax]: [Axis; 2], width: usize) -> Vec<f32> {
@@ -186,7 +228,9 @@ fn patches<'a>(plane_of: impl Fn(usize) -> &'a [f32], channels: usize, [ay, ax]:
 }
 
 /// `Conv` over `[N, C, H, W]` with weights `[M, C/group, kH, kW]` and an optional bias `[M]`;
-/// `prepared`: the weights as [`ConvWeights::prepare`] packed them at load.
+/// `prepared`: the weights as [`ConvWeights::prepare`] packed them at load; `fused`: the batch
+/// normalisation and activation of the nodes after it, applied to each output as the separate
+/// nodes would (in the matmul's epilogue where the weights are prepared).
 pub(crate) fn conv(
 	ops: &Ops,
 	node: &NodeProto,
@@ -194,6 +238,7 @@ pub(crate) fn conv(
 	w: &Tensor,
 	bias: Option<&Tensor>,
 	prepared: Option<&ConvWeights>,
+	fused: Option<(Option<&BatchNormParams>, Option<Activation>)>,
 ) -> Result<Tensor> {
 	let [n, c, h, wid] = dims4(node, x)?;
 	let [m, cg, kh, kw] = dims4(node, w)?;
@@ -213,16 +258,30 @@ pub(crate) fn conv(
 	within_limit(elements(&[positions, patch]))?;
 	let input = host(&x.contiguous()?)?;
 	let weights = w.contiguous()?;
+	let bias = match bias {
+		Some(b) if b.dims() == [m] => Some(host(b)?),
+		Some(b) => return Err(model_error(node, format!("bias {:?} for {m} output channels", b.dims()))),
+		None => None,
+	};
+	let (norm, activation) = fused.unwrap_or((None, None));
+	let prepared = prepared.filter(|p| ops.kernels != Kernels::PortableV1 && p.groups.len() == group);
 	let mut out = Vec::with_capacity(n * m * positions);
 	for b in 0..n {
 		for g in 0..group {
 			let plane_of = |ci: usize| &input[((b * c) + g * cg + ci) * h * wid..][..h * wid];
 			let cols = patches(plane_of, cg, [ay, ax], wid);
-			match prepared.filter(|p| ops.kernels != Kernels::PortableV1 && p.groups.len() == group) {
+			match prepared {
 				Some(prepared) => {
 					// [positions, patch] · [Mg, patch]ᵀ = [positions, Mg], stored as Mg planes. The
 					// same products in the same k order as the other orientation: the same bits.
-					let y = gemm::matmul(&cols, positions, &prepared.groups[g]);
+					let channels = g * mg..(g + 1) * mg;
+					let epilogue = gemm::Epilogue {
+						bias: bias.as_ref().map(|b| &b[channels.clone()]),
+						norm: norm.map(|p| p.columns(channels.clone())),
+						activation,
+						residual: None,
+					};
+					let y = gemm::matmul_fused(&cols, positions, &prepared.groups[g], &epilogue);
 					let start = out.len();
 					out.resize(start + mg * positions, 0.0);
 					for (p, row) in y.chunks_exact(mg.max(1)).enumerate() {
@@ -240,16 +299,24 @@ pub(crate) fn conv(
 			}
 		}
 	}
-	match bias {
-		Some(b) if b.dims() == [m] => {
-			let b = host(b)?;
-			for (i, plane) in out.chunks_exact_mut(positions.max(1)).enumerate() {
-				let bias = b[i % m];
-				plane.iter_mut().for_each(|v| *v += bias);
+	if prepared.is_none() {
+		// The epilogue's steps, plane by plane.
+		for (i, plane) in out.chunks_exact_mut(positions.max(1)).enumerate() {
+			let channel = i % m;
+			if let Some(b) = &bias {
+				plane.iter_mut().for_each(|v| *v += b[channel]);
 			}
-		},
-		Some(b) => return Err(model_error(node, format!("bias {:?} for {m} output channels", b.dims()))),
-		None => {},
+			if let Some(norm) = norm {
+				let one = norm.columns(channel..channel + 1);
+				plane.iter_mut().for_each(|v| one.apply(std::slice::from_mut(v), 0));
+			}
+			if let Some(a) = activation {
+				match ops.kernels {
+					Kernels::PortableV1 => kernels::activate_in_place(plane, a),
+					_ => kernels::activate_in_place_with::<kernels::Polynomials>(plane, a),
+				}
+			}
+		}
 	}
 	Ok(Tensor::from_vec(out, (n, m, ay.output, ax.output), &Device::Cpu)?)
 }
