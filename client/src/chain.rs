@@ -79,6 +79,12 @@ impl Chain {
 		Ok(self.api.at_block(hash).await?)
 	}
 
+	/// The chain at its last finalized block.
+	pub async fn at_finalized(&self) -> Result<AtBlock> {
+		let hash = self.rpc.chain_get_finalized_head().await?;
+		Ok(self.api.at_block(hash).await?)
+	}
+
 	/// The chain at block `number` of the best chain.
 	pub async fn at_number(&self, number: u64) -> Result<AtBlock> {
 		Ok(self.api.at_block(number).await?)
@@ -121,7 +127,10 @@ impl Chain {
 	) -> Result<Included> {
 		let nonce = self.rpc.system_account_next_index(&signer.account_id()).await?;
 		let params = DefaultExtrinsicParamsBuilder::<OpgConfig>::new().nonce(nonce).mortal(64).build();
-		let at = self.at_best().await?;
+		// The mortal era signs its birth block's hash: a best block that a fork later retracts
+		// would leave the transaction with a bad proof on the chain that wins, so it is born at
+		// the finalized block, which no fork retracts.
+		let at = self.at_finalized().await?;
 		let tx = at.transactions().create_signed(call, &signer.keypair, params).await?;
 		// The pool answers a fee it cannot charge with a bare "Invalid Transaction (1010)":
 		// say it in words before submitting.
