@@ -143,18 +143,24 @@ impl PackedPanels {
 	}
 }
 
-/// `a` (`m × k`) packed in `mr`-row panels, `[panel][k][mr]`, zero rows past `m`; panels in
-/// parallel when there are many (exact copies).
+/// `a` (`m × k`) packed in `mr`-row panels, `[panel][k][mr]`, zero rows past `m` (exact copies).
 fn pack_a(a: &[f32], m: usize, k: usize, mr: usize) -> Vec<f32> {
-	let panels = m.div_ceil(mr);
-	let mut data = vec![0f32; panels * k * mr];
-	let pack = |(p, panel): (usize, &mut [f32])| {
-		for (r, row) in a.chunks_exact(k).skip(p * mr).take(mr).enumerate() {
+	pack_rows_with(m, k, mr, |row0, panel| {
+		for (r, row) in a.chunks_exact(k).skip(row0).take(mr).enumerate() {
 			for (kk, &v) in row.iter().enumerate() {
 				panel[kk * mr + r] = v;
 			}
 		}
-	};
+	})
+}
+
+/// `m` rows of depth `k` packed in `mr`-row panels by `fill(row0, panel)`, which writes rows
+/// `row0..row0 + mr` into the zeroed `panel` as `[k][mr]`; panels in parallel when there are
+/// many.
+fn pack_rows_with(m: usize, k: usize, mr: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+	let panels = m.div_ceil(mr);
+	let mut data = vec![0f32; panels * k * mr];
+	let pack = |(p, panel): (usize, &mut [f32])| fill(p * mr, panel);
 	if m * k < PARALLEL_MIN {
 		data.chunks_exact_mut(k * mr).enumerate().for_each(pack);
 	} else {
@@ -169,6 +175,27 @@ struct Output {
 	ptr: *mut f32,
 	m: usize,
 	n: usize,
+	layout: Layout,
+}
+
+/// How an `m × n` output is stored.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Layout {
+	/// Row after row: `[m][n]`.
+	Rows,
+	/// Column after column, `[n][m]`: a convolution's output planes, one per channel.
+	Columns,
+}
+
+impl Output {
+	/// Where output `(row, col)` is stored.
+	#[inline(always)]
+	fn index(&self, row: usize, col: usize) -> usize {
+		match self.layout {
+			Layout::Rows => row * self.n + col,
+			Layout::Columns => col * self.m + row,
+		}
+	}
 }
 
 // SAFETY: tasks write disjoint blocks (distinct row panels × distinct `b` panels) of the output,
@@ -219,7 +246,8 @@ struct TileAt {
 }
 
 /// What a finished output goes through before it is stored, while its tile is still in
-/// registers and L1: `activation(norm(sum + bias[column])) + residual[row][column]`, each step
+/// registers and L1: `activation(norm(sum + bias[column]) + shortcut[row][column]) +
+/// residual[row][column]`, each step
 /// rounded as the separate operation would be, so fusing it changes no bit. The activation
 /// takes its transcendentals from [`crate::vmath`].
 #[derive(Clone, Copy, Default)]
@@ -228,8 +256,10 @@ pub struct Epilogue<'a> {
 	pub bias: Option<&'a [f32]>,
 	/// Inference batch normalisation per output column.
 	pub norm: Option<ColumnNorm<'a>>,
+	/// `m × n` in the output's layout, added before the activation (a ResNet shortcut).
+	pub shortcut: Option<&'a [f32]>,
 	pub activation: Option<Activation>,
-	/// `m × n`, added last.
+	/// `m × n` in the output's layout, added last.
 	pub residual: Option<&'a [f32]>,
 }
 
@@ -255,20 +285,23 @@ impl ColumnNorm<'_> {
 }
 
 impl Epilogue<'_> {
-	/// Row `row`'s columns from `col0` on.
+	/// Row `row`'s columns from `col0` on, of `out`.
 	#[inline(always)]
-	fn apply(&self, values: &mut [f32], row: usize, col0: usize, n: usize) {
+	fn apply(&self, values: &mut [f32], row: usize, col0: usize, out: &Output) {
 		if let Some(bias) = self.bias {
 			values.iter_mut().zip(&bias[col0..]).for_each(|(v, b)| *v += b);
 		}
 		if let Some(norm) = &self.norm {
 			norm.apply(values, col0);
 		}
+		if let Some(shortcut) = self.shortcut {
+			add_from(values, shortcut, row, col0, out);
+		}
 		if let Some(a) = self.activation {
 			kernels::activate_slice::<Polynomials>(values, a);
 		}
 		if let Some(residual) = self.residual {
-			values.iter_mut().zip(&residual[row * n + col0..]).for_each(|(v, r)| *v += r);
+			add_from(values, residual, row, col0, out);
 		}
 	}
 
@@ -278,7 +311,17 @@ impl Epilogue<'_> {
 			self.norm.is_none_or(|c| [c.mean, c.std, c.scale, c.shift].iter().all(|p| p.len() == n)),
 			"normalisation does not match the output columns"
 		);
+		assert!(self.shortcut.is_none_or(|r| r.len() == m * n), "shortcut does not match the output");
 		assert!(self.residual.is_none_or(|r| r.len() == m * n), "residual does not match the output");
+	}
+}
+
+/// `values += other` for row `row`'s columns from `col0` on, `other` being laid out as `out`.
+#[inline(always)]
+fn add_from(values: &mut [f32], other: &[f32], row: usize, col0: usize, out: &Output) {
+	match out.layout {
+		Layout::Rows => values.iter_mut().zip(&other[out.index(row, col0)..]).for_each(|(v, r)| *v += r),
+		Layout::Columns => values.iter_mut().enumerate().for_each(|(j, v)| *v += other[out.index(row, col0 + j)]),
 	}
 }
 
@@ -290,9 +333,19 @@ fn tile(a: &[f32], b: Panels, out: Output, at: TileAt, epilogue: &Epilogue) {
 	let mut acc: Tile = [[0f32; 2 * NR]; MAX_MR];
 	if !first {
 		for (r, acc) in acc.iter_mut().enumerate().take(rows) {
-			// SAFETY: row0 + r < m and col0 + cols ≤ n; this task owns these rows and columns.
-			let src = unsafe { std::slice::from_raw_parts(out.ptr.add((row0 + r) * out.n + col0), cols) };
-			copy_row(&mut acc[..cols], src);
+			match out.layout {
+				Layout::Rows => {
+					// SAFETY: row0 + r < m and col0 + cols ≤ n; this task owns these rows and columns.
+					let src = unsafe { std::slice::from_raw_parts(out.ptr.add(out.index(row0 + r, col0)), cols) };
+					copy_row(&mut acc[..cols], src);
+				},
+				Layout::Columns => {
+					for (c, acc) in acc.iter_mut().enumerate().take(cols) {
+						// SAFETY: as above.
+						*acc = unsafe { *out.ptr.add(out.index(row0 + r, col0 + c)) };
+					}
+				},
+			}
 		}
 	}
 	// SAFETY: the caller passes blocks of matching depth and `rows` no taller than the
@@ -305,13 +358,25 @@ fn tile(a: &[f32], b: Panels, out: Output, at: TileAt, epilogue: &Epilogue) {
 	};
 	if last {
 		for (r, acc) in acc.iter_mut().enumerate().take(rows) {
-			epilogue.apply(&mut acc[..cols], row0 + r, col0, out.n);
+			epilogue.apply(&mut acc[..cols], row0 + r, col0, &out);
 		}
 	}
-	for (r, acc) in acc.iter().enumerate().take(rows) {
-		// SAFETY: as above.
-		let dst = unsafe { std::slice::from_raw_parts_mut(out.ptr.add((row0 + r) * out.n + col0), cols) };
-		copy_row(dst, &acc[..cols]);
+	match out.layout {
+		Layout::Rows => {
+			for (r, acc) in acc.iter().enumerate().take(rows) {
+				// SAFETY: as above.
+				let dst = unsafe { std::slice::from_raw_parts_mut(out.ptr.add(out.index(row0 + r, col0)), cols) };
+				copy_row(dst, &acc[..cols]);
+			}
+		},
+		Layout::Columns => {
+			// Column by column: each a run of `rows` consecutive values.
+			for c in 0..cols {
+				// SAFETY: as above.
+				let dst = unsafe { std::slice::from_raw_parts_mut(out.ptr.add(out.index(row0, col0 + c)), rows) };
+				dst.iter_mut().zip(&acc[..rows]).for_each(|(d, acc)| *d = acc[c]);
+			}
+		},
 	}
 }
 
@@ -332,42 +397,86 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
 /// panel before the next rows are touched (144 × 256 × 4 B ≈ 144 KiB). A multiple of every `MR`.
 const MC: usize = 144;
 
-/// The columns of `b`'s panels `panels`, for every row of `a` packed in `mr`-row panels.
+/// The left operand: packed whole before the matmul, or packed an L2 block at a time by the
+/// task that runs it (see [`matmul_fused_packing`]).
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+	Packed(&'a [f32]),
+	Fill(&'a (dyn Fn(usize, &mut [f32]) + Sync)),
+}
+
+/// The columns of `b`'s panels `panels`, for the rows of `a` in row panels `row_panels`.
 fn panels(
 	variant: &Variant,
-	a: &[f32],
+	a: Rows,
 	b: &PackedPanels,
 	out: Output,
 	(row_panels, panels): (std::ops::Range<usize>, std::ops::Range<usize>),
 	epilogue: &Epilogue,
 ) {
 	let (k, mr) = (b.k, variant.rows);
-	let a_panels: Vec<&[f32]> = a.chunks_exact(k * mr).skip(row_panels.start).take(row_panels.len()).collect();
 	// Depth blocks of equal size, at most `KC`: no short last block.
 	let kc = k.div_ceil(k.div_ceil(KC).max(1)).max(1);
-	for k0 in (0..k).step_by(kc) {
-		let ks = k0..(k0 + kc).min(k);
-		for (block, a_block_panels) in a_panels.chunks(MC / mr).enumerate() {
-			let mut p = panels.start;
-			while p < panels.end {
-				// Two panels at a time where the compilation has a pair kernel.
-				let (step, b_side) = match variant.pair {
-					Some(pair) if p + 1 < panels.end => {
-						(2, Panels::Two(pair, b.panel(p, ks.clone()), b.panel(p + 1, ks.clone())))
-					},
-					_ => (1, Panels::One(variant.kernel, b.panel(p, ks.clone()))),
-				};
-				let (col0, cols) = (p * NR, (step * NR).min(b.n - p * NR));
-				for (i, a_panel) in a_block_panels.iter().enumerate() {
-					let row0 = (row_panels.start + block * (MC / mr) + i) * mr;
-					let a_block = &a_panel[ks.start * mr..ks.end * mr];
-					let (first, last) = (k0 == 0, ks.end == k);
-					let at = TileAt { rows: mr.min(out.m - row0), cols, row0, col0, first, last };
-					tile(a_block, b_side, out, at, epilogue);
+	let depth_blocks = (0..k).step_by(kc).map(|k0| k0..(k0 + kc).min(k));
+	let blocks = row_panels.clone().step_by(MC / mr).map(|p| p..(p + MC / mr).min(row_panels.end));
+	match a {
+		Rows::Packed(a) => {
+			// Each depth block of `b` stays in cache while every row block runs against it.
+			for ks in depth_blocks {
+				for block in blocks.clone() {
+					let a_block = &a[block.start * k * mr..block.end * k * mr];
+					sweep(variant, a_block, block.start, b, out, (ks.clone(), panels.clone()), epilogue);
 				}
-				p += step;
 			}
+		},
+		Rows::Fill(fill) => {
+			// Each row block is packed into this buffer, kept in cache while it runs against all
+			// of `b`, then the next: the packed rows never go to memory.
+			let mut buffer = Vec::new();
+			for block in blocks {
+				buffer.clear();
+				buffer.resize(block.len() * k * mr, 0.0);
+				for (i, panel) in buffer.chunks_exact_mut(k * mr).enumerate() {
+					fill((block.start + i) * mr, panel);
+				}
+				// Whole depth per tile: its sums never leave registers until they are done.
+				sweep(variant, &buffer, block.start, b, out, (0..k, panels.clone()), epilogue);
+			}
+		},
+	}
+}
+
+/// One depth block `ks` of the row panels in `a_block` (full depth, the first being row panel
+/// `first_panel`) against `b`'s panels `panels`.
+#[inline(always)]
+fn sweep(
+	variant: &Variant,
+	a_block: &[f32],
+	first_panel: usize,
+	b: &PackedPanels,
+	out: Output,
+	(ks, panels): (std::ops::Range<usize>, std::ops::Range<usize>),
+	epilogue: &Epilogue,
+) {
+	let (k, mr) = (b.k, variant.rows);
+	let (first, last) = (ks.start == 0, ks.end == k);
+	let mut p = panels.start;
+	while p < panels.end {
+		// Two panels at a time where the compilation has a pair kernel.
+		let (step, b_side) = match variant.pair {
+			Some(pair) if p + 1 < panels.end => {
+				(2, Panels::Two(pair, b.panel(p, ks.clone()), b.panel(p + 1, ks.clone())))
+			},
+			_ => (1, Panels::One(variant.kernel, b.panel(p, ks.clone()))),
+		};
+		let (col0, cols) = (p * NR, (step * NR).min(b.n - p * NR));
+		for (i, a_panel) in a_block.chunks_exact(k * mr).enumerate() {
+			let row0 = (first_panel + i) * mr;
+			let a_depth = &a_panel[ks.start * mr..ks.end * mr];
+			let at = TileAt { rows: mr.min(out.m - row0), cols, row0, col0, first, last };
+			tile(a_depth, b_side, out, at, epilogue);
 		}
+		p += step;
 	}
 }
 
@@ -664,7 +773,7 @@ pub fn kernel_variant() -> &'static str {
 
 /// `out[m × n] = a[m × k] · bᵀ`, in `k` order per output.
 pub fn matmul(a: &[f32], m: usize, b: &PackedPanels) -> Vec<f32> {
-	matmul_with(selected(), a, m, b, &Epilogue::default())
+	matmul_fused(a, m, b, &Epilogue::default())
 }
 
 /// [`matmul`] with `epilogue` applied to each output as its sum completes.
@@ -672,44 +781,83 @@ pub fn matmul_fused(a: &[f32], m: usize, b: &PackedPanels, epilogue: &Epilogue) 
 	matmul_with(selected(), a, m, b, epilogue)
 }
 
+/// [`matmul_fused`] for an `a` that is never stored whole (the patches of a convolution):
+/// `fill(row0, panel)` writes rows `row0..row0 + mr` of `a` into the zeroed `panel` as
+/// `[k][mr]`, `mr` being `panel.len() / k`; rows past `m` may be left as they are. The
+/// products are those of [`matmul_fused`] on the same `a`: the same bits.
+/// The result is stored in `layout`.
+pub fn matmul_fused_packing(
+	m: usize,
+	b: &PackedPanels,
+	epilogue: &Epilogue,
+	layout: Layout,
+	fill: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+	run(selected(), m, b, epilogue, Rows::Fill(&fill), layout)
+}
+
 fn matmul_with(variant: &Variant, a: &[f32], m: usize, b: &PackedPanels, epilogue: &Epilogue) -> Vec<f32> {
+	assert!(a.len() >= m * b.k, "matmul operand too short");
+	if m == 0 || b.n == 0 || b.k == 0 {
+		return run(variant, m, b, epilogue, Rows::Packed(&[]), Layout::Rows);
+	}
+	let packed = pack_a(a, m, b.k, variant.rows);
+	run(variant, m, b, epilogue, Rows::Packed(&packed), Layout::Rows)
+}
+
+/// The matmul of the rows `a` with `b` on `variant`'s kernels.
+fn run(variant: &Variant, m: usize, b: &PackedPanels, epilogue: &Epilogue, a: Rows, layout: Layout) -> Vec<f32> {
 	let (k, n) = (b.k, b.n);
-	assert!(a.len() >= m * k, "matmul operand too short");
 	epilogue.check(m, n);
 	let mut out = vec![0f32; m * n];
 	if m == 0 || n == 0 {
 		return out;
 	}
+	let target = Output { ptr: out.as_mut_ptr(), m, n, layout };
 	if k == 0 {
 		// Empty sums: `+0` through the epilogue.
-		for (row, values) in out.chunks_exact_mut(n).enumerate() {
-			epilogue.apply(values, row, 0, n);
+		let mut values = vec![0f32; n];
+		for row in 0..m {
+			values.fill(0.0);
+			epilogue.apply(&mut values, row, 0, &target);
+			for (col, v) in values.iter().enumerate() {
+				out[target.index(row, col)] = *v;
+			}
 		}
 		return out;
 	}
-	let packed = pack_a(a, m, k, variant.rows);
-	let target = Output { ptr: out.as_mut_ptr(), m, n };
 	let total = b.panels();
 	let threads = rayon::current_num_threads();
-	if m * n * k < PARALLEL_MIN || threads == 1 || total == 1 {
-		panels(variant, &packed, b, target, (0..m.div_ceil(variant.rows), 0..total), epilogue);
-	} else {
-		// Contiguous runs of panels per task, a few per thread so uneven cores even out.
-		// An even count, so pair kernels are not split across tasks.
-		let per = total.div_ceil(threads * 2).max(1).next_multiple_of(2);
-		let columns: Vec<_> = (0..total).step_by(per).map(|s| s..(s + per).min(total)).collect();
-		// Few column tasks (a narrow `b`, as in convolutions: many positions, few channels):
-		// split the rows too, in whole row blocks.
-		let row_panels = m.div_ceil(variant.rows);
-		let block = MC / variant.rows;
-		let row_tasks = (threads * 2).div_ceil(columns.len()).min(row_panels.div_ceil(block)).max(1);
-		let per_rows = row_panels.div_ceil(row_tasks).next_multiple_of(block);
-		let tasks: Vec<_> = (0..row_panels)
-			.step_by(per_rows)
-			.flat_map(|r| columns.iter().map(move |c| (r..(r + per_rows).min(row_panels), c.clone())))
-			.collect();
-		tasks.into_par_iter().for_each(|task| panels(variant, &packed, b, target, task, epilogue));
+	let row_panels = m.div_ceil(variant.rows);
+	let block = MC / variant.rows;
+	if m * n * k < PARALLEL_MIN || threads == 1 || (total == 1 && row_panels <= block) {
+		panels(variant, a, b, target, (0..row_panels, 0..total), epilogue);
+		return out;
 	}
+	let row_blocks = row_panels.div_ceil(block);
+	let (column_tasks, row_tasks) = match a {
+		// Rows packed by the tasks: split the rows first, so each is packed once where there
+		// are enough row blocks.
+		Rows::Fill(_) => {
+			let row_tasks = (threads * 2).min(row_blocks);
+			((threads * 2).div_ceil(row_tasks).min(total.div_ceil(2)).max(1), row_tasks)
+		},
+		// Contiguous runs of panels per task, a few per thread so uneven cores even out; with
+		// few column tasks (a narrow `b`), the rows split too, in whole row blocks.
+		Rows::Packed(_) => {
+			let column_tasks = total.div_ceil(total.div_ceil(threads * 2).max(1).next_multiple_of(2));
+			(column_tasks, (threads * 2).div_ceil(column_tasks).min(row_blocks).max(1))
+		},
+	};
+	// An even count of panels per task, so pair kernels are not split across tasks.
+	let per = total.div_ceil(column_tasks).next_multiple_of(2);
+	let columns: Vec<_> = (0..total).step_by(per).map(|s| s..(s + per).min(total)).collect();
+	let per_rows = row_panels.div_ceil(row_tasks).next_multiple_of(block);
+	let tasks: Vec<_> = (0..row_panels)
+		.step_by(per_rows)
+		.flat_map(|r| columns.iter().map(move |c| (r..(r + per_rows).min(row_panels), c.clone())))
+		.collect();
+	tasks.into_par_iter().for_each(|task| panels(variant, a, b, target, task, epilogue));
 	out
 }
 
@@ -812,9 +960,9 @@ mod tests {
 	#[test]
 	fn a_fused_epilogue_gives_the_bits_of_separate_passes() {
 		let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
-		for (m, k, n) in [(1, 5, 3), (9, 300, 37), (70, 513, 20), (3, 0, 5)] {
+		for (m, k, n) in [(1, 5, 3), (9, 300, 37), (70, 513, 20), (3, 0, 5), (400, 150, 70)] {
 			let (a, w) = (random(&mut rng, m * k), random(&mut rng, n * k));
-			let (bias, residual) = (random(&mut rng, n), random(&mut rng, m * n));
+			let (bias, residual, shortcut) = (random(&mut rng, n), random(&mut rng, m * n), random(&mut rng, m * n));
 			let (mean, scale, shift) = (random(&mut rng, n), random(&mut rng, n), random(&mut rng, n));
 			let std: Vec<f32> = random(&mut rng, n).iter().map(|v| (v * v + 1e-5).sqrt()).collect();
 			let norm = ColumnNorm { mean: &mean, std: &std, scale: &scale, shift: &shift };
@@ -825,17 +973,39 @@ mod tests {
 					values.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
 					for (j, v) in values.iter_mut().enumerate() {
 						*v = (*v - mean[j]) / std[j] * scale[j] + shift[j];
+						*v += shortcut[row * n + j];
 					}
 					if let Some(act) = activation {
 						kernels::activate_in_place_with::<Polynomials>(values, act);
 					}
 					values.iter_mut().zip(&residual[row * n..]).for_each(|(v, r)| *v += r);
 				}
-				let epilogue = Epilogue { bias: Some(&bias), norm: Some(norm), activation, residual: Some(&residual) };
+				let epilogue = Epilogue {
+					bias: Some(&bias),
+					norm: Some(norm),
+					shortcut: Some(&shortcut),
+					activation,
+					residual: Some(&residual),
+				};
+				// The same, packed by a fill and stored column after column (the residual too).
+				let transpose = |rows: &[f32]| -> Vec<f32> { (0..m * n).map(|i| rows[(i % m) * n + i / m]).collect() };
+				let residual_columns = transpose(&residual);
+				let expected_columns = transpose(&expected);
+				let shortcut_columns = transpose(&shortcut);
+				let epilogue_columns =
+					Epilogue { shortcut: Some(&shortcut_columns), residual: Some(&residual_columns), ..epilogue };
 				for v in &variants() {
 					let got = matmul_with(v, &a, m, &packed, &epilogue);
 					let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
 					assert!(same, "{} with {activation:?} differs at m={m} k={k} n={n}", v.name);
+					let fill = |row0: usize, panel: &mut [f32]| {
+						for (r, row) in a.chunks_exact(k).skip(row0).take(v.rows).enumerate() {
+							row.iter().enumerate().for_each(|(kk, x)| panel[kk * v.rows + r] = *x);
+						}
+					};
+					let got = run(v, m, &packed, &epilogue_columns, Rows::Fill(&fill), Layout::Columns);
+					let same = got.iter().zip(&expected_columns).all(|(x, y)| x.to_bits() == y.to_bits());
+					assert!(same, "{} with {activation:?} in columns differs at m={m} k={k} n={n}", v.name);
 				}
 			}
 		}

@@ -28,6 +28,18 @@ pub fn host(t: &Tensor) -> Result<Vec<f32>> {
 	Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
 }
 
+/// `f` on `t`'s values as one `f32` slice in row-major order: borrowed where the tensor already
+/// is one, copied otherwise.
+pub fn with_host<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+	if t.dtype() == DType::F32 && t.device().is_cpu() {
+		let (storage, layout) = t.storage_and_layout();
+		if let (candle_core::Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) {
+			return Ok(f(&cpu.as_slice::<f32>()?[start..end]));
+		}
+	}
+	Ok(f(&host(t)?))
+}
+
 fn from_host(data: Vec<f32>, dims: &[usize]) -> Result<Tensor> {
 	Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
 }
@@ -243,8 +255,12 @@ impl Ops {
 		if residual.as_ref().is_some_and(|r| r.len() != rows * layer.shape.0) {
 			return Err(EngineError::Model(format!("residual does not match the output {out_dims:?}")));
 		}
-		let epilogue =
-			gemm::Epilogue { bias: layer.bias_host.as_deref(), norm: None, activation, residual: residual.as_deref() };
+		let epilogue = gemm::Epilogue {
+			bias: layer.bias_host.as_deref(),
+			activation,
+			residual: residual.as_deref(),
+			..Default::default()
+		};
 		from_host(gemm::matmul_fused(&host(x)?, rows, panels, &epilogue), &out_dims)
 	}
 

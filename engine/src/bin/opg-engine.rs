@@ -126,6 +126,9 @@ enum Command {
 		/// file's `inputs` (named tensors, as `engine/tests/scripts/*.py` write them).
 		#[arg(long = "onnx", value_name = "LABEL=BUNDLE_DIR,IO.json")]
 		onnx: Vec<String>,
+		/// Only the `--onnx` cases, e.g. to profile one model.
+		#[arg(long)]
+		only_onnx: bool,
 	},
 }
 
@@ -220,9 +223,9 @@ fn run(command: Command) -> AnyResult<()> {
 			}
 		},
 		Command::Golden { profile, models, minilm } => golden(profile, &models, minilm.as_deref())?,
-		Command::Bench { models, minilm, iters, profile, onnx } => {
+		Command::Bench { models, minilm, iters, profile, onnx, only_onnx } => {
 			let extra = onnx.iter().map(|spec| bench_case(spec)).collect::<AnyResult<Vec<_>>>()?;
-			bench(&models, minilm.as_deref(), iters, profile, &extra)?
+			bench(&models, minilm.as_deref(), iters, profile, &extra, only_onnx)?
 		},
 	}
 	Ok(())
@@ -374,6 +377,7 @@ fn bench(
 	iters: usize,
 	only: Option<ExecutionProfile>,
 	extra: &[BenchCase],
+	only_onnx: bool,
 ) -> AnyResult<()> {
 	let threads = rayon::current_num_threads();
 	println!(
@@ -381,43 +385,16 @@ fn bench(
 		opg_engine::kernels::kernel_variant(),
 		opg_engine::gemm::kernel_variant()
 	);
-	bench_matmuls(iters)?;
+	if !only_onnx {
+		bench_matmuls(iters)?;
+	}
 	for profile in [ExecutionProfile::Portable, ExecutionProfile::portable(2), ExecutionProfile::Fast]
 		.into_iter()
 		.filter(|p| only.is_none_or(|o| o == *p))
 	{
 		let name = profile.to_string();
-		// ONNX MLP, batch 32.
-		let model = load(&models.join(testmodels::ONNX_MLP), profile)?;
-		let batch = 32usize;
-		let input = Value::F32 {
-			shape: vec![batch as u32, testmodels::MLP_INPUT as u32],
-			bits: (0..batch * testmodels::MLP_INPUT).map(|i| ((i % 97) as f32 / 97.0 - 0.5).to_bits()).collect(),
-		};
-		let ms = time_runs(iters, || model.run(&input).map(|_| ()).map_err(Into::into))?;
-		println!(
-			"{{\"model\":\"onnx-mlp\",\"profile\":\"{name}\",\"batch\":{batch},\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
-			batch as f64 * 1e3 / ms
-		);
-		// MiniLM: one sentence (17 tokens), and 8 sentences of 128 tokens as one batch; from
-		// token ids, as onnxruntime is fed (tokenizing is not timed).
-		if let Some(dir) = minilm {
-			let model = load(dir, profile)?;
-			let bert = model.as_bert().expect("a BERT bundle");
-			let ids = bert.tokenize(testmodels::golden_texts()[0])?;
-			let ms = time_runs(iters, || bert.embed_ids(&ids).map(|_| ()).map_err(Into::into))?;
-			println!(
-				"{{\"model\":\"minilm\",\"profile\":\"{name}\",\"batch\":1,\"tokens\":{},\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
-				ids.len(),
-				1e3 / ms
-			);
-			let batch = minilm_batch_ids(8, 128);
-			let rows: Vec<&[u32]> = batch.iter().map(Vec::as_slice).collect();
-			let ms = time_runs(iters.div_ceil(4).max(3), || bert.embed_batch(&rows).map(|_| ()).map_err(Into::into))?;
-			println!(
-				"{{\"model\":\"minilm-8x128\",\"profile\":\"{name}\",\"batch\":8,\"tokens\":128,\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
-				8e3 / ms
-			);
+		if !only_onnx {
+			bench_built_in(models, minilm, iters, profile)?;
 		}
 		for case in extra {
 			let model = load(&case.bundle, profile)?;
@@ -429,32 +406,70 @@ fn bench(
 				case.batch as f64 * 1e3 / ms
 			);
 		}
-		// Llama: generation vs teacher-forced verification of the same tokens, from a short
-		// prompt (4 tokens) and from the 34-token golden prompt.
-		let Value::Tokens(long_prompt) = testmodels::golden_llama_prompt() else { unreachable!() };
-		let mut llamas = vec![
-			("tiny-llama", testmodels::TINY_LLAMA, long_prompt.clone()),
-			("tiny-llama", testmodels::TINY_LLAMA, long_prompt[..4].to_vec()),
-			("tiny-llama-gguf", testmodels::TINY_LLAMA_GGUF, long_prompt[..4].to_vec()),
-		];
-		if models.join(testmodels::SMALL_LLAMA).is_dir() {
-			llamas.push(("small-llama", testmodels::SMALL_LLAMA, long_prompt[..4].to_vec()));
-			llamas.push(("small-llama-gguf", testmodels::SMALL_LLAMA_GGUF, long_prompt[..4].to_vec()));
-		}
-		for (label, dir, prompt) in llamas {
-			let model = load(&models.join(dir), profile)?;
-			let llama = model.as_llama().expect("a Llama bundle");
-			let n = llama.max_new_tokens();
-			let generated = llama.generate(&prompt, n)?;
-			let gen_ms = time_runs(iters, || llama.generate(&prompt, n).map(|_| ()).map_err(Into::into))?;
-			let ver_ms = time_runs(iters, || llama.verify(&prompt, &generated, 0.0).map(|_| ()).map_err(Into::into))?;
-			println!(
-				"{{\"model\":\"{label}\",\"profile\":\"{name}\",\"prompt_tokens\":{},\"new_tokens\":{n},\"generate_ms\":{gen_ms:.3},\"verify_ms\":{ver_ms:.3},\"verify_over_generate\":{:.3},\"tokens_per_s\":{:.1},\"threads\":{threads}}}",
-				prompt.len(),
-				ver_ms / gen_ms,
-				n as f64 * 1e3 / gen_ms
-			);
-		}
+	}
+	Ok(())
+}
+
+/// The seeded test models and MiniLM in `profile`.
+fn bench_built_in(models: &Path, minilm: Option<&Path>, iters: usize, profile: ExecutionProfile) -> AnyResult<()> {
+	let (threads, name) = (rayon::current_num_threads(), profile.to_string());
+	// ONNX MLP, batch 32.
+	let model = load(&models.join(testmodels::ONNX_MLP), profile)?;
+	let batch = 32usize;
+	let input = Value::F32 {
+		shape: vec![batch as u32, testmodels::MLP_INPUT as u32],
+		bits: (0..batch * testmodels::MLP_INPUT).map(|i| ((i % 97) as f32 / 97.0 - 0.5).to_bits()).collect(),
+	};
+	let ms = time_runs(iters, || model.run(&input).map(|_| ()).map_err(Into::into))?;
+	println!(
+		"{{\"model\":\"onnx-mlp\",\"profile\":\"{name}\",\"batch\":{batch},\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
+		batch as f64 * 1e3 / ms
+	);
+	// MiniLM: one sentence (17 tokens), and 8 sentences of 128 tokens as one batch; from
+	// token ids, as onnxruntime is fed (tokenizing is not timed).
+	if let Some(dir) = minilm {
+		let model = load(dir, profile)?;
+		let bert = model.as_bert().expect("a BERT bundle");
+		let ids = bert.tokenize(testmodels::golden_texts()[0])?;
+		let ms = time_runs(iters, || bert.embed_ids(&ids).map(|_| ()).map_err(Into::into))?;
+		println!(
+			"{{\"model\":\"minilm\",\"profile\":\"{name}\",\"batch\":1,\"tokens\":{},\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
+			ids.len(),
+			1e3 / ms
+		);
+		let batch = minilm_batch_ids(8, 128);
+		let rows: Vec<&[u32]> = batch.iter().map(Vec::as_slice).collect();
+		let ms = time_runs(iters.div_ceil(4).max(3), || bert.embed_batch(&rows).map(|_| ()).map_err(Into::into))?;
+		println!(
+			"{{\"model\":\"minilm-8x128\",\"profile\":\"{name}\",\"batch\":8,\"tokens\":128,\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
+			8e3 / ms
+		);
+	}
+	// Llama: generation vs teacher-forced verification of the same tokens, from a short
+	// prompt (4 tokens) and from the 34-token golden prompt.
+	let Value::Tokens(long_prompt) = testmodels::golden_llama_prompt() else { unreachable!() };
+	let mut llamas = vec![
+		("tiny-llama", testmodels::TINY_LLAMA, long_prompt.clone()),
+		("tiny-llama", testmodels::TINY_LLAMA, long_prompt[..4].to_vec()),
+		("tiny-llama-gguf", testmodels::TINY_LLAMA_GGUF, long_prompt[..4].to_vec()),
+	];
+	if models.join(testmodels::SMALL_LLAMA).is_dir() {
+		llamas.push(("small-llama", testmodels::SMALL_LLAMA, long_prompt[..4].to_vec()));
+		llamas.push(("small-llama-gguf", testmodels::SMALL_LLAMA_GGUF, long_prompt[..4].to_vec()));
+	}
+	for (label, dir, prompt) in llamas {
+		let model = load(&models.join(dir), profile)?;
+		let llama = model.as_llama().expect("a Llama bundle");
+		let n = llama.max_new_tokens();
+		let generated = llama.generate(&prompt, n)?;
+		let gen_ms = time_runs(iters, || llama.generate(&prompt, n).map(|_| ()).map_err(Into::into))?;
+		let ver_ms = time_runs(iters, || llama.verify(&prompt, &generated, 0.0).map(|_| ()).map_err(Into::into))?;
+		println!(
+			"{{\"model\":\"{label}\",\"profile\":\"{name}\",\"prompt_tokens\":{},\"new_tokens\":{n},\"generate_ms\":{gen_ms:.3},\"verify_ms\":{ver_ms:.3},\"verify_over_generate\":{:.3},\"tokens_per_s\":{:.1},\"threads\":{threads}}}",
+			prompt.len(),
+			ver_ms / gen_ms,
+			n as f64 * 1e3 / gen_ms
+		);
 	}
 	Ok(())
 }

@@ -209,13 +209,32 @@ pub struct OnnxModel {
 }
 
 /// A linear node fused with the bias `Add` and elementwise activation that follow it, or a
-/// `Conv` with the `BatchNormalization` and `Relu` that follow it.
+/// `Conv` with the `BatchNormalization`, shortcut `Add` and `Relu` that follow it.
 struct Fusion {
 	/// A convolution's batch normalisation (never set for a linear node).
 	norm: Option<cnn::BatchNormParams>,
+	/// A convolution's shortcut (never set for a linear node).
+	shortcut: Option<Shortcut>,
 	activation: Option<Activation>,
 	/// The value the last absorbed node defines.
 	output: String,
+}
+
+/// The `Add` of an earlier value (a residual connection) that a convolution's epilogue applies
+/// before its activation.
+struct Shortcut {
+	/// The other operand, defined before the convolution runs.
+	value: String,
+	/// The `Add` node, evaluated on its own when the shapes call for broadcasting.
+	add: usize,
+}
+
+/// Whether `value` is defined before node `index` runs: a graph input, a constant or an
+/// earlier node's output.
+fn defined_before(graph: &onnx::GraphProto, index: usize, value: &str, constants: &HashMap<String, Tensor>) -> bool {
+	constants.contains_key(value)
+		|| graph.input.iter().any(|i| i.name == value)
+		|| graph.node[..index].iter().any(|n| n.output.iter().any(|o| o == value))
 }
 
 /// Whether `value` is read by exactly one node and is not a graph output.
@@ -229,8 +248,9 @@ fn next_reader<'g>(graph: &'g onnx::GraphProto, from: usize, value: &str) -> Opt
 	graph.node.iter().enumerate().skip(from + 1).find(|(_, n)| n.input.iter().any(|i| i == value))
 }
 
-/// Fuse the `BatchNormalization` (constant parameters) and then `Relu` that follow `Conv` node
-/// `index` into its matmul's epilogue, each value single-use.
+/// Fuse the `BatchNormalization` (constant parameters), then the `Add` of a value defined before
+/// it, then `Relu` that follow `Conv` node `index` into its matmul's epilogue, each value
+/// single-use.
 fn fuse_conv_epilogue(
 	graph: &onnx::GraphProto,
 	index: usize,
@@ -239,7 +259,7 @@ fn fuse_conv_epilogue(
 	absorbed: &mut HashSet<usize>,
 ) -> Option<Fusion> {
 	let mut value = graph.node[index].output.first()?.clone();
-	let (mut at, mut nodes, mut norm, mut activation) = (index, Vec::new(), None, None);
+	let (mut at, mut nodes, mut norm, mut shortcut, mut activation) = (index, Vec::new(), None, None, None);
 	if single_use(graph, &value) {
 		if let Some((i, bn)) = next_reader(graph, at, &value).filter(|(_, n)| n.op_type == "BatchNormalization") {
 			let reads_conv = bn.input.first() == Some(&value);
@@ -249,6 +269,20 @@ fn fuse_conv_epilogue(
 				norm = Some(params);
 				(at, value) = (i, out.clone());
 				nodes.push(i);
+			}
+		}
+	}
+	if single_use(graph, &value) {
+		if let Some((i, add)) = next_reader(graph, at, &value).filter(|(_, n)| n.op_type == "Add" && n.input.len() == 2)
+		{
+			let other = add.input.iter().find(|v| **v != value);
+			let reads_once = add.input.iter().filter(|v| **v == value).count() == 1;
+			if let (Some(other), true, Some(out)) = (other, reads_once, add.output.first()) {
+				if defined_before(graph, index, other, constants) {
+					shortcut = Some(Shortcut { value: other.clone(), add: i });
+					(at, value) = (i, out.clone());
+					nodes.push(i);
+				}
 			}
 		}
 	}
@@ -267,7 +301,7 @@ fn fuse_conv_epilogue(
 		return None;
 	}
 	absorbed.extend(nodes);
-	Some(Fusion { norm, activation, output: value })
+	Some(Fusion { norm, shortcut, activation, output: value })
 }
 
 /// Parse an ONNX file and check it against the allowlist; the error names every offending
@@ -674,17 +708,18 @@ impl OnnxModel {
 			};
 			if let Some(fusion) = self.fusions.get(&index) {
 				let out = if node.op_type == "Conv" {
-					let prepared = node.output.first().and_then(|o| self.convs.get(o));
-					let optional = node.input.get(2).filter(|n| !n.is_empty()).map(|_| get(2)).transpose()?;
-					cnn::conv(
-						&self.ops,
-						node,
-						get(0)?,
-						get(1)?,
-						optional,
-						prepared,
-						Some((fusion.norm.as_ref(), fusion.activation)),
-					)?
+					let shortcut = match &fusion.shortcut {
+						Some(s) => Some((values.get(s.value.as_str()), &graph.node[s.add])),
+						None => None,
+					};
+					let shortcut = match shortcut {
+						Some((Some(value), add)) => Some((value, add)),
+						Some((None, add)) => {
+							return Err(EngineError::Model(format!("{} reads an undefined value", node_name(add))));
+						},
+						None => None,
+					};
+					self.eval_fused_conv(node, fusion, &get, shortcut)?
 				} else {
 					self.eval_fused(node, fusion, get(0)?)?
 				};
@@ -717,6 +752,38 @@ impl OnnxModel {
 	}
 
 	/// A linear node and the nodes fused into its epilogue.
+	/// A `Conv` with the nodes fused into it: in its epilogue where the shortcut (if any) has
+	/// the output's shape, else the shortcut's `Add` (broadcasting) and the activation after it.
+	fn eval_fused_conv<'v>(
+		&self,
+		node: &NodeProto,
+		fusion: &Fusion,
+		get: &dyn Fn(usize) -> Result<&'v Tensor>,
+		shortcut: Option<(&Tensor, &NodeProto)>,
+	) -> Result<Tensor> {
+		let prepared = node.output.first().and_then(|o| self.convs.get(o));
+		let bias = node.input.get(2).filter(|n| !n.is_empty()).map(|_| get(2)).transpose()?;
+		let (x, w) = (get(0)?, get(1)?);
+		let fits = shortcut.is_none_or(|(s, _)| {
+			s.dtype() == DType::F32 && cnn::conv_output_dims(node, x, w).is_ok_and(|dims| s.dims() == dims)
+		});
+		let norm = fusion.norm.as_ref();
+		if fits {
+			let epilogue =
+				cnn::ConvEpilogue { norm, shortcut: shortcut.map(|(s, _)| s), activation: fusion.activation };
+			return cnn::conv(&self.ops, node, x, w, bias, prepared, epilogue);
+		}
+		let y = cnn::conv(&self.ops, node, x, w, bias, prepared, cnn::ConvEpilogue { norm, ..Default::default() })?;
+		let y = match shortcut {
+			Some((s, add)) => arithmetic(s, &y, add, Arithmetic::Add)?,
+			None => y,
+		};
+		match fusion.activation {
+			Some(a) => self.ops.activate(&y, a),
+			None => Ok(y),
+		}
+	}
+
 	fn eval_fused(&self, node: &NodeProto, fusion: &Fusion, x: &Tensor) -> Result<Tensor> {
 		let linear = node.output.first().and_then(|o| self.linears.get(o)).expect("a fusion starts at a linear node");
 		if x.dtype() != DType::F32 {
@@ -829,7 +896,7 @@ impl OnnxModel {
 			},
 			"Conv" => {
 				let prepared = node.output.first().and_then(|o| self.convs.get(o));
-				cnn::conv(ops, node, get(0)?, get(1)?, optional(2)?, prepared, None)?
+				cnn::conv(ops, node, get(0)?, get(1)?, optional(2)?, prepared, Default::default())?
 			},
 			"BatchNormalization" => cnn::batch_norm(node, [get(0)?, get(1)?, get(2)?, get(3)?, get(4)?])?,
 			"MaxPool" => cnn::pool(node, get(0)?, Pool::Max)?,
@@ -1012,7 +1079,7 @@ fn fuse_epilogue(
 		return Ok((linear, None));
 	}
 	absorbed.extend(nodes);
-	Ok((linear, Some(Fusion { norm: None, activation, output: value })))
+	Ok((linear, Some(Fusion { norm: None, shortcut: None, activation, output: value })))
 }
 
 fn prepare_linear(kernels: Kernels, node: &NodeProto, constants: &HashMap<String, Tensor>) -> Result<Option<Linear>> {

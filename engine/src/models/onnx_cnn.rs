@@ -18,8 +18,9 @@ use crate::{
 	error::{EngineError, Result},
 	gemm,
 	kernels::{self, Activation},
-	ops::{host, Kernels, Ops},
+	ops::{host, with_host, Kernels, Ops},
 };
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 fn model_error(node: &NodeProto, what: impl std::fmt::Display) -> EngineError {
@@ -44,6 +45,18 @@ impl Axis {
 	fn source(&self, o: usize, k: usize) -> Option<usize> {
 		let i = (o * self.stride + k * self.dilation) as isize - self.pad_begin as isize;
 		(0..self.input as isize).contains(&i).then_some(i as usize)
+	}
+
+	/// The outputs whose source at kernel offset `k` is inside the input (those of
+	/// [`Axis::source`] that are `Some`), a contiguous range.
+	fn inside(&self, k: usize) -> std::ops::Range<usize> {
+		let offset = k * self.dilation;
+		let first = self.pad_begin.saturating_sub(offset).div_ceil(self.stride);
+		let end = match (self.input + self.pad_begin).checked_sub(offset + 1) {
+			Some(last_source) => (last_source / self.stride + 1).min(self.output),
+			None => 0,
+		};
+		first..end.max(first)
 	}
 
 	/// Whether that position is inside the input or its declared padding (a `ceil_mode`
@@ -227,10 +240,95 @@ fn patches<'a>(plane_of: impl Fn(usize) -> &'a [f32], channels: usize, [ay, ax]:
 	cols
 }
 
+/// The patches of output positions `row0..row0 + mr` (as [`patches`] lays them out) written
+/// into a matmul's packed rows: `panel` is `[patch][mr]`, zeroed, `mr` being
+/// `panel.len() / patch`. Padding and positions past the last stay zero.
+fn pack_patches<'a>(
+	plane_of: impl Fn(usize) -> &'a [f32],
+	channels: usize,
+	[ay, ax]: [Axis; 2],
+	width: usize,
+	row0: usize,
+	panel: &mut [f32],
+) {
+	let (kh, kw) = (ay.kernel, ax.kernel);
+	let patch = channels * kh * kw;
+	let Some(mr) = panel.len().checked_div(patch) else { return };
+	let end = (row0 + mr).min(ay.output * ax.output);
+	// Per kernel column, the part of the current run that reads inside the input: where it
+	// goes in the run, how long it is, where it starts in an input line.
+	let mut spans = vec![(0usize, 0usize, 0usize); kw];
+	// One run of positions in the same output row at a time.
+	let mut p = row0;
+	while p < end {
+		let (oy, ox0) = (p / ax.output, p % ax.output);
+		let ox1 = ax.output.min(ox0 + (end - p));
+		let r0 = p - row0;
+		for (kx, span) in spans.iter_mut().enumerate() {
+			let inside = ax.inside(kx);
+			let (first, last) = (ox0.max(inside.start), ox1.min(inside.end));
+			*span = match first < last {
+				true => (r0 + first - ox0, last - first, first * ax.stride + kx * ax.dilation - ax.pad_begin),
+				false => (0, 0, 0),
+			};
+		}
+		for ci in 0..channels {
+			let plane = plane_of(ci);
+			for ky in 0..kh {
+				let Some(iy) = ay.source(oy, ky) else { continue };
+				let line = &plane[iy * width..(iy + 1) * width];
+				// (Indexed rather than `chunks_exact_mut(mr)`, which divides to size itself.)
+				let row = (ci * kh + ky) * kw * mr;
+				for (kx, &(at, len, from)) in spans.iter().enumerate() {
+					let start = row + kx * mr + at;
+					let dst = &mut panel[start..start + len];
+					if ax.stride == 1 {
+						copy_run(dst, &line[from..from + len]);
+					} else {
+						// (Not `step_by`, which divides too.)
+						let source = &line[from..];
+						dst.iter_mut().enumerate().for_each(|(j, d)| *d = source[j * ax.stride]);
+					}
+				}
+			}
+		}
+		p += ox1 - ox0;
+	}
+}
+
+/// A short copy; whole tile rows as fixed-size moves rather than a call to `memmove`.
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+	match (<&mut [f32; 8]>::try_from(&mut *dst), <&[f32; 8]>::try_from(src)) {
+		(Ok(d), Ok(s)) => *d = *s,
+		_ => match (<&mut [f32; 4]>::try_from(&mut *dst), <&[f32; 4]>::try_from(src)) {
+			(Ok(d), Ok(s)) => *d = *s,
+			_ => dst.iter_mut().zip(src).for_each(|(d, v)| *d = *v),
+		},
+	}
+}
+
+/// What the nodes fused into a convolution apply to each output after its bias, in this order,
+/// each rounded as the separate node would.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ConvEpilogue<'a> {
+	pub norm: Option<&'a BatchNormParams>,
+	/// Added next: a tensor of the output's shape (a residual connection).
+	pub shortcut: Option<&'a Tensor>,
+	pub activation: Option<Activation>,
+}
+
+/// The output dimensions `[N, M, H', W']` of a `Conv` on `x` with weights `w`.
+pub(crate) fn conv_output_dims(node: &NodeProto, x: &Tensor, w: &Tensor) -> Result<[usize; 4]> {
+	let ([n, _, h, wid], [m, _, kh, kw]) = (dims4(node, x)?, dims4(node, w)?);
+	let [ay, ax] = window(node, [h, wid], [kh, kw], false)?;
+	Ok([n, m, ay.output, ax.output])
+}
+
 /// `Conv` over `[N, C, H, W]` with weights `[M, C/group, kH, kW]` and an optional bias `[M]`;
-/// `prepared`: the weights as [`ConvWeights::prepare`] packed them at load; `fused`: the batch
-/// normalisation and activation of the nodes after it, applied to each output as the separate
-/// nodes would (in the matmul's epilogue where the weights are prepared).
+/// `prepared`: the weights as [`ConvWeights::prepare`] packed them at load; `fused`: what the
+/// nodes after it that are fused into it apply (in the matmul's epilogue where the weights are
+/// prepared).
 pub(crate) fn conv(
 	ops: &Ops,
 	node: &NodeProto,
@@ -238,7 +336,7 @@ pub(crate) fn conv(
 	w: &Tensor,
 	bias: Option<&Tensor>,
 	prepared: Option<&ConvWeights>,
-	fused: Option<(Option<&BatchNormParams>, Option<Activation>)>,
+	fused: ConvEpilogue,
 ) -> Result<Tensor> {
 	let [n, c, h, wid] = dims4(node, x)?;
 	let [m, cg, kh, kw] = dims4(node, w)?;
@@ -256,49 +354,68 @@ pub(crate) fn conv(
 	let (positions, patch, mg) = (ay.output * ax.output, cg * kh * kw, m / group);
 	within_limit(elements(&[n, m, positions]))?;
 	within_limit(elements(&[positions, patch]))?;
-	let input = host(&x.contiguous()?)?;
 	let weights = w.contiguous()?;
 	let bias = match bias {
 		Some(b) if b.dims() == [m] => Some(host(b)?),
 		Some(b) => return Err(model_error(node, format!("bias {:?} for {m} output channels", b.dims()))),
 		None => None,
 	};
-	let (norm, activation) = fused.unwrap_or((None, None));
+	let ConvEpilogue { norm, shortcut, activation } = fused;
+	if let Some(s) = shortcut.filter(|s| s.dims() != [n, m, ay.output, ax.output] || s.dtype() != DType::F32) {
+		return Err(model_error(
+			node,
+			format!("a fused shortcut {:?} {:?} is not the output's shape", s.dtype(), s.dims()),
+		));
+	}
 	let prepared = prepared.filter(|p| ops.kernels != Kernels::PortableV1 && p.groups.len() == group);
-	let mut out = Vec::with_capacity(n * m * positions);
-	for b in 0..n {
-		for g in 0..group {
-			let plane_of = |ci: usize| &input[((b * c) + g * cg + ci) * h * wid..][..h * wid];
-			let cols = patches(plane_of, cg, [ay, ax], wid);
-			match prepared {
-				Some(prepared) => {
-					// [positions, patch] · [Mg, patch]ᵀ = [positions, Mg], stored as Mg planes. The
-					// same products in the same k order as the other orientation: the same bits.
-					let channels = g * mg..(g + 1) * mg;
-					let epilogue = gemm::Epilogue {
-						bias: bias.as_ref().map(|b| &b[channels.clone()]),
-						norm: norm.map(|p| p.columns(channels.clone())),
-						activation,
-						residual: None,
-					};
-					let y = gemm::matmul_fused(&cols, positions, &prepared.groups[g], &epilogue);
-					let start = out.len();
-					out.resize(start + mg * positions, 0.0);
-					for (p, row) in y.chunks_exact(mg.max(1)).enumerate() {
-						for (ch, v) in row.iter().enumerate() {
-							out[start + ch * positions + p] = *v;
+	let run = |input: &[f32], shortcut: Option<&[f32]>| -> Result<Vec<f32>> {
+		let mut out: Vec<f32> = Vec::with_capacity(n * m * positions);
+		for b in 0..n {
+			for g in 0..group {
+				let plane_of = |ci: usize| &input[((b * c) + g * cg + ci) * h * wid..][..h * wid];
+				match prepared {
+					Some(prepared) => {
+						// [positions, patch] · [Mg, patch]ᵀ = [positions, Mg], stored column after
+						// column: the group's Mg output planes. The same products in the same k order
+						// as the other orientation: the same bits. The patches go straight into the
+						// matmul's packed rows, never stored whole.
+						let channels = g * mg..(g + 1) * mg;
+						let epilogue = gemm::Epilogue {
+							bias: bias.as_ref().map(|b| &b[channels.clone()]),
+							norm: norm.map(|p| p.columns(channels.clone())),
+							shortcut: shortcut.map(|s| &s[(b * m + g * mg) * positions..][..mg * positions]),
+							activation,
+							residual: None,
+						};
+						let planes = gemm::matmul_fused_packing(
+							positions,
+							&prepared.groups[g],
+							&epilogue,
+							gemm::Layout::Columns,
+							|row0, panel| pack_patches(plane_of, cg, [ay, ax], wid, row0, panel),
+						);
+						if n * group == 1 {
+							out = planes;
+						} else {
+							out.extend_from_slice(&planes);
 						}
-					}
-				},
-				None => {
-					let cols = Tensor::from_vec(cols, (1, positions, patch), &Device::Cpu)?;
-					let wg = weights.narrow(0, g * mg, mg)?.reshape((1, mg, patch))?;
-					// [Mg, patch] · [positions, patch]ᵀ = [Mg, positions]: the group's output planes.
-					out.extend(host(&ops.matmul_nt(&wg, &cols)?)?);
-				},
+					},
+					None => {
+						let cols = patches(plane_of, cg, [ay, ax], wid);
+						let cols = Tensor::from_vec(cols, (1, positions, patch), &Device::Cpu)?;
+						let wg = weights.narrow(0, g * mg, mg)?.reshape((1, mg, patch))?;
+						// [Mg, patch] · [positions, patch]ᵀ = [Mg, positions]: the group's output planes.
+						out.extend(host(&ops.matmul_nt(&wg, &cols)?)?);
+					},
+				}
 			}
 		}
-	}
+		Ok(out)
+	};
+	let mut out = with_host(x, |input| match shortcut {
+		Some(s) => with_host(s, |s| run(input, Some(s)))?,
+		None => run(input, None),
+	})??;
 	if prepared.is_none() {
 		// The epilogue's steps, plane by plane.
 		for (i, plane) in out.chunks_exact_mut(positions.max(1)).enumerate() {
@@ -309,6 +426,9 @@ pub(crate) fn conv(
 			if let Some(norm) = norm {
 				let one = norm.columns(channel..channel + 1);
 				plane.iter_mut().for_each(|v| one.apply(std::slice::from_mut(v), 0));
+			}
+			if let Some(s) = shortcut {
+				with_host(s, |s| plane.iter_mut().zip(&s[i * positions..]).for_each(|(v, s)| *v += s))?;
 			}
 			if let Some(a) = activation {
 				match ops.kernels {
@@ -379,11 +499,11 @@ pub(crate) fn pool(node: &NodeProto, x: &Tensor, kind: Pool) -> Result<Tensor> {
 	let [ay, ax] = window(node, [h, w], kernel, attrs.int("ceil_mode", 0) != 0)?;
 	within_limit(elements(&[n, c, ay.output, ax.output]))?;
 	let include_pad = attrs.int("count_include_pad", 0) != 0;
-	let input = host(&x.contiguous()?)?;
-	let mut out = Vec::with_capacity(n * c * ay.output * ax.output);
-	for plane in input.chunks_exact((h * w).max(1)).take(n * c) {
-		for oy in 0..ay.output {
-			for ox in 0..ax.output {
+	let outputs = ay.output * ax.output;
+	let mut out = vec![0f32; n * c * outputs];
+	let pool_plane = |(plane, out): (&[f32], &mut [f32])| {
+		for (oy, out) in out.chunks_exact_mut(ax.output.max(1)).enumerate() {
+			for (ox, out) in out.iter_mut().enumerate() {
 				let (mut acc, mut count, mut padded) =
 					(if kind == Pool::Max { f32::NEG_INFINITY } else { 0.0 }, 0usize, 0usize);
 				for ky in 0..ay.kernel {
@@ -407,17 +527,32 @@ pub(crate) fn pool(node: &NodeProto, x: &Tensor, kind: Pool) -> Result<Tensor> {
 						}
 					}
 				}
-				out.push(match kind {
+				*out = match kind {
 					Pool::Max => acc,
 					Pool::Average => {
 						let divisor = if include_pad { count + padded } else { count };
 						acc / divisor.max(1) as f32
 					},
-				});
+				};
 			}
 		}
-	}
+	};
+	with_host(x, |input| {
+		// Planes in parallel when there is enough work: each plane's windows are computed
+		// alone, in the same order either way.
+		let (planes, outs) = (input.chunks_exact((h * w).max(1)), out.chunks_exact_mut(outputs.max(1)));
+		if worth_splitting(n * c * outputs * ay.kernel * ax.kernel) {
+			input.par_chunks_exact((h * w).max(1)).zip(out.par_chunks_exact_mut(outputs.max(1))).for_each(pool_plane);
+		} else {
+			planes.zip(outs).for_each(pool_plane);
+		}
+	})?;
 	Ok(Tensor::from_vec(out, (n, c, ay.output, ax.output), &Device::Cpu)?)
+}
+
+/// Whether an operator touching `work` values is worth splitting over the threads.
+fn worth_splitting(work: usize) -> bool {
+	work >= 1 << 16
 }
 
 /// `GlobalAveragePool`: the mean of each `[N, C]` plane, summed in the fixed order of
@@ -438,4 +573,66 @@ pub(crate) fn global_average_pool(node: &NodeProto, x: &Tensor) -> Result<Tensor
 /// `max(0, min(1, α·x + β))`, and `HardSwish` = `x · HardSigmoid(x)` with α = 1/6, β = ½.
 pub(crate) fn hard_sigmoid(x: f32, alpha: f32, beta: f32) -> f32 {
 	(alpha * x + beta).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn inside_is_where_source_is_some() {
+		for (input, kernel, stride, dilation, pad_begin, pad_end) in
+			[(7, 3, 1, 1, 1, 1), (8, 7, 2, 1, 3, 3), (5, 2, 3, 2, 0, 2), (2, 5, 1, 1, 4, 4), (9, 3, 4, 3, 6, 0)]
+		{
+			let span = dilation * (kernel - 1) + 1;
+			let output = (input + pad_begin + pad_end - span) / stride + 1;
+			let axis = Axis { kernel, stride, dilation, pad_begin, pad_end, input, output };
+			for k in 0..kernel {
+				let expected: Vec<usize> = (0..output).filter(|&o| axis.source(o, k).is_some()).collect();
+				assert_eq!(axis.inside(k).collect::<Vec<_>>(), expected, "{axis:?} at {k}");
+			}
+		}
+	}
+
+	#[test]
+	fn packed_patches_are_the_patches_rows() {
+		// (input h, w), kernel, stride, dilation, pads (begin, end) on both axes.
+		let cases = [
+			((7, 9), 3, 1, 1, (1, 1)),
+			((8, 8), 7, 2, 1, (3, 3)),
+			((5, 11), 2, 3, 2, (0, 2)),
+			((3, 3), 1, 1, 1, (0, 0)),
+			((6, 4), 3, 2, 1, (2, 0)),
+		];
+		let channels = 3;
+		for ((h, w), kernel, stride, dilation, (pad_begin, pad_end)) in cases {
+			let axis = |input: usize| {
+				let span = dilation * (kernel - 1) + 1;
+				let output = (input + pad_begin + pad_end - span) / stride + 1;
+				Axis { kernel, stride, dilation, pad_begin, pad_end, input, output }
+			};
+			let axes = [axis(h), axis(w)];
+			let input: Vec<f32> = (0..channels * h * w).map(|i| i as f32 + 1.0).collect();
+			let plane_of = |ci: usize| &input[ci * h * w..][..h * w];
+			let rows = patches(plane_of, channels, axes, w);
+			let (patch, positions) = (channels * kernel * kernel, axes[0].output * axes[1].output);
+			for mr in [4, 8] {
+				for row0 in (0..positions).step_by(mr) {
+					let mut panel = vec![0f32; patch * mr];
+					pack_patches(plane_of, channels, axes, w, row0, &mut panel);
+					for r in 0..mr {
+						for kk in 0..patch {
+							let expected = if row0 + r < positions { rows[(row0 + r) * patch + kk] } else { 0.0 };
+							assert_eq!(
+								panel[kk * mr + r],
+								expected,
+								"{h}×{w} k{kernel} s{stride} d{dilation}: row {} at {kk}",
+								row0 + r
+							);
+						}
+					}
+				}
+			}
+		}
+	}
 }
