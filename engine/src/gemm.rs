@@ -11,14 +11,18 @@
 //! The layout is an outer-product micro-kernel: `b` (a layer's weight, `n × k`) is packed once
 //! into panels of [`NR`] columns, `[panel][k][NR]`; `a` is packed once per matmul into panels of
 //! `MR` rows, `[panel][k][MR]`; the kernel broadcasts one element of `a` against a row of a
-//! `b` panel and fuses it into an `MR × NR` tile of accumulators held in registers (`MR` = 8 for
+//! `b` panel and fuses it into an `MR × NR` tile of accumulators held in registers (`MR` = 12 for
 //! AVX-512, 6 for AVX2 + FMA, 4 for the software-FMA SSE2 and plain Rust kernels). A panel's
 //! last rows run on a kernel for exactly that many rows; `b` panels are zero-padded to whole
 //! tiles, and only the real columns of a tile are stored.
+//!
+//! A large matmul is split into tasks (runs of `b` panels × blocks of rows) for the
+//! [`crate::team`]; each thread packs `a` into a buffer it keeps, and the output is not zeroed
+//! before the first depth block stores it.
 
 use rayon::prelude::*;
 
-use crate::kernels::{self, Activation, Polynomials};
+use crate::kernels::{Activation, Polynomials, Transcendentals};
 
 /// Columns per `b` panel: one AVX-512 register, two AVX2 ones, four SSE ones.
 pub const NR: usize = 16;
@@ -143,30 +147,49 @@ impl PackedPanels {
 	}
 }
 
-/// `a` (`m × k`) packed in `mr`-row panels, `[panel][k][mr]`, zero rows past `m` (exact copies).
-fn pack_a(a: &[f32], m: usize, k: usize, mr: usize) -> Vec<f32> {
-	pack_rows_with(m, k, mr, |row0, panel| {
-		for (r, row) in a.chunks_exact(k).skip(row0).take(mr).enumerate() {
-			for (kk, &v) in row.iter().enumerate() {
-				panel[kk * mr + r] = v;
-			}
-		}
-	})
+/// `a` (`m × k`) packed in `mr`-row panels, `[panel][k][mr]`, zero rows past `m` (exact
+/// copies), into `buffer` (grown as needed, never shrunk: each thread keeps one, so a model's
+/// matmuls do not allocate and fault in fresh pages for it every call). Returns the packed part.
+fn pack_a<'b>(a: &[f32], m: usize, k: usize, mr: usize, buffer: &'b mut Vec<f32>) -> &'b [f32] {
+	let len = m.div_ceil(mr) * k * mr;
+	if buffer.len() < len {
+		buffer.resize(len, 0.0);
+	}
+	let packed = &mut buffer[..len];
+	let pack = |(p, panel): (usize, &mut [f32])| match mr {
+		4 => pack_panel::<4>(a, k, p * 4, m, panel),
+		6 => pack_panel::<6>(a, k, p * 6, m, panel),
+		8 => pack_panel::<8>(a, k, p * 8, m, panel),
+		12 => pack_panel::<12>(a, k, p * 12, m, panel),
+		_ => unreachable!("no kernel has {mr} rows"),
+	};
+	if m * k < PARALLEL_MIN {
+		packed.chunks_exact_mut(k * mr).enumerate().for_each(pack);
+	} else {
+		packed.par_chunks_mut(k * mr).enumerate().for_each(pack);
+	}
+	packed
 }
 
-/// `m` rows of depth `k` packed in `mr`-row panels by `fill(row0, panel)`, which writes rows
-/// `row0..row0 + mr` into the zeroed `panel` as `[k][mr]`; panels in parallel when there are
-/// many.
-fn pack_rows_with(m: usize, k: usize, mr: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
-	let panels = m.div_ceil(mr);
-	let mut data = vec![0f32; panels * k * mr];
-	let pack = |(p, panel): (usize, &mut [f32])| fill(p * mr, panel);
-	if m * k < PARALLEL_MIN {
-		data.chunks_exact_mut(k * mr).enumerate().for_each(pack);
+/// Rows `row0..row0 + MR` of `a` (`m × k`, zeros past `m`) as one `[k][MR]` panel, written in
+/// order.
+#[inline(always)]
+fn pack_panel<const MR: usize>(a: &[f32], k: usize, row0: usize, m: usize, panel: &mut [f32]) {
+	let rows: [&[f32]; MR] =
+		std::array::from_fn(|r| a.get((row0 + r) * k..(row0 + r + 1) * k).filter(|_| row0 + r < m).unwrap_or(&[]));
+	if rows.iter().all(|r| r.len() == k) {
+		for (kk, out) in panel.chunks_exact_mut(MR).enumerate() {
+			for (o, row) in out.iter_mut().zip(&rows) {
+				*o = row[kk];
+			}
+		}
 	} else {
-		data.par_chunks_mut(k * mr).enumerate().for_each(pack);
+		for (kk, out) in panel.chunks_exact_mut(MR).enumerate() {
+			for (o, row) in out.iter_mut().zip(&rows) {
+				*o = row.get(kk).copied().unwrap_or(0.0);
+			}
+		}
 	}
-	data
 }
 
 /// The output, shared by the tasks that each store a disjoint set of its columns.
@@ -204,7 +227,7 @@ unsafe impl Send for Output {}
 unsafe impl Sync for Output {}
 
 /// Rows of the tallest tile any compilation uses.
-const MAX_MR: usize = 8;
+const MAX_MR: usize = 12;
 
 /// A tile's accumulators as they pass between the output and a micro-kernel: up to two
 /// adjacent panels' columns per row (a one-panel kernel uses the first [`NR`]).
@@ -298,7 +321,7 @@ impl Epilogue<'_> {
 			add_from(values, shortcut, row, col0, out);
 		}
 		if let Some(a) = self.activation {
-			kernels::activate_slice::<Polynomials>(values, a);
+			Polynomials::activate(values, a);
 		}
 		if let Some(residual) = self.residual {
 			add_from(values, residual, row, col0, out);
@@ -644,11 +667,11 @@ mod x86 {
 		}
 	}
 
-	/// AVX-512: 8 rows × 1 register of 16 lanes, or 8 rows × 2 registers over two panels (16
+	/// AVX-512: 12 rows × 1 register of 16 lanes, or 12 rows × 2 registers over two panels (24
 	/// accumulators: two FMAs per broadcast `a` value, so loads do not limit the FMA ports).
 	pub mod avx512 {
 		use super::*;
-		pub const MR: usize = 8;
+		pub const MR: usize = 12;
 
 		#[inline]
 		#[target_feature(enable = "avx512f")]
@@ -713,7 +736,11 @@ mod x86 {
 				5 => pair_rows::<5>(a, b0, b1, tile),
 				6 => pair_rows::<6>(a, b0, b1, tile),
 				7 => pair_rows::<7>(a, b0, b1, tile),
-				_ => pair_rows::<8>(a, b0, b1, tile),
+				8 => pair_rows::<8>(a, b0, b1, tile),
+				9 => pair_rows::<9>(a, b0, b1, tile),
+				10 => pair_rows::<10>(a, b0, b1, tile),
+				11 => pair_rows::<11>(a, b0, b1, tile),
+				_ => pair_rows::<12>(a, b0, b1, tile),
 			}
 		}
 
@@ -730,7 +757,11 @@ mod x86 {
 				5 => tile_rows::<5>(a, b, tile),
 				6 => tile_rows::<6>(a, b, tile),
 				7 => tile_rows::<7>(a, b, tile),
-				_ => tile_rows::<8>(a, b, tile),
+				8 => tile_rows::<8>(a, b, tile),
+				9 => tile_rows::<9>(a, b, tile),
+				10 => tile_rows::<10>(a, b, tile),
+				11 => tile_rows::<11>(a, b, tile),
+				_ => tile_rows::<12>(a, b, tile),
 			}
 		}
 	}
@@ -801,38 +832,60 @@ fn matmul_with(variant: &Variant, a: &[f32], m: usize, b: &PackedPanels, epilogu
 	if m == 0 || b.n == 0 || b.k == 0 {
 		return run(variant, m, b, epilogue, Rows::Packed(&[]), Layout::Rows);
 	}
-	let packed = pack_a(a, m, b.k, variant.rows);
-	run(variant, m, b, epilogue, Rows::Packed(&packed), Layout::Rows)
+	thread_local! {
+		static PACKED_A: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+	}
+	PACKED_A.with(|cell| {
+		// Taken rather than borrowed, so a matmul nested in this one (none today) would simply
+		// allocate its own.
+		let mut buffer = cell.take();
+		let out =
+			run(variant, m, b, epilogue, Rows::Packed(pack_a(a, m, b.k, variant.rows, &mut buffer)), Layout::Rows);
+		cell.replace(buffer);
+		out
+	})
 }
 
 /// The matmul of the rows `a` with `b` on `variant`'s kernels.
 fn run(variant: &Variant, m: usize, b: &PackedPanels, epilogue: &Epilogue, a: Rows, layout: Layout) -> Vec<f32> {
 	let (k, n) = (b.k, b.n);
 	epilogue.check(m, n);
-	let mut out = vec![0f32; m * n];
-	if m == 0 || n == 0 {
-		return out;
+	if m == 0 || n == 0 || k == 0 {
+		return empty_sums(m, n, epilogue, layout);
 	}
+	// Not zeroed first: the first depth block's tiles store every output before any is read.
+	let mut out = Vec::with_capacity(m * n);
 	let target = Output { ptr: out.as_mut_ptr(), m, n, layout };
-	if k == 0 {
-		// Empty sums: `+0` through the epilogue.
-		let mut values = vec![0f32; n];
-		for row in 0..m {
-			values.fill(0.0);
-			epilogue.apply(&mut values, row, 0, &target);
-			for (col, v) in values.iter().enumerate() {
-				out[target.index(row, col)] = *v;
-			}
+	compute(variant, a, b, target, epilogue);
+	// SAFETY: `compute` has stored all `m · n` outputs (each tile its real rows and columns).
+	unsafe { out.set_len(m * n) };
+	out
+}
+
+/// An output of empty sums: `+0` through the epilogue.
+fn empty_sums(m: usize, n: usize, epilogue: &Epilogue, layout: Layout) -> Vec<f32> {
+	let mut out = vec![0f32; m * n];
+	let target = Output { ptr: out.as_mut_ptr(), m, n, layout };
+	let mut values = vec![0f32; n];
+	for row in 0..m {
+		values.fill(0.0);
+		epilogue.apply(&mut values, row, 0, &target);
+		for (col, v) in values.iter().enumerate() {
+			out[target.index(row, col)] = *v;
 		}
-		return out;
 	}
+	out
+}
+
+/// Every tile of `target`, split into tasks for the team when the matmul is large enough.
+fn compute(variant: &Variant, a: Rows, b: &PackedPanels, target: Output, epilogue: &Epilogue) {
+	let (m, k, n) = (target.m, b.k, b.n);
 	let total = b.panels();
 	let threads = rayon::current_num_threads();
 	let row_panels = m.div_ceil(variant.rows);
 	let block = MC / variant.rows;
 	if m * n * k < PARALLEL_MIN || threads == 1 || (total == 1 && row_panels <= block) {
-		panels(variant, a, b, target, (0..row_panels, 0..total), epilogue);
-		return out;
+		return panels(variant, a, b, target, (0..row_panels, 0..total), epilogue);
 	}
 	let row_blocks = row_panels.div_ceil(block);
 	let (column_tasks, row_tasks) = match a {
@@ -857,13 +910,13 @@ fn run(variant: &Variant, m: usize, b: &PackedPanels, epilogue: &Epilogue, a: Ro
 		.step_by(per_rows)
 		.flat_map(|r| columns.iter().map(move |c| (r..(r + per_rows).min(row_panels), c.clone())))
 		.collect();
-	tasks.into_par_iter().for_each(|task| panels(variant, a, b, target, task, epilogue));
-	out
+	crate::team::global().run(tasks.len(), &|i| panels(variant, a, b, target, tasks[i].clone(), epilogue));
 }
 
 #[cfg(test)]
 mod tests {
 	use super::*;
+	use crate::kernels;
 	use rand::{Rng, SeedableRng};
 
 	fn random(rng: &mut rand_chacha::ChaCha8Rng, len: usize) -> Vec<f32> {

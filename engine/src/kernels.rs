@@ -236,6 +236,16 @@ mod wide {
 		super::block::<4>(a, m, b, cols, out)
 	}
 
+	#[target_feature(enable = "avx2")]
+	pub unsafe fn activate_avx2(x: &mut [f32], a: super::Activation) {
+		super::activate_slice::<super::Polynomials>(x, a)
+	}
+
+	#[target_feature(enable = "avx512f,avx512vl")]
+	pub unsafe fn activate_avx512(x: &mut [f32], a: super::Activation) {
+		super::activate_slice::<super::Polynomials>(x, a)
+	}
+
 	pub fn avx2_checked(a: &[f32], m: usize, b: &PackedRows, cols: Range<usize>, out: &mut [f32]) {
 		// SAFETY: selected only when the CPU reports AVX2.
 		unsafe { avx2(a, m, b, cols, out) }
@@ -336,6 +346,14 @@ pub trait Transcendentals {
 	fn exp(x: f32) -> f32;
 	fn erf(x: f32) -> f32;
 	fn tanh(x: f32) -> f32;
+
+	/// `a` over a slice with these transcendentals.
+	fn activate(x: &mut [f32], a: Activation)
+	where
+		Self: Sized,
+	{
+		activate_slice::<Self>(x, a)
+	}
 }
 
 /// Portable v1's transcendentals.
@@ -371,6 +389,20 @@ impl Transcendentals for Polynomials {
 	#[inline(always)]
 	fn tanh(x: f32) -> f32 {
 		crate::vmath::tanh(x)
+	}
+
+	/// Compiled for the widest vector unit the CPU has (the one [`kernel_variant`] names): the
+	/// polynomials are correctly rounded operations and selects only, so every width gives the
+	/// baseline's bits.
+	fn activate(x: &mut [f32], a: Activation) {
+		#[cfg(target_arch = "x86_64")]
+		match kernel_variant() {
+			// SAFETY: each is selected only when the CPU reports its instructions.
+			"avx512" => return unsafe { wide::activate_avx512(x, a) },
+			"avx2" => return unsafe { wide::activate_avx2(x, a) },
+			_ => {},
+		}
+		activate_slice::<Self>(x, a)
 	}
 }
 
@@ -440,7 +472,9 @@ pub enum Activation {
 
 /// One activation over a slice, with the transcendentals of `T`. The activation is chosen
 /// outside the loop so each loop is a plain map the compiler can vectorise.
+#[inline(always)]
 pub(crate) fn activate_slice<T: Transcendentals>(x: &mut [f32], a: Activation) {
+	#[inline(always)]
 	fn map(x: &mut [f32], f: impl Fn(f32) -> f32) {
 		x.iter_mut().for_each(|v| *v = f(*v));
 	}
@@ -461,9 +495,9 @@ pub fn activate_in_place(x: &mut [f32], a: Activation) {
 /// [`activate_in_place`] with the transcendentals of `T`.
 pub fn activate_in_place_with<T: Transcendentals>(x: &mut [f32], a: Activation) {
 	if x.len() < PARALLEL_MIN_WORK {
-		activate_slice::<T>(x, a);
+		T::activate(x, a);
 	} else {
-		x.par_chunks_mut(4096).for_each(|c| activate_slice::<T>(c, a));
+		x.par_chunks_mut(4096).for_each(|c| T::activate(c, a));
 	}
 }
 
@@ -548,6 +582,55 @@ mod tests {
 			for (name, kernel) in &variants {
 				let got = matmul_with(*kernel, &a, m, &b);
 				assert!(got.iter().zip(&reference).all(|(x, y)| x.to_bits() == y.to_bits()), "{name} {m}x{k}x{n}");
+			}
+		}
+	}
+
+	#[test]
+	fn every_compiled_activation_gives_the_scalar_bits() {
+		let mut xs: Vec<f32> = (0..20_000u32).map(|i| f32::from_bits(i.wrapping_mul(2_654_435_761))).collect();
+		xs.extend((-2000..2000).map(|i| i as f32 * 0.01));
+		xs.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 88.8, -104.5, 9.2, 4.0]);
+		let activations = [
+			Activation::GeluErf,
+			Activation::Silu,
+			Activation::Relu,
+			Activation::Sigmoid,
+			Activation::Tanh,
+			Activation::Exp,
+		];
+		for a in activations {
+			let scalar: Vec<u32> = xs
+				.iter()
+				.map(|&x| {
+					let mut one = [std::hint::black_box(x)];
+					std::hint::black_box(activate_slice::<Polynomials> as fn(&mut [f32], Activation))(&mut one, a);
+					one[0].to_bits()
+				})
+				.collect();
+			let mut compiled: Vec<(&str, Vec<f32>)> = vec![("dispatched", xs.clone())];
+			#[cfg(target_arch = "x86_64")]
+			{
+				if std::is_x86_feature_detected!("avx2") {
+					let mut v = xs.clone();
+					// SAFETY: the CPU has AVX2.
+					unsafe { wide::activate_avx2(&mut v, a) };
+					compiled.push(("avx2", v));
+				}
+				if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+					let mut v = xs.clone();
+					// SAFETY: the CPU has AVX-512F and VL.
+					unsafe { wide::activate_avx512(&mut v, a) };
+					compiled.push(("avx512", v));
+				}
+			}
+			Polynomials::activate(&mut compiled[0].1, a);
+			for (name, got) in &compiled {
+				let same = got
+					.iter()
+					.zip(&scalar)
+					.all(|(g, s)| g.to_bits() == *s || (g.is_nan() && f32::from_bits(*s).is_nan()));
+				assert!(same, "{name} {a:?} differs from the scalar bits");
 			}
 		}
 	}

@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod models;
 pub mod ops;
 pub mod store;
+pub mod team;
 pub mod testmodels;
 pub mod vmath;
 
@@ -50,6 +51,7 @@ pub fn configure_threads(threads: Option<usize>) -> std::result::Result<usize, S
 	let from_env = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0);
 	let n = threads.or(from_env).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
 	std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+	team::set_size(n);
 	rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| e.to_string())?;
 	Ok(n)
 }

@@ -616,7 +616,7 @@ mod tests {
 			let plane_of = |ci: usize| &input[ci * h * w..][..h * w];
 			let rows = patches(plane_of, channels, axes, w);
 			let (patch, positions) = (channels * kernel * kernel, axes[0].output * axes[1].output);
-			for mr in [4, 8] {
+			for mr in [4, 8, 12] {
 				for row0 in (0..positions).step_by(mr) {
 					let mut panel = vec![0f32; patch * mr];
 					pack_patches(plane_of, channels, axes, w, row0, &mut panel);
