@@ -246,6 +246,16 @@ mod wide {
 		super::activate_slice::<super::Polynomials>(x, a)
 	}
 
+	#[target_feature(enable = "avx2")]
+	pub unsafe fn softmax_row_avx2(row: &mut [f32]) {
+		super::softmax_row::<super::Polynomials>(row)
+	}
+
+	#[target_feature(enable = "avx512f,avx512vl")]
+	pub unsafe fn softmax_row_avx512(row: &mut [f32]) {
+		super::softmax_row::<super::Polynomials>(row)
+	}
+
 	pub fn avx2_checked(a: &[f32], m: usize, b: &PackedRows, cols: Range<usize>, out: &mut [f32]) {
 		// SAFETY: selected only when the CPU reports AVX2.
 		unsafe { avx2(a, m, b, cols, out) }
@@ -336,7 +346,7 @@ fn for_each_row(x: &mut [f32], width: usize, f: impl Fn(&mut [f32]) + Sync + Sen
 	if x.len() < PARALLEL_MIN_WORK {
 		x.chunks_exact_mut(width).for_each(f);
 	} else {
-		x.par_chunks_mut(width).for_each(f);
+		crate::team::for_each_piece(x, width, true, |_, row| f(row));
 	}
 }
 
@@ -353,6 +363,14 @@ pub trait Transcendentals {
 		Self: Sized,
 	{
 		activate_slice::<Self>(x, a)
+	}
+
+	/// Softmax of one row with these exponentials.
+	fn softmax_row(row: &mut [f32])
+	where
+		Self: Sized,
+	{
+		softmax_row::<Self>(row)
 	}
 }
 
@@ -404,6 +422,18 @@ impl Transcendentals for Polynomials {
 		}
 		activate_slice::<Self>(x, a)
 	}
+
+	/// Compiled for the widest vector unit, as [`Polynomials::activate`].
+	fn softmax_row(row: &mut [f32]) {
+		#[cfg(target_arch = "x86_64")]
+		match kernel_variant() {
+			// SAFETY: each is selected only when the CPU reports its instructions.
+			"avx512" => return unsafe { wide::softmax_row_avx512(row) },
+			"avx2" => return unsafe { wide::softmax_row_avx2(row) },
+			_ => {},
+		}
+		softmax_row::<Self>(row)
+	}
 }
 
 /// Softmax over each row; rows that are all `-inf` become all zero.
@@ -413,20 +443,24 @@ pub fn softmax_rows(x: &mut [f32], width: usize) {
 
 /// [`softmax_rows`] with the exponentials of `T`.
 pub fn softmax_rows_with<T: Transcendentals>(x: &mut [f32], width: usize) {
-	for_each_row(x, width, |row| {
-		let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-		if max == f32::NEG_INFINITY {
-			row.fill(0.0);
-			return;
-		}
-		for v in row.iter_mut() {
-			*v = T::exp(*v - max);
-		}
-		let total = sum(row);
-		for v in row.iter_mut() {
-			*v /= total;
-		}
-	})
+	for_each_row(x, width, T::softmax_row)
+}
+
+/// Softmax of one row with the exponentials of `T`; all `-inf` becomes all zero.
+#[inline(always)]
+fn softmax_row<T: Transcendentals>(row: &mut [f32]) {
+	let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+	if max == f32::NEG_INFINITY {
+		row.fill(0.0);
+		return;
+	}
+	for v in row.iter_mut() {
+		*v = T::exp(*v - max);
+	}
+	let total = sum(row);
+	for v in row.iter_mut() {
+		*v /= total;
+	}
 }
 
 /// LayerNorm over each row: `(x - mean) / sqrt(var + eps) * gamma + beta`.
@@ -476,7 +510,9 @@ pub enum Activation {
 pub(crate) fn activate_slice<T: Transcendentals>(x: &mut [f32], a: Activation) {
 	#[inline(always)]
 	fn map(x: &mut [f32], f: impl Fn(f32) -> f32) {
-		x.iter_mut().for_each(|v| *v = f(*v));
+		for v in x.iter_mut() {
+			*v = f(*v);
+		}
 	}
 	match a {
 		Activation::GeluErf => map(x, |x| 0.5 * x * (1.0 + T::erf(x * core::f32::consts::FRAC_1_SQRT_2))),
@@ -497,7 +533,7 @@ pub fn activate_in_place_with<T: Transcendentals>(x: &mut [f32], a: Activation) 
 	if x.len() < PARALLEL_MIN_WORK {
 		T::activate(x, a);
 	} else {
-		x.par_chunks_mut(4096).for_each(|c| T::activate(c, a));
+		crate::team::for_each_piece(x, 4096, true, |_, c| T::activate(c, a));
 	}
 }
 
@@ -631,6 +667,38 @@ mod tests {
 					.zip(&scalar)
 					.all(|(g, s)| g.to_bits() == *s || (g.is_nan() && f32::from_bits(*s).is_nan()));
 				assert!(same, "{name} {a:?} differs from the scalar bits");
+			}
+		}
+	}
+
+	#[test]
+	fn every_compiled_softmax_gives_the_scalar_bits() {
+		for width in [1, 7, 17, 128, 131] {
+			let mut rows = pseudo(width * 9, width as u32);
+			rows.iter_mut().enumerate().for_each(|(i, v)| *v *= 1.0 + (i % 13) as f32);
+			rows[width..2 * width].fill(f32::NEG_INFINITY);
+			let mut scalar = rows.clone();
+			scalar.chunks_exact_mut(width).for_each(std::hint::black_box(softmax_row::<Polynomials> as fn(&mut [f32])));
+			let mut compiled: Vec<(&str, Vec<f32>)> = vec![("dispatched", rows.clone())];
+			softmax_rows_with::<Polynomials>(&mut compiled[0].1, width);
+			#[cfg(target_arch = "x86_64")]
+			{
+				if std::is_x86_feature_detected!("avx2") {
+					let mut v = rows.clone();
+					// SAFETY: the CPU has AVX2.
+					v.chunks_exact_mut(width).for_each(|r| unsafe { wide::softmax_row_avx2(r) });
+					compiled.push(("avx2", v));
+				}
+				if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+					let mut v = rows.clone();
+					// SAFETY: the CPU has AVX-512F and VL.
+					v.chunks_exact_mut(width).for_each(|r| unsafe { wide::softmax_row_avx512(r) });
+					compiled.push(("avx512", v));
+				}
+			}
+			for (name, got) in &compiled {
+				let same = got.iter().zip(&scalar).all(|(g, s)| g.to_bits() == s.to_bits());
+				assert!(same, "{name} softmax of width {width} differs from the scalar bits");
 			}
 		}
 	}

@@ -23,6 +23,56 @@ const SPIN: Duration = Duration::from_micros(300);
 /// Team size set by [`set_size`] before first use; 0 = decide at first use.
 static SIZE: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+	/// Whether this thread is running a team task (a worker, or a caller inside its job).
+	static IN_JOB: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the current thread is running a team task: work it starts cannot be shared out
+/// again (the team is busy), so it should not be split.
+pub fn in_job() -> bool {
+	IN_JOB.with(|j| j.get())
+}
+
+/// `f(i, piece)` for every `piece`-long piece `i` of `data` (a shorter last piece included),
+/// shared out over the global team in contiguous runs; on the calling thread alone when the
+/// team is busy or `parallel` is false.
+pub fn for_each_piece<T: Send>(data: &mut [T], piece: usize, parallel: bool, f: impl Fn(usize, &mut [T]) + Sync) {
+	let piece = piece.max(1);
+	let pieces = data.len().div_ceil(piece);
+	let team = global();
+	if !parallel || pieces < 2 || team.size() < 2 || in_job() {
+		data.chunks_mut(piece).enumerate().for_each(|(i, p)| f(i, p));
+		return;
+	}
+	// A few runs per thread, so uneven pieces even out.
+	let per = pieces.div_ceil(team.size() * 4);
+	let (base, len) = (Pointer(data.as_mut_ptr()), data.len());
+	team.run(pieces.div_ceil(per), &|run| {
+		for i in run * per..((run + 1) * per).min(pieces) {
+			let start = i * piece;
+			// SAFETY: pieces are disjoint ranges of `data`, each handed to exactly one task,
+			// and `data` stays borrowed until `run` returns.
+			let p = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), piece.min(len - start)) };
+			f(i, p);
+		}
+	});
+}
+
+/// A pointer the tasks of one job share (each touching its own part of what it points to).
+#[derive(Clone, Copy)]
+struct Pointer<T>(*mut T);
+
+impl<T> Pointer<T> {
+	fn get(&self) -> *mut T {
+		self.0
+	}
+}
+
+// SAFETY: see `for_each_piece`: the parts are disjoint and the data outlives the job.
+unsafe impl<T: Send> Send for Pointer<T> {}
+unsafe impl<T: Send> Sync for Pointer<T> {}
+
 /// Set the number of threads (the caller included) the team will have. Only takes effect
 /// before the team's first job.
 pub fn set_size(threads: usize) {
@@ -57,6 +107,12 @@ struct Job<'a> {
 impl Job<'_> {
 	/// Claim and run tasks until none is left.
 	fn work(&self) {
+		let outer = IN_JOB.with(|j| j.replace(true));
+		self.claim();
+		IN_JOB.with(|j| j.set(outer));
+	}
+
+	fn claim(&self) {
 		loop {
 			let i = self.next.fetch_add(1, Relaxed);
 			if i >= self.tasks {
@@ -232,6 +288,24 @@ mod tests {
 			.collect();
 		callers.into_iter().for_each(|c| c.join().unwrap());
 		assert_eq!(total.load(Relaxed), 3 * 200 * 5);
+	}
+
+	#[test]
+	fn pieces_cover_the_data_once_and_nested_work_stays_on_its_thread() {
+		let mut data: Vec<usize> = vec![0; 1003];
+		for parallel in [false, true] {
+			data.fill(0);
+			for_each_piece(&mut data, 10, parallel, |i, piece| {
+				assert!(piece.len() == 10 || (i == 100 && piece.len() == 3));
+				assert_eq!(in_job(), parallel && global().size() > 1);
+				let mut inner = [0usize; 4];
+				for_each_piece(&mut inner, 1, true, |j, p| p[0] = j);
+				assert_eq!(inner, [0, 1, 2, 3]);
+				piece.iter_mut().enumerate().for_each(|(j, v)| *v += i * 10 + j + 1);
+			});
+			assert!(data.iter().enumerate().all(|(i, v)| *v == i + 1));
+		}
+		assert!(!in_job());
 	}
 
 	#[test]

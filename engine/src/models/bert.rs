@@ -11,9 +11,9 @@ use crate::{
 	gemm,
 	kernels::{self, Activation, Polynomials},
 	ops::{host, Kernels, Linear, Norm, Ops},
+	team,
 };
 use opg_primitives::inference::ExecutionProfile;
-use rayon::prelude::*;
 
 /// The fields of a Hugging Face BERT `config.json` the encoder needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -250,9 +250,9 @@ impl BertEmbedder {
 /// bits do not depend on how the tasks are spread over threads.
 fn attention(qkv: &[f32], batch: usize, s: usize, heads: usize, d: usize, scale: f32) -> Vec<f32> {
 	let h = heads * d;
-	let per_head: Vec<Vec<f32>> = (0..batch * heads)
-		.into_par_iter()
-		.map(|task| {
+	let mut per_head: Vec<Vec<f32>> = vec![Vec::new(); batch * heads];
+	team::for_each_piece(&mut per_head, 1, true, |task, slot| {
+		slot[0] = {
 			let (sentence, head) = (task / heads, task % heads);
 			let part = |which: usize| -> Vec<f32> {
 				let rows = &qkv[sentence * s * 3 * h..(sentence + 1) * s * 3 * h];
@@ -264,8 +264,8 @@ fn attention(qkv: &[f32], batch: usize, s: usize, heads: usize, d: usize, scale:
 			scores.iter_mut().for_each(|x| *x *= scale);
 			kernels::softmax_rows_with::<Polynomials>(&mut scores, s);
 			gemm::matmul(&scores, s, &gemm::PackedPanels::from_columns(&v, s, d))
-		})
-		.collect();
+		}
+	});
 	let mut context = vec![0f32; batch * s * h];
 	for (task, values) in per_head.iter().enumerate() {
 		let (sentence, head) = (task / heads, task % heads);

@@ -19,8 +19,8 @@ use crate::{
 	gemm,
 	kernels::{self, Activation},
 	ops::{host, with_host, Kernels, Ops},
+	team,
 };
-use rayon::prelude::*;
 use std::collections::HashMap;
 
 fn model_error(node: &NodeProto, what: impl std::fmt::Display) -> EngineError {
@@ -540,12 +540,10 @@ pub(crate) fn pool(node: &NodeProto, x: &Tensor, kind: Pool) -> Result<Tensor> {
 	with_host(x, |input| {
 		// Planes in parallel when there is enough work: each plane's windows are computed
 		// alone, in the same order either way.
-		let (planes, outs) = (input.chunks_exact((h * w).max(1)), out.chunks_exact_mut(outputs.max(1)));
-		if worth_splitting(n * c * outputs * ay.kernel * ax.kernel) {
-			input.par_chunks_exact((h * w).max(1)).zip(out.par_chunks_exact_mut(outputs.max(1))).for_each(pool_plane);
-		} else {
-			planes.zip(outs).for_each(pool_plane);
-		}
+		let parallel = worth_splitting(n * c * outputs * ay.kernel * ax.kernel);
+		team::for_each_piece(&mut out, outputs, parallel, |i, out| {
+			pool_plane((&input[i * h * w..(i + 1) * h * w], out))
+		});
 	})?;
 	Ok(Tensor::from_vec(out, (n, c, ay.output, ax.output), &Device::Cpu)?)
 }
