@@ -142,7 +142,8 @@ def main(argv):
         mlp, model_dir, minilm, iters, threads = argv[2], argv[3], argv[4], int(argv[5]), int(argv[6])
         s = session(mlp, threads)
         x = {"x": bench_input()}
-        ms = timed(lambda: s.run(None, x), iters)
+        # Ten times the iterations for a model that runs in under a millisecond, as the engine's side.
+        ms = timed(lambda: s.run(None, x), iters * 10)
         print(json.dumps({"model": "onnx-mlp", "profile": "onnxruntime", "batch": 32, "median_ms": round(ms, 3),
                           "items_per_s": round(32e3 / ms, 1), "threads": threads}))
         s = session(minilm, threads)

@@ -163,7 +163,7 @@ fn pack_a<'b>(a: &[f32], m: usize, k: usize, mr: usize, buffer: &'b mut Vec<f32>
 		12 => pack_panel::<12>(a, k, p * 12, m, panel),
 		_ => unreachable!("no kernel has {mr} rows"),
 	};
-	crate::team::for_each_piece(packed, k * mr, m * k >= PARALLEL_MIN, pack);
+	crate::team::for_each_piece(packed, k * mr, m * k >= 1 << 14, pack);
 	packed
 }
 
@@ -453,13 +453,54 @@ enum Rows<'a> {
 	Fill(&'a (dyn Fn(usize, &mut [f32]) + Sync)),
 }
 
-/// The columns of `b`'s panels `panels`, for the rows of `a` in row panels `row_panels`.
-fn panels(
+/// A task: row panels × `b` panels.
+type Task = (std::ops::Range<usize>, std::ops::Range<usize>);
+
+/// [`panels_body`] compiled for one set of instructions.
+///
+/// # Safety
+/// The CPU runs the instructions it was compiled for.
+type Driver = unsafe fn(&Variant, Rows, &PackedPanels, Output, Task, &Epilogue);
+
+/// The columns of `b`'s panels `panels`, for the rows of `a` in row panels `row_panels`, by
+/// `variant`'s compilation of the loops, copies and epilogue around its micro-kernel.
+fn panels(variant: &Variant, a: Rows, b: &PackedPanels, out: Output, task: Task, epilogue: &Epilogue) {
+	// SAFETY: a variant is only offered when the CPU runs its instructions (`variants`).
+	unsafe { (variant.driver)(variant, a, b, out, task, epilogue) }
+}
+
+/// [`panels_body`] for any x86-64 CPU, or any other architecture.
+///
+/// # Safety
+/// None beyond the function's own: safe on every CPU.
+unsafe fn panels_baseline(variant: &Variant, a: Rows, b: &PackedPanels, out: Output, task: Task, epilogue: &Epilogue) {
+	panels_body(variant, a, b, out, task, epilogue)
+}
+
+/// The glue around the micro-kernels compiled for wider vector units: only the instructions
+/// differ (elementwise IEEE operations, never fused), so the bits are the baseline's.
+#[cfg(target_arch = "x86_64")]
+mod drivers {
+	use super::*;
+
+	#[target_feature(enable = "avx2")]
+	pub unsafe fn avx2(variant: &Variant, a: Rows, b: &PackedPanels, out: Output, task: Task, epilogue: &Epilogue) {
+		panels_body(variant, a, b, out, task, epilogue)
+	}
+
+	#[target_feature(enable = "avx512f")]
+	pub unsafe fn avx512(variant: &Variant, a: Rows, b: &PackedPanels, out: Output, task: Task, epilogue: &Epilogue) {
+		panels_body(variant, a, b, out, task, epilogue)
+	}
+}
+
+#[inline(always)]
+fn panels_body(
 	variant: &Variant,
 	a: Rows,
 	b: &PackedPanels,
 	out: Output,
-	(row_panels, panels): (std::ops::Range<usize>, std::ops::Range<usize>),
+	(row_panels, panels): Task,
 	epilogue: &Epilogue,
 ) {
 	let (k, mr) = (b.k, variant.rows);
@@ -535,6 +576,8 @@ struct Variant {
 	kernel: MicroKernel,
 	/// Its two-panel form, if it has one.
 	pair: Option<PairKernel>,
+	/// The loops around it.
+	driver: Driver,
 }
 
 /// The micro-kernel as plain Rust with the software FMA: the same steps in the same order per
@@ -799,14 +842,32 @@ fn variants() -> Vec<Variant> {
 	{
 		if std::is_x86_feature_detected!("avx512f") {
 			let pair = Some(x86::avx512::pair as PairKernel);
-			v.push(Variant { name: "avx512", rows: x86::avx512::MR, kernel: x86::avx512::kernel, pair });
+			v.push(Variant {
+				name: "avx512",
+				rows: x86::avx512::MR,
+				kernel: x86::avx512::kernel,
+				pair,
+				driver: drivers::avx512,
+			});
 		}
 		if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-			v.push(Variant { name: "avx2", rows: x86::avx2::MR, kernel: x86::avx2::kernel, pair: None });
+			v.push(Variant {
+				name: "avx2",
+				rows: x86::avx2::MR,
+				kernel: x86::avx2::kernel,
+				pair: None,
+				driver: drivers::avx2,
+			});
 		}
-		v.push(Variant { name: "sse2", rows: x86::sse2::MR, kernel: x86::sse2::kernel, pair: None });
+		v.push(Variant {
+			name: "sse2",
+			rows: x86::sse2::MR,
+			kernel: x86::sse2::kernel,
+			pair: None,
+			driver: panels_baseline,
+		});
 	}
-	v.push(Variant { name: "scalar", rows: scalar::MR, kernel: scalar::kernel, pair: None });
+	v.push(Variant { name: "scalar", rows: scalar::MR, kernel: scalar::kernel, pair: None, driver: panels_baseline });
 	v
 }
 

@@ -420,7 +420,9 @@ fn bench_built_in(models: &Path, minilm: Option<&Path>, iters: usize, profile: E
 		shape: vec![batch as u32, testmodels::MLP_INPUT as u32],
 		bits: (0..batch * testmodels::MLP_INPUT).map(|i| ((i % 97) as f32 / 97.0 - 0.5).to_bits()).collect(),
 	};
-	let ms = time_runs(iters, || model.run(&input).map(|_| ()).map_err(Into::into))?;
+	// Ten times the iterations: a run takes under a millisecond, where a few slow ones would
+	// move the median (onnxruntime's side does the same).
+	let ms = time_runs(iters * 10, || model.run(&input).map(|_| ()).map_err(Into::into))?;
 	println!(
 		"{{\"model\":\"onnx-mlp\",\"profile\":\"{name}\",\"batch\":{batch},\"median_ms\":{ms:.3},\"items_per_s\":{:.1},\"threads\":{threads}}}",
 		batch as f64 * 1e3 / ms

@@ -299,12 +299,19 @@ fn pack_patches<'a>(
 /// A short copy; whole tile rows as fixed-size moves rather than a call to `memmove`.
 #[inline(always)]
 fn copy_run(dst: &mut [f32], src: &[f32]) {
-	match (<&mut [f32; 8]>::try_from(&mut *dst), <&[f32; 8]>::try_from(src)) {
-		(Ok(d), Ok(s)) => *d = *s,
-		_ => match (<&mut [f32; 4]>::try_from(&mut *dst), <&[f32; 4]>::try_from(src)) {
-			(Ok(d), Ok(s)) => *d = *s,
-			_ => dst.iter_mut().zip(src).for_each(|(d, v)| *d = *v),
-		},
+	#[inline(always)]
+	fn fixed<const N: usize>(dst: &mut [f32], src: &[f32]) -> bool {
+		match (<&mut [f32; N]>::try_from(dst), <&[f32; N]>::try_from(src)) {
+			(Ok(d), Ok(s)) => {
+				*d = *s;
+				true
+			},
+			_ => false,
+		}
+	}
+	// The tile heights of the kernels (12, 8, 6, 4 rows).
+	if !(fixed::<12>(dst, src) || fixed::<8>(dst, src) || fixed::<6>(dst, src) || fixed::<4>(dst, src)) {
+		dst.iter_mut().zip(src).for_each(|(d, v)| *d = *v);
 	}
 }
 
