@@ -216,7 +216,7 @@ impl Ops {
 	pub fn linear(&self, x: &Tensor, layer: &Linear) -> Result<Tensor> {
 		let dense = |matmul: &dyn Fn(&[f32], usize) -> Vec<f32>| -> Result<Tensor> {
 			let (rows, out_dims) = layer.output_dims(x)?;
-			from_host(matmul(&host(x)?, rows), &out_dims)
+			from_host(with_host(x, |a| matmul(a, rows))?, &out_dims)
 		};
 		let y = match &layer.weight {
 			Weight::Packed(packed) => dense(&|a, rows| kernels::matmul_packed(a, rows, packed))?,
@@ -251,17 +251,20 @@ impl Ops {
 			});
 		};
 		let (rows, out_dims) = layer.output_dims(x)?;
-		let residual = residual.map(host).transpose()?;
-		if residual.as_ref().is_some_and(|r| r.len() != rows * layer.shape.0) {
-			return Err(EngineError::Model(format!("residual does not match the output {out_dims:?}")));
-		}
-		let epilogue = gemm::Epilogue {
-			bias: layer.bias_host.as_deref(),
-			activation,
-			residual: residual.as_deref(),
-			..Default::default()
+		// The input and the residual borrowed, not copied: the matmul reads each once.
+		let product = |residual: Option<&[f32]>| -> Result<Vec<f32>> {
+			if residual.is_some_and(|r| r.len() != rows * layer.shape.0) {
+				return Err(EngineError::Model(format!("residual does not match the output {out_dims:?}")));
+			}
+			let epilogue =
+				gemm::Epilogue { bias: layer.bias_host.as_deref(), activation, residual, ..Default::default() };
+			with_host(x, |a| gemm::matmul_fused(a, rows, panels, &epilogue))
 		};
-		from_host(gemm::matmul_fused(&host(x)?, rows, panels, &epilogue), &out_dims)
+		let y = match residual {
+			Some(r) => with_host(r, |r| product(Some(r)))??,
+			None => product(None)?,
+		};
+		from_host(y, &out_dims)
 	}
 
 	/// `a[B…, m, k] · b[B…, n, k]ᵀ → [B…, m, n]` with matching batch dimensions.
