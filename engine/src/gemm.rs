@@ -31,6 +31,9 @@ pub const NR: usize = 16;
 const KC: usize = 4096;
 /// Multiply-adds below which a matmul stays on the calling thread.
 const PARALLEL_MIN: usize = 1 << 18;
+/// Values of `a` below which it is packed on the calling thread (the team costs a microsecond
+/// or two to start).
+const PACK_PARALLEL_MIN: usize = 1 << 14;
 
 /// `a·b + c` rounded once to the nearest `f32` (ties to even): IEEE-754 `fusedMultiplyAdd`,
 /// in plain arithmetic for CPUs without an FMA unit.
@@ -163,7 +166,7 @@ fn pack_a<'b>(a: &[f32], m: usize, k: usize, mr: usize, buffer: &'b mut Vec<f32>
 		12 => pack_panel::<12>(a, k, p * 12, m, panel),
 		_ => unreachable!("no kernel has {mr} rows"),
 	};
-	crate::team::for_each_piece(packed, k * mr, m * k >= 1 << 14, pack);
+	crate::team::for_each_piece(packed, k * mr, m * k >= PACK_PARALLEL_MIN, pack);
 	packed
 }
 

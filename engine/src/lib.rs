@@ -48,12 +48,17 @@ pub const MAX_INPUT_BYTES: usize = 16 << 20;
 /// physical cores by reading `/proc/cpuinfo` on every matmul; exporting the number here avoids
 /// that cost and keeps both pools the same size.
 pub fn configure_threads(threads: Option<usize>) -> std::result::Result<usize, String> {
-	let from_env = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0);
-	let n = threads.or(from_env).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+	let n = threads.unwrap_or_else(default_threads).max(1);
 	std::env::set_var("RAYON_NUM_THREADS", n.to_string());
 	team::set_size(n);
 	rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| e.to_string())?;
 	Ok(n)
+}
+
+/// Worker threads when none is asked for: `RAYON_NUM_THREADS`, or every available core.
+pub(crate) fn default_threads() -> usize {
+	let from_env = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0);
+	from_env.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Format checks run on a bundle before the store accepts it.

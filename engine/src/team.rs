@@ -1,4 +1,5 @@
-//! One persistent team of threads for the matmul's tasks.
+//! One persistent team of threads for the engine's parallel work: matmul tasks, attention
+//! heads, pooling planes and row kernels.
 //!
 //! A model runs many matmuls back to back, each split into a few tasks that last tens of
 //! microseconds. A thread pool whose idle workers sleep in the kernel pays a wake-up (a futex
@@ -84,11 +85,7 @@ pub fn global() -> &'static Team {
 	static TEAM: OnceLock<Team> = OnceLock::new();
 	TEAM.get_or_init(|| {
 		let size = match SIZE.load(Relaxed) {
-			0 => std::env::var("RAYON_NUM_THREADS")
-				.ok()
-				.and_then(|v| v.parse::<usize>().ok())
-				.filter(|n| *n > 0)
-				.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+			0 => crate::default_threads(),
 			n => n,
 		};
 		Team::new(size)
