@@ -9,15 +9,16 @@
 //! compilation, CPU and thread count gives the bits of [`reference`].
 //!
 //! The layout is an outer-product micro-kernel: `b` (a layer's weight, `n × k`) is packed once
-//! into panels of [`NR`] columns, `[panel][k][NR]`; `a` is packed once per matmul into panels of
-//! `MR` rows, `[panel][k][MR]`; the kernel broadcasts one element of `a` against a row of a
+//! into panels of [`NR`] columns, `[panel][k][NR]`; `a` is read in place by the AVX-512 kernels
+//! and packed once per matmul into panels of `MR` rows, `[panel][k][MR]`, for the others (and
+//! for convolutions, whose patches are packed as they are gathered); the kernel broadcasts one element of `a` against a row of a
 //! `b` panel and fuses it into an `MR × NR` tile of accumulators held in registers (`MR` = 12 for
 //! AVX-512, 6 for AVX2 + FMA, 4 for the software-FMA SSE2 and plain Rust kernels). A panel's
 //! last rows run on a kernel for exactly that many rows; `b` panels are zero-padded to whole
 //! tiles, and only the real columns of a tile are stored.
 //!
 //! A large matmul is split into tasks (runs of `b` panels × blocks of rows) for the
-//! [`crate::team`]; each thread packs `a` into a buffer it keeps, and the output is not zeroed
+//! [`crate::team`]; a packed `a` goes into a buffer each thread keeps, and the output is not zeroed
 //! before the first depth block stores it.
 
 use crate::kernels::{Activation, Polynomials, Transcendentals};
@@ -232,20 +233,22 @@ const MAX_MR: usize = 12;
 /// adjacent panels' columns per row (a one-panel kernel uses the first [`NR`]).
 type Tile = [[f32; 2 * NR]; MAX_MR];
 
-/// A micro-kernel: adds the outer products of `a` (`[kc][MR]`, this compilation's `MR`) and `b`
-/// (`[kc][NR]`) into the first `rows` rows of the tile, one `k` after another.
+/// A micro-kernel: adds the outer products of `a` and `b` (`[kc][NR]`) into the first `rows`
+/// rows of the tile, one `k` after another. `a` is packed (`[kc][MR]`, this compilation's
+/// `MR`) when `lda` is 0; otherwise it is read in place, row `r`'s `kc` values starting at
+/// `a[r · lda]` (only compilations with [`Variant::direct`] take that form).
 ///
 /// # Safety
-/// `a` holds `kc · MR` values, `b` holds `kc · NR`, `rows ≤ MR`, and the CPU runs the
-/// instructions the kernel was compiled for.
-type MicroKernel = unsafe fn(a: &[f32], b: &[f32], tile: &mut Tile, rows: usize);
+/// `a` holds `kc · MR` values (packed) or `(rows − 1) · lda + kc` (in place), `b` holds
+/// `kc · NR`, `rows ≤ MR`, and the CPU runs the instructions the kernel was compiled for.
+type MicroKernel = unsafe fn(a: &[f32], lda: usize, b: &[f32], tile: &mut Tile, rows: usize);
 
 /// A micro-kernel over two adjacent `b` panels at once (`b0` the tile's first [`NR`] columns,
 /// `b1` the next): twice the multiply-adds per `a` value loaded.
 ///
 /// # Safety
 /// As [`MicroKernel`], for both panels.
-type PairKernel = unsafe fn(a: &[f32], b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize);
+type PairKernel = unsafe fn(a: &[f32], lda: usize, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize);
 
 /// The `b` side of one tile: one panel, or two adjacent ones.
 #[derive(Clone, Copy)]
@@ -379,9 +382,10 @@ fn add_from(values: &mut [f32], other: &[f32], row: usize, col0: usize, out: &Ou
 }
 
 /// One tile over one depth block: the partial sums loaded from the output (exact), the block's
-/// outer products added by the micro-kernel, the real rows and columns stored.
+/// outer products added by the micro-kernel (`a` and `lda` as [`MicroKernel`] takes them), the
+/// real rows and columns stored.
 #[inline(always)]
-fn tile(a: &[f32], b: Panels, out: Output, at: TileAt, epilogue: &Epilogue) {
+fn tile((a, lda): (&[f32], usize), b: Panels, out: Output, at: TileAt, epilogue: &Epilogue) {
 	let TileAt { rows, cols, row0, col0, first, last } = at;
 	let mut acc: Tile = [[0f32; 2 * NR]; MAX_MR];
 	if !first {
@@ -405,8 +409,8 @@ fn tile(a: &[f32], b: Panels, out: Output, at: TileAt, epilogue: &Epilogue) {
 	// kernel's panels, and selected the kernel for this CPU.
 	unsafe {
 		match b {
-			Panels::One(kernel, b) => kernel(a, b, &mut acc, rows),
-			Panels::Two(kernel, b0, b1) => kernel(a, b0, b1, &mut acc, rows),
+			Panels::One(kernel, b) => kernel(a, lda, b, &mut acc, rows),
+			Panels::Two(kernel, b0, b1) => kernel(a, lda, b0, b1, &mut acc, rows),
 		}
 	};
 	if last {
@@ -448,12 +452,21 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
 /// panel before the next rows are touched (144 × 256 × 4 B ≈ 144 KiB). A multiple of every `MR`.
 const MC: usize = 144;
 
-/// The left operand: packed whole before the matmul, or packed an L2 block at a time by the
-/// task that runs it (see [`matmul_fused_packing`]).
+/// The left operand: packed whole before the matmul, read in place (row-major `m × k`, by a
+/// compilation with [`Variant::direct`]), or packed an L2 block at a time by the task that runs
+/// it (see [`matmul_fused_packing`]).
 #[derive(Clone, Copy)]
 enum Rows<'a> {
 	Packed(&'a [f32]),
+	InPlace(&'a [f32]),
 	Fill(&'a (dyn Fn(usize, &mut [f32]) + Sync)),
+}
+
+/// One L2 block of `a`'s rows as a sweep reads them: packed row panels, or rows in place.
+#[derive(Clone, Copy)]
+enum Block<'a> {
+	Packed(&'a [f32]),
+	InPlace(&'a [f32]),
 }
 
 /// A task: row panels × `b` panels.
@@ -516,7 +529,15 @@ fn panels_body(
 			// Each depth block of `b` stays in cache while every row block runs against it.
 			for ks in depth_blocks {
 				for block in blocks.clone() {
-					let a_block = &a[block.start * k * mr..block.end * k * mr];
+					let a_block = Block::Packed(&a[block.start * k * mr..block.end * k * mr]);
+					sweep(variant, a_block, block.start, b, out, (ks.clone(), panels.clone()), epilogue);
+				}
+			}
+		},
+		Rows::InPlace(a) => {
+			for ks in depth_blocks {
+				for block in blocks.clone() {
+					let a_block = Block::InPlace(&a[block.start * mr * k..(block.end * mr).min(out.m) * k]);
 					sweep(variant, a_block, block.start, b, out, (ks.clone(), panels.clone()), epilogue);
 				}
 			}
@@ -532,7 +553,7 @@ fn panels_body(
 					fill((block.start + i) * mr, panel);
 				}
 				// Whole depth per tile: its sums never leave registers until they are done.
-				sweep(variant, &buffer, block.start, b, out, (0..k, panels.clone()), epilogue);
+				sweep(variant, Block::Packed(&buffer), block.start, b, out, (0..k, panels.clone()), epilogue);
 			}
 		},
 	}
@@ -543,7 +564,7 @@ fn panels_body(
 #[inline(always)]
 fn sweep(
 	variant: &Variant,
-	a_block: &[f32],
+	a_block: Block,
 	first_panel: usize,
 	b: &PackedPanels,
 	out: Output,
@@ -562,11 +583,19 @@ fn sweep(
 			_ => (1, Panels::One(variant.kernel, b.panel(p, ks.clone()))),
 		};
 		let (col0, cols) = (p * NR, (step * NR).min(b.n - p * NR));
-		for (i, a_panel) in a_block.chunks_exact(k * mr).enumerate() {
+		let row_panels = match a_block {
+			Block::Packed(a) => a.len() / (k * mr),
+			Block::InPlace(a) => a.len().div_ceil(k * mr),
+		};
+		for i in 0..row_panels {
 			let row0 = (first_panel + i) * mr;
-			let a_depth = &a_panel[ks.start * mr..ks.end * mr];
-			let at = TileAt { rows: mr.min(out.m - row0), cols, row0, col0, first, last };
-			tile(a_depth, b_side, out, at, epilogue);
+			let rows = mr.min(out.m - row0);
+			let a_side = match a_block {
+				Block::Packed(a) => (&a[i * k * mr + ks.start * mr..i * k * mr + ks.end * mr], 0),
+				Block::InPlace(a) => (&a[i * mr * k + ks.start..i * mr * k + (rows - 1) * k + ks.end], k),
+			};
+			let at = TileAt { rows, cols, row0, col0, first, last };
+			tile(a_side, b_side, out, at, epilogue);
 		}
 		p += step;
 	}
@@ -579,6 +608,8 @@ struct Variant {
 	kernel: MicroKernel,
 	/// Its two-panel form, if it has one.
 	pair: Option<PairKernel>,
+	/// Whether its kernels also read `a` in place (row by row, no packing).
+	direct: bool,
 	/// The loops around it.
 	driver: Driver,
 }
@@ -592,7 +623,8 @@ mod scalar {
 
 	/// # Safety
 	/// See [`super::MicroKernel`].
-	pub unsafe fn kernel(a: &[f32], b: &[f32], tile: &mut Tile, rows: usize) {
+	pub unsafe fn kernel(a: &[f32], lda: usize, b: &[f32], tile: &mut Tile, rows: usize) {
+		debug_assert_eq!(lda, 0, "packed `a` only");
 		for (x, y) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
 			for (acc, &xr) in tile.iter_mut().zip(x).take(rows) {
 				for (acc, &yc) in acc.iter_mut().zip(y) {
@@ -678,8 +710,8 @@ mod x86 {
 
 		/// # Safety
 		/// See [`super::super::MicroKernel`].
-		pub unsafe fn kernel(a: &[f32], b: &[f32], tile: &mut Tile, rows: usize) {
-			debug_assert!(rows <= MR && a.len() >= b.len() / NR * MR);
+		pub unsafe fn kernel(a: &[f32], lda: usize, b: &[f32], tile: &mut Tile, rows: usize) {
+			debug_assert!(lda == 0 && rows <= MR && a.len() >= b.len() / NR * MR);
 			match rows {
 				1 => tile_rows::<1>(a, b, tile),
 				2 => tile_rows::<2>(a, b, tile),
@@ -725,8 +757,8 @@ mod x86 {
 		/// # Safety
 		/// See [`super::super::MicroKernel`]; the CPU has AVX2 and FMA.
 		#[target_feature(enable = "avx2,fma")]
-		pub unsafe fn kernel(a: &[f32], b: &[f32], tile: &mut Tile, rows: usize) {
-			debug_assert!(rows <= MR && a.len() >= b.len() / NR * MR);
+		pub unsafe fn kernel(a: &[f32], lda: usize, b: &[f32], tile: &mut Tile, rows: usize) {
+			debug_assert!(lda == 0 && rows <= MR && a.len() >= b.len() / NR * MR);
 			match rows {
 				1 => tile_rows::<1>(a, b, tile),
 				2 => tile_rows::<2>(a, b, tile),
@@ -740,25 +772,38 @@ mod x86 {
 
 	/// AVX-512: 12 rows × 1 register of 16 lanes, or 12 rows × 2 registers over two panels (24
 	/// accumulators: two FMAs per broadcast `a` value, so loads do not limit the FMA ports).
+	/// Either reads `a` packed or in place: the broadcasts load from memory either way, so only
+	/// their addresses differ.
 	pub mod avx512 {
 		use super::*;
 		pub const MR: usize = 12;
 
+		/// Where row `r`'s value at the current depth is, from the depth's pointer `ap`.
+		#[inline(always)]
+		unsafe fn at<const IN_PLACE: bool>(ap: *const f32, r: usize, lda: usize) -> f32 {
+			if IN_PLACE {
+				*ap.add(r * lda)
+			} else {
+				*ap.add(r)
+			}
+		}
+
 		#[inline]
 		#[target_feature(enable = "avx512f")]
-		unsafe fn tile_rows<const R: usize>(a: &[f32], b: &[f32], tile: &mut Tile) {
+		unsafe fn tile_rows<const R: usize, const IN_PLACE: bool>(a: &[f32], lda: usize, b: &[f32], tile: &mut Tile) {
 			let kc = b.len() / NR;
 			let mut c = [_mm512_setzero_ps(); R];
 			for r in 0..R {
 				c[r] = _mm512_loadu_ps(tile[r].as_ptr());
 			}
+			let step = if IN_PLACE { 1 } else { MR };
 			let (mut ap, mut bp) = (a.as_ptr(), b.as_ptr());
 			for _ in 0..kc {
 				let bv = _mm512_loadu_ps(bp);
 				for r in 0..R {
-					c[r] = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(r)), bv, c[r]);
+					c[r] = _mm512_fmadd_ps(_mm512_set1_ps(at::<IN_PLACE>(ap, r, lda)), bv, c[r]);
 				}
-				ap = ap.add(MR);
+				ap = ap.add(step);
 				bp = bp.add(NR);
 			}
 			for r in 0..R {
@@ -768,7 +813,13 @@ mod x86 {
 
 		#[inline]
 		#[target_feature(enable = "avx512f")]
-		unsafe fn pair_rows<const R: usize>(a: &[f32], b0: &[f32], b1: &[f32], tile: &mut Tile) {
+		unsafe fn pair_rows<const R: usize, const IN_PLACE: bool>(
+			a: &[f32],
+			lda: usize,
+			b0: &[f32],
+			b1: &[f32],
+			tile: &mut Tile,
+		) {
 			let kc = b0.len() / NR;
 			let mut lo = [_mm512_setzero_ps(); R];
 			let mut hi = [_mm512_setzero_ps(); R];
@@ -776,15 +827,16 @@ mod x86 {
 				lo[r] = _mm512_loadu_ps(tile[r].as_ptr());
 				hi[r] = _mm512_loadu_ps(tile[r].as_ptr().add(NR));
 			}
+			let step = if IN_PLACE { 1 } else { MR };
 			let (mut ap, mut p0, mut p1) = (a.as_ptr(), b0.as_ptr(), b1.as_ptr());
 			for _ in 0..kc {
 				let (y0, y1) = (_mm512_loadu_ps(p0), _mm512_loadu_ps(p1));
 				for r in 0..R {
-					let x = _mm512_set1_ps(*ap.add(r));
+					let x = _mm512_set1_ps(at::<IN_PLACE>(ap, r, lda));
 					lo[r] = _mm512_fmadd_ps(x, y0, lo[r]);
 					hi[r] = _mm512_fmadd_ps(x, y1, hi[r]);
 				}
-				ap = ap.add(MR);
+				ap = ap.add(step);
 				p0 = p0.add(NR);
 				p1 = p1.add(NR);
 			}
@@ -794,46 +846,56 @@ mod x86 {
 			}
 		}
 
+		/// `f::<R, IN_PLACE>(args)` for the tile's row count `rows` (1..=12) and `lda`.
+		macro_rules! by_rows {
+			($f:ident, $rows:expr, $lda:expr, ($($arg:expr),*)) => {
+				match ($rows, $lda != 0) {
+					(1, false) => $f::<1, false>($($arg),*),
+					(2, false) => $f::<2, false>($($arg),*),
+					(3, false) => $f::<3, false>($($arg),*),
+					(4, false) => $f::<4, false>($($arg),*),
+					(5, false) => $f::<5, false>($($arg),*),
+					(6, false) => $f::<6, false>($($arg),*),
+					(7, false) => $f::<7, false>($($arg),*),
+					(8, false) => $f::<8, false>($($arg),*),
+					(9, false) => $f::<9, false>($($arg),*),
+					(10, false) => $f::<10, false>($($arg),*),
+					(11, false) => $f::<11, false>($($arg),*),
+					(_, false) => $f::<12, false>($($arg),*),
+					(1, true) => $f::<1, true>($($arg),*),
+					(2, true) => $f::<2, true>($($arg),*),
+					(3, true) => $f::<3, true>($($arg),*),
+					(4, true) => $f::<4, true>($($arg),*),
+					(5, true) => $f::<5, true>($($arg),*),
+					(6, true) => $f::<6, true>($($arg),*),
+					(7, true) => $f::<7, true>($($arg),*),
+					(8, true) => $f::<8, true>($($arg),*),
+					(9, true) => $f::<9, true>($($arg),*),
+					(10, true) => $f::<10, true>($($arg),*),
+					(11, true) => $f::<11, true>($($arg),*),
+					(_, true) => $f::<12, true>($($arg),*),
+				}
+			};
+		}
+
 		/// # Safety
 		/// See [`super::super::PairKernel`]; the CPU has AVX-512F.
 		#[target_feature(enable = "avx512f")]
-		pub unsafe fn pair(a: &[f32], b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize) {
-			debug_assert!(rows <= MR && a.len() >= b0.len() / NR * MR && b0.len() == b1.len());
-			match rows {
-				1 => pair_rows::<1>(a, b0, b1, tile),
-				2 => pair_rows::<2>(a, b0, b1, tile),
-				3 => pair_rows::<3>(a, b0, b1, tile),
-				4 => pair_rows::<4>(a, b0, b1, tile),
-				5 => pair_rows::<5>(a, b0, b1, tile),
-				6 => pair_rows::<6>(a, b0, b1, tile),
-				7 => pair_rows::<7>(a, b0, b1, tile),
-				8 => pair_rows::<8>(a, b0, b1, tile),
-				9 => pair_rows::<9>(a, b0, b1, tile),
-				10 => pair_rows::<10>(a, b0, b1, tile),
-				11 => pair_rows::<11>(a, b0, b1, tile),
-				_ => pair_rows::<12>(a, b0, b1, tile),
-			}
+		pub unsafe fn pair(a: &[f32], lda: usize, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize) {
+			let kc = b0.len() / NR;
+			debug_assert!(rows <= MR && b0.len() == b1.len());
+			debug_assert!(if lda == 0 { a.len() >= kc * MR } else { a.len() >= (rows - 1) * lda + kc });
+			by_rows!(pair_rows, rows, lda, (a, lda, b0, b1, tile))
 		}
 
 		/// # Safety
 		/// See [`super::super::MicroKernel`]; the CPU has AVX-512F.
 		#[target_feature(enable = "avx512f")]
-		pub unsafe fn kernel(a: &[f32], b: &[f32], tile: &mut Tile, rows: usize) {
-			debug_assert!(rows <= MR && a.len() >= b.len() / NR * MR);
-			match rows {
-				1 => tile_rows::<1>(a, b, tile),
-				2 => tile_rows::<2>(a, b, tile),
-				3 => tile_rows::<3>(a, b, tile),
-				4 => tile_rows::<4>(a, b, tile),
-				5 => tile_rows::<5>(a, b, tile),
-				6 => tile_rows::<6>(a, b, tile),
-				7 => tile_rows::<7>(a, b, tile),
-				8 => tile_rows::<8>(a, b, tile),
-				9 => tile_rows::<9>(a, b, tile),
-				10 => tile_rows::<10>(a, b, tile),
-				11 => tile_rows::<11>(a, b, tile),
-				_ => tile_rows::<12>(a, b, tile),
-			}
+		pub unsafe fn kernel(a: &[f32], lda: usize, b: &[f32], tile: &mut Tile, rows: usize) {
+			let kc = b.len() / NR;
+			debug_assert!(rows <= MR);
+			debug_assert!(if lda == 0 { a.len() >= kc * MR } else { a.len() >= (rows - 1) * lda + kc });
+			by_rows!(tile_rows, rows, lda, (a, lda, b, tile))
 		}
 	}
 }
@@ -850,6 +912,7 @@ fn variants() -> Vec<Variant> {
 				rows: x86::avx512::MR,
 				kernel: x86::avx512::kernel,
 				pair,
+				direct: true,
 				driver: drivers::avx512,
 			});
 		}
@@ -859,6 +922,7 @@ fn variants() -> Vec<Variant> {
 				rows: x86::avx2::MR,
 				kernel: x86::avx2::kernel,
 				pair: None,
+				direct: false,
 				driver: drivers::avx2,
 			});
 		}
@@ -867,10 +931,18 @@ fn variants() -> Vec<Variant> {
 			rows: x86::sse2::MR,
 			kernel: x86::sse2::kernel,
 			pair: None,
+			direct: false,
 			driver: panels_baseline,
 		});
 	}
-	v.push(Variant { name: "scalar", rows: scalar::MR, kernel: scalar::kernel, pair: None, driver: panels_baseline });
+	v.push(Variant {
+		name: "scalar",
+		rows: scalar::MR,
+		kernel: scalar::kernel,
+		pair: None,
+		direct: false,
+		driver: panels_baseline,
+	});
 	v
 }
 
@@ -917,9 +989,27 @@ pub fn matmul_fused_packing(
 }
 
 fn matmul_with(variant: &Variant, a: &[f32], m: usize, b: &PackedPanels, epilogue: &Epilogue) -> Vec<f32> {
+	// In place where the kernel can: packing costs a pass over `a` (and for small `m` a team job
+	// of its own), and the tiles' broadcasts load from memory either way.
+	matmul_reading(variant, a, m, b, epilogue, variant.direct)
+}
+
+/// [`matmul_with`], reading `a` in place (`in_place`, for a compilation with
+/// [`Variant::direct`]) or packed first.
+fn matmul_reading(
+	variant: &Variant,
+	a: &[f32],
+	m: usize,
+	b: &PackedPanels,
+	epilogue: &Epilogue,
+	in_place: bool,
+) -> Vec<f32> {
 	assert!(a.len() >= m * b.k, "matmul operand too short");
 	if m == 0 || b.n == 0 || b.k == 0 {
 		return run(variant, m, b, epilogue, Rows::Packed(&[]), Layout::Rows);
+	}
+	if in_place {
+		return run(variant, m, b, epilogue, Rows::InPlace(&a[..m * b.k]), Layout::Rows);
 	}
 	thread_local! {
 		static PACKED_A: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -1000,7 +1090,7 @@ fn compute(variant: &Variant, a: Rows, b: &PackedPanels, target: Output, epilogu
 		},
 		// Contiguous runs of panels per task, a few per thread so uneven cores even out; with
 		// few column tasks (a narrow `b`), the rows split too, in whole row blocks.
-		Rows::Packed(_) => {
+		Rows::Packed(_) | Rows::InPlace(_) => {
 			let column_tasks = total.div_ceil(total.div_ceil(threads * 2).max(1).next_multiple_of(2));
 			(column_tasks, (threads * 2).div_ceil(column_tasks).min(row_blocks).max(1))
 		},
@@ -1109,10 +1199,11 @@ mod tests {
 				let (a, w) = (random(&mut rng, m * k), random(&mut rng, n * k));
 				let expected = reference(&a, &w, m, k, n);
 				let packed = PackedPanels::new(&w, n, k);
-				for v in &variants {
-					let got = matmul_with(v, &a, m, &packed, &Epilogue::default());
+				// Every compilation with `a` packed, and those that can with `a` read in place.
+				for (v, in_place) in variants.iter().flat_map(|v| [(v, false), (v, true)]).filter(|(v, i)| v.direct || !i) {
+					let got = matmul_reading(v, &a, m, &packed, &Epilogue::default(), in_place);
 					let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
-					assert!(same, "{} differs from the reference at m={m} k={k} n={n}", v.name);
+					assert!(same, "{} (in place: {in_place}) differs from the reference at m={m} k={k} n={n}", v.name);
 				}
 			}
 		}
@@ -1156,9 +1247,11 @@ mod tests {
 				let epilogue_columns =
 					Epilogue { shortcut: Some(&shortcut_columns), residual: Some(&residual_columns), ..epilogue };
 				for v in &variants() {
-					let got = matmul_with(v, &a, m, &packed, &epilogue);
-					let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
-					assert!(same, "{} with {activation:?} differs at m={m} k={k} n={n}", v.name);
+					for in_place in [false, v.direct] {
+						let got = matmul_reading(v, &a, m, &packed, &epilogue, in_place);
+						let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
+						assert!(same, "{} with {activation:?} (in place: {in_place}) differs at m={m} k={k} n={n}", v.name);
+					}
 					let fill = |row0: usize, panel: &mut [f32]| {
 						for (r, row) in a.chunks_exact(k).skip(row0).take(v.rows).enumerate() {
 							row.iter().enumerate().for_each(|(kk, x)| panel[kk * v.rows + r] = *x);
@@ -1179,13 +1272,16 @@ mod tests {
 		for (m, k, n) in [(301, 700, 203), (45, 2 * KC + 3, 37)] {
 			let (a, w) = (random(&mut rng, m * k), random(&mut rng, n * k));
 			let packed = PackedPanels::new(&w, n, k);
-			let runs: Vec<Vec<u32>> = [1, 2, 3]
-				.iter()
-				.map(|&t| {
+			// Split for 1, 2 and 3 threads, with `a` packed and (where the kernel can) in place.
+			let variant = selected();
+			let runs: Vec<Vec<u32>> = [(1, false), (2, false), (3, false), (1, true), (2, true), (3, true)]
+				.into_iter()
+				.filter(|&(_, in_place)| variant.direct || !in_place)
+				.map(|(t, in_place)| {
 					SPLIT_THREADS.with(|s| s.set(Some(t)));
-					let out = matmul(&a, m, &packed).iter().map(|x| x.to_bits()).collect();
+					let out = matmul_reading(variant, &a, m, &packed, &Epilogue::default(), in_place);
 					SPLIT_THREADS.with(|s| s.set(None));
-					out
+					out.iter().map(|x| x.to_bits()).collect()
 				})
 				.collect();
 			assert!(runs.windows(2).all(|w| w[0] == w[1]), "{m}×{k}×{n}");
