@@ -92,16 +92,24 @@ pub struct PackedPanels {
 impl PackedPanels {
 	pub fn new(rows: &[f32], n: usize, k: usize) -> Self {
 		assert_eq!(rows.len(), n * k, "matrix data does not match its shape");
+		Self::from_rows(rows, k, n, k)
+	}
+
+	/// From `n` rows of `k` values that start `stride` values apart in `data` (one head's keys
+	/// among a layer's queries, keys and values).
+	pub fn from_rows(data: &[f32], stride: usize, n: usize, k: usize) -> Self {
+		assert!(n == 0 || data.len() >= (n - 1) * stride + k, "matrix data does not match its shape");
 		let panels = n.div_ceil(NR);
-		let mut data = vec![0f32; panels * k * NR];
-		for (j, row) in rows.chunks_exact(k.max(1)).take(n).enumerate() {
+		let mut packed = vec![0f32; panels * k * NR];
+		for j in 0..n {
+			let row = &data[j * stride..j * stride + k];
 			let (p, c) = (j / NR, j % NR);
-			let panel = &mut data[p * k * NR..(p + 1) * k * NR];
+			let panel = &mut packed[p * k * NR..(p + 1) * k * NR];
 			for (kk, &v) in row.iter().enumerate() {
 				panel[kk * NR + c] = v;
 			}
 		}
-		Self { n, k, data }
+		Self { n, k, data: packed }
 	}
 
 	/// The weight's `n` rows of `k` values, unpacked.
@@ -119,15 +127,23 @@ impl PackedPanels {
 	/// From a `k × n` matrix (row-major: one row per depth), as `b` of `a · b`.
 	pub fn from_columns(matrix: &[f32], k: usize, n: usize) -> Self {
 		assert_eq!(matrix.len(), n * k, "matrix data does not match its shape");
+		Self::from_columns_strided(matrix, n, k, n)
+	}
+
+	/// [`Self::from_columns`] for a matrix whose `k` rows of `n` values start `stride` values
+	/// apart in `data`.
+	pub fn from_columns_strided(data: &[f32], stride: usize, k: usize, n: usize) -> Self {
+		assert!(k == 0 || data.len() >= (k - 1) * stride + n, "matrix data does not match its shape");
 		let panels = n.div_ceil(NR);
-		let mut data = vec![0f32; panels * k * NR];
-		for (kk, row) in matrix.chunks_exact(n.max(1)).take(k).enumerate() {
+		let mut packed = vec![0f32; panels * k * NR];
+		for kk in 0..k {
+			let row = &data[kk * stride..kk * stride + n];
 			for (p, part) in row.chunks(NR).enumerate() {
 				let at = p * k * NR + kk * NR;
-				data[at..at + part.len()].copy_from_slice(part);
+				packed[at..at + part.len()].copy_from_slice(part);
 			}
 		}
-		Self { n, k, data }
+		Self { n, k, data: packed }
 	}
 
 	/// Output columns.
@@ -154,29 +170,31 @@ impl PackedPanels {
 /// `a` (`m × k`) packed in `mr`-row panels, `[panel][k][mr]`, zero rows past `m` (exact
 /// copies), into `buffer` (grown as needed, never shrunk: each thread keeps one, so a model's
 /// matmuls do not allocate and fault in fresh pages for it every call). Returns the packed part.
-fn pack_a<'b>(a: &[f32], m: usize, k: usize, mr: usize, buffer: &'b mut Vec<f32>) -> &'b [f32] {
+fn pack_a<'b>(a: &[f32], lda: usize, m: usize, k: usize, mr: usize, buffer: &'b mut Vec<f32>) -> &'b [f32] {
 	let len = m.div_ceil(mr) * k * mr;
 	if buffer.len() < len {
 		buffer.resize(len, 0.0);
 	}
 	let packed = &mut buffer[..len];
 	let pack = |p: usize, panel: &mut [f32]| match mr {
-		4 => pack_panel::<4>(a, k, p * 4, m, panel),
-		6 => pack_panel::<6>(a, k, p * 6, m, panel),
-		8 => pack_panel::<8>(a, k, p * 8, m, panel),
-		12 => pack_panel::<12>(a, k, p * 12, m, panel),
+		4 => pack_panel::<4>(a, lda, k, p * 4, m, panel),
+		6 => pack_panel::<6>(a, lda, k, p * 6, m, panel),
+		8 => pack_panel::<8>(a, lda, k, p * 8, m, panel),
+		12 => pack_panel::<12>(a, lda, k, p * 12, m, panel),
 		_ => unreachable!("no kernel has {mr} rows"),
 	};
 	crate::team::for_each_piece(packed, k * mr, m * k >= PACK_PARALLEL_MIN, pack);
 	packed
 }
 
-/// Rows `row0..row0 + MR` of `a` (`m × k`, zeros past `m`) as one `[k][MR]` panel, written in
-/// order.
+/// Rows `row0..row0 + MR` of `a` (`m` rows of `k` values, `lda` apart; zeros past `m`) as one
+/// `[k][MR]` panel, written in order.
 #[inline(always)]
-fn pack_panel<const MR: usize>(a: &[f32], k: usize, row0: usize, m: usize, panel: &mut [f32]) {
-	let rows: [&[f32]; MR] =
-		std::array::from_fn(|r| a.get((row0 + r) * k..(row0 + r + 1) * k).filter(|_| row0 + r < m).unwrap_or(&[]));
+fn pack_panel<const MR: usize>(a: &[f32], lda: usize, k: usize, row0: usize, m: usize, panel: &mut [f32]) {
+	let rows: [&[f32]; MR] = std::array::from_fn(|r| {
+		let start = (row0 + r) * lda;
+		a.get(start..start + k).filter(|_| row0 + r < m).unwrap_or(&[])
+	});
 	if rows.iter().all(|r| r.len() == k) {
 		for (kk, out) in panel.chunks_exact_mut(MR).enumerate() {
 			for (o, row) in out.iter_mut().zip(&rows) {
@@ -458,7 +476,8 @@ const MC: usize = 144;
 #[derive(Clone, Copy)]
 enum Rows<'a> {
 	Packed(&'a [f32]),
-	InPlace(&'a [f32]),
+	/// Row `i` at `data[i · lda..][..k]`.
+	InPlace { data: &'a [f32], lda: usize },
 	Fill(&'a (dyn Fn(usize, &mut [f32]) + Sync)),
 }
 
@@ -466,7 +485,8 @@ enum Rows<'a> {
 #[derive(Clone, Copy)]
 enum Block<'a> {
 	Packed(&'a [f32]),
-	InPlace(&'a [f32]),
+	/// From the block's first row on; rows `lda` apart.
+	InPlace { data: &'a [f32], lda: usize },
 }
 
 /// A task: row panels × `b` panels.
@@ -534,10 +554,11 @@ fn panels_body(
 				}
 			}
 		},
-		Rows::InPlace(a) => {
+		Rows::InPlace { data, lda } => {
 			for ks in depth_blocks {
 				for block in blocks.clone() {
-					let a_block = Block::InPlace(&a[block.start * mr * k..(block.end * mr).min(out.m) * k]);
+					let rows = block.start * mr..(block.end * mr).min(out.m);
+					let a_block = Block::InPlace { data: &data[rows.start * lda..(rows.end - 1) * lda + k], lda };
 					sweep(variant, a_block, block.start, b, out, (ks.clone(), panels.clone()), epilogue);
 				}
 			}
@@ -585,14 +606,17 @@ fn sweep(
 		let (col0, cols) = (p * NR, (step * NR).min(b.n - p * NR));
 		let row_panels = match a_block {
 			Block::Packed(a) => a.len() / (k * mr),
-			Block::InPlace(a) => a.len().div_ceil(k * mr),
+			Block::InPlace { data, lda } => (data.len() - k) / lda.max(1) / mr + 1,
 		};
 		for i in 0..row_panels {
 			let row0 = (first_panel + i) * mr;
 			let rows = mr.min(out.m - row0);
 			let a_side = match a_block {
 				Block::Packed(a) => (&a[i * k * mr + ks.start * mr..i * k * mr + ks.end * mr], 0),
-				Block::InPlace(a) => (&a[i * mr * k + ks.start..i * mr * k + (rows - 1) * k + ks.end], k),
+				Block::InPlace { data, lda } => {
+					let first = i * mr * lda;
+					(&data[first + ks.start..first + (rows - 1) * lda + ks.end], lda)
+				},
 			};
 			let at = TileAt { rows, cols, row0, col0, first, last };
 			tile(a_side, b_side, out, at, epilogue);
@@ -968,6 +992,13 @@ pub fn matmul(a: &[f32], m: usize, b: &PackedPanels) -> Vec<f32> {
 	matmul_fused(a, m, b, &Epilogue::default())
 }
 
+/// [`matmul`] of the `m` rows of `b.k()` values that start `lda` values apart in `a` (one
+/// head's queries among a layer's queries, keys and values), read where they are.
+pub fn matmul_strided(a: &[f32], lda: usize, m: usize, b: &PackedPanels) -> Vec<f32> {
+	let variant = selected();
+	matmul_reading(variant, (a, lda), m, b, &Epilogue::default(), variant.direct)
+}
+
 /// [`matmul`] with `epilogue` applied to each output as its sum completes.
 pub fn matmul_fused(a: &[f32], m: usize, b: &PackedPanels, epilogue: &Epilogue) -> Vec<f32> {
 	matmul_with(selected(), a, m, b, epilogue)
@@ -991,25 +1022,25 @@ pub fn matmul_fused_packing(
 fn matmul_with(variant: &Variant, a: &[f32], m: usize, b: &PackedPanels, epilogue: &Epilogue) -> Vec<f32> {
 	// In place where the kernel can: packing costs a pass over `a` (and for small `m` a team job
 	// of its own), and the tiles' broadcasts load from memory either way.
-	matmul_reading(variant, a, m, b, epilogue, variant.direct)
+	matmul_reading(variant, (a, b.k), m, b, epilogue, variant.direct)
 }
 
-/// [`matmul_with`], reading `a` in place (`in_place`, for a compilation with
-/// [`Variant::direct`]) or packed first.
+/// [`matmul_with`] of the `m` rows of `a` that start `lda` values apart, reading them in place
+/// (`in_place`, for a compilation with [`Variant::direct`]) or packed first.
 fn matmul_reading(
 	variant: &Variant,
-	a: &[f32],
+	(a, lda): (&[f32], usize),
 	m: usize,
 	b: &PackedPanels,
 	epilogue: &Epilogue,
 	in_place: bool,
 ) -> Vec<f32> {
-	assert!(a.len() >= m * b.k, "matmul operand too short");
+	assert!(lda >= b.k && (m == 0 || a.len() >= (m - 1) * lda + b.k), "matmul operand too short");
 	if m == 0 || b.n == 0 || b.k == 0 {
 		return run(variant, m, b, epilogue, Rows::Packed(&[]), Layout::Rows);
 	}
 	if in_place {
-		return run(variant, m, b, epilogue, Rows::InPlace(&a[..m * b.k]), Layout::Rows);
+		return run(variant, m, b, epilogue, Rows::InPlace { data: a, lda }, Layout::Rows);
 	}
 	thread_local! {
 		static PACKED_A: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -1019,7 +1050,7 @@ fn matmul_reading(
 		// allocate its own.
 		let mut buffer = cell.take();
 		let out =
-			run(variant, m, b, epilogue, Rows::Packed(pack_a(a, m, b.k, variant.rows, &mut buffer)), Layout::Rows);
+			run(variant, m, b, epilogue, Rows::Packed(pack_a(a, lda, m, b.k, variant.rows, &mut buffer)), Layout::Rows);
 		cell.replace(buffer);
 		out
 	})
@@ -1090,7 +1121,7 @@ fn compute(variant: &Variant, a: Rows, b: &PackedPanels, target: Output, epilogu
 		},
 		// Contiguous runs of panels per task, a few per thread so uneven cores even out; with
 		// few column tasks (a narrow `b`), the rows split too, in whole row blocks.
-		Rows::Packed(_) | Rows::InPlace(_) => {
+		Rows::Packed(_) | Rows::InPlace { .. } => {
 			let column_tasks = total.div_ceil(total.div_ceil(threads * 2).max(1).next_multiple_of(2));
 			(column_tasks, (threads * 2).div_ceil(column_tasks).min(row_blocks).max(1))
 		},
@@ -1199,13 +1230,33 @@ mod tests {
 				let (a, w) = (random(&mut rng, m * k), random(&mut rng, n * k));
 				let expected = reference(&a, &w, m, k, n);
 				let packed = PackedPanels::new(&w, n, k);
+				// The same rows 3 values apart, NaN between them: a read past a row would show.
+				let wide: Vec<f32> = a.chunks_exact(k).flat_map(|r| r.iter().copied().chain([f32::NAN; 3])).collect();
 				// Every compilation with `a` packed, and those that can with `a` read in place.
 				for (v, in_place) in variants.iter().flat_map(|v| [(v, false), (v, true)]).filter(|(v, i)| v.direct || !i) {
-					let got = matmul_reading(v, &a, m, &packed, &Epilogue::default(), in_place);
-					let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
-					assert!(same, "{} (in place: {in_place}) differs from the reference at m={m} k={k} n={n}", v.name);
+					for (rows, lda) in [(&a, k), (&wide, k + 3)] {
+						let got = matmul_reading(v, (rows, lda), m, &packed, &Epilogue::default(), in_place);
+						let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
+						assert!(same, "{} (in place: {in_place}, lda {lda}) differs at m={m} k={k} n={n}", v.name);
+					}
 				}
 			}
+		}
+	}
+
+	#[test]
+	fn panels_from_strided_rows_are_the_panels_of_the_rows() {
+		let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(18);
+		for (rows, cols) in [(1, 1), (17, 5), (33, 40)] {
+			let matrix = random(&mut rng, rows * cols);
+			let wide: Vec<f32> = matrix.chunks_exact(cols).flat_map(|r| r.iter().copied().chain([f32::NAN; 2])).collect();
+			let (dense, strided) = (PackedPanels::new(&matrix, rows, cols), PackedPanels::from_rows(&wide, cols + 2, rows, cols));
+			assert_eq!((dense.n, dense.k), (strided.n, strided.k));
+			assert!(dense.data.iter().zip(&strided.data).all(|(x, y)| x.to_bits() == y.to_bits()));
+			let dense = PackedPanels::from_columns(&matrix, rows, cols);
+			let strided = PackedPanels::from_columns_strided(&wide, cols + 2, rows, cols);
+			assert_eq!((dense.n, dense.k), (strided.n, strided.k));
+			assert!(dense.data.iter().zip(&strided.data).all(|(x, y)| x.to_bits() == y.to_bits()));
 		}
 	}
 
@@ -1248,7 +1299,7 @@ mod tests {
 					Epilogue { shortcut: Some(&shortcut_columns), residual: Some(&residual_columns), ..epilogue };
 				for v in &variants() {
 					for in_place in [false, v.direct] {
-						let got = matmul_reading(v, &a, m, &packed, &epilogue, in_place);
+						let got = matmul_reading(v, (&a, k), m, &packed, &epilogue, in_place);
 						let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
 						assert!(same, "{} with {activation:?} (in place: {in_place}) differs at m={m} k={k} n={n}", v.name);
 					}
@@ -1279,7 +1330,7 @@ mod tests {
 				.filter(|&(_, in_place)| variant.direct || !in_place)
 				.map(|(t, in_place)| {
 					SPLIT_THREADS.with(|s| s.set(Some(t)));
-					let out = matmul_reading(variant, &a, m, &packed, &Epilogue::default(), in_place);
+					let out = matmul_reading(variant, (&a, k), m, &packed, &Epilogue::default(), in_place);
 					SPLIT_THREADS.with(|s| s.set(None));
 					out.iter().map(|x| x.to_bits()).collect()
 				})

@@ -267,6 +267,28 @@ impl Ops {
 		from_host(y, &out_dims)
 	}
 
+	/// [`Ops::linear_then`] on `rows` rows of plain values (`[rows, in]` in, `[rows, out]` out),
+	/// for a layer on dense panels: what an encoder that keeps its activations out of tensors
+	/// calls, so no layer copies its input or output.
+	pub fn linear_rows(
+		&self,
+		x: &[f32],
+		rows: usize,
+		layer: &Linear,
+		activation: Option<Activation>,
+		residual: Option<&[f32]>,
+	) -> Result<Vec<f32>> {
+		let Weight::Panels(panels) = &layer.weight else {
+			return Err(EngineError::Model("a layer on rows needs dense panels".into()));
+		};
+		let (out, inp) = layer.shape;
+		if x.len() != rows * inp || residual.is_some_and(|r| r.len() != rows * out) {
+			return Err(EngineError::Model(format!("{rows} rows do not match a layer of {inp} → {out}")));
+		}
+		let epilogue = gemm::Epilogue { bias: layer.bias_host.as_deref(), activation, residual, ..Default::default() };
+		Ok(gemm::matmul_fused(x, rows, panels, &epilogue))
+	}
+
 	/// `a[B…, m, k] · b[B…, n, k]ᵀ → [B…, m, n]` with matching batch dimensions.
 	pub fn matmul_nt(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 		match self.kernels {
@@ -346,6 +368,33 @@ impl Ops {
 				};
 				kernels::layer_norm_rows(&mut v, &norm.gamma_host, beta, norm.eps);
 				from_host(v, x.dims())
+			},
+		}
+	}
+
+	/// [`Ops::layer_norm`] on rows of plain values (`[rows, width]`), in place where the profile's
+	/// norm runs on the host.
+	pub fn layer_norm_rows(&self, mut x: Vec<f32>, norm: &Norm) -> Result<Vec<f32>> {
+		let width = norm.gamma_host.len();
+		if width == 0 || x.len() % width != 0 {
+			return Err(EngineError::Model(format!("norm over {width} features, input has {} values", x.len())));
+		}
+		match self.kernels {
+			Kernels::Fast => {
+				let rows = x.len() / width;
+				host(&self.layer_norm(&from_host(x, &[rows, width])?, norm)?)
+			},
+			Kernels::PortableV1 | Kernels::PortableV2 => {
+				let zeros;
+				let beta = match &norm.beta_host {
+					Some(b) => b.as_slice(),
+					None => {
+						zeros = vec![0f32; width];
+						&zeros
+					},
+				};
+				kernels::layer_norm_rows(&mut x, &norm.gamma_host, beta, norm.eps);
+				Ok(x)
 			},
 		}
 	}

@@ -189,20 +189,21 @@ impl BertEmbedder {
 		};
 		let ops = &self.ops;
 		let (h, heads) = (self.config.hidden_size, self.config.num_attention_heads);
-		let d = h / heads;
-		let mut x = self.embeddings(batch)?;
+		let (d, rows) = (h / heads, batch.len() * s);
+		// The activations stay plain rows from layer to layer: each step reads its input where
+		// it is and hands its output on, with no tensor copies between them.
+		let mut x = host(&self.embeddings(batch)?)?;
 		let scale = (1.0 / (d as f64).sqrt()) as f32;
 		for (layer, qkv) in self.layers.iter().zip(fused_qkv) {
-			let qkv = host(&ops.linear_then(&x, qkv, None, None)?)?;
+			let qkv = ops.linear_rows(&x, rows, qkv, None, None)?;
 			let context = attention(&qkv, batch.len(), s, heads, d, scale);
-			let context = Tensor::from_vec(context, (batch.len() * s, h), &Device::Cpu)?;
-			let attended = ops.linear_then(&context, &layer.attn_out, None, Some(&x))?;
-			let attended = ops.layer_norm(&attended, &layer.attn_norm)?;
-			let inner = ops.linear_then(&attended, &layer.intermediate, Some(Activation::GeluErf), None)?;
-			let out = ops.linear_then(&inner, &layer.output, None, Some(&attended))?;
-			x = ops.layer_norm(&out, &layer.out_norm)?;
+			let attended = ops.linear_rows(&context, rows, &layer.attn_out, None, Some(&x))?;
+			let attended = ops.layer_norm_rows(attended, &layer.attn_norm)?;
+			let inner = ops.linear_rows(&attended, rows, &layer.intermediate, Some(Activation::GeluErf), None)?;
+			let out = ops.linear_rows(&inner, rows, &layer.output, None, Some(&attended))?;
+			x = ops.layer_norm_rows(out, &layer.out_norm)?;
 		}
-		Ok(x)
+		Ok(Tensor::from_vec(x, (rows, h), &Device::Cpu)?)
 	}
 
 	/// Word + position + token-type embeddings, layer-normalised: `[batch · tokens, hidden]` for
@@ -252,19 +253,15 @@ fn attention(qkv: &[f32], batch: usize, s: usize, heads: usize, d: usize, scale:
 	let h = heads * d;
 	let mut per_head: Vec<Vec<f32>> = vec![Vec::new(); batch * heads];
 	team::for_each_piece(&mut per_head, 1, true, |task, slot| {
-		slot[0] = {
-			let (sentence, head) = (task / heads, task % heads);
-			let part = |which: usize| -> Vec<f32> {
-				let rows = &qkv[sentence * s * 3 * h..(sentence + 1) * s * 3 * h];
-				let col = which * h + head * d;
-				rows.chunks_exact(3 * h).flat_map(|row| row[col..col + d].iter().copied()).collect()
-			};
-			let (q, k, v) = (part(0), part(1), part(2));
-			let mut scores = gemm::matmul(&q, s, &gemm::PackedPanels::new(&k, s, d));
-			scores.iter_mut().for_each(|x| *x *= scale);
-			kernels::softmax_rows_with::<Polynomials>(&mut scores, s);
-			gemm::matmul(&scores, s, &gemm::PackedPanels::from_columns(&v, s, d))
-		}
+		let (sentence, head) = (task / heads, task % heads);
+		// The head's columns of Q, K and V, read where they are in the sentence's rows.
+		let rows = &qkv[sentence * s * 3 * h..(sentence + 1) * s * 3 * h];
+		let part = |which: usize| &rows[which * h + head * d..];
+		let keys = gemm::PackedPanels::from_rows(part(1), 3 * h, s, d);
+		let mut scores = gemm::matmul_strided(part(0), 3 * h, s, &keys);
+		scores.iter_mut().for_each(|x| *x *= scale);
+		kernels::softmax_rows_with::<Polynomials>(&mut scores, s);
+		slot[0] = gemm::matmul(&scores, s, &gemm::PackedPanels::from_columns_strided(part(2), 3 * h, s, d));
 	});
 	let mut context = vec![0f32; batch * s * h];
 	for (task, values) in per_head.iter().enumerate() {
