@@ -251,22 +251,34 @@ const MAX_MR: usize = 12;
 /// adjacent panels' columns per row (a one-panel kernel uses the first [`NR`]).
 type Tile = [[f32; 2 * NR]; MAX_MR];
 
+/// Where a micro-kernel reads a tile's `a` values over one depth block of `kc`.
+#[derive(Clone, Copy)]
+enum A<'a> {
+	/// Packed, `[kc][MR]` (this compilation's `MR`).
+	Packed(&'a [f32]),
+	/// In place: row `r`'s `kc` values from `data[r · lda]` on.
+	Strided(&'a [f32], usize),
+	/// Gathered: row `r`'s value at depth `d` is `data[r · step + depths[d]]` (a convolution's
+	/// patch values, read from its input).
+	Gathered(&'a [f32], usize, &'a [usize]),
+}
+
 /// A micro-kernel: adds the outer products of `a` and `b` (`[kc][NR]`) into the first `rows`
-/// rows of the tile, one `k` after another. `a` is packed (`[kc][MR]`, this compilation's
-/// `MR`) when `lda` is 0; otherwise it is read in place, row `r`'s `kc` values starting at
-/// `a[r · lda]` (only compilations with [`Variant::direct`] take that form).
+/// rows of the tile, one `k` after another. Only compilations with [`Variant::direct`] take `a`
+/// in a form other than [`A::Packed`].
 ///
 /// # Safety
-/// `a` holds `kc · MR` values (packed) or `(rows − 1) · lda + kc` (in place), `b` holds
-/// `kc · NR`, `rows ≤ MR`, and the CPU runs the instructions the kernel was compiled for.
-type MicroKernel = unsafe fn(a: &[f32], lda: usize, b: &[f32], tile: &mut Tile, rows: usize);
+/// `a` holds `kc · MR` values (packed), `(rows − 1) · lda + kc` (strided), or points at
+/// readable values for every real row and depth (gathered); `b` holds `kc · NR`, `rows ≤ MR`,
+/// and the CPU runs the instructions the kernel was compiled for.
+type MicroKernel = unsafe fn(a: A, b: &[f32], tile: &mut Tile, rows: usize);
 
 /// A micro-kernel over two adjacent `b` panels at once (`b0` the tile's first [`NR`] columns,
 /// `b1` the next): twice the multiply-adds per `a` value loaded.
 ///
 /// # Safety
 /// As [`MicroKernel`], for both panels.
-type PairKernel = unsafe fn(a: &[f32], lda: usize, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize);
+type PairKernel = unsafe fn(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize);
 
 /// The `b` side of one tile: one panel, or two adjacent ones.
 #[derive(Clone, Copy)]
@@ -400,10 +412,9 @@ fn add_from(values: &mut [f32], other: &[f32], row: usize, col0: usize, out: &Ou
 }
 
 /// One tile over one depth block: the partial sums loaded from the output (exact), the block's
-/// outer products added by the micro-kernel (`a` and `lda` as [`MicroKernel`] takes them), the
-/// real rows and columns stored.
+/// outer products added by the micro-kernel, the real rows and columns stored.
 #[inline(always)]
-fn tile((a, lda): (&[f32], usize), b: Panels, out: Output, at: TileAt, epilogue: &Epilogue) {
+fn tile(a: A, b: Panels, out: Output, at: TileAt, epilogue: &Epilogue) {
 	let TileAt { rows, cols, row0, col0, first, last } = at;
 	let mut acc: Tile = [[0f32; 2 * NR]; MAX_MR];
 	if !first {
@@ -427,8 +438,8 @@ fn tile((a, lda): (&[f32], usize), b: Panels, out: Output, at: TileAt, epilogue:
 	// kernel's panels, and selected the kernel for this CPU.
 	unsafe {
 		match b {
-			Panels::One(kernel, b) => kernel(a, lda, b, &mut acc, rows),
-			Panels::Two(kernel, b0, b1) => kernel(a, lda, b0, b1, &mut acc, rows),
+			Panels::One(kernel, b) => kernel(a, b, &mut acc, rows),
+			Panels::Two(kernel, b0, b1) => kernel(a, b0, b1, &mut acc, rows),
 		}
 	};
 	if last {
@@ -470,15 +481,71 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
 /// panel before the next rows are touched (144 × 256 × 4 B ≈ 144 KiB). A multiple of every `MR`.
 const MC: usize = 144;
 
-/// The left operand: packed whole before the matmul, read in place (row-major `m × k`, by a
-/// compilation with [`Variant::direct`]), or packed an L2 block at a time by the task that runs
-/// it (see [`matmul_fused_packing`]).
+/// The left operand: packed whole before the matmul, read in place (row-major, or gathered, by
+/// a compilation with [`Variant::direct`]), or packed an L2 block at a time by the task that
+/// runs it (gathered rows on the other compilations).
 #[derive(Clone, Copy)]
 enum Rows<'a> {
 	Packed(&'a [f32]),
 	/// Row `i` at `data[i · lda..][..k]`.
 	InPlace { data: &'a [f32], lda: usize },
+	/// Rows in runs, each value at an offset into the data (see [`Gathered`]).
+	Gathered(Gathered<'a>),
 	Fill(&'a (dyn Fn(usize, &mut [f32]) + Sync)),
+}
+
+/// A left operand read where its values are. Its `m` rows come in runs of `run` (a
+/// convolution's output rows): row `j` of run `t` starts at `t · run_stride + j · step` in
+/// `data`, and its value at depth `d` is `depths[d]` further on. A convolution's patches are
+/// such rows over its (padded) input, so they are never copied out. Tiles never cross a run,
+/// so the rows of each are evenly spaced.
+#[derive(Clone, Copy)]
+pub struct Gathered<'a> {
+	data: &'a [f32],
+	m: usize,
+	run: usize,
+	run_stride: usize,
+	step: usize,
+	depths: &'a [usize],
+}
+
+impl<'a> Gathered<'a> {
+	/// `runs` runs of `run` rows; `None` where some row and depth would read past `data`.
+	pub fn new(
+		data: &'a [f32],
+		(runs, run): (usize, usize),
+		(run_stride, step): (usize, usize),
+		depths: &'a [usize],
+	) -> Option<Self> {
+		let m = runs.checked_mul(run)?;
+		let this = Self { data, m, run, run_stride, step, depths };
+		if m == 0 || depths.is_empty() {
+			return Some(this);
+		}
+		let last_row = (runs - 1).checked_mul(run_stride)?.checked_add((run - 1).checked_mul(step)?)?;
+		let end = last_row.checked_add(*depths.iter().max()?)?;
+		(end < data.len()).then_some(this)
+	}
+
+	/// Where row `row` starts.
+	fn offset(&self, row: usize) -> usize {
+		(row / self.run) * self.run_stride + (row % self.run) * self.step
+	}
+
+	/// Row panels of at most `mr` rows, none crossing a run.
+	fn panels(&self, mr: usize) -> usize {
+		match self.run {
+			0 => 0,
+			run => self.m / run * run.div_ceil(mr),
+		}
+	}
+
+	/// Panel `p`'s first row and row count.
+	fn panel(&self, p: usize, mr: usize) -> (usize, usize) {
+		let per = self.run.div_ceil(mr);
+		let first = (p % per) * mr;
+		((p / per) * self.run + first, mr.min(self.run - first))
+	}
 }
 
 /// One L2 block of `a`'s rows as a sweep reads them: packed row panels, or rows in place.
@@ -487,6 +554,8 @@ enum Block<'a> {
 	Packed(&'a [f32]),
 	/// From the block's first row on; rows `lda` apart.
 	InPlace { data: &'a [f32], lda: usize },
+	/// All the rows; the block is this many of their panels.
+	Gathered(Gathered<'a>, usize),
 }
 
 /// A task: row panels × `b` panels.
@@ -563,6 +632,14 @@ fn panels_body(
 				}
 			}
 		},
+		Rows::Gathered(gathered) => {
+			for ks in depth_blocks {
+				for block in blocks.clone() {
+					let a_block = Block::Gathered(gathered, block.len());
+					sweep(variant, a_block, block.start, b, out, (ks.clone(), panels.clone()), epilogue);
+				}
+			}
+		},
 		Rows::Fill(fill) => {
 			// Each row block is packed into this buffer, kept in cache while it runs against all
 			// of `b`, then the next: the packed rows never go to memory.
@@ -607,16 +684,21 @@ fn sweep(
 		let row_panels = match a_block {
 			Block::Packed(a) => a.len() / (k * mr),
 			Block::InPlace { data, lda } => (data.len() - k) / lda.max(1) / mr + 1,
+			Block::Gathered(_, panels) => panels,
 		};
 		for i in 0..row_panels {
-			let row0 = (first_panel + i) * mr;
-			let rows = mr.min(out.m - row0);
+			let (row0, rows) = match a_block {
+				Block::Gathered(g, _) => g.panel(first_panel + i, mr),
+				_ => ((first_panel + i) * mr, mr.min(out.m - (first_panel + i) * mr)),
+			};
 			let a_side = match a_block {
-				Block::Packed(a) => (&a[i * k * mr + ks.start * mr..i * k * mr + ks.end * mr], 0),
+				Block::Packed(a) => A::Packed(&a[i * k * mr + ks.start * mr..i * k * mr + ks.end * mr]),
 				Block::InPlace { data, lda } => {
 					let first = i * mr * lda;
-					(&data[first + ks.start..first + (rows - 1) * lda + ks.end], lda)
+					A::Strided(&data[first + ks.start..first + (rows - 1) * lda + ks.end], lda)
 				},
+				// In bounds for every row and depth (`Gathered::new`).
+				Block::Gathered(g, _) => A::Gathered(&g.data[g.offset(row0)..], g.step, &g.depths[ks.clone()]),
 			};
 			let at = TileAt { rows, cols, row0, col0, first, last };
 			tile(a_side, b_side, out, at, epilogue);
@@ -647,8 +729,8 @@ mod scalar {
 
 	/// # Safety
 	/// See [`super::MicroKernel`].
-	pub unsafe fn kernel(a: &[f32], lda: usize, b: &[f32], tile: &mut Tile, rows: usize) {
-		debug_assert_eq!(lda, 0, "packed `a` only");
+	pub unsafe fn kernel(a: super::A, b: &[f32], tile: &mut Tile, rows: usize) {
+		let super::A::Packed(a) = a else { unreachable!("packed `a` only") };
 		for (x, y) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
 			for (acc, &xr) in tile.iter_mut().zip(x).take(rows) {
 				for (acc, &yc) in acc.iter_mut().zip(y) {
@@ -734,8 +816,9 @@ mod x86 {
 
 		/// # Safety
 		/// See [`super::super::MicroKernel`].
-		pub unsafe fn kernel(a: &[f32], lda: usize, b: &[f32], tile: &mut Tile, rows: usize) {
-			debug_assert!(lda == 0 && rows <= MR && a.len() >= b.len() / NR * MR);
+		pub unsafe fn kernel(a: super::super::A, b: &[f32], tile: &mut Tile, rows: usize) {
+			let super::super::A::Packed(a) = a else { unreachable!("packed `a` only") };
+			debug_assert!(rows <= MR && a.len() >= b.len() / NR * MR);
 			match rows {
 				1 => tile_rows::<1>(a, b, tile),
 				2 => tile_rows::<2>(a, b, tile),
@@ -781,8 +864,9 @@ mod x86 {
 		/// # Safety
 		/// See [`super::super::MicroKernel`]; the CPU has AVX2 and FMA.
 		#[target_feature(enable = "avx2,fma")]
-		pub unsafe fn kernel(a: &[f32], lda: usize, b: &[f32], tile: &mut Tile, rows: usize) {
-			debug_assert!(lda == 0 && rows <= MR && a.len() >= b.len() / NR * MR);
+		pub unsafe fn kernel(a: super::super::A, b: &[f32], tile: &mut Tile, rows: usize) {
+			let super::super::A::Packed(a) = a else { unreachable!("packed `a` only") };
+			debug_assert!(rows <= MR && a.len() >= b.len() / NR * MR);
 			match rows {
 				1 => tile_rows::<1>(a, b, tile),
 				2 => tile_rows::<2>(a, b, tile),
@@ -796,38 +880,77 @@ mod x86 {
 
 	/// AVX-512: 12 rows × 1 register of 16 lanes, or 12 rows × 2 registers over two panels (24
 	/// accumulators: two FMAs per broadcast `a` value, so loads do not limit the FMA ports).
-	/// Either reads `a` packed or in place: the broadcasts load from memory either way, so only
+	/// Reads `a` in any of its forms: the broadcasts load from memory either way, so only
 	/// their addresses differ.
 	pub mod avx512 {
+		use super::super::A;
 		use super::*;
 		pub const MR: usize = 12;
 
-		/// Where row `r`'s value at the current depth is, from the depth's pointer `ap`.
-		#[inline(always)]
-		unsafe fn at<const IN_PLACE: bool>(ap: *const f32, r: usize, lda: usize) -> f32 {
-			if IN_PLACE {
-				*ap.add(r * lda)
-			} else {
-				*ap.add(r)
+		/// `a` as the loops read it: its first value, the distance between rows, and (gathered)
+		/// the depths' offsets.
+		#[derive(Clone, Copy)]
+		struct Reader {
+			at: *const f32,
+			lda: usize,
+			depths: *const usize,
+		}
+
+		/// How the reader steps: 0 packed, 1 strided, 2 gathered.
+		const PACKED: u8 = 0;
+		const STRIDED: u8 = 1;
+		const GATHERED: u8 = 2;
+
+		impl Reader {
+			#[inline(always)]
+			fn new(a: A) -> Self {
+				match a {
+					A::Packed(a) => Self { at: a.as_ptr(), lda: 0, depths: std::ptr::null() },
+					A::Strided(a, lda) => Self { at: a.as_ptr(), lda, depths: std::ptr::null() },
+					A::Gathered(a, step, depths) => Self { at: a.as_ptr(), lda: step, depths: depths.as_ptr() },
+				}
+			}
+
+			/// Where depth step `d` (counted from the block's first) starts: row `r`'s value is
+			/// [`Reader::value`] from there.
+			#[inline(always)]
+			unsafe fn depth<const FORM: u8>(&self, d: usize) -> *const f32 {
+				match FORM {
+					PACKED => self.at.add(d * MR),
+					STRIDED => self.at.add(d),
+					_ => self.at.add(*self.depths.add(d)),
+				}
+			}
+
+			/// The next row's value at the same depth. (A chain of additions rather than
+			/// `r · lda` per row: that would hold eleven offsets in registers, and the
+			/// compiler then spills the accumulators.)
+			#[inline(always)]
+			unsafe fn next_row<const FORM: u8>(&self, at: *const f32) -> *const f32 {
+				match FORM {
+					PACKED => at.add(1),
+					_ => at.add(self.lda),
+				}
 			}
 		}
 
 		#[inline]
 		#[target_feature(enable = "avx512f")]
-		unsafe fn tile_rows<const R: usize, const IN_PLACE: bool>(a: &[f32], lda: usize, b: &[f32], tile: &mut Tile) {
+		unsafe fn tile_rows<const R: usize, const FORM: u8>(a: A, b: &[f32], tile: &mut Tile) {
 			let kc = b.len() / NR;
 			let mut c = [_mm512_setzero_ps(); R];
 			for r in 0..R {
 				c[r] = _mm512_loadu_ps(tile[r].as_ptr());
 			}
-			let step = if IN_PLACE { 1 } else { MR };
-			let (mut ap, mut bp) = (a.as_ptr(), b.as_ptr());
-			for _ in 0..kc {
+			let a = Reader::new(a);
+			let mut bp = b.as_ptr();
+			for d in 0..kc {
 				let bv = _mm512_loadu_ps(bp);
+				let mut at = a.depth::<FORM>(d);
 				for r in 0..R {
-					c[r] = _mm512_fmadd_ps(_mm512_set1_ps(at::<IN_PLACE>(ap, r, lda)), bv, c[r]);
+					c[r] = _mm512_fmadd_ps(_mm512_set1_ps(*at), bv, c[r]);
+					at = a.next_row::<FORM>(at);
 				}
-				ap = ap.add(step);
 				bp = bp.add(NR);
 			}
 			for r in 0..R {
@@ -837,13 +960,7 @@ mod x86 {
 
 		#[inline]
 		#[target_feature(enable = "avx512f")]
-		unsafe fn pair_rows<const R: usize, const IN_PLACE: bool>(
-			a: &[f32],
-			lda: usize,
-			b0: &[f32],
-			b1: &[f32],
-			tile: &mut Tile,
-		) {
+		unsafe fn pair_rows<const R: usize, const FORM: u8>(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile) {
 			let kc = b0.len() / NR;
 			let mut lo = [_mm512_setzero_ps(); R];
 			let mut hi = [_mm512_setzero_ps(); R];
@@ -851,16 +968,17 @@ mod x86 {
 				lo[r] = _mm512_loadu_ps(tile[r].as_ptr());
 				hi[r] = _mm512_loadu_ps(tile[r].as_ptr().add(NR));
 			}
-			let step = if IN_PLACE { 1 } else { MR };
-			let (mut ap, mut p0, mut p1) = (a.as_ptr(), b0.as_ptr(), b1.as_ptr());
-			for _ in 0..kc {
+			let a = Reader::new(a);
+			let (mut p0, mut p1) = (b0.as_ptr(), b1.as_ptr());
+			for d in 0..kc {
 				let (y0, y1) = (_mm512_loadu_ps(p0), _mm512_loadu_ps(p1));
+				let mut at = a.depth::<FORM>(d);
 				for r in 0..R {
-					let x = _mm512_set1_ps(at::<IN_PLACE>(ap, r, lda));
+					let x = _mm512_set1_ps(*at);
+					at = a.next_row::<FORM>(at);
 					lo[r] = _mm512_fmadd_ps(x, y0, lo[r]);
 					hi[r] = _mm512_fmadd_ps(x, y1, hi[r]);
 				}
-				ap = ap.add(step);
 				p0 = p0.add(NR);
 				p1 = p1.add(NR);
 			}
@@ -870,56 +988,60 @@ mod x86 {
 			}
 		}
 
-		/// `f::<R, IN_PLACE>(args)` for the tile's row count `rows` (1..=12) and `lda`.
+		/// `f::<R, FORM>(args)` for the tile's row count `rows` (1..=12) and `a`'s form.
 		macro_rules! by_rows {
-			($f:ident, $rows:expr, $lda:expr, ($($arg:expr),*)) => {
-				match ($rows, $lda != 0) {
-					(1, false) => $f::<1, false>($($arg),*),
-					(2, false) => $f::<2, false>($($arg),*),
-					(3, false) => $f::<3, false>($($arg),*),
-					(4, false) => $f::<4, false>($($arg),*),
-					(5, false) => $f::<5, false>($($arg),*),
-					(6, false) => $f::<6, false>($($arg),*),
-					(7, false) => $f::<7, false>($($arg),*),
-					(8, false) => $f::<8, false>($($arg),*),
-					(9, false) => $f::<9, false>($($arg),*),
-					(10, false) => $f::<10, false>($($arg),*),
-					(11, false) => $f::<11, false>($($arg),*),
-					(_, false) => $f::<12, false>($($arg),*),
-					(1, true) => $f::<1, true>($($arg),*),
-					(2, true) => $f::<2, true>($($arg),*),
-					(3, true) => $f::<3, true>($($arg),*),
-					(4, true) => $f::<4, true>($($arg),*),
-					(5, true) => $f::<5, true>($($arg),*),
-					(6, true) => $f::<6, true>($($arg),*),
-					(7, true) => $f::<7, true>($($arg),*),
-					(8, true) => $f::<8, true>($($arg),*),
-					(9, true) => $f::<9, true>($($arg),*),
-					(10, true) => $f::<10, true>($($arg),*),
-					(11, true) => $f::<11, true>($($arg),*),
-					(_, true) => $f::<12, true>($($arg),*),
+			($f:ident, $rows:expr, $a:expr, ($($arg:expr),*)) => {{
+				macro_rules! form {
+					($form:expr) => {
+						match $rows {
+							1 => $f::<1, $form>($($arg),*),
+							2 => $f::<2, $form>($($arg),*),
+							3 => $f::<3, $form>($($arg),*),
+							4 => $f::<4, $form>($($arg),*),
+							5 => $f::<5, $form>($($arg),*),
+							6 => $f::<6, $form>($($arg),*),
+							7 => $f::<7, $form>($($arg),*),
+							8 => $f::<8, $form>($($arg),*),
+							9 => $f::<9, $form>($($arg),*),
+							10 => $f::<10, $form>($($arg),*),
+							11 => $f::<11, $form>($($arg),*),
+							_ => $f::<12, $form>($($arg),*),
+						}
+					};
 				}
-			};
+				match $a {
+					A::Packed(_) => form!(PACKED),
+					A::Strided(..) => form!(STRIDED),
+					A::Gathered(..) => form!(GATHERED),
+				}
+			}};
+		}
+
+		/// Whether `a` holds what a tile of `rows` rows over `kc` depths reads.
+		fn covers(a: A, rows: usize, kc: usize) -> bool {
+			match a {
+				A::Packed(a) => a.len() >= kc * MR,
+				A::Strided(a, lda) => a.len() >= (rows - 1) * lda + kc,
+				A::Gathered(a, step, depths) => {
+					depths.len() >= kc && depths[..kc].iter().all(|d| (rows - 1) * step + d < a.len())
+				},
+			}
 		}
 
 		/// # Safety
 		/// See [`super::super::PairKernel`]; the CPU has AVX-512F.
 		#[target_feature(enable = "avx512f")]
-		pub unsafe fn pair(a: &[f32], lda: usize, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize) {
-			let kc = b0.len() / NR;
-			debug_assert!(rows <= MR && b0.len() == b1.len());
-			debug_assert!(if lda == 0 { a.len() >= kc * MR } else { a.len() >= (rows - 1) * lda + kc });
-			by_rows!(pair_rows, rows, lda, (a, lda, b0, b1, tile))
+		pub unsafe fn pair(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize) {
+			debug_assert!(rows <= MR && b0.len() == b1.len() && covers(a, rows, b0.len() / NR));
+			by_rows!(pair_rows, rows, a, (a, b0, b1, tile))
 		}
 
 		/// # Safety
 		/// See [`super::super::MicroKernel`]; the CPU has AVX-512F.
 		#[target_feature(enable = "avx512f")]
-		pub unsafe fn kernel(a: &[f32], lda: usize, b: &[f32], tile: &mut Tile, rows: usize) {
-			let kc = b.len() / NR;
-			debug_assert!(rows <= MR);
-			debug_assert!(if lda == 0 { a.len() >= kc * MR } else { a.len() >= (rows - 1) * lda + kc });
-			by_rows!(tile_rows, rows, lda, (a, lda, b, tile))
+		pub unsafe fn kernel(a: A, b: &[f32], tile: &mut Tile, rows: usize) {
+			debug_assert!(rows <= MR && covers(a, rows, b.len() / NR));
+			by_rows!(tile_rows, rows, a, (a, b, tile))
 		}
 	}
 }
@@ -1004,19 +1126,28 @@ pub fn matmul_fused(a: &[f32], m: usize, b: &PackedPanels, epilogue: &Epilogue) 
 	matmul_with(selected(), a, m, b, epilogue)
 }
 
-/// [`matmul_fused`] for an `a` that is never stored whole (the patches of a convolution):
-/// `fill(row0, panel)` writes rows `row0..row0 + mr` of `a` into the zeroed `panel` as
-/// `[k][mr]`, `mr` being `panel.len() / k`; rows past `m` may be left as they are. The
-/// products are those of [`matmul_fused`] on the same `a`: the same bits.
-/// The result is stored in `layout`.
-pub fn matmul_fused_packing(
-	m: usize,
-	b: &PackedPanels,
-	epilogue: &Epilogue,
-	layout: Layout,
-	fill: impl Fn(usize, &mut [f32]) + Sync,
-) -> Vec<f32> {
-	run(selected(), m, b, epilogue, Rows::Fill(&fill), layout)
+/// [`matmul_fused`] of rows read where they are ([`Gathered`]: a convolution's patches over
+/// its input), stored in `layout`. Compilations without [`Variant::direct`] have each task pack
+/// the rows it multiplies instead: the same values, so the same bits.
+pub fn matmul_fused_gathered(a: Gathered, b: &PackedPanels, epilogue: &Epilogue, layout: Layout) -> Vec<f32> {
+	matmul_gathered_on(selected(), a, b, epilogue, layout)
+}
+
+fn matmul_gathered_on(variant: &Variant, a: Gathered, b: &PackedPanels, epilogue: &Epilogue, layout: Layout) -> Vec<f32> {
+	assert_eq!(a.depths.len(), b.k, "gathered rows do not match the depth");
+	if variant.direct {
+		return run(variant, a.m, b, epilogue, Rows::Gathered(a), layout);
+	}
+	let fill = |row0: usize, panel: &mut [f32]| {
+		let mr = panel.len() / b.k.max(1);
+		for (r, row) in (row0..a.m.min(row0 + mr)).enumerate() {
+			let start = &a.data[a.offset(row)..];
+			for (kk, &depth) in a.depths.iter().enumerate() {
+				panel[kk * mr + r] = start[depth];
+			}
+		}
+	};
+	run(variant, a.m, b, epilogue, Rows::Fill(&fill), layout)
 }
 
 fn matmul_with(variant: &Variant, a: &[f32], m: usize, b: &PackedPanels, epilogue: &Epilogue) -> Vec<f32> {
@@ -1106,7 +1237,10 @@ fn compute(variant: &Variant, a: Rows, b: &PackedPanels, target: Output, epilogu
 	let (m, k, n) = (target.m, b.k, b.n);
 	let total = b.panels();
 	let threads = split_threads();
-	let row_panels = m.div_ceil(variant.rows);
+	let row_panels = match a {
+		Rows::Gathered(g) => g.panels(variant.rows),
+		_ => m.div_ceil(variant.rows),
+	};
 	let block = MC / variant.rows;
 	if m * n * k < PARALLEL_MIN || threads == 1 || (total == 1 && row_panels <= block) {
 		return panels(variant, a, b, target, (0..row_panels, 0..total), epilogue);
@@ -1121,7 +1255,7 @@ fn compute(variant: &Variant, a: Rows, b: &PackedPanels, target: Output, epilogu
 		},
 		// Contiguous runs of panels per task, a few per thread so uneven cores even out; with
 		// few column tasks (a narrow `b`), the rows split too, in whole row blocks.
-		Rows::Packed(_) | Rows::InPlace { .. } => {
+		Rows::Packed(_) | Rows::InPlace { .. } | Rows::Gathered(_) => {
 			let column_tasks = total.div_ceil(total.div_ceil(threads * 2).max(1).next_multiple_of(2));
 			(column_tasks, (threads * 2).div_ceil(column_tasks).min(row_blocks).max(1))
 		},
@@ -1242,6 +1376,30 @@ mod tests {
 				}
 			}
 		}
+	}
+
+	#[test]
+	fn gathered_rows_give_the_bits_of_the_same_rows_stored() {
+		let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(19);
+		// Runs × rows per run, depth, columns.
+		for ((runs, run), k, n) in [((1, 1), 1, 1), ((1, 13), 9, 33), ((5, 10), 27, 64), ((3, 23), 300, 20), ((7, 1), 5, 17)] {
+			// Row `j` of run `t` at `40·t + 2·j`, depth `d` at `3·d` on: rows overlap, as patches do.
+			let m = runs * run;
+			let depths: Vec<usize> = (0..k).map(|d| 3 * d).collect();
+			let data = random(&mut rng, 40 * runs + 2 * run + 3 * k);
+			let a: Vec<f32> = (0..m * k).map(|x| data[40 * (x / k / run) + 2 * (x / k % run) + depths[x % k]]).collect();
+			let w = random(&mut rng, n * k);
+			let (packed, expected) = (PackedPanels::new(&w, n, k), reference(&a, &w, m, k, n));
+			let gathered = Gathered::new(&data, (runs, run), (40, 2), &depths).expect("in bounds");
+			for v in &variants() {
+				let got = matmul_gathered_on(v, gathered, &packed, &Epilogue::default(), Layout::Rows);
+				let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
+				assert!(same, "{} differs at m={m} k={k} n={n}", v.name);
+			}
+		}
+		// Last row at 5, last depth at 5 or 4.
+		assert!(Gathered::new(&[0.0; 10], (2, 1), (5, 1), &[0, 5]).is_none(), "a read past the data is refused");
+		assert!(Gathered::new(&[0.0; 10], (2, 1), (5, 1), &[0, 4]).is_some());
 	}
 
 	#[test]

@@ -2,9 +2,10 @@
 //! strides, dilations and padding, `BatchNormalization` (inference), `MaxPool`, `AveragePool`,
 //! `GlobalAveragePool`, `HardSigmoid` and `HardSwish`, at their opset 11–21 semantics.
 //!
-//! A convolution is an exact gather of each output position's patch (im2col) followed by a
-//! product: through [`Ops::matmul_nt`] on portable v1's fixed-order kernels, and on the k-order
-//! matmul against weights packed at load in portable v2 and fast. Pool windows are summed in row-major
+//! A convolution multiplies each output position's patch by the weights. Portable v1 gathers
+//! the patches (im2col) and runs [`Ops::matmul_nt`] on its fixed-order kernels; portable v2 and
+//! fast run the k-order matmul against weights packed at load, reading the patches where they
+//! are in the input (zero-padded once per convolution). Pool windows are summed in row-major
 //! order; per-element formulas are written once, so the same bits come out on every CPU.
 
 use candle_core::{DType, Device, Tensor};
@@ -45,18 +46,6 @@ impl Axis {
 	fn source(&self, o: usize, k: usize) -> Option<usize> {
 		let i = (o * self.stride + k * self.dilation) as isize - self.pad_begin as isize;
 		(0..self.input as isize).contains(&i).then_some(i as usize)
-	}
-
-	/// The outputs whose source at kernel offset `k` is inside the input (those of
-	/// [`Axis::source`] that are `Some`), a contiguous range.
-	fn inside(&self, k: usize) -> std::ops::Range<usize> {
-		let offset = k * self.dilation;
-		let first = self.pad_begin.saturating_sub(offset).div_ceil(self.stride);
-		let end = match (self.input + self.pad_begin).checked_sub(offset + 1) {
-			Some(last_source) => (last_source / self.stride + 1).min(self.output),
-			None => 0,
-		};
-		first..end.max(first)
 	}
 
 	/// Whether that position is inside the input or its declared padding (a `ceil_mode`
@@ -240,78 +229,53 @@ fn patches<'a>(plane_of: impl Fn(usize) -> &'a [f32], channels: usize, [ay, ax]:
 	cols
 }
 
-/// The patches of output positions `row0..row0 + mr` (as [`patches`] lays them out) written
-/// into a matmul's packed rows: `panel` is `[patch][mr]`, zeroed, `mr` being
-/// `panel.len() / patch`. Padding and positions past the last stay zero.
-fn pack_patches<'a>(
-	plane_of: impl Fn(usize) -> &'a [f32],
-	channels: usize,
-	[ay, ax]: [Axis; 2],
+/// A convolution's patches as rows read where they are in its padded input (see
+/// [`gemm::Gathered`]): the padded planes' height and width, and each (channel, ky, kx)'s
+/// offset. Position `(oy, ox)`'s value at `(ci, ky, kx)` is padded plane `ci`'s value at row
+/// `oy·sy + ky·dy`, column `ox·sx + kx·dx`: that of [`patches`]. The output rows are the runs.
+struct PatchOffsets {
+	axes: [Axis; 2],
+	height: usize,
 	width: usize,
-	row0: usize,
-	panel: &mut [f32],
-) {
-	let (kh, kw) = (ay.kernel, ax.kernel);
-	let patch = channels * kh * kw;
-	let Some(mr) = panel.len().checked_div(patch) else { return };
-	let end = (row0 + mr).min(ay.output * ax.output);
-	// Per kernel column, the part of the current run that reads inside the input: where it
-	// goes in the run, how long it is, where it starts in an input line.
-	let mut spans = vec![(0usize, 0usize, 0usize); kw];
-	// One run of positions in the same output row at a time.
-	let mut p = row0;
-	while p < end {
-		let (oy, ox0) = (p / ax.output, p % ax.output);
-		let ox1 = ax.output.min(ox0 + (end - p));
-		let r0 = p - row0;
-		for (kx, span) in spans.iter_mut().enumerate() {
-			let inside = ax.inside(kx);
-			let (first, last) = (ox0.max(inside.start), ox1.min(inside.end));
-			*span = match first < last {
-				true => (r0 + first - ox0, last - first, first * ax.stride + kx * ax.dilation - ax.pad_begin),
-				false => (0, 0, 0),
-			};
-		}
-		for ci in 0..channels {
-			let plane = plane_of(ci);
-			for ky in 0..kh {
-				let Some(iy) = ay.source(oy, ky) else { continue };
-				let line = &plane[iy * width..(iy + 1) * width];
-				// (Indexed rather than `chunks_exact_mut(mr)`, which divides to size itself.)
-				let row = (ci * kh + ky) * kw * mr;
-				for (kx, &(at, len, from)) in spans.iter().enumerate() {
-					let start = row + kx * mr + at;
-					let dst = &mut panel[start..start + len];
-					if ax.stride == 1 {
-						copy_run(dst, &line[from..from + len]);
-					} else {
-						// (Not `step_by`, which divides too.)
-						let source = &line[from..];
-						dst.iter_mut().enumerate().for_each(|(j, d)| *d = source[j * ax.stride]);
-					}
-				}
-			}
-		}
-		p += ox1 - ox0;
+	depths: Vec<usize>,
+}
+
+impl PatchOffsets {
+	/// For `channels` input channels; `None` where the padded input would be over the
+	/// interpreter's size limit.
+	fn new(channels: usize, [ay, ax]: [Axis; 2]) -> Result<Self> {
+		let (height, width) = (ay.pad_begin + ay.input + ay.pad_end, ax.pad_begin + ax.input + ax.pad_end);
+		within_limit(elements(&[channels, height, width]))?;
+		let depths = (0..channels)
+			.flat_map(|ci| {
+				(0..ay.kernel).flat_map(move |ky| {
+					(0..ax.kernel).map(move |kx| (ci * height + ky * ay.dilation) * width + kx * ax.dilation)
+				})
+			})
+			.collect();
+		Ok(Self { axes: [ay, ax], height, width, depths })
+	}
+
+	/// The patches over `data`, the padded planes; `None` if it is too short for them.
+	fn rows<'a>(&'a self, data: &'a [f32]) -> Option<gemm::Gathered<'a>> {
+		let [ay, ax] = self.axes;
+		gemm::Gathered::new(data, (ay.output, ax.output), (ay.stride * self.width, ax.stride), &self.depths)
 	}
 }
 
-/// A short copy; whole tile rows as fixed-size moves rather than a call to `memmove`.
-#[inline(always)]
-fn copy_run(dst: &mut [f32], src: &[f32]) {
-	#[inline(always)]
-	fn fixed<const N: usize>(dst: &mut [f32], src: &[f32]) -> bool {
-		match (<&mut [f32; N]>::try_from(dst), <&[f32; N]>::try_from(src)) {
-			(Ok(d), Ok(s)) => {
-				*d = *s;
-				true
-			},
-			_ => false,
+/// The planes of `input` (`channels` planes of `ay.input × ax.input`) with their padding as
+/// zeros, plane after plane, into `buffer`: each value written once.
+fn pad_planes(input: &[f32], [ay, ax]: [Axis; 2], buffer: &mut Vec<f32>) {
+	let width = ax.pad_begin + ax.input + ax.pad_end;
+	buffer.clear();
+	for plane in input.chunks_exact((ay.input * ax.input).max(1)) {
+		buffer.resize(buffer.len() + ay.pad_begin * width, 0.0);
+		for line in plane.chunks_exact(ax.input.max(1)) {
+			buffer.resize(buffer.len() + ax.pad_begin, 0.0);
+			buffer.extend_from_slice(line);
+			buffer.resize(buffer.len() + ax.pad_end, 0.0);
 		}
-	}
-	// The tile heights of the kernels (12, 8, 6, 4 rows).
-	if !(fixed::<12>(dst, src) || fixed::<8>(dst, src) || fixed::<6>(dst, src) || fixed::<4>(dst, src)) {
-		dst.iter_mut().zip(src).for_each(|(d, v)| *d = *v);
+		buffer.resize(buffer.len() + ay.pad_end * width, 0.0);
 	}
 }
 
@@ -375,17 +339,23 @@ pub(crate) fn conv(
 		));
 	}
 	let prepared = prepared.filter(|p| ops.kernels != Kernels::PortableV1 && p.groups.len() == group);
+	let offsets = prepared.map(|_| PatchOffsets::new(cg, [ay, ax])).transpose()?;
+	let padded = ay.pad_begin + ay.pad_end + ax.pad_begin + ax.pad_end > 0;
+	thread_local! {
+		/// The padded input of the convolution running on this thread, kept from one to the next.
+		static PADDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+	}
 	let run = |input: &[f32], shortcut: Option<&[f32]>| -> Result<Vec<f32>> {
 		let mut out: Vec<f32> = Vec::with_capacity(n * m * positions);
 		for b in 0..n {
 			for g in 0..group {
 				let plane_of = |ci: usize| &input[((b * c) + g * cg + ci) * h * wid..][..h * wid];
-				match prepared {
-					Some(prepared) => {
+				match prepared.zip(offsets.as_ref()) {
+					Some((prepared, offsets)) => {
 						// [positions, patch] · [Mg, patch]ᵀ = [positions, Mg], stored column after
 						// column: the group's Mg output planes. The same products in the same k order
-						// as the other orientation: the same bits. The patches go straight into the
-						// matmul's packed rows, never stored whole.
+						// as the other orientation: the same bits. The patches are read where they
+						// are in the (padded) input, never copied out.
 						let channels = g * mg..(g + 1) * mg;
 						let epilogue = gemm::Epilogue {
 							bias: bias.as_ref().map(|b| &b[channels.clone()]),
@@ -394,13 +364,23 @@ pub(crate) fn conv(
 							activation,
 							residual: None,
 						};
-						let planes = gemm::matmul_fused_packing(
-							positions,
-							&prepared.groups[g],
-							&epilogue,
-							gemm::Layout::Columns,
-							|row0, panel| pack_patches(plane_of, cg, [ay, ax], wid, row0, panel),
-						);
+						let group_input = &input[(b * c + g * cg) * h * wid..][..cg * h * wid];
+						let multiply = |data: &[f32]| -> Result<Vec<f32>> {
+							let gathered =
+								offsets.rows(data).ok_or_else(|| model_error(node, "patches reach past the input"))?;
+							Ok(gemm::matmul_fused_gathered(gathered, &prepared.groups[g], &epilogue, gemm::Layout::Columns))
+						};
+						let planes = match padded {
+							false => multiply(group_input)?,
+							true => PADDED.with(|cell| {
+								let mut buffer = cell.take();
+								pad_planes(group_input, [ay, ax], &mut buffer);
+								debug_assert_eq!(buffer.len(), cg * offsets.height * offsets.width);
+								let planes = multiply(&buffer);
+								cell.replace(buffer);
+								planes
+							})?,
+						};
 						if n * group == 1 {
 							out = planes;
 						} else {
@@ -585,22 +565,7 @@ mod tests {
 	use super::*;
 
 	#[test]
-	fn inside_is_where_source_is_some() {
-		for (input, kernel, stride, dilation, pad_begin, pad_end) in
-			[(7, 3, 1, 1, 1, 1), (8, 7, 2, 1, 3, 3), (5, 2, 3, 2, 0, 2), (2, 5, 1, 1, 4, 4), (9, 3, 4, 3, 6, 0)]
-		{
-			let span = dilation * (kernel - 1) + 1;
-			let output = (input + pad_begin + pad_end - span) / stride + 1;
-			let axis = Axis { kernel, stride, dilation, pad_begin, pad_end, input, output };
-			for k in 0..kernel {
-				let expected: Vec<usize> = (0..output).filter(|&o| axis.source(o, k).is_some()).collect();
-				assert_eq!(axis.inside(k).collect::<Vec<_>>(), expected, "{axis:?} at {k}");
-			}
-		}
-	}
-
-	#[test]
-	fn packed_patches_are_the_patches_rows() {
+	fn gathered_patches_are_the_patches_rows() {
 		// (input h, w), kernel, stride, dilation, pads (begin, end) on both axes.
 		let cases = [
 			((7, 9), 3, 1, 1, (1, 1)),
@@ -618,24 +583,18 @@ mod tests {
 			};
 			let axes = [axis(h), axis(w)];
 			let input: Vec<f32> = (0..channels * h * w).map(|i| i as f32 + 1.0).collect();
-			let plane_of = |ci: usize| &input[ci * h * w..][..h * w];
-			let rows = patches(plane_of, channels, axes, w);
-			let (patch, positions) = (channels * kernel * kernel, axes[0].output * axes[1].output);
-			for mr in [4, 8, 12] {
-				for row0 in (0..positions).step_by(mr) {
-					let mut panel = vec![0f32; patch * mr];
-					pack_patches(plane_of, channels, axes, w, row0, &mut panel);
-					for r in 0..mr {
-						for kk in 0..patch {
-							let expected = if row0 + r < positions { rows[(row0 + r) * patch + kk] } else { 0.0 };
-							assert_eq!(
-								panel[kk * mr + r],
-								expected,
-								"{h}×{w} k{kernel} s{stride} d{dilation}: row {} at {kk}",
-								row0 + r
-							);
-						}
-					}
+			let rows = patches(|ci| &input[ci * h * w..][..h * w], channels, axes, w);
+			let offsets = PatchOffsets::new(channels, axes).unwrap();
+			let mut padded = Vec::new();
+			pad_planes(&input, axes, &mut padded);
+			assert_eq!(padded.len(), channels * offsets.height * offsets.width);
+			assert!(offsets.rows(&padded).is_some());
+			let patch = channels * kernel * kernel;
+			let starts = (0..axes[0].output)
+				.flat_map(|oy| (0..axes[1].output).map(move |ox| oy * stride * offsets.width + ox * stride));
+			for (i, row) in starts.enumerate() {
+				for (d, &depth) in offsets.depths.iter().enumerate() {
+					assert_eq!(padded[row + depth], rows[i * patch + d], "{h}×{w} k{kernel} s{stride} d{dilation}: {i} at {d}");
 				}
 			}
 		}
