@@ -264,21 +264,22 @@ enum A<'a> {
 }
 
 /// A micro-kernel: adds the outer products of `a` and `b` (`[kc][NR]`) into the first `rows`
-/// rows of the tile, one `k` after another. Only compilations with [`Variant::direct`] take `a`
+/// rows of the tile (or, with `zero`, into `+0`: what the tile holds is not read), one `k` after
+/// another. Only compilations with [`Variant::direct`] take `a`
 /// in a form other than [`A::Packed`].
 ///
 /// # Safety
 /// `a` holds `kc · MR` values (packed), `(rows − 1) · lda + kc` (strided), or points at
 /// readable values for every real row and depth (gathered); `b` holds `kc · NR`, `rows ≤ MR`,
 /// and the CPU runs the instructions the kernel was compiled for.
-type MicroKernel = unsafe fn(a: A, b: &[f32], tile: &mut Tile, rows: usize);
+type MicroKernel = unsafe fn(a: A, b: &[f32], tile: &mut Tile, rows: usize, zero: bool);
 
 /// A micro-kernel over two adjacent `b` panels at once (`b0` the tile's first [`NR`] columns,
 /// `b1` the next): twice the multiply-adds per `a` value loaded.
 ///
 /// # Safety
 /// As [`MicroKernel`], for both panels.
-type PairKernel = unsafe fn(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize);
+type PairKernel = unsafe fn(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize, zero: bool);
 
 /// The `b` side of one tile: one panel, or two adjacent ones.
 #[derive(Clone, Copy)]
@@ -414,9 +415,8 @@ fn add_from(values: &mut [f32], other: &[f32], row: usize, col0: usize, out: &Ou
 /// One tile over one depth block: the partial sums loaded from the output (exact), the block's
 /// outer products added by the micro-kernel, the real rows and columns stored.
 #[inline(always)]
-fn tile(a: A, b: Panels, out: Output, at: TileAt, epilogue: &Epilogue) {
+fn tile(a: A, b: Panels, acc: &mut Tile, out: Output, at: TileAt, epilogue: &Epilogue) {
 	let TileAt { rows, cols, row0, col0, first, last } = at;
-	let mut acc: Tile = [[0f32; 2 * NR]; MAX_MR];
 	if !first {
 		for (r, acc) in acc.iter_mut().enumerate().take(rows) {
 			match out.layout {
@@ -438,12 +438,12 @@ fn tile(a: A, b: Panels, out: Output, at: TileAt, epilogue: &Epilogue) {
 	// kernel's panels, and selected the kernel for this CPU.
 	unsafe {
 		match b {
-			Panels::One(kernel, b) => kernel(a, b, &mut acc, rows),
-			Panels::Two(kernel, b0, b1) => kernel(a, b0, b1, &mut acc, rows),
+			Panels::One(kernel, b) => kernel(a, b, acc, rows, first),
+			Panels::Two(kernel, b0, b1) => kernel(a, b0, b1, acc, rows, first),
 		}
 	};
 	if last {
-		epilogue.apply_tile(&mut acc, (rows, cols), (row0, col0), &out);
+		epilogue.apply_tile(acc, (rows, cols), (row0, col0), &out);
 	}
 	match out.layout {
 		Layout::Rows => {
@@ -488,7 +488,10 @@ const MC: usize = 144;
 enum Rows<'a> {
 	Packed(&'a [f32]),
 	/// Row `i` at `data[i · lda..][..k]`.
-	InPlace { data: &'a [f32], lda: usize },
+	InPlace {
+		data: &'a [f32],
+		lda: usize,
+	},
 	/// Rows in runs, each value at an offset into the data (see [`Gathered`]).
 	Gathered(Gathered<'a>),
 	Fill(&'a (dyn Fn(usize, &mut [f32]) + Sync)),
@@ -540,11 +543,13 @@ impl<'a> Gathered<'a> {
 		}
 	}
 
-	/// Panel `p`'s first row and row count.
+	/// Panel `p`'s first row and row count. A run's panels share its rows evenly (14 rows are
+	/// two tiles of 7, not 12 and 2): a tile of a few rows loads a `b` row for few multiply-adds
+	/// and has too few accumulators to cover the multiply-add latency.
 	fn panel(&self, p: usize, mr: usize) -> (usize, usize) {
 		let per = self.run.div_ceil(mr);
-		let first = (p % per) * mr;
-		((p / per) * self.run + first, mr.min(self.run - first))
+		let (j, base, longer) = (p % per, self.run / per, self.run % per);
+		((p / per) * self.run + j * base + j.min(longer), base + usize::from(j < longer))
 	}
 }
 
@@ -553,7 +558,10 @@ impl<'a> Gathered<'a> {
 enum Block<'a> {
 	Packed(&'a [f32]),
 	/// From the block's first row on; rows `lda` apart.
-	InPlace { data: &'a [f32], lda: usize },
+	InPlace {
+		data: &'a [f32],
+		lda: usize,
+	},
 	/// All the rows; the block is this many of their panels.
 	Gathered(Gathered<'a>, usize),
 }
@@ -671,6 +679,9 @@ fn sweep(
 ) {
 	let (k, mr) = (b.k, variant.rows);
 	let (first, last) = (ks.start == 0, ks.end == k);
+	// The tiles' accumulators between the output and the kernel, reused: a first depth block's
+	// kernel starts from zero registers, so it is never cleared.
+	let mut acc: Tile = [[0f32; 2 * NR]; MAX_MR];
 	let mut p = panels.start;
 	while p < panels.end {
 		// Two panels at a time where the compilation has a pair kernel.
@@ -701,7 +712,7 @@ fn sweep(
 				Block::Gathered(g, _) => A::Gathered(&g.data[g.offset(row0)..], g.step, &g.depths[ks.clone()]),
 			};
 			let at = TileAt { rows, cols, row0, col0, first, last };
-			tile(a_side, b_side, out, at, epilogue);
+			tile(a_side, b_side, &mut acc, out, at, epilogue);
 		}
 		p += step;
 	}
@@ -729,8 +740,11 @@ mod scalar {
 
 	/// # Safety
 	/// See [`super::MicroKernel`].
-	pub unsafe fn kernel(a: super::A, b: &[f32], tile: &mut Tile, rows: usize) {
+	pub unsafe fn kernel(a: super::A, b: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
 		let super::A::Packed(a) = a else { unreachable!("packed `a` only") };
+		if zero {
+			tile.iter_mut().take(rows).for_each(|row| row.fill(0.0));
+		}
 		for (x, y) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
 			for (acc, &xr) in tile.iter_mut().zip(x).take(rows) {
 				for (acc, &yc) in acc.iter_mut().zip(y) {
@@ -816,8 +830,11 @@ mod x86 {
 
 		/// # Safety
 		/// See [`super::super::MicroKernel`].
-		pub unsafe fn kernel(a: super::super::A, b: &[f32], tile: &mut Tile, rows: usize) {
+		pub unsafe fn kernel(a: super::super::A, b: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
 			let super::super::A::Packed(a) = a else { unreachable!("packed `a` only") };
+			if zero {
+				tile.iter_mut().take(rows).for_each(|row| row.fill(0.0));
+			}
 			debug_assert!(rows <= MR && a.len() >= b.len() / NR * MR);
 			match rows {
 				1 => tile_rows::<1>(a, b, tile),
@@ -864,8 +881,11 @@ mod x86 {
 		/// # Safety
 		/// See [`super::super::MicroKernel`]; the CPU has AVX2 and FMA.
 		#[target_feature(enable = "avx2,fma")]
-		pub unsafe fn kernel(a: super::super::A, b: &[f32], tile: &mut Tile, rows: usize) {
+		pub unsafe fn kernel(a: super::super::A, b: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
 			let super::super::A::Packed(a) = a else { unreachable!("packed `a` only") };
+			if zero {
+				tile.iter_mut().take(rows).for_each(|row| row.fill(0.0));
+			}
 			debug_assert!(rows <= MR && a.len() >= b.len() / NR * MR);
 			match rows {
 				1 => tile_rows::<1>(a, b, tile),
@@ -936,11 +956,13 @@ mod x86 {
 
 		#[inline]
 		#[target_feature(enable = "avx512f")]
-		unsafe fn tile_rows<const R: usize, const FORM: u8>(a: A, b: &[f32], tile: &mut Tile) {
+		unsafe fn tile_rows<const R: usize, const FORM: u8>(a: A, b: &[f32], tile: &mut Tile, zero: bool) {
 			let kc = b.len() / NR;
 			let mut c = [_mm512_setzero_ps(); R];
-			for r in 0..R {
-				c[r] = _mm512_loadu_ps(tile[r].as_ptr());
+			if !zero {
+				for r in 0..R {
+					c[r] = _mm512_loadu_ps(tile[r].as_ptr());
+				}
 			}
 			let a = Reader::new(a);
 			let mut bp = b.as_ptr();
@@ -960,13 +982,15 @@ mod x86 {
 
 		#[inline]
 		#[target_feature(enable = "avx512f")]
-		unsafe fn pair_rows<const R: usize, const FORM: u8>(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile) {
+		unsafe fn pair_rows<const R: usize, const FORM: u8>(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile, zero: bool) {
 			let kc = b0.len() / NR;
 			let mut lo = [_mm512_setzero_ps(); R];
 			let mut hi = [_mm512_setzero_ps(); R];
-			for r in 0..R {
-				lo[r] = _mm512_loadu_ps(tile[r].as_ptr());
-				hi[r] = _mm512_loadu_ps(tile[r].as_ptr().add(NR));
+			if !zero {
+				for r in 0..R {
+					lo[r] = _mm512_loadu_ps(tile[r].as_ptr());
+					hi[r] = _mm512_loadu_ps(tile[r].as_ptr().add(NR));
+				}
 			}
 			let a = Reader::new(a);
 			let (mut p0, mut p1) = (b0.as_ptr(), b1.as_ptr());
@@ -1031,17 +1055,17 @@ mod x86 {
 		/// # Safety
 		/// See [`super::super::PairKernel`]; the CPU has AVX-512F.
 		#[target_feature(enable = "avx512f")]
-		pub unsafe fn pair(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize) {
+		pub unsafe fn pair(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
 			debug_assert!(rows <= MR && b0.len() == b1.len() && covers(a, rows, b0.len() / NR));
-			by_rows!(pair_rows, rows, a, (a, b0, b1, tile))
+			by_rows!(pair_rows, rows, a, (a, b0, b1, tile, zero))
 		}
 
 		/// # Safety
 		/// See [`super::super::MicroKernel`]; the CPU has AVX-512F.
 		#[target_feature(enable = "avx512f")]
-		pub unsafe fn kernel(a: A, b: &[f32], tile: &mut Tile, rows: usize) {
+		pub unsafe fn kernel(a: A, b: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
 			debug_assert!(rows <= MR && covers(a, rows, b.len() / NR));
-			by_rows!(tile_rows, rows, a, (a, b, tile))
+			by_rows!(tile_rows, rows, a, (a, b, tile, zero))
 		}
 	}
 }
@@ -1133,7 +1157,13 @@ pub fn matmul_fused_gathered(a: Gathered, b: &PackedPanels, epilogue: &Epilogue,
 	matmul_gathered_on(selected(), a, b, epilogue, layout)
 }
 
-fn matmul_gathered_on(variant: &Variant, a: Gathered, b: &PackedPanels, epilogue: &Epilogue, layout: Layout) -> Vec<f32> {
+fn matmul_gathered_on(
+	variant: &Variant,
+	a: Gathered,
+	b: &PackedPanels,
+	epilogue: &Epilogue,
+	layout: Layout,
+) -> Vec<f32> {
 	assert_eq!(a.depths.len(), b.k, "gathered rows do not match the depth");
 	if variant.direct {
 		return run(variant, a.m, b, epilogue, Rows::Gathered(a), layout);
@@ -1367,7 +1397,9 @@ mod tests {
 				// The same rows 3 values apart, NaN between them: a read past a row would show.
 				let wide: Vec<f32> = a.chunks_exact(k).flat_map(|r| r.iter().copied().chain([f32::NAN; 3])).collect();
 				// Every compilation with `a` packed, and those that can with `a` read in place.
-				for (v, in_place) in variants.iter().flat_map(|v| [(v, false), (v, true)]).filter(|(v, i)| v.direct || !i) {
+				for (v, in_place) in
+					variants.iter().flat_map(|v| [(v, false), (v, true)]).filter(|(v, i)| v.direct || !i)
+				{
 					for (rows, lda) in [(&a, k), (&wide, k + 3)] {
 						let got = matmul_reading(v, (rows, lda), m, &packed, &Epilogue::default(), in_place);
 						let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
@@ -1382,12 +1414,15 @@ mod tests {
 	fn gathered_rows_give_the_bits_of_the_same_rows_stored() {
 		let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(19);
 		// Runs × rows per run, depth, columns.
-		for ((runs, run), k, n) in [((1, 1), 1, 1), ((1, 13), 9, 33), ((5, 10), 27, 64), ((3, 23), 300, 20), ((7, 1), 5, 17)] {
+		for ((runs, run), k, n) in
+			[((1, 1), 1, 1), ((1, 13), 9, 33), ((5, 10), 27, 64), ((3, 23), 300, 20), ((7, 1), 5, 17)]
+		{
 			// Row `j` of run `t` at `40·t + 2·j`, depth `d` at `3·d` on: rows overlap, as patches do.
 			let m = runs * run;
 			let depths: Vec<usize> = (0..k).map(|d| 3 * d).collect();
 			let data = random(&mut rng, 40 * runs + 2 * run + 3 * k);
-			let a: Vec<f32> = (0..m * k).map(|x| data[40 * (x / k / run) + 2 * (x / k % run) + depths[x % k]]).collect();
+			let a: Vec<f32> =
+				(0..m * k).map(|x| data[40 * (x / k / run) + 2 * (x / k % run) + depths[x % k]]).collect();
 			let w = random(&mut rng, n * k);
 			let (packed, expected) = (PackedPanels::new(&w, n, k), reference(&a, &w, m, k, n));
 			let gathered = Gathered::new(&data, (runs, run), (40, 2), &depths).expect("in bounds");
@@ -1407,8 +1442,10 @@ mod tests {
 		let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(18);
 		for (rows, cols) in [(1, 1), (17, 5), (33, 40)] {
 			let matrix = random(&mut rng, rows * cols);
-			let wide: Vec<f32> = matrix.chunks_exact(cols).flat_map(|r| r.iter().copied().chain([f32::NAN; 2])).collect();
-			let (dense, strided) = (PackedPanels::new(&matrix, rows, cols), PackedPanels::from_rows(&wide, cols + 2, rows, cols));
+			let wide: Vec<f32> =
+				matrix.chunks_exact(cols).flat_map(|r| r.iter().copied().chain([f32::NAN; 2])).collect();
+			let (dense, strided) =
+				(PackedPanels::new(&matrix, rows, cols), PackedPanels::from_rows(&wide, cols + 2, rows, cols));
 			assert_eq!((dense.n, dense.k), (strided.n, strided.k));
 			assert!(dense.data.iter().zip(&strided.data).all(|(x, y)| x.to_bits() == y.to_bits()));
 			let dense = PackedPanels::from_columns(&matrix, rows, cols);
@@ -1459,7 +1496,11 @@ mod tests {
 					for in_place in [false, v.direct] {
 						let got = matmul_reading(v, (&a, k), m, &packed, &epilogue, in_place);
 						let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
-						assert!(same, "{} with {activation:?} (in place: {in_place}) differs at m={m} k={k} n={n}", v.name);
+						assert!(
+							same,
+							"{} with {activation:?} (in place: {in_place}) differs at m={m} k={k} n={n}",
+							v.name
+						);
 					}
 					let fill = |row0: usize, panel: &mut [f32]| {
 						for (r, row) in a.chunks_exact(k).skip(row0).take(v.rows).enumerate() {

@@ -368,7 +368,12 @@ pub(crate) fn conv(
 						let multiply = |data: &[f32]| -> Result<Vec<f32>> {
 							let gathered =
 								offsets.rows(data).ok_or_else(|| model_error(node, "patches reach past the input"))?;
-							Ok(gemm::matmul_fused_gathered(gathered, &prepared.groups[g], &epilogue, gemm::Layout::Columns))
+							Ok(gemm::matmul_fused_gathered(
+								gathered,
+								&prepared.groups[g],
+								&epilogue,
+								gemm::Layout::Columns,
+							))
 						};
 						let planes = match padded {
 							false => multiply(group_input)?,
@@ -488,51 +493,127 @@ pub(crate) fn pool(node: &NodeProto, x: &Tensor, kind: Pool) -> Result<Tensor> {
 	let include_pad = attrs.int("count_include_pad", 0) != 0;
 	let outputs = ay.output * ax.output;
 	let mut out = vec![0f32; n * c * outputs];
-	let pool_plane = |(plane, out): (&[f32], &mut [f32])| {
-		for (oy, out) in out.chunks_exact_mut(ax.output.max(1)).enumerate() {
-			for (ox, out) in out.iter_mut().enumerate() {
-				let (mut acc, mut count, mut padded) =
-					(if kind == Pool::Max { f32::NEG_INFINITY } else { 0.0 }, 0usize, 0usize);
-				for ky in 0..ay.kernel {
-					for kx in 0..ax.kernel {
-						match (ay.source(oy, ky), ax.source(ox, kx)) {
-							(Some(iy), Some(ix)) => {
-								let v = plane[iy * w + ix];
-								acc = if kind == Pool::Max {
-									if v > acc || v.is_nan() {
-										v
-									} else {
-										acc
-									}
-								} else {
-									acc + v
-								};
-								count += 1;
-							},
-							_ if ay.in_padded(oy, ky) && ax.in_padded(ox, kx) => padded += 1,
-							_ => {},
-						}
-					}
-				}
-				*out = match kind {
-					Pool::Max => acc,
-					Pool::Average => {
-						let divisor = if include_pad { count + padded } else { count };
-						acc / divisor.max(1) as f32
-					},
-				};
-			}
-		}
-	};
+	let max_extent = MaxPadded::new([ay, ax]);
+	if kind == Pool::Max {
+		within_limit(elements(&[max_extent.height, max_extent.width]))?;
+	}
 	with_host(x, |input| {
 		// Planes in parallel when there is enough work: each plane's windows are computed
 		// alone, in the same order either way.
 		let parallel = worth_splitting(n * c * outputs * ay.kernel * ax.kernel);
 		team::for_each_piece(&mut out, outputs, parallel, |i, out| {
-			pool_plane((&input[i * h * w..(i + 1) * h * w], out))
+			let plane = &input[i * h * w..(i + 1) * h * w];
+			match kind {
+				Pool::Max => max_pool_plane(plane, [ay, ax], max_extent, out),
+				Pool::Average => pool_plane(plane, [ay, ax], (kind, include_pad), out),
+			}
 		});
 	})?;
 	Ok(Tensor::from_vec(out, (n, c, ay.output, ax.output), &Device::Cpu)?)
+}
+
+/// One plane's pool, window by window: each output's taps in row-major order (the definition
+/// [`max_pool_plane`] is checked against).
+fn pool_plane(plane: &[f32], [ay, ax]: [Axis; 2], (kind, include_pad): (Pool, bool), out: &mut [f32]) {
+	let w = ax.input;
+	for (oy, out) in out.chunks_exact_mut(ax.output.max(1)).enumerate() {
+		for (ox, out) in out.iter_mut().enumerate() {
+			let (mut acc, mut count, mut padded) =
+				(if kind == Pool::Max { f32::NEG_INFINITY } else { 0.0 }, 0usize, 0usize);
+			for ky in 0..ay.kernel {
+				for kx in 0..ax.kernel {
+					match (ay.source(oy, ky), ax.source(ox, kx)) {
+						(Some(iy), Some(ix)) => {
+							let v = plane[iy * w + ix];
+							acc = if kind == Pool::Max { max_step(acc, v) } else { acc + v };
+							count += 1;
+						},
+						_ if ay.in_padded(oy, ky) && ax.in_padded(ox, kx) => padded += 1,
+						_ => {},
+					}
+				}
+			}
+			*out = match kind {
+				Pool::Max => acc,
+				Pool::Average => {
+					let divisor = if include_pad { count + padded } else { count };
+					acc / divisor.max(1) as f32
+				},
+			};
+		}
+	}
+}
+
+/// The `-inf`-bordered plane a max pool reads: every offset of every window inside it, and
+/// whole `stride`-long steps from any window column's start.
+#[derive(Clone, Copy)]
+struct MaxPadded {
+	height: usize,
+	width: usize,
+}
+
+impl MaxPadded {
+	fn new([ay, ax]: [Axis; 2]) -> Self {
+		let last_row = ay.output.saturating_sub(1) * ay.stride + (ay.kernel - 1) * ay.dilation + 1;
+		let height = (ay.pad_begin + ay.input).max(last_row);
+		let width = (ax.pad_begin + ax.input).max(ax.output * ax.stride + (ax.kernel - 1) * ax.dilation);
+		Self { height, width }
+	}
+}
+
+/// `MaxPool` of one plane, a whole output row at a time: for each window offset in row-major
+/// order, every output of the row takes the value there if it is greater or NaN (as the
+/// window-at-a-time loop does for each output), from `-inf`. Outside the input reads `-inf`,
+/// which never replaces anything: the same as skipping it. The loops over a row vectorise.
+fn max_pool_plane(plane: &[f32], [ay, ax]: [Axis; 2], MaxPadded { height, width }: MaxPadded, out: &mut [f32]) {
+	thread_local! {
+		/// The plane with its `-inf` border, kept from one plane to the next.
+		static PADDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+	}
+	PADDED.with(|cell| {
+		let mut padded = cell.take();
+		padded.clear();
+		padded.resize(height * width, f32::NEG_INFINITY);
+		for (y, line) in plane.chunks_exact(ax.input.max(1)).enumerate() {
+			let at = (ay.pad_begin + y) * width + ax.pad_begin;
+			padded[at..at + ax.input].copy_from_slice(line);
+		}
+		for (oy, row) in out.chunks_exact_mut(ax.output.max(1)).enumerate() {
+			row.fill(f32::NEG_INFINITY);
+			for ky in 0..ay.kernel {
+				let line = &padded[(oy * ay.stride + ky * ay.dilation) * width..][..width];
+				for kx in 0..ax.kernel {
+					let taps = &line[kx * ax.dilation..][..ax.output * ax.stride];
+					match ax.stride {
+						1 => max_taps::<1>(row, taps),
+						2 => max_taps::<2>(row, taps),
+						stride => {
+							row.iter_mut().zip(taps.chunks_exact(stride)).for_each(|(o, t)| *o = max_step(*o, t[0]))
+						},
+					}
+				}
+			}
+		}
+		cell.replace(padded);
+	});
+}
+
+/// One window offset over a row of outputs: tap `j` is `taps[j · S]`.
+#[inline(always)]
+fn max_taps<const S: usize>(row: &mut [f32], taps: &[f32]) {
+	for (o, t) in row.iter_mut().zip(taps.chunks_exact(S)) {
+		*o = max_step(*o, t[0]);
+	}
+}
+
+/// One step of a max window: `v` replaces `acc` if greater, or NaN.
+#[inline(always)]
+fn max_step(acc: f32, v: f32) -> f32 {
+	if v > acc || v.is_nan() {
+		v
+	} else {
+		acc
+	}
 }
 
 /// Whether an operator touching `work` values is worth splitting over the threads.
@@ -565,6 +646,46 @@ mod tests {
 	use super::*;
 
 	#[test]
+	fn row_at_a_time_max_pool_gives_the_window_at_a_time_bits() {
+		// (input h, w), kernel, stride, dilation, pads (begin, end), ceil_mode.
+		let cases = [
+			((112, 112), 3, 2, 1, (1, 1), false),
+			((7, 9), 3, 1, 1, (1, 1), false),
+			((8, 8), 2, 2, 1, (0, 0), true),
+			((9, 11), 3, 2, 2, (2, 0), true),
+			((5, 6), 3, 3, 1, (1, 2), true),
+			((4, 4), 4, 1, 1, (0, 0), false),
+		];
+		for ((h, w), kernel, stride, dilation, (pad_begin, pad_end), ceil_mode) in cases {
+			let axis = |input: usize| {
+				let span = dilation * (kernel - 1) + 1;
+				let padded = input + pad_begin + pad_end;
+				let mut output =
+					if ceil_mode { (padded - span).div_ceil(stride) + 1 } else { (padded - span) / stride + 1 };
+				if ceil_mode && (output - 1) * stride >= input + pad_begin {
+					output -= 1;
+				}
+				Axis { kernel, stride, dilation, pad_begin, pad_end, input, output }
+			};
+			let axes = [axis(h), axis(w)];
+			// Ties, both zeros, infinities and NaNs with different payloads.
+			let specials =
+				[0.0, -0.0, 1.0, 1.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::from_bits(0x7fc0_0001)];
+			let plane: Vec<f32> = (0..h * w)
+				.map(
+					|i| if i % 7 == 3 { specials[i / 7 % specials.len()] } else { ((i * 37 % 23) as f32 - 11.0) / 4.0 },
+				)
+				.collect();
+			let outputs = axes[0].output * axes[1].output;
+			let (mut expected, mut got) = (vec![0f32; outputs], vec![0f32; outputs]);
+			pool_plane(&plane, axes, (Pool::Max, false), &mut expected);
+			max_pool_plane(&plane, axes, MaxPadded::new(axes), &mut got);
+			let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+			assert_eq!(bits(&got), bits(&expected), "{h}×{w} k{kernel} s{stride} d{dilation} ceil {ceil_mode}");
+		}
+	}
+
+	#[test]
 	fn gathered_patches_are_the_patches_rows() {
 		// (input h, w), kernel, stride, dilation, pads (begin, end) on both axes.
 		let cases = [
@@ -594,7 +715,11 @@ mod tests {
 				.flat_map(|oy| (0..axes[1].output).map(move |ox| oy * stride * offsets.width + ox * stride));
 			for (i, row) in starts.enumerate() {
 				for (d, &depth) in offsets.depths.iter().enumerate() {
-					assert_eq!(padded[row + depth], rows[i * patch + d], "{h}×{w} k{kernel} s{stride} d{dilation}: {i} at {d}");
+					assert_eq!(
+						padded[row + depth],
+						rows[i * patch + d],
+						"{h}×{w} k{kernel} s{stride} d{dilation}: {i} at {d}"
+					);
 				}
 			}
 		}
