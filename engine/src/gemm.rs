@@ -9,10 +9,10 @@
 //! compilation, CPU and thread count gives the bits of [`reference`].
 //!
 //! The layout is an outer-product micro-kernel: `b` (a layer's weight, `n × k`) is packed once
-//! into panels of [`NR`] columns, `[panel][k][NR]`; `a` is read in place by the AVX-512 kernels
-//! and packed once per matmul into panels of `MR` rows, `[panel][k][MR]`, for the others (and
-//! for convolutions, whose patches are packed as they are gathered); the kernel broadcasts one element of `a` against a row of a
-//! `b` panel and fuses it into an `MR × NR` tile of accumulators held in registers (`MR` = 12 for
+//! into panels of [`NR`] columns, `[panel][k][NR]`; `a` is read in place by the AVX2 and AVX-512
+//! kernels (rows of a matrix, or a convolution's patches in its input: [`Gathered`]) and packed
+//! once per matmul into panels of `MR` rows, `[panel][k][MR]`, for the others; the kernel
+//! broadcasts one element of `a` against a row of a `b` panel and fuses it into an `MR × NR` tile of accumulators held in registers (`MR` = 12 for
 //! AVX-512, 6 for AVX2 + FMA, 4 for the software-FMA SSE2 and plain Rust kernels). A panel's
 //! last rows run on a kernel for exactly that many rows; `b` panels are zero-padded to whole
 //! tiles, and only the real columns of a tile are stored.
@@ -760,8 +760,67 @@ mod scalar {
 /// into the accumulators (one rounding, as in [`super::reference`]).
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-	use super::{Tile, NR};
+	use super::{Tile, A, NR};
 	use core::arch::x86_64::*;
+
+	/// `a` as the loops read it: its first value, the distance between rows, and (gathered)
+	/// the depths' offsets.
+	#[derive(Clone, Copy)]
+	pub(super) struct Reader {
+		at: *const f32,
+		lda: usize,
+		depths: *const usize,
+	}
+
+	/// How the reader steps: 0 packed, 1 strided, 2 gathered.
+	pub(super) const PACKED: u8 = 0;
+	pub(super) const STRIDED: u8 = 1;
+	pub(super) const GATHERED: u8 = 2;
+
+	impl Reader {
+		#[inline(always)]
+		pub(super) fn new(a: A) -> Self {
+			match a {
+				A::Packed(a) => Self { at: a.as_ptr(), lda: 0, depths: std::ptr::null() },
+				A::Strided(a, lda) => Self { at: a.as_ptr(), lda, depths: std::ptr::null() },
+				A::Gathered(a, step, depths) => Self { at: a.as_ptr(), lda: step, depths: depths.as_ptr() },
+			}
+		}
+
+		/// Where row 0's value at depth step `d` (counted from the block's first) is; the
+		/// other rows' follow by [`Reader::next_row`]. `MR` is the packed panels' height.
+		#[inline(always)]
+		pub(super) unsafe fn depth<const FORM: u8, const MR: usize>(&self, d: usize) -> *const f32 {
+			match FORM {
+				PACKED => self.at.add(d * MR),
+				STRIDED => self.at.add(d),
+				_ => self.at.add(*self.depths.add(d)),
+			}
+		}
+
+		/// The next row's value at the same depth. (A chain of additions rather than
+		/// `r · lda` per row: that would hold eleven offsets in registers, and the
+		/// compiler then spills the accumulators.)
+		#[inline(always)]
+		pub(super) unsafe fn next_row<const FORM: u8>(&self, at: *const f32) -> *const f32 {
+			match FORM {
+				PACKED => at.add(1),
+				_ => at.add(self.lda),
+			}
+		}
+	}
+
+	/// Whether `a` holds what a tile of `rows` rows over `kc` depths reads (`mr`: the packed
+	/// panels' height).
+	pub(super) fn covers(a: A, rows: usize, kc: usize, mr: usize) -> bool {
+		match a {
+			A::Packed(a) => a.len() >= kc * mr,
+			A::Strided(a, lda) => a.len() >= (rows - 1) * lda + kc,
+			A::Gathered(a, step, depths) => {
+				depths.len() >= kc && depths[..kc].iter().all(|d| (rows - 1) * step + d < a.len())
+			},
+		}
+	}
 
 	/// SSE2 (every x86-64 CPU, for those without an FMA unit): 4 rows × 16 columns, each step
 	/// the software FMA of [`super::fma`] on two `f64` lanes at a time.
@@ -853,23 +912,27 @@ mod x86 {
 
 		#[inline]
 		#[target_feature(enable = "avx2,fma")]
-		unsafe fn tile_rows<const R: usize>(a: &[f32], b: &[f32], tile: &mut Tile) {
+		unsafe fn tile_rows<const R: usize, const FORM: u8>(a: A, b: &[f32], tile: &mut Tile, zero: bool) {
 			let kc = b.len() / NR;
 			let mut lo = [_mm256_setzero_ps(); R];
 			let mut hi = [_mm256_setzero_ps(); R];
-			for r in 0..R {
-				lo[r] = _mm256_loadu_ps(tile[r].as_ptr());
-				hi[r] = _mm256_loadu_ps(tile[r].as_ptr().add(8));
-			}
-			let (mut ap, mut bp) = (a.as_ptr(), b.as_ptr());
-			for _ in 0..kc {
-				let (b0, b1) = (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8)));
+			if !zero {
 				for r in 0..R {
-					let x = _mm256_set1_ps(*ap.add(r));
+					lo[r] = _mm256_loadu_ps(tile[r].as_ptr());
+					hi[r] = _mm256_loadu_ps(tile[r].as_ptr().add(8));
+				}
+			}
+			let a = Reader::new(a);
+			let mut bp = b.as_ptr();
+			for d in 0..kc {
+				let (b0, b1) = (_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8)));
+				let mut at = a.depth::<FORM, MR>(d);
+				for r in 0..R {
+					let x = _mm256_set1_ps(*at);
+					at = a.next_row::<FORM>(at);
 					lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
 					hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
 				}
-				ap = ap.add(MR);
 				bp = bp.add(NR);
 			}
 			for r in 0..R {
@@ -881,19 +944,24 @@ mod x86 {
 		/// # Safety
 		/// See [`super::super::MicroKernel`]; the CPU has AVX2 and FMA.
 		#[target_feature(enable = "avx2,fma")]
-		pub unsafe fn kernel(a: super::super::A, b: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
-			let super::super::A::Packed(a) = a else { unreachable!("packed `a` only") };
-			if zero {
-				tile.iter_mut().take(rows).for_each(|row| row.fill(0.0));
+		pub unsafe fn kernel(a: A, b: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
+			debug_assert!(rows <= MR && covers(a, rows, b.len() / NR, MR));
+			macro_rules! form {
+				($form:expr) => {
+					match rows {
+						1 => tile_rows::<1, $form>(a, b, tile, zero),
+						2 => tile_rows::<2, $form>(a, b, tile, zero),
+						3 => tile_rows::<3, $form>(a, b, tile, zero),
+						4 => tile_rows::<4, $form>(a, b, tile, zero),
+						5 => tile_rows::<5, $form>(a, b, tile, zero),
+						_ => tile_rows::<6, $form>(a, b, tile, zero),
+					}
+				};
 			}
-			debug_assert!(rows <= MR && a.len() >= b.len() / NR * MR);
-			match rows {
-				1 => tile_rows::<1>(a, b, tile),
-				2 => tile_rows::<2>(a, b, tile),
-				3 => tile_rows::<3>(a, b, tile),
-				4 => tile_rows::<4>(a, b, tile),
-				5 => tile_rows::<5>(a, b, tile),
-				_ => tile_rows::<6>(a, b, tile),
+			match a {
+				A::Packed(_) => form!(PACKED),
+				A::Strided(..) => form!(STRIDED),
+				A::Gathered(..) => form!(GATHERED),
 			}
 		}
 	}
@@ -903,56 +971,8 @@ mod x86 {
 	/// Reads `a` in any of its forms: the broadcasts load from memory either way, so only
 	/// their addresses differ.
 	pub mod avx512 {
-		use super::super::A;
 		use super::*;
 		pub const MR: usize = 12;
-
-		/// `a` as the loops read it: its first value, the distance between rows, and (gathered)
-		/// the depths' offsets.
-		#[derive(Clone, Copy)]
-		struct Reader {
-			at: *const f32,
-			lda: usize,
-			depths: *const usize,
-		}
-
-		/// How the reader steps: 0 packed, 1 strided, 2 gathered.
-		const PACKED: u8 = 0;
-		const STRIDED: u8 = 1;
-		const GATHERED: u8 = 2;
-
-		impl Reader {
-			#[inline(always)]
-			fn new(a: A) -> Self {
-				match a {
-					A::Packed(a) => Self { at: a.as_ptr(), lda: 0, depths: std::ptr::null() },
-					A::Strided(a, lda) => Self { at: a.as_ptr(), lda, depths: std::ptr::null() },
-					A::Gathered(a, step, depths) => Self { at: a.as_ptr(), lda: step, depths: depths.as_ptr() },
-				}
-			}
-
-			/// Where depth step `d` (counted from the block's first) starts: row `r`'s value is
-			/// [`Reader::value`] from there.
-			#[inline(always)]
-			unsafe fn depth<const FORM: u8>(&self, d: usize) -> *const f32 {
-				match FORM {
-					PACKED => self.at.add(d * MR),
-					STRIDED => self.at.add(d),
-					_ => self.at.add(*self.depths.add(d)),
-				}
-			}
-
-			/// The next row's value at the same depth. (A chain of additions rather than
-			/// `r · lda` per row: that would hold eleven offsets in registers, and the
-			/// compiler then spills the accumulators.)
-			#[inline(always)]
-			unsafe fn next_row<const FORM: u8>(&self, at: *const f32) -> *const f32 {
-				match FORM {
-					PACKED => at.add(1),
-					_ => at.add(self.lda),
-				}
-			}
-		}
 
 		#[inline]
 		#[target_feature(enable = "avx512f")]
@@ -968,7 +988,7 @@ mod x86 {
 			let mut bp = b.as_ptr();
 			for d in 0..kc {
 				let bv = _mm512_loadu_ps(bp);
-				let mut at = a.depth::<FORM>(d);
+				let mut at = a.depth::<FORM, MR>(d);
 				for r in 0..R {
 					c[r] = _mm512_fmadd_ps(_mm512_set1_ps(*at), bv, c[r]);
 					at = a.next_row::<FORM>(at);
@@ -996,7 +1016,7 @@ mod x86 {
 			let (mut p0, mut p1) = (b0.as_ptr(), b1.as_ptr());
 			for d in 0..kc {
 				let (y0, y1) = (_mm512_loadu_ps(p0), _mm512_loadu_ps(p1));
-				let mut at = a.depth::<FORM>(d);
+				let mut at = a.depth::<FORM, MR>(d);
 				for r in 0..R {
 					let x = _mm512_set1_ps(*at);
 					at = a.next_row::<FORM>(at);
@@ -1041,22 +1061,11 @@ mod x86 {
 			}};
 		}
 
-		/// Whether `a` holds what a tile of `rows` rows over `kc` depths reads.
-		fn covers(a: A, rows: usize, kc: usize) -> bool {
-			match a {
-				A::Packed(a) => a.len() >= kc * MR,
-				A::Strided(a, lda) => a.len() >= (rows - 1) * lda + kc,
-				A::Gathered(a, step, depths) => {
-					depths.len() >= kc && depths[..kc].iter().all(|d| (rows - 1) * step + d < a.len())
-				},
-			}
-		}
-
 		/// # Safety
 		/// See [`super::super::PairKernel`]; the CPU has AVX-512F.
 		#[target_feature(enable = "avx512f")]
 		pub unsafe fn pair(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
-			debug_assert!(rows <= MR && b0.len() == b1.len() && covers(a, rows, b0.len() / NR));
+			debug_assert!(rows <= MR && b0.len() == b1.len() && covers(a, rows, b0.len() / NR, MR));
 			by_rows!(pair_rows, rows, a, (a, b0, b1, tile, zero))
 		}
 
@@ -1064,7 +1073,7 @@ mod x86 {
 		/// See [`super::super::MicroKernel`]; the CPU has AVX-512F.
 		#[target_feature(enable = "avx512f")]
 		pub unsafe fn kernel(a: A, b: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
-			debug_assert!(rows <= MR && covers(a, rows, b.len() / NR));
+			debug_assert!(rows <= MR && covers(a, rows, b.len() / NR, MR));
 			by_rows!(tile_rows, rows, a, (a, b, tile, zero))
 		}
 	}
@@ -1092,7 +1101,7 @@ fn variants() -> Vec<Variant> {
 				rows: x86::avx2::MR,
 				kernel: x86::avx2::kernel,
 				pair: None,
-				direct: false,
+				direct: true,
 				driver: drivers::avx2,
 			});
 		}
