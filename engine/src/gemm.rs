@@ -11,15 +11,17 @@
 //! The layout is an outer-product micro-kernel: `b` (a layer's weight, `n × k`) is packed once
 //! into panels of [`NR`] columns, `[panel][k][NR]`; `a` is read in place by the AVX2 and AVX-512
 //! kernels (rows of a matrix, or a convolution's patches in its input: [`Gathered`]) and packed
-//! once per matmul into panels of `MR` rows, `[panel][k][MR]`, for the others; the kernel
-//! broadcasts one element of `a` against a row of a `b` panel and fuses it into an `MR × NR` tile of accumulators held in registers (`MR` = 12 for
-//! AVX-512, 6 for AVX2 + FMA, 4 for the software-FMA SSE2 and plain Rust kernels). A panel's
-//! last rows run on a kernel for exactly that many rows; `b` panels are zero-padded to whole
-//! tiles, and only the real columns of a tile are stored.
+//! into panels of `MR` rows, `[panel][k][MR]`, for the others (once per matmul; a convolution's
+//! patches by each task, one L2 block at a time); the kernel broadcasts one element of `a`
+//! against a row of a `b` panel and fuses it into an `MR × NR` tile of accumulators held in
+//! registers (`MR` = 12 for AVX-512, 6 for AVX2 + FMA, 4 for the software-FMA SSE2 and plain
+//! Rust kernels). Leftover rows run on a kernel for exactly that many rows (a convolution's
+//! output row is shared evenly between its tiles); `b` panels are zero-padded to whole tiles,
+//! and only the real columns of a tile are stored.
 //!
 //! A large matmul is split into tasks (runs of `b` panels × blocks of rows) for the
-//! [`crate::team`]; a packed `a` goes into a buffer each thread keeps, and the output is not zeroed
-//! before the first depth block stores it.
+//! [`crate::team`]; an `a` packed whole goes into a buffer each thread keeps, and the output is
+//! not zeroed before the first depth block stores it.
 
 use crate::kernels::{Activation, Polynomials, Transcendentals};
 
@@ -98,7 +100,7 @@ impl PackedPanels {
 	/// From `n` rows of `k` values that start `stride` values apart in `data` (one head's keys
 	/// among a layer's queries, keys and values).
 	pub fn from_rows(data: &[f32], stride: usize, n: usize, k: usize) -> Self {
-		assert!(n == 0 || data.len() >= (n - 1) * stride + k, "matrix data does not match its shape");
+		assert!(spans(data, n, stride, k), "matrix data does not match its shape");
 		let panels = n.div_ceil(NR);
 		let mut packed = vec![0f32; panels * k * NR];
 		for j in 0..n {
@@ -124,16 +126,11 @@ impl PackedPanels {
 		rows
 	}
 
-	/// From a `k × n` matrix (row-major: one row per depth), as `b` of `a · b`.
-	pub fn from_columns(matrix: &[f32], k: usize, n: usize) -> Self {
-		assert_eq!(matrix.len(), n * k, "matrix data does not match its shape");
-		Self::from_columns_strided(matrix, n, k, n)
-	}
-
-	/// [`Self::from_columns`] for a matrix whose `k` rows of `n` values start `stride` values
-	/// apart in `data`.
+	/// From a `k × n` matrix whose `k` rows (one per depth) of `n` values start `stride` values
+	/// apart in `data`, as `b` of `a · b` (one head's values among a layer's queries, keys and
+	/// values).
 	pub fn from_columns_strided(data: &[f32], stride: usize, k: usize, n: usize) -> Self {
-		assert!(k == 0 || data.len() >= (k - 1) * stride + n, "matrix data does not match its shape");
+		assert!(spans(data, k, stride, n), "matrix data does not match its shape");
 		let panels = n.div_ceil(NR);
 		let mut packed = vec![0f32; panels * k * NR];
 		for kk in 0..k {
@@ -167,7 +164,13 @@ impl PackedPanels {
 	}
 }
 
-/// `a` (`m × k`) packed in `mr`-row panels, `[panel][k][mr]`, zero rows past `m` (exact
+/// Whether `data` holds `rows` rows of `len` values that start `stride` values apart (with no
+/// overflow on the way).
+fn spans(data: &[f32], rows: usize, stride: usize, len: usize) -> bool {
+	rows == 0 || (rows - 1).checked_mul(stride).and_then(|s| s.checked_add(len)).is_some_and(|end| end <= data.len())
+}
+
+/// `a` (`m` rows of `k` values, `lda` apart) packed in `mr`-row panels, `[panel][k][mr]`, zero rows past `m` (exact
 /// copies), into `buffer` (grown as needed, never shrunk: each thread keeps one, so a model's
 /// matmuls do not allocate and fault in fresh pages for it every call). Returns the packed part.
 fn pack_a<'b>(a: &[f32], lda: usize, m: usize, k: usize, mr: usize, buffer: &'b mut Vec<f32>) -> &'b [f32] {
@@ -553,7 +556,8 @@ impl<'a> Gathered<'a> {
 	}
 }
 
-/// One L2 block of `a`'s rows as a sweep reads them: packed row panels, or rows in place.
+/// One L2 block of `a`'s rows as a sweep reads them: packed row panels, rows in place, or
+/// gathered rows' panels.
 #[derive(Clone, Copy)]
 enum Block<'a> {
 	Packed(&'a [f32]),
@@ -725,7 +729,8 @@ struct Variant {
 	kernel: MicroKernel,
 	/// Its two-panel form, if it has one.
 	pair: Option<PairKernel>,
-	/// Whether its kernels also read `a` in place (row by row, no packing).
+	/// Whether its kernels also read `a` in place: strided rows and gathered ones
+	/// ([`A::Strided`], [`A::Gathered`]), not only packed panels.
 	direct: bool,
 	/// The loops around it.
 	driver: Driver,
@@ -800,12 +805,13 @@ mod x86 {
 
 		/// The next row's value at the same depth. (A chain of additions rather than
 		/// `r · lda` per row: that would hold eleven offsets in registers, and the
-		/// compiler then spills the accumulators.)
+		/// compiler then spills the accumulators.) Wrapping: after a tile's last row it
+		/// points past `a`, and is not read.
 		#[inline(always)]
-		pub(super) unsafe fn next_row<const FORM: u8>(&self, at: *const f32) -> *const f32 {
+		pub(super) fn next_row<const FORM: u8>(&self, at: *const f32) -> *const f32 {
 			match FORM {
-				PACKED => at.add(1),
-				_ => at.add(self.lda),
+				PACKED => at.wrapping_add(1),
+				_ => at.wrapping_add(self.lda),
 			}
 		}
 	}
@@ -1205,7 +1211,7 @@ fn matmul_reading(
 	epilogue: &Epilogue,
 	in_place: bool,
 ) -> Vec<f32> {
-	assert!(lda >= b.k && (m == 0 || a.len() >= (m - 1) * lda + b.k), "matmul operand too short");
+	assert!(lda >= b.k && spans(a, m, lda, b.k), "matmul operand too short");
 	if m == 0 || b.n == 0 || b.k == 0 {
 		return run(variant, m, b, epilogue, Rows::Packed(&[]), Layout::Rows);
 	}
@@ -1457,7 +1463,7 @@ mod tests {
 				(PackedPanels::new(&matrix, rows, cols), PackedPanels::from_rows(&wide, cols + 2, rows, cols));
 			assert_eq!((dense.n, dense.k), (strided.n, strided.k));
 			assert!(dense.data.iter().zip(&strided.data).all(|(x, y)| x.to_bits() == y.to_bits()));
-			let dense = PackedPanels::from_columns(&matrix, rows, cols);
+			let dense = PackedPanels::from_columns_strided(&matrix, cols, rows, cols);
 			let strided = PackedPanels::from_columns_strided(&wide, cols + 2, rows, cols);
 			assert_eq!((dense.n, dense.k), (strided.n, strided.k));
 			assert!(dense.data.iter().zip(&strided.data).all(|(x, y)| x.to_bits() == y.to_bits()));

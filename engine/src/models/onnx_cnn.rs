@@ -241,7 +241,7 @@ struct PatchOffsets {
 }
 
 impl PatchOffsets {
-	/// For `channels` input channels; `None` where the padded input would be over the
+	/// For `channels` input channels; an error where the padded input would be over the
 	/// interpreter's size limit.
 	fn new(channels: usize, [ay, ax]: [Axis; 2]) -> Result<Self> {
 		let (height, width) = (ay.pad_begin + ay.input + ay.pad_end, ax.pad_begin + ax.input + ax.pad_end);
@@ -263,16 +263,16 @@ impl PatchOffsets {
 	}
 }
 
-/// The planes of `input` (`channels` planes of `ay.input × ax.input`) with their padding as
-/// zeros, plane after plane, into `buffer`: each value written once.
-fn pad_planes(input: &[f32], [ay, ax]: [Axis; 2], buffer: &mut Vec<f32>) {
-	let width = ax.pad_begin + ax.input + ax.pad_end;
+/// The `channels` planes of `input` (each `ay.input × ax.input`) with their padding as zeros,
+/// plane after plane, into `buffer`: each value written once.
+fn pad_planes(input: &[f32], channels: usize, [ay, ax]: [Axis; 2], buffer: &mut Vec<f32>) {
+	let (width, plane) = (ax.pad_begin + ax.input + ax.pad_end, ay.input * ax.input);
 	buffer.clear();
-	for plane in input.chunks_exact((ay.input * ax.input).max(1)) {
+	for ci in 0..channels {
 		buffer.resize(buffer.len() + ay.pad_begin * width, 0.0);
-		for line in plane.chunks_exact(ax.input.max(1)) {
+		for y in 0..ay.input {
 			buffer.resize(buffer.len() + ax.pad_begin, 0.0);
-			buffer.extend_from_slice(line);
+			buffer.extend_from_slice(&input[ci * plane + y * ax.input..][..ax.input]);
 			buffer.resize(buffer.len() + ax.pad_end, 0.0);
 		}
 		buffer.resize(buffer.len() + ay.pad_end * width, 0.0);
@@ -338,7 +338,12 @@ pub(crate) fn conv(
 			format!("a fused shortcut {:?} {:?} is not the output's shape", s.dtype(), s.dims()),
 		));
 	}
-	let prepared = prepared.filter(|p| ops.kernels != Kernels::PortableV1 && p.groups.len() == group);
+	// Weights prepared for this node's shape (an output name is not proof of that).
+	let prepared = prepared.filter(|p| {
+		ops.kernels != Kernels::PortableV1
+			&& p.groups.len() == group
+			&& p.groups.iter().all(|g| g.k() == patch && g.n() == mg)
+	});
 	let offsets = prepared.map(|_| PatchOffsets::new(cg, [ay, ax])).transpose()?;
 	let padded = ay.pad_begin + ay.pad_end + ax.pad_begin + ax.pad_end > 0;
 	thread_local! {
@@ -379,7 +384,7 @@ pub(crate) fn conv(
 							false => multiply(group_input)?,
 							true => PADDED.with(|cell| {
 								let mut buffer = cell.take();
-								pad_planes(group_input, [ay, ax], &mut buffer);
+								pad_planes(group_input, cg, [ay, ax], &mut buffer);
 								debug_assert_eq!(buffer.len(), cg * offsets.height * offsets.width);
 								let planes = multiply(&buffer);
 								cell.replace(buffer);
@@ -686,6 +691,17 @@ mod tests {
 	}
 
 	#[test]
+	fn padding_an_empty_input_gives_the_padding() {
+		let axis =
+			|input: usize| Axis { kernel: 3, stride: 1, dilation: 1, pad_begin: 2, pad_end: 2, input, output: 2 };
+		for (h, w) in [(0, 3), (3, 0), (0, 0)] {
+			let mut padded = vec![1.0; 7];
+			pad_planes(&[], 2, [axis(h), axis(w)], &mut padded);
+			assert_eq!(padded, vec![0.0; 2 * (h + 4) * (w + 4)], "{h}×{w}");
+		}
+	}
+
+	#[test]
 	fn gathered_patches_are_the_patches_rows() {
 		// (input h, w), kernel, stride, dilation, pads (begin, end) on both axes.
 		let cases = [
@@ -707,7 +723,7 @@ mod tests {
 			let rows = patches(|ci| &input[ci * h * w..][..h * w], channels, axes, w);
 			let offsets = PatchOffsets::new(channels, axes).unwrap();
 			let mut padded = Vec::new();
-			pad_planes(&input, axes, &mut padded);
+			pad_planes(&input, channels, axes, &mut padded);
 			assert_eq!(padded.len(), channels * offsets.height * offsets.width);
 			assert!(offsets.rows(&padded).is_some());
 			let patch = channels * kernel * kernel;
