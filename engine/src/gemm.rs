@@ -816,6 +816,26 @@ mod x86 {
 		}
 	}
 
+	/// `f::<R, FORM>(args)` for a tile of `rows` rows (one of the `R`s listed, the last for any
+	/// other count) and `a`'s form.
+	macro_rules! by_rows {
+		($f:ident, $rows:expr, $a:expr, [$($r:literal),* ; $last:literal], $args:tt) => {{
+			macro_rules! form {
+				($form:expr) => {
+					match $rows {
+						$($r => $f::<$r, $form> $args,)*
+						_ => $f::<$last, $form> $args,
+					}
+				};
+			}
+			match $a {
+				A::Packed(_) => form!(PACKED),
+				A::Strided(..) => form!(STRIDED),
+				A::Gathered(..) => form!(GATHERED),
+			}
+		}};
+	}
+
 	/// Whether `a` holds what a tile of `rows` rows over `kc` depths reads (`mr`: the packed
 	/// panels' height).
 	pub(super) fn covers(a: A, rows: usize, kc: usize, mr: usize) -> bool {
@@ -952,23 +972,7 @@ mod x86 {
 		#[target_feature(enable = "avx2,fma")]
 		pub unsafe fn kernel(a: A, b: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
 			debug_assert!(rows <= MR && covers(a, rows, b.len() / NR, MR));
-			macro_rules! form {
-				($form:expr) => {
-					match rows {
-						1 => tile_rows::<1, $form>(a, b, tile, zero),
-						2 => tile_rows::<2, $form>(a, b, tile, zero),
-						3 => tile_rows::<3, $form>(a, b, tile, zero),
-						4 => tile_rows::<4, $form>(a, b, tile, zero),
-						5 => tile_rows::<5, $form>(a, b, tile, zero),
-						_ => tile_rows::<6, $form>(a, b, tile, zero),
-					}
-				};
-			}
-			match a {
-				A::Packed(_) => form!(PACKED),
-				A::Strided(..) => form!(STRIDED),
-				A::Gathered(..) => form!(GATHERED),
-			}
+			by_rows!(tile_rows, rows, a, [1, 2, 3, 4, 5; 6], (a, b, tile, zero))
 		}
 	}
 
@@ -1038,41 +1042,12 @@ mod x86 {
 			}
 		}
 
-		/// `f::<R, FORM>(args)` for the tile's row count `rows` (1..=12) and `a`'s form.
-		macro_rules! by_rows {
-			($f:ident, $rows:expr, $a:expr, ($($arg:expr),*)) => {{
-				macro_rules! form {
-					($form:expr) => {
-						match $rows {
-							1 => $f::<1, $form>($($arg),*),
-							2 => $f::<2, $form>($($arg),*),
-							3 => $f::<3, $form>($($arg),*),
-							4 => $f::<4, $form>($($arg),*),
-							5 => $f::<5, $form>($($arg),*),
-							6 => $f::<6, $form>($($arg),*),
-							7 => $f::<7, $form>($($arg),*),
-							8 => $f::<8, $form>($($arg),*),
-							9 => $f::<9, $form>($($arg),*),
-							10 => $f::<10, $form>($($arg),*),
-							11 => $f::<11, $form>($($arg),*),
-							_ => $f::<12, $form>($($arg),*),
-						}
-					};
-				}
-				match $a {
-					A::Packed(_) => form!(PACKED),
-					A::Strided(..) => form!(STRIDED),
-					A::Gathered(..) => form!(GATHERED),
-				}
-			}};
-		}
-
 		/// # Safety
 		/// See [`super::super::PairKernel`]; the CPU has AVX-512F.
 		#[target_feature(enable = "avx512f")]
 		pub unsafe fn pair(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
 			debug_assert!(rows <= MR && b0.len() == b1.len() && covers(a, rows, b0.len() / NR, MR));
-			by_rows!(pair_rows, rows, a, (a, b0, b1, tile, zero))
+			by_rows!(pair_rows, rows, a, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11; 12], (a, b0, b1, tile, zero))
 		}
 
 		/// # Safety
@@ -1080,7 +1055,7 @@ mod x86 {
 		#[target_feature(enable = "avx512f")]
 		pub unsafe fn kernel(a: A, b: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
 			debug_assert!(rows <= MR && covers(a, rows, b.len() / NR, MR));
-			by_rows!(tile_rows, rows, a, (a, b, tile, zero))
+			by_rows!(tile_rows, rows, a, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11; 12], (a, b, tile, zero))
 		}
 	}
 }

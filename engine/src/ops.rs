@@ -239,7 +239,7 @@ impl Ops {
 		activation: Option<Activation>,
 		residual: Option<&Tensor>,
 	) -> Result<Tensor> {
-		let Weight::Panels(panels) = &layer.weight else {
+		if !layer.has_panels() {
 			let y = self.linear(x, layer)?;
 			let y = match activation {
 				Some(a) => self.activate(&y, a)?,
@@ -253,12 +253,7 @@ impl Ops {
 		let (rows, out_dims) = layer.output_dims(x)?;
 		// The input and the residual borrowed, not copied: the matmul reads each once.
 		let product = |residual: Option<&[f32]>| -> Result<Vec<f32>> {
-			if residual.is_some_and(|r| r.len() != rows * layer.shape.0) {
-				return Err(EngineError::Model(format!("residual does not match the output {out_dims:?}")));
-			}
-			let epilogue =
-				gemm::Epilogue { bias: layer.bias_host.as_deref(), activation, residual, ..Default::default() };
-			with_host(x, |a| gemm::matmul_fused(a, rows, panels, &epilogue))
+			with_host(x, |a| self.linear_rows(a, rows, layer, activation, residual))?
 		};
 		let y = match residual {
 			Some(r) => with_host(r, |r| product(Some(r)))??,
@@ -357,17 +352,7 @@ impl Ops {
 			},
 			Kernels::PortableV1 | Kernels::PortableV2 => {
 				self.check_width(x, norm)?;
-				let mut v = host(x)?;
-				let zeros;
-				let beta = match &norm.beta_host {
-					Some(b) => b.as_slice(),
-					None => {
-						zeros = vec![0f32; norm.gamma_host.len()];
-						&zeros
-					},
-				};
-				kernels::layer_norm_rows(&mut v, &norm.gamma_host, beta, norm.eps);
-				from_host(v, x.dims())
+				from_host(self.layer_norm_rows(host(x)?, norm)?, x.dims())
 			},
 		}
 	}
@@ -376,12 +361,13 @@ impl Ops {
 	/// norm runs on the host.
 	pub fn layer_norm_rows(&self, mut x: Vec<f32>, norm: &Norm) -> Result<Vec<f32>> {
 		let width = norm.gamma_host.len();
-		if width == 0 || x.len() % width != 0 {
+		// Whole rows only; no values at all is no rows, whatever the width.
+		if x.len() % width.max(1) != 0 || (width == 0 && !x.is_empty()) {
 			return Err(EngineError::Model(format!("norm over {width} features, input has {} values", x.len())));
 		}
 		match self.kernels {
 			Kernels::Fast => {
-				let rows = x.len() / width;
+				let rows = x.len() / width.max(1);
 				host(&self.layer_norm(&from_host(x, &[rows, width])?, norm)?)
 			},
 			Kernels::PortableV1 | Kernels::PortableV2 => {
