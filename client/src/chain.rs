@@ -152,9 +152,10 @@ impl Chain {
 				format_opg(fee),
 			)));
 		}
-		let mut progress = tx.submit_and_watch().await.map_err(|e| {
-			Error::Refused(format!("the node refused the transaction: {}", pool_reason(&e.to_string())))
-		})?;
+		let mut progress = tx
+			.submit_and_watch()
+			.await
+			.map_err(|e| Error::Refused(format!("the node refused the transaction: {}", pool_reason(&refusal(&e)))))?;
 		while let Some(status) = progress.next().await {
 			match status? {
 				TransactionStatus::InBestBlock(in_block) | TransactionStatus::InFinalizedBlock(in_block) => {
@@ -176,6 +177,21 @@ impl Chain {
 			}
 		}
 		Err(Error::Chain("the node stopped reporting on the transaction".into()))
+	}
+}
+
+/// The RPC error's words with its data: the pool says why it refused a transaction ("Transaction
+/// is outdated", "Transaction has a bad signature", ...) in the data, not in the message.
+fn refusal(e: &subxt::error::ExtrinsicError) -> String {
+	use subxt::error::{BackendError, ExtrinsicError, RpcError};
+	match e {
+		ExtrinsicError::ErrorSubmittingTransaction(BackendError::Rpc(RpcError::ClientError(
+			subxt::rpcs::Error::User(user),
+		))) => match &user.data {
+			Some(data) => format!("{user}: {}", data.get().trim_matches('"')),
+			None => user.to_string(),
+		},
+		other => other.to_string(),
 	}
 }
 

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{inference::EventLog, node_key, opg::Opg, start_local_validators, wait_for, Node};
+use common::{inference::EventLog, node_key, opg::Opg, start_local_validators, wait_for, wait_for_or_show, Node};
 use opg_runtime::RuntimeEvent;
 use serde_json::{json, Value as Json};
 use sp_keyring::Sr25519Keyring;
@@ -33,6 +33,34 @@ fn validators(opg: &Opg) -> Vec<String> {
 		.iter()
 		.map(|v| v.as_str().expect("an account").to_string())
 		.collect()
+}
+
+/// Waits for the validator set to become what `done` accepts, printing each session and block
+/// seen on the way (shown if the test fails), and on timeout the tail of each node's log: a set
+/// that does not change is either a chain that stopped or an election that kept it.
+fn wait_for_set(what: &str, opg: &Opg, nodes: &[&Node], done: impl Fn(&[String]) -> bool) -> Vec<String> {
+	let started = std::time::Instant::now();
+	let mut last = None;
+	wait_for_or_show(
+		what,
+		TWO_SESSIONS,
+		|| {
+			let shown: Json = opg.json(&["validator", "show"]);
+			let set: Vec<String> =
+				shown["validators"].as_array()?.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+			let now = (shown["session"].clone(), nodes[0].best_number(), nodes[0].finalized_number(), set.clone());
+			if last.as_ref() != Some(&now) {
+				let (session, best, finalized, _) = &now;
+				eprintln!(
+					"{:>6.1?}: session {session}, best {best:?}, finalized {finalized:?}, set {set:?}",
+					started.elapsed()
+				);
+				last = Some(now);
+			}
+			done(&set).then_some(set)
+		},
+		|| nodes.iter().map(|node| format!("{} log:\n{}\n", node.name, node.log_tail())).collect(),
+	)
 }
 
 #[test]
@@ -75,10 +103,7 @@ fn a_new_machine_joins_the_validator_set_authors_votes_and_is_removed_when_it_st
 	let mut log = EventLog::new(&nodes[0], nodes[0].best_number().expect("alice RPC"));
 
 	// Chosen at the next boundary, in office from the one after.
-	let set = wait_for("eve to be a validator", TWO_SESSIONS, || {
-		let set = validators(&opg);
-		set.contains(&eve_ss58).then_some(set)
-	});
+	let set = wait_for_set("eve to be a validator", &opg, &[&nodes[0], &newcomer], |set| set.contains(&eve_ss58));
 	assert_eq!(set.len(), 5, "{set:?}");
 	let (authored, block) = log.wait("a block authored by eve", |e| match e {
 		RuntimeEvent::WorkerStaking(pallet_worker_staking::Event::AuthorRewarded { worker, amount, .. })
@@ -129,10 +154,8 @@ fn a_new_machine_joins_the_validator_set_authors_votes_and_is_removed_when_it_st
 	let shown = opg.json(&["validator", "show"]);
 	assert!(!shown["candidates"].as_array().expect("a list").contains(&json!(eve_ss58)), "{shown}");
 	let finalized_then = nodes[0].finalized_number().expect("alice RPC");
-	let set = wait_for("eve to leave the set", TWO_SESSIONS, || {
-		let set = validators(&opg);
-		(!set.contains(&eve_ss58)).then_some(set)
-	});
+	let set =
+		wait_for_set("eve to leave the set", &opg, &nodes.iter().collect::<Vec<_>>(), |set| !set.contains(&eve_ss58));
 	assert_eq!(set.len(), 4, "{set:?}");
 	assert!(nodes[0].finalized_number().expect("alice RPC") > finalized_then, "finality went on meanwhile");
 	let from = nodes[0].finalized_number().expect("alice RPC");

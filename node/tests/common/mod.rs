@@ -31,14 +31,24 @@ pub fn free_port() -> u16 {
 }
 
 /// Poll `check` every half second until it returns `Some`, or fail after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+	wait_for_or_show(what, timeout, check, String::new)
+}
+
+/// [`wait_for`], failing with `state()` (what the nodes were doing) in the message.
+pub fn wait_for_or_show<T>(
+	what: &str,
+	timeout: Duration,
+	mut check: impl FnMut() -> Option<T>,
+	state: impl FnOnce() -> String,
+) -> T {
 	let start = Instant::now();
 	loop {
 		if let Some(v) = check() {
 			return v;
 		}
 		if start.elapsed() > timeout {
-			panic!("timed out after {timeout:?} waiting for {what}");
+			panic!("timed out after {timeout:?} waiting for {what}\n{}", state());
 		}
 		std::thread::sleep(Duration::from_millis(500));
 	}
