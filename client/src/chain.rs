@@ -125,37 +125,52 @@ impl Chain {
 		hold: u128,
 		what: &str,
 	) -> Result<Included> {
-		let nonce = self.rpc.system_account_next_index(&signer.account_id()).await?;
-		let params = DefaultExtrinsicParamsBuilder::<OpgConfig>::new().nonce(nonce).mortal(64).build();
-		// The mortal era signs its birth block's hash: a best block that a fork later retracts
-		// would leave the transaction with a bad proof on the chain that wins, so it is born at
-		// the finalized block, which no fork retracts.
-		let at = self.at_finalized().await?;
-		let tx = at.transactions().create_signed(call, &signer.keypair, params).await?;
-		// The pool answers a fee it cannot charge with a bare "Invalid Transaction (1010)":
-		// say it in words before submitting.
-		let fee = tx.partial_fee_estimate().await?;
-		let free = self.free_balance(&signer.account_id()).await?;
-		let existential = at.constants().entry(runtime::constants().balances().existential_deposit())?;
-		let needed = fee.saturating_add(hold).saturating_add(if hold > 0 { existential } else { 0 });
-		if free < needed {
-			use crate::amount::format_opg;
-			let also = if hold > 0 {
-				format!(" plus {what} {} and the existential deposit {}", format_opg(hold), format_opg(existential))
-			} else {
-				String::new()
-			};
-			return Err(Error::Refused(format!(
-				"{} has {} free, less than the transaction fee {}{also}",
-				signer.account_id(),
-				format_opg(free),
-				format_opg(fee),
-			)));
-		}
-		let mut progress = tx
-			.submit_and_watch()
-			.await
-			.map_err(|e| Error::Refused(format!("the node refused the transaction: {}", pool_reason(&refusal(&e)))))?;
+		// The next nonce is read at the node's best block and its pool. Just after the signer's
+		// previous transaction went into a block, on a fork the pool already validates against
+		// but the best block is not yet, it can be one behind ("Transaction is outdated"): then
+		// it is read again and the transaction signed anew, a few times.
+		let mut attempts = 0;
+		let mut progress = loop {
+			attempts += 1;
+			let nonce = self.rpc.system_account_next_index(&signer.account_id()).await?;
+			let params = DefaultExtrinsicParamsBuilder::<OpgConfig>::new().nonce(nonce).mortal(64).build();
+			// The mortal era signs its birth block's hash: a best block that a fork later
+			// retracts would leave the transaction with a bad proof on the chain that wins, so it
+			// is born at the finalized block, which no fork retracts.
+			let at = self.at_finalized().await?;
+			let tx = at.transactions().create_signed(call, &signer.keypair, params).await?;
+			// The pool answers a fee it cannot charge with a bare "Invalid Transaction (1010)":
+			// say it in words before submitting.
+			let fee = tx.partial_fee_estimate().await?;
+			let free = self.free_balance(&signer.account_id()).await?;
+			let existential = at.constants().entry(runtime::constants().balances().existential_deposit())?;
+			let needed = fee.saturating_add(hold).saturating_add(if hold > 0 { existential } else { 0 });
+			if free < needed {
+				use crate::amount::format_opg;
+				let also = if hold > 0 {
+					format!(" plus {what} {} and the existential deposit {}", format_opg(hold), format_opg(existential))
+				} else {
+					String::new()
+				};
+				return Err(Error::Refused(format!(
+					"{} has {} free, less than the transaction fee {}{also}",
+					signer.account_id(),
+					format_opg(free),
+					format_opg(fee),
+				)));
+			}
+			match tx.submit_and_watch().await {
+				Ok(progress) => break progress,
+				Err(e) => {
+					let reason = refusal(&e);
+					if reason.contains(STALE_NONCE) && attempts < NONCE_ATTEMPTS {
+						tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+						continue;
+					}
+					return Err(Error::Refused(format!("the node refused the transaction: {}", pool_reason(&reason))));
+				},
+			}
+		};
 		while let Some(status) = progress.next().await {
 			match status? {
 				TransactionStatus::InBestBlock(in_block) | TransactionStatus::InFinalizedBlock(in_block) => {
@@ -179,6 +194,11 @@ impl Chain {
 		Err(Error::Chain("the node stopped reporting on the transaction".into()))
 	}
 }
+
+/// The pool's words for a nonce already used at the block it validates against.
+const STALE_NONCE: &str = "Transaction is outdated";
+/// How many times a transaction is signed with a freshly read nonce before its refusal stands.
+const NONCE_ATTEMPTS: u32 = 3;
 
 /// The RPC error's words with its data: the pool says why it refused a transaction ("Transaction
 /// is outdated", "Transaction has a bad signature", ...) in the data, not in the message.
