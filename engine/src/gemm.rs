@@ -88,7 +88,27 @@ pub fn reference(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32>
 pub struct PackedPanels {
 	n: usize,
 	k: usize,
-	data: Vec<f32>,
+	/// Each panel's depths, one line of `NR` columns per depth.
+	data: Vec<Line>,
+}
+
+/// One depth of a panel: `NR` values on one 64-byte cache line, so that every vector load of
+/// `b` reads one line (a load across two lines costs two).
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Line([f32; NR]);
+
+/// The values of `lines`, in order.
+fn values(lines: &[Line]) -> &[f32] {
+	// SAFETY: `Line` is `repr(C)` around `[f32; NR]`, 64 bytes with no padding: the lines are
+	// `lines.len() · NR` initialised `f32`s in a row, borrowed as long as `lines`.
+	unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<f32>(), lines.len() * NR) }
+}
+
+/// [`values`], to write.
+fn values_mut(lines: &mut [Line]) -> &mut [f32] {
+	// SAFETY: as in `values`, borrowed mutably as long as `lines`.
+	unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<f32>(), lines.len() * NR) }
 }
 
 impl PackedPanels {
@@ -102,7 +122,8 @@ impl PackedPanels {
 	pub fn from_rows(data: &[f32], stride: usize, n: usize, k: usize) -> Self {
 		assert!(spans(data, n, stride, k), "matrix data does not match its shape");
 		let panels = n.div_ceil(NR);
-		let mut packed = vec![0f32; panels * k * NR];
+		let mut lines = vec![Line([0.0; NR]); panels * k];
+		let packed = values_mut(&mut lines);
 		for j in 0..n {
 			let row = &data[j * stride..j * stride + k];
 			let (p, c) = (j / NR, j % NR);
@@ -111,14 +132,14 @@ impl PackedPanels {
 				panel[kk * NR + c] = v;
 			}
 		}
-		Self { n, k, data: packed }
+		Self { n, k, data: lines }
 	}
 
 	/// The weight's `n` rows of `k` values, unpacked.
 	pub fn rows(&self) -> Vec<f32> {
 		let mut rows = vec![0f32; self.n * self.k];
 		for (j, row) in rows.chunks_exact_mut(self.k.max(1)).take(self.n).enumerate() {
-			let panel = &self.data[(j / NR) * self.k * NR..];
+			let panel = &values(&self.data)[(j / NR) * self.k * NR..];
 			for (kk, v) in row.iter_mut().enumerate() {
 				*v = panel[kk * NR + j % NR];
 			}
@@ -132,7 +153,8 @@ impl PackedPanels {
 	pub fn from_columns_strided(data: &[f32], stride: usize, k: usize, n: usize) -> Self {
 		assert!(spans(data, k, stride, n), "matrix data does not match its shape");
 		let panels = n.div_ceil(NR);
-		let mut packed = vec![0f32; panels * k * NR];
+		let mut lines = vec![Line([0.0; NR]); panels * k];
+		let packed = values_mut(&mut lines);
 		for kk in 0..k {
 			let row = &data[kk * stride..kk * stride + n];
 			for (p, part) in row.chunks(NR).enumerate() {
@@ -140,7 +162,7 @@ impl PackedPanels {
 				packed[at..at + part.len()].copy_from_slice(part);
 			}
 		}
-		Self { n, k, data: packed }
+		Self { n, k, data: lines }
 	}
 
 	/// Output columns.
@@ -159,8 +181,7 @@ impl PackedPanels {
 
 	/// Panel `p`, depths `ks`.
 	fn panel(&self, p: usize, ks: std::ops::Range<usize>) -> &[f32] {
-		let base = p * self.k * NR;
-		&self.data[base + ks.start * NR..base + ks.end * NR]
+		&values(&self.data[p * self.k..(p + 1) * self.k])[ks.start * NR..ks.end * NR]
 	}
 }
 
@@ -253,7 +274,6 @@ const MAX_MR: usize = 12;
 /// A tile's accumulators as they pass between the output and a micro-kernel: up to two
 /// adjacent panels' columns per row (a one-panel kernel uses the first [`NR`]).
 type Tile = [[f32; 2 * NR]; MAX_MR];
-
 /// Where a micro-kernel reads a tile's `a` values over one depth block of `kc`.
 #[derive(Clone, Copy)]
 enum A<'a> {
@@ -1437,11 +1457,11 @@ mod tests {
 			let (dense, strided) =
 				(PackedPanels::new(&matrix, rows, cols), PackedPanels::from_rows(&wide, cols + 2, rows, cols));
 			assert_eq!((dense.n, dense.k), (strided.n, strided.k));
-			assert!(dense.data.iter().zip(&strided.data).all(|(x, y)| x.to_bits() == y.to_bits()));
+			assert!(values(&dense.data).iter().zip(values(&strided.data)).all(|(x, y)| x.to_bits() == y.to_bits()));
 			let dense = PackedPanels::from_columns_strided(&matrix, cols, rows, cols);
 			let strided = PackedPanels::from_columns_strided(&wide, cols + 2, rows, cols);
 			assert_eq!((dense.n, dense.k), (strided.n, strided.k));
-			assert!(dense.data.iter().zip(&strided.data).all(|(x, y)| x.to_bits() == y.to_bits()));
+			assert!(values(&dense.data).iter().zip(values(&strided.data)).all(|(x, y)| x.to_bits() == y.to_bits()));
 		}
 	}
 
