@@ -264,20 +264,48 @@ impl PatchOffsets {
 }
 
 /// The `channels` planes of `input` (each `ay.input × ax.input`) with their padding as zeros,
-/// plane after plane, into `buffer`: each value written once.
+/// plane after plane, into `buffer`: each value written once, the planes shared among the
+/// team's threads when there are many (the copy would otherwise leave the other threads idle
+/// between two convolutions).
 fn pad_planes(input: &[f32], channels: usize, [ay, ax]: [Axis; 2], buffer: &mut Vec<f32>) {
-	let (width, plane) = (ax.pad_begin + ax.input + ax.pad_end, ay.input * ax.input);
-	buffer.clear();
-	for ci in 0..channels {
-		buffer.resize(buffer.len() + ay.pad_begin * width, 0.0);
-		for y in 0..ay.input {
-			buffer.resize(buffer.len() + ax.pad_begin, 0.0);
-			buffer.extend_from_slice(&input[ci * plane + y * ax.input..][..ax.input]);
-			buffer.resize(buffer.len() + ax.pad_end, 0.0);
+	let (height, width) = (ay.pad_begin + ay.input + ay.pad_end, ax.pad_begin + ax.input + ax.pad_end);
+	let (padded, plane) = (height * width, ay.input * ax.input);
+	// Every value is written below: what the buffer held is never read.
+	buffer.resize(channels * padded, 0.0);
+	let pad = |ci: usize, out: &mut [f32]| {
+		let (top, rest) = out.split_at_mut(ay.pad_begin * width);
+		top.fill(0.0);
+		let (rows, bottom) = rest.split_at_mut(ay.input * width);
+		bottom.fill(0.0);
+		for (y, row) in rows.chunks_exact_mut(width.max(1)).enumerate() {
+			let (left, rest) = row.split_at_mut(ax.pad_begin);
+			left.fill(0.0);
+			let (values, right) = rest.split_at_mut(ax.input);
+			values.copy_from_slice(&input[ci * plane + y * ax.input..][..ax.input]);
+			right.fill(0.0);
 		}
-		buffer.resize(buffer.len() + ay.pad_end * width, 0.0);
+	};
+	let team = crate::team::global();
+	let tasks = team.size().min(channels);
+	if channels * padded < PARALLEL_PAD || tasks < 2 || padded == 0 {
+		for (ci, out) in buffer.chunks_exact_mut(padded.max(1)).take(channels).enumerate() {
+			pad(ci, out);
+		}
+		return;
 	}
+	let per = channels.div_ceil(tasks);
+	let parts: Vec<std::sync::Mutex<&mut [f32]>> = buffer.chunks_mut(per * padded).map(std::sync::Mutex::new).collect();
+	team.run(parts.len(), &|t| {
+		// Each task locks its own part once: never contended.
+		let mut part = parts[t].lock().unwrap_or_else(|e| e.into_inner());
+		for (i, out) in part.chunks_exact_mut(padded).enumerate() {
+			pad(t * per + i, out);
+		}
+	});
 }
+
+/// Padded values below which one thread pads a convolution's input alone.
+const PARALLEL_PAD: usize = 1 << 15;
 
 /// What the nodes fused into a convolution apply to each output after its bias, in this order,
 /// each rounded as the separate node would.
