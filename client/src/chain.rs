@@ -167,7 +167,15 @@ impl Chain {
 						tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 						continue;
 					}
-					return Err(Error::Refused(format!("the node refused the transaction: {}", pool_reason(&reason))));
+					let tries = if attempts > 1 {
+						format!(" (signed {attempts} times, the nonce read anew each time)")
+					} else {
+						String::new()
+					};
+					return Err(Error::Refused(format!(
+						"the node refused the transaction: {}{tries}",
+						pool_reason(&reason)
+					)));
 				},
 			}
 		};
@@ -208,7 +216,11 @@ fn refusal(e: &subxt::error::ExtrinsicError) -> String {
 		ExtrinsicError::ErrorSubmittingTransaction(BackendError::Rpc(RpcError::ClientError(
 			subxt::rpcs::Error::User(user),
 		))) => match &user.data {
-			Some(data) => format!("{user}: {}", data.get().trim_matches('"')),
+			// The data is JSON: usually a string, shown without its quotes and escapes.
+			Some(data) => {
+				let words = serde_json::from_str::<String>(data.get()).unwrap_or_else(|_| data.get().to_string());
+				format!("{user}: {words}")
+			},
 			None => user.to_string(),
 		},
 		other => other.to_string(),

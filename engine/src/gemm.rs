@@ -98,6 +98,9 @@ pub struct PackedPanels {
 #[repr(C, align(64))]
 struct Line([f32; NR]);
 
+// `values` reads lines as plain `f32`s: a line must be exactly its values, with no padding.
+const _: () = assert!(std::mem::size_of::<Line>() == NR * std::mem::size_of::<f32>());
+
 /// The values of `lines`, in order.
 fn values(lines: &[Line]) -> &[f32] {
 	// SAFETY: `Line` is `repr(C)` around `[f32; NR]`, 64 bytes with no padding: the lines are
@@ -1457,10 +1460,13 @@ mod tests {
 			let (dense, strided) =
 				(PackedPanels::new(&matrix, rows, cols), PackedPanels::from_rows(&wide, cols + 2, rows, cols));
 			assert_eq!((dense.n, dense.k), (strided.n, strided.k));
+			assert_eq!(values(&dense.data).len(), values(&strided.data).len());
 			assert!(values(&dense.data).iter().zip(values(&strided.data)).all(|(x, y)| x.to_bits() == y.to_bits()));
+			assert_eq!(dense.data.as_ptr() as usize % 64, 0, "panels start on a cache line");
 			let dense = PackedPanels::from_columns_strided(&matrix, cols, rows, cols);
 			let strided = PackedPanels::from_columns_strided(&wide, cols + 2, rows, cols);
 			assert_eq!((dense.n, dense.k), (strided.n, strided.k));
+			assert_eq!(values(&dense.data).len(), values(&strided.data).len());
 			assert!(values(&dense.data).iter().zip(values(&strided.data)).all(|(x, y)| x.to_bits() == y.to_bits()));
 		}
 	}

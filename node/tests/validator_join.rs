@@ -46,8 +46,12 @@ fn wait_for_set(what: &str, opg: &Opg, nodes: &[&Node], done: impl Fn(&[String])
 		TWO_SESSIONS,
 		|| {
 			let shown: Json = opg.json(&["validator", "show"]);
-			let set: Vec<String> =
-				shown["validators"].as_array()?.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+			let set: Vec<String> = shown["validators"]
+				.as_array()
+				.expect("a list")
+				.iter()
+				.map(|v| v.as_str().expect("an account").to_string())
+				.collect();
 			let now = (shown["session"].clone(), nodes[0].best_number(), nodes[0].finalized_number(), set.clone());
 			if last.as_ref() != Some(&now) {
 				let (session, best, finalized, _) = &now;

@@ -287,7 +287,9 @@ fn pad_planes(input: &[f32], channels: usize, [ay, ax]: [Axis; 2], buffer: &mut 
 	};
 	let team = crate::team::global();
 	let tasks = team.size().min(channels);
-	if channels * padded < PARALLEL_PAD || tasks < 2 || padded == 0 {
+	// Inside a team job or a rayon task the other threads are busy already.
+	let busy = crate::team::in_job() || rayon::current_thread_index().is_some();
+	if channels * padded < PARALLEL_PAD || tasks < 2 || padded == 0 || busy {
 		for (ci, out) in buffer.chunks_exact_mut(padded.max(1)).take(channels).enumerate() {
 			pad(ci, out);
 		}
@@ -715,6 +717,39 @@ mod tests {
 			max_pool_plane(&plane, axes, MaxPadded::new(axes), &mut got);
 			let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
 			assert_eq!(bits(&got), bits(&expected), "{h}×{w} k{kernel} s{stride} d{dilation} ceil {ceil_mode}");
+		}
+	}
+
+	#[test]
+	fn planes_padded_by_the_team_are_the_input_bordered_by_zeros() {
+		// Over `PARALLEL_PAD` values, so the planes are shared among the team's threads; a
+		// channel count no thread count divides; uneven pads on both axes.
+		let (channels, h, w) = (9, 64, 61);
+		let axis = |input: usize, pad_begin: usize, pad_end: usize| Axis {
+			kernel: 3,
+			stride: 1,
+			dilation: 1,
+			pad_begin,
+			pad_end,
+			input,
+			output: input + pad_begin + pad_end - 2,
+		};
+		let axes = [axis(h, 1, 2), axis(w, 2, 0)];
+		let (height, width) = (h + 3, w + 2);
+		assert!(channels * height * width >= PARALLEL_PAD);
+		let input: Vec<f32> = (0..channels * h * w).map(|i| i as f32 + 1.0).collect();
+		// A buffer holding another convolution's values, longer than this one needs.
+		let mut padded = vec![f32::NAN; channels * height * width + 100];
+		pad_planes(&input, channels, axes, &mut padded);
+		assert_eq!(padded.len(), channels * height * width);
+		for ci in 0..channels {
+			for y in 0..height {
+				for x in 0..width {
+					let inside = (1..h + 1).contains(&y) && (2..w + 2).contains(&x);
+					let expected = if inside { input[(ci * h + y - 1) * w + x - 2] } else { 0.0 };
+					assert_eq!(padded[(ci * height + y) * width + x].to_bits(), expected.to_bits(), "{ci} {y} {x}");
+				}
+			}
 		}
 	}
 
