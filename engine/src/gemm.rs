@@ -277,6 +277,7 @@ const MAX_MR: usize = 12;
 /// A tile's accumulators as they pass between the output and a micro-kernel: up to two
 /// adjacent panels' columns per row (a one-panel kernel uses the first [`NR`]).
 type Tile = [[f32; 2 * NR]; MAX_MR];
+
 /// Where a micro-kernel reads a tile's `a` values over one depth block of `kc`.
 #[derive(Clone, Copy)]
 enum A<'a> {

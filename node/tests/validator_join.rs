@@ -26,7 +26,11 @@ const TWO_SESSIONS: Duration = Duration::from_secs(240);
 const PROGRESS: Duration = Duration::from_secs(120);
 
 fn validators(opg: &Opg) -> Vec<String> {
-	let shown: Json = opg.json(&["validator", "show"]);
+	validators_shown(&opg.json(&["validator", "show"]))
+}
+
+/// The validators in `opg validator show`'s output.
+fn validators_shown(shown: &Json) -> Vec<String> {
 	shown["validators"]
 		.as_array()
 		.expect("a list")
@@ -46,12 +50,7 @@ fn wait_for_set(what: &str, opg: &Opg, nodes: &[&Node], done: impl Fn(&[String])
 		TWO_SESSIONS,
 		|| {
 			let shown: Json = opg.json(&["validator", "show"]);
-			let set: Vec<String> = shown["validators"]
-				.as_array()
-				.expect("a list")
-				.iter()
-				.map(|v| v.as_str().expect("an account").to_string())
-				.collect();
+			let set = validators_shown(&shown);
 			let now = (shown["session"].clone(), nodes[0].best_number(), nodes[0].finalized_number(), set.clone());
 			if last.as_ref() != Some(&now) {
 				let (session, best, finalized, _) = &now;

@@ -285,25 +285,8 @@ fn pad_planes(input: &[f32], channels: usize, [ay, ax]: [Axis; 2], buffer: &mut 
 			right.fill(0.0);
 		}
 	};
-	let team = crate::team::global();
-	let tasks = team.size().min(channels);
-	// Inside a team job or a rayon task the other threads are busy already.
-	let busy = crate::team::in_job() || rayon::current_thread_index().is_some();
-	if channels * padded < PARALLEL_PAD || tasks < 2 || padded == 0 || busy {
-		for (ci, out) in buffer.chunks_exact_mut(padded.max(1)).take(channels).enumerate() {
-			pad(ci, out);
-		}
-		return;
-	}
-	let per = channels.div_ceil(tasks);
-	let parts: Vec<std::sync::Mutex<&mut [f32]>> = buffer.chunks_mut(per * padded).map(std::sync::Mutex::new).collect();
-	team.run(parts.len(), &|t| {
-		// Each task locks its own part once: never contended.
-		let mut part = parts[t].lock().unwrap_or_else(|e| e.into_inner());
-		for (i, out) in part.chunks_exact_mut(padded).enumerate() {
-			pad(t * per + i, out);
-		}
-	});
+	let parallel = channels * padded >= PARALLEL_PAD;
+	crate::team::for_each_piece(&mut buffer[..], padded, parallel, |ci, out| pad(ci, out));
 }
 
 /// Padded values below which one thread pads a convolution's input alone.
