@@ -306,13 +306,14 @@ type MicroKernel = unsafe fn(a: A, b: &[f32], tile: &mut Tile, rows: usize, zero
 ///
 /// # Safety
 /// As [`MicroKernel`], for both panels.
-type PairKernel = unsafe fn(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize, zero: bool);
+type PairKernel = unsafe fn(a: A, b0: &[f32], b1: &[f32], ahead: &[f32], tile: &mut Tile, rows: usize, zero: bool);
 
 /// The `b` side of one tile: one panel, or two adjacent ones.
 #[derive(Clone, Copy)]
 enum Panels<'a> {
 	One(MicroKernel, &'a [f32]),
-	Two(PairKernel, &'a [f32], &'a [f32]),
+	/// With the lines of later panels to prefetch into L2 along the way.
+	Two(PairKernel, &'a [f32], &'a [f32], &'a [f32]),
 }
 
 /// Where a tile sits in the output and how much of it is real.
@@ -466,7 +467,7 @@ fn tile(a: A, b: Panels, acc: &mut Tile, out: Output, at: TileAt, epilogue: &Epi
 	unsafe {
 		match b {
 			Panels::One(kernel, b) => kernel(a, b, acc, rows, first),
-			Panels::Two(kernel, b0, b1) => kernel(a, b0, b1, acc, rows, first),
+			Panels::Two(kernel, b0, b1, ahead) => kernel(a, b0, b1, ahead, acc, rows, first),
 		}
 	};
 	if last {
@@ -715,7 +716,7 @@ fn sweep(
 		// Two panels at a time where the compilation has a pair kernel.
 		let (step, b_side) = match variant.pair {
 			Some(pair) if p + 1 < panels.end => {
-				(2, Panels::Two(pair, b.panel(p, ks.clone()), b.panel(p + 1, ks.clone())))
+				(2, Panels::Two(pair, b.panel(p, ks.clone()), b.panel(p + 1, ks.clone()), &[]))
 			},
 			_ => (1, Panels::One(variant.kernel, b.panel(p, ks.clone()))),
 		};
@@ -726,6 +727,12 @@ fn sweep(
 			Block::Gathered(_, panels) => panels,
 		};
 		for i in 0..row_panels {
+			let b_side = match b_side {
+				Panels::Two(kernel, b0, b1, _) => {
+					Panels::Two(kernel, b0, b1, ahead(b, p, &panels, &ks, (i, row_panels)))
+				},
+				one => one,
+			};
 			let (row0, rows) = match a_block {
 				Block::Gathered(g, _) => g.panel(first_panel + i, mr),
 				_ => ((first_panel + i) * mr, mr.min(out.m - (first_panel + i) * mr)),
@@ -744,6 +751,37 @@ fn sweep(
 		}
 		p += step;
 	}
+}
+
+/// Weights (`b`) at least this large stream from memory (L3 or DRAM) every matmul rather than
+/// stay in a core's L2.
+const STREAMED_MIN: usize = 1 << 20;
+
+/// The lines tile `i` of `row_panels` over the pair of panels at `p` prefetches: a share of the
+/// next pair's, so that memory is read while the current pair runs from L2 instead of in a
+/// burst when the next pair starts (weights too large for L2 are read once per matmul, and a
+/// narrow output reuses each pair for few tiles). None for weights that stay in L2.
+#[inline(always)]
+fn ahead<'a>(
+	b: &'a PackedPanels,
+	p: usize,
+	panels: &std::ops::Range<usize>,
+	ks: &std::ops::Range<usize>,
+	(i, row_panels): (usize, usize),
+) -> &'a [f32] {
+	// Fewer tiles per pair: too little time on the current pair to hide the next one's.
+	let half = if row_panels >= 4 { row_panels / 2 } else { 0 };
+	if half == 0 || b.data.len() * std::mem::size_of::<Line>() < STREAMED_MIN || i >= 2 * half {
+		return &[];
+	}
+	let panel = p + 2 + i / half;
+	if panel >= panels.end {
+		return &[];
+	}
+	let lines = b.panel(panel, ks.clone());
+	let share = ks.len().div_ceil(half) * NR;
+	let start = (i % half) * share;
+	lines.get(start..).map_or(&[], |rest| &rest[..share.min(rest.len())])
 }
 
 /// One compilation of the micro-kernel: its name, its tile height and its entry point.
@@ -1036,8 +1074,19 @@ mod x86 {
 
 		#[inline]
 		#[target_feature(enable = "avx512f")]
-		unsafe fn pair_rows<const R: usize, const FORM: u8>(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile, zero: bool) {
+		unsafe fn pair_rows<const R: usize, const FORM: u8>(
+			a: A,
+			b0: &[f32],
+			b1: &[f32],
+			ahead: &[f32],
+			tile: &mut Tile,
+			zero: bool,
+		) {
 			let kc = b0.len() / NR;
+			// One line of `ahead` every `every` steps, from the first.
+			let lines = ahead.len() / NR;
+			let every = if lines == 0 { usize::MAX } else { (kc / lines).max(1) };
+			let (mut fetch, mut fetch_at, fetch_end) = (ahead.as_ptr(), 0, ahead.as_ptr().wrapping_add(lines * NR));
 			let mut lo = [_mm512_setzero_ps(); R];
 			let mut hi = [_mm512_setzero_ps(); R];
 			if !zero {
@@ -1049,6 +1098,11 @@ mod x86 {
 			let a = Reader::new(a);
 			let (mut p0, mut p1) = (b0.as_ptr(), b1.as_ptr());
 			for d in 0..kc {
+				if d == fetch_at && fetch < fetch_end {
+					_mm_prefetch::<_MM_HINT_T1>(fetch.cast());
+					fetch = fetch.add(NR);
+					fetch_at += every;
+				}
 				let (y0, y1) = (_mm512_loadu_ps(p0), _mm512_loadu_ps(p1));
 				let mut at = a.depth::<FORM, MR>(d);
 				for r in 0..R {
@@ -1069,9 +1123,9 @@ mod x86 {
 		/// # Safety
 		/// See [`super::super::PairKernel`]; the CPU has AVX-512F.
 		#[target_feature(enable = "avx512f")]
-		pub unsafe fn pair(a: A, b0: &[f32], b1: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
+		pub unsafe fn pair(a: A, b0: &[f32], b1: &[f32], ahead: &[f32], tile: &mut Tile, rows: usize, zero: bool) {
 			debug_assert!(rows <= MR && b0.len() == b1.len() && covers(a, rows, b0.len() / NR, MR));
-			by_rows!(pair_rows, rows, a, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11; 12], (a, b0, b1, tile, zero))
+			by_rows!(pair_rows, rows, a, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11; 12], (a, b0, b1, ahead, tile, zero))
 		}
 
 		/// # Safety
@@ -1420,6 +1474,28 @@ mod tests {
 						assert!(same, "{} (in place: {in_place}, lda {lda}) differs at m={m} k={k} n={n}", v.name);
 					}
 				}
+			}
+		}
+	}
+
+	#[test]
+	fn weights_streamed_with_prefetching_give_the_reference_bits() {
+		// Weights over `STREAMED_MIN`, so tiles prefetch the next pair's lines: an odd panel
+		// count (the last pair is one panel), enough rows for every share of the next pair and
+		// a row count no share divides; a depth over `KC`, so the shares are of depth blocks.
+		let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(15);
+		for (m, k, n) in [(53, 1100, 270), (100, 4100, 70)] {
+			let (a, w) = (random(&mut rng, m * k), random(&mut rng, n * k));
+			let packed = PackedPanels::new(&w, n, k);
+			assert!(packed.data.len() * std::mem::size_of::<Line>() >= STREAMED_MIN);
+			let expected = reference(&a, &w, m, k, n);
+			// One thread: every pair after the first is prefetched; two: tasks of a few pairs.
+			for (v, threads) in variants().iter().flat_map(|v| [(v, 1), (v, 2)]) {
+				SPLIT_THREADS.with(|s| s.set(Some(threads)));
+				let got = matmul_with(v, &a, m, &packed, &Epilogue::default());
+				SPLIT_THREADS.with(|s| s.set(None));
+				let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
+				assert!(same, "{} on {threads} threads differs at m={m} k={k} n={n}", v.name);
 			}
 		}
 	}

@@ -583,37 +583,84 @@ impl MaxPadded {
 /// order, every output of the row takes the value there if it is greater or NaN (as the
 /// window-at-a-time loop does for each output), from `-inf`. Outside the input reads `-inf`,
 /// which never replaces anything: the same as skipping it. The loops over a row vectorise.
-fn max_pool_plane(plane: &[f32], [ay, ax]: [Axis; 2], MaxPadded { height, width }: MaxPadded, out: &mut [f32]) {
+fn max_pool_plane(plane: &[f32], axes: [Axis; 2], extent: MaxPadded, out: &mut [f32]) {
 	thread_local! {
 		/// The plane with its `-inf` border, kept from one plane to the next.
 		static PADDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 	}
 	PADDED.with(|cell| {
 		let mut padded = cell.take();
-		padded.clear();
-		padded.resize(height * width, f32::NEG_INFINITY);
-		for (y, line) in plane.chunks_exact(ax.input.max(1)).enumerate() {
-			let at = (ay.pad_begin + y) * width + ax.pad_begin;
-			padded[at..at + ax.input].copy_from_slice(line);
+		// Compiled for the widest vector unit the CPU has (the one `kernel_variant` names):
+		// copies, comparisons and selects only, so every width gives the same bits.
+		#[cfg(target_arch = "x86_64")]
+		match kernels::kernel_variant() {
+			// SAFETY: each is selected only when the CPU reports its instructions.
+			"avx512" => unsafe { wide::max_pool_avx512(plane, axes, extent, &mut padded, out) },
+			"avx2" => unsafe { wide::max_pool_avx2(plane, axes, extent, &mut padded, out) },
+			_ => max_pool_bordered(plane, axes, extent, &mut padded, out),
 		}
-		for (oy, row) in out.chunks_exact_mut(ax.output.max(1)).enumerate() {
-			row.fill(f32::NEG_INFINITY);
-			for ky in 0..ay.kernel {
-				let line = &padded[(oy * ay.stride + ky * ay.dilation) * width..][..width];
-				for kx in 0..ax.kernel {
-					let taps = &line[kx * ax.dilation..][..ax.output * ax.stride];
-					match ax.stride {
-						1 => max_taps::<1>(row, taps),
-						2 => max_taps::<2>(row, taps),
-						stride => {
-							row.iter_mut().zip(taps.chunks_exact(stride)).for_each(|(o, t)| *o = max_step(*o, t[0]))
-						},
-					}
+		#[cfg(not(target_arch = "x86_64"))]
+		max_pool_bordered(plane, axes, extent, &mut padded, out);
+		cell.replace(padded);
+	});
+}
+
+#[cfg(target_arch = "x86_64")]
+mod wide {
+	use super::{max_pool_bordered, Axis, MaxPadded};
+
+	#[target_feature(enable = "avx2")]
+	pub unsafe fn max_pool_avx2(
+		plane: &[f32],
+		axes: [Axis; 2],
+		extent: MaxPadded,
+		padded: &mut Vec<f32>,
+		out: &mut [f32],
+	) {
+		max_pool_bordered(plane, axes, extent, padded, out)
+	}
+
+	#[target_feature(enable = "avx512f,avx512vl")]
+	pub unsafe fn max_pool_avx512(
+		plane: &[f32],
+		axes: [Axis; 2],
+		extent: MaxPadded,
+		padded: &mut Vec<f32>,
+		out: &mut [f32],
+	) {
+		max_pool_bordered(plane, axes, extent, padded, out)
+	}
+}
+
+/// [`max_pool_plane`]'s work, with `padded` (any contents) to hold the bordered plane.
+#[inline(always)]
+fn max_pool_bordered(
+	plane: &[f32],
+	[ay, ax]: [Axis; 2],
+	MaxPadded { height, width }: MaxPadded,
+	padded: &mut Vec<f32>,
+	out: &mut [f32],
+) {
+	padded.clear();
+	padded.resize(height * width, f32::NEG_INFINITY);
+	for (y, line) in plane.chunks_exact(ax.input.max(1)).enumerate() {
+		let at = (ay.pad_begin + y) * width + ax.pad_begin;
+		padded[at..at + ax.input].copy_from_slice(line);
+	}
+	for (oy, row) in out.chunks_exact_mut(ax.output.max(1)).enumerate() {
+		row.fill(f32::NEG_INFINITY);
+		for ky in 0..ay.kernel {
+			let line = &padded[(oy * ay.stride + ky * ay.dilation) * width..][..width];
+			for kx in 0..ax.kernel {
+				let taps = &line[kx * ax.dilation..][..ax.output * ax.stride];
+				match ax.stride {
+					1 => max_taps::<1>(row, taps),
+					2 => max_taps::<2>(row, taps),
+					stride => row.iter_mut().zip(taps.chunks_exact(stride)).for_each(|(o, t)| *o = max_step(*o, t[0])),
 				}
 			}
 		}
-		cell.replace(padded);
-	});
+	}
 }
 
 /// One window offset over a row of outputs: tap `j` is `taps[j · S]`.
@@ -700,6 +747,10 @@ mod tests {
 			max_pool_plane(&plane, axes, MaxPadded::new(axes), &mut got);
 			let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
 			assert_eq!(bits(&got), bits(&expected), "{h}×{w} k{kernel} s{stride} d{dilation} ceil {ceil_mode}");
+			// The baseline compilation too (the CPU's widest ran above), over a used buffer.
+			let mut buffer = vec![f32::NAN; 5];
+			max_pool_bordered(&plane, axes, MaxPadded::new(axes), &mut buffer, &mut got);
+			assert_eq!(bits(&got), bits(&expected), "baseline {h}×{w} k{kernel} s{stride} d{dilation}");
 		}
 	}
 
