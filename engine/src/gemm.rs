@@ -301,6 +301,14 @@ enum A<'a> {
 /// and the CPU runs the instructions the kernel was compiled for.
 type MicroKernel = unsafe fn(a: A, b: &[f32], tile: &mut Tile, rows: usize, zero: bool);
 
+/// Stores a finished tile's first `rows` rows and `cols` columns column after column: column
+/// `c`'s values at `dst + c · stride` on, in row order (a transpose in registers).
+///
+/// # Safety
+/// `dst` is writable for every value stored, `rows ≤ MAX_MR`, `cols ≤ 2 · NR`, and the CPU runs
+/// the instructions it was compiled for.
+type ColumnStore = unsafe fn(tile: &Tile, rows: usize, cols: usize, dst: *mut f32, stride: usize);
+
 /// A micro-kernel over two adjacent `b` panels at once (`b0` the tile's first [`NR`] columns,
 /// `b1` the next): twice the multiply-adds per `a` value loaded.
 ///
@@ -443,7 +451,7 @@ fn add_from(values: &mut [f32], other: &[f32], row: usize, col0: usize, out: &Ou
 /// One tile over one depth block: the partial sums loaded from the output (exact), the block's
 /// outer products added by the micro-kernel, the real rows and columns stored.
 #[inline(always)]
-fn tile(a: A, b: Panels, acc: &mut Tile, out: Output, at: TileAt, epilogue: &Epilogue) {
+fn tile(a: A, b: Panels, acc: &mut Tile, out: Output, at: TileAt, epilogue: &Epilogue, store: Option<ColumnStore>) {
 	let TileAt { rows, cols, row0, col0, first, last } = at;
 	if !first {
 		for (r, acc) in acc.iter_mut().enumerate().take(rows) {
@@ -482,6 +490,11 @@ fn tile(a: A, b: Panels, acc: &mut Tile, out: Output, at: TileAt, epilogue: &Epi
 			}
 		},
 		Layout::Columns => {
+			if let Some(store) = store {
+				// SAFETY: the output holds rows `row0..row0 + rows` of columns `col0..col0 + cols`,
+				// which this task owns; the variant offering `store` runs on this CPU.
+				return unsafe { store(acc, rows, cols, out.ptr.add(out.index(row0, col0)), out.m) };
+			}
 			// Column by column: each a run of `rows` consecutive values.
 			for c in 0..cols {
 				// SAFETY: as above.
@@ -747,7 +760,7 @@ fn sweep(
 				Block::Gathered(g, _) => A::Gathered(&g.data[g.offset(row0)..], g.step, &g.depths[ks.clone()]),
 			};
 			let at = TileAt { rows, cols, row0, col0, first, last };
-			tile(a_side, b_side, &mut acc, out, at, epilogue);
+			tile(a_side, b_side, &mut acc, out, at, epilogue, variant.store_columns);
 		}
 		p += step;
 	}
@@ -791,6 +804,8 @@ struct Variant {
 	kernel: MicroKernel,
 	/// Its two-panel form, if it has one.
 	pair: Option<PairKernel>,
+	/// Its store of a tile as columns ([`Layout::Columns`]), if it has one of its own.
+	store_columns: Option<ColumnStore>,
 	/// Whether its kernels also read `a` in place: strided rows and gathered ones
 	/// ([`A::Strided`], [`A::Gathered`]), not only packed panels.
 	direct: bool,
@@ -1046,6 +1061,55 @@ mod x86 {
 		use super::*;
 		pub const MR: usize = 12;
 
+		/// See [`super::super::ColumnStore`]: sixteen columns at a time, each a masked store of
+		/// the real rows; the CPU has AVX-512F.
+		#[target_feature(enable = "avx512f")]
+		pub unsafe fn store_columns(tile: &Tile, rows: usize, cols: usize, dst: *mut f32, stride: usize) {
+			debug_assert!(rows <= MR && rows <= NR && cols <= 2 * NR);
+			let real: __mmask16 = ((1u32 << rows) - 1) as u16;
+			for half in 0..cols.div_ceil(NR) {
+				let mut v = [_mm512_setzero_ps(); NR];
+				for (r, v) in v.iter_mut().enumerate().take(MR) {
+					*v = _mm512_loadu_ps(tile[r].as_ptr().add(half * NR));
+				}
+				transpose(&mut v);
+				for (c, v) in v.iter().enumerate().take(cols - half * NR) {
+					_mm512_mask_storeu_ps(dst.add((half * NR + c) * stride), real, *v);
+				}
+			}
+		}
+
+		/// A 16 × 16 transpose: `v[r]`'s lane `c` ends in `v[c]`'s lane `r`. Pairs of rows
+		/// interleaved, then pairs of pairs, then 128-bit lanes twice (64 shuffles).
+		#[inline]
+		#[target_feature(enable = "avx512f")]
+		unsafe fn transpose(v: &mut [__m512; NR]) {
+			let mut t = [_mm512_setzero_ps(); NR];
+			for i in 0..8 {
+				t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+				t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+			}
+			// Lane `L` of `v[4i + q]`: column `4L + q`, rows `4i..4i + 4`.
+			for i in 0..4 {
+				let pd = |x: __m512| _mm512_castps_pd(x);
+				let (a0, a1, b0, b1) = (pd(t[4 * i]), pd(t[4 * i + 1]), pd(t[4 * i + 2]), pd(t[4 * i + 3]));
+				v[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, b0));
+				v[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, b0));
+				v[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, b1));
+				v[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, b1));
+			}
+			for i in 0..2 {
+				for j in 0..4 {
+					t[8 * i + j] = _mm512_shuffle_f32x4::<0x88>(v[8 * i + j], v[8 * i + 4 + j]);
+					t[8 * i + 4 + j] = _mm512_shuffle_f32x4::<0xdd>(v[8 * i + j], v[8 * i + 4 + j]);
+				}
+			}
+			for j in 0..8 {
+				v[j] = _mm512_shuffle_f32x4::<0x88>(t[j], t[8 + j]);
+				v[8 + j] = _mm512_shuffle_f32x4::<0xdd>(t[j], t[8 + j]);
+			}
+		}
+
 		#[inline]
 		#[target_feature(enable = "avx512f")]
 		unsafe fn tile_rows<const R: usize, const FORM: u8>(a: A, b: &[f32], tile: &mut Tile, zero: bool) {
@@ -1150,6 +1214,7 @@ fn variants() -> Vec<Variant> {
 				rows: x86::avx512::MR,
 				kernel: x86::avx512::kernel,
 				pair,
+				store_columns: Some(x86::avx512::store_columns),
 				direct: true,
 				driver: drivers::avx512,
 			});
@@ -1160,6 +1225,7 @@ fn variants() -> Vec<Variant> {
 				rows: x86::avx2::MR,
 				kernel: x86::avx2::kernel,
 				pair: None,
+				store_columns: None,
 				direct: true,
 				driver: drivers::avx2,
 			});
@@ -1169,6 +1235,7 @@ fn variants() -> Vec<Variant> {
 			rows: x86::sse2::MR,
 			kernel: x86::sse2::kernel,
 			pair: None,
+			store_columns: None,
 			direct: false,
 			driver: panels_baseline,
 		});
@@ -1178,6 +1245,7 @@ fn variants() -> Vec<Variant> {
 		rows: scalar::MR,
 		kernel: scalar::kernel,
 		pair: None,
+		store_columns: None,
 		direct: false,
 		driver: panels_baseline,
 	});
@@ -1516,10 +1584,15 @@ mod tests {
 			let w = random(&mut rng, n * k);
 			let (packed, expected) = (PackedPanels::new(&w, n, k), reference(&a, &w, m, k, n));
 			let gathered = Gathered::new(&data, (runs, run), (40, 2), &depths).expect("in bounds");
+			// Stored as columns too (a convolution's planes): `expected` transposed.
+			let expected_columns: Vec<f32> = (0..m * n).map(|i| expected[(i % m) * n + i / m]).collect();
 			for v in &variants() {
 				let got = matmul_gathered_on(v, gathered, &packed, &Epilogue::default(), Layout::Rows);
 				let same = got.iter().zip(&expected).all(|(x, y)| x.to_bits() == y.to_bits());
 				assert!(same, "{} differs at m={m} k={k} n={n}", v.name);
+				let got = matmul_gathered_on(v, gathered, &packed, &Epilogue::default(), Layout::Columns);
+				let same = got.iter().zip(&expected_columns).all(|(x, y)| x.to_bits() == y.to_bits());
+				assert!(same, "{} differs in columns at m={m} k={k} n={n}", v.name);
 			}
 		}
 		// Last row at 5, last depth at 5 or 4.
