@@ -155,15 +155,20 @@ impl PackedPanels {
 	/// values).
 	pub fn from_columns_strided(data: &[f32], stride: usize, k: usize, n: usize) -> Self {
 		assert!(spans(data, k, stride, n), "matrix data does not match its shape");
-		let panels = n.div_ceil(NR);
-		let mut lines = vec![Line([0.0; NR]); panels * k];
-		let packed = values_mut(&mut lines);
-		for kk in 0..k {
-			let row = &data[kk * stride..kk * stride + n];
-			for (p, part) in row.chunks(NR).enumerate() {
-				let at = p * k * NR + kk * NR;
-				packed[at..at + part.len()].copy_from_slice(part);
-			}
+		let mut lines = Vec::with_capacity(n.div_ceil(NR) * k);
+		for first in (0..n).step_by(NR) {
+			let width = NR.min(n - first);
+			lines.extend((0..k).map(|kk| {
+				let part = &data[kk * stride + first..][..width];
+				match <[f32; NR]>::try_from(part) {
+					Ok(full) => Line(full),
+					Err(_) => {
+						let mut line = Line([0.0; NR]);
+						line.0[..width].copy_from_slice(part);
+						line
+					},
+				}
+			}));
 		}
 		Self { n, k, data: lines }
 	}
@@ -1613,11 +1618,15 @@ mod tests {
 			assert_eq!(values(&dense.data).len(), values(&strided.data).len());
 			assert!(values(&dense.data).iter().zip(values(&strided.data)).all(|(x, y)| x.to_bits() == y.to_bits()));
 			assert_eq!(dense.data.as_ptr() as usize % 64, 0, "panels start on a cache line");
-			let dense = PackedPanels::from_columns_strided(&matrix, cols, rows, cols);
+			// Columns of a `rows × cols` matrix as `b`: the panels of its transpose's rows.
+			let transposed: Vec<f32> =
+				(0..cols).flat_map(|c| (0..rows).map(move |r| (r, c))).map(|(r, c)| matrix[r * cols + c]).collect();
+			let dense = PackedPanels::new(&transposed, cols, rows);
 			let strided = PackedPanels::from_columns_strided(&wide, cols + 2, rows, cols);
 			assert_eq!((dense.n, dense.k), (strided.n, strided.k));
 			assert_eq!(values(&dense.data).len(), values(&strided.data).len());
 			assert!(values(&dense.data).iter().zip(values(&strided.data)).all(|(x, y)| x.to_bits() == y.to_bits()));
+			assert_eq!(strided.data.as_ptr() as usize % 64, 0, "panels start on a cache line");
 		}
 	}
 

@@ -256,6 +256,16 @@ mod wide {
 		super::softmax_row::<super::Polynomials>(row)
 	}
 
+	#[target_feature(enable = "avx2")]
+	pub unsafe fn scaled_softmax_row_avx2(row: &mut [f32], scale: f32) {
+		super::scaled_softmax_row::<super::Polynomials>(row, scale)
+	}
+
+	#[target_feature(enable = "avx512f,avx512vl")]
+	pub unsafe fn scaled_softmax_row_avx512(row: &mut [f32], scale: f32) {
+		super::scaled_softmax_row::<super::Polynomials>(row, scale)
+	}
+
 	pub fn avx2_checked(a: &[f32], m: usize, b: &PackedRows, cols: Range<usize>, out: &mut [f32]) {
 		// SAFETY: selected only when the CPU reports AVX2.
 		unsafe { avx2(a, m, b, cols, out) }
@@ -372,6 +382,14 @@ pub trait Transcendentals {
 	{
 		softmax_row::<Self>(row)
 	}
+
+	/// Softmax of one row times `scale`, with these exponentials.
+	fn scaled_softmax_row(row: &mut [f32], scale: f32)
+	where
+		Self: Sized,
+	{
+		scaled_softmax_row::<Self>(row, scale)
+	}
 }
 
 /// Portable v1's transcendentals.
@@ -434,6 +452,18 @@ impl Transcendentals for Polynomials {
 		}
 		softmax_row::<Self>(row)
 	}
+
+	/// Compiled for the widest vector unit, as [`Polynomials::activate`].
+	fn scaled_softmax_row(row: &mut [f32], scale: f32) {
+		#[cfg(target_arch = "x86_64")]
+		match kernel_variant() {
+			// SAFETY: each is selected only when the CPU reports its instructions.
+			"avx512" => return unsafe { wide::scaled_softmax_row_avx512(row, scale) },
+			"avx2" => return unsafe { wide::scaled_softmax_row_avx2(row, scale) },
+			_ => {},
+		}
+		scaled_softmax_row::<Self>(row, scale)
+	}
 }
 
 /// Softmax over each row; rows that are all `-inf` become all zero.
@@ -446,10 +476,45 @@ pub fn softmax_rows_with<T: Transcendentals>(x: &mut [f32], width: usize) {
 	for_each_row(x, width, T::softmax_row)
 }
 
+/// Softmax over each row of `x · scale` (attention's scores over `√d`) with the exponentials
+/// of `T`: the products are those of a separate pass, made in the pass that finds each row's
+/// maximum.
+pub fn scaled_softmax_rows_with<T: Transcendentals>(x: &mut [f32], width: usize, scale: f32) {
+	for_each_row(x, width, |row| T::scaled_softmax_row(row, scale))
+}
+
 /// Softmax of one row with the exponentials of `T`; all `-inf` becomes all zero.
 #[inline(always)]
 fn softmax_row<T: Transcendentals>(row: &mut [f32]) {
 	let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+	exponentiate_row::<T>(row, max)
+}
+
+/// [`softmax_row`] of `row · scale`. The maximum is found in lanes, so the loop vectorises
+/// (a running maximum through one value does not): `max` gives the same value in any order
+/// (NaNs are skipped either way), up to the sign of a zero maximum, which `v − max` and `e⁰`
+/// never see.
+#[inline(always)]
+fn scaled_softmax_row<T: Transcendentals>(row: &mut [f32], scale: f32) {
+	let mut lanes = [f32::NEG_INFINITY; 16];
+	let mut chunks = row.chunks_exact_mut(lanes.len());
+	for chunk in &mut chunks {
+		for (lane, v) in lanes.iter_mut().zip(chunk.iter_mut()) {
+			*v *= scale;
+			*lane = lane.max(*v);
+		}
+	}
+	let mut max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+	for v in chunks.into_remainder() {
+		*v *= scale;
+		max = max.max(*v);
+	}
+	exponentiate_row::<T>(row, max)
+}
+
+/// The rest of a softmax once the row's maximum is known: `e^(v − max)` over their sum.
+#[inline(always)]
+fn exponentiate_row<T: Transcendentals>(row: &mut [f32], max: f32) {
 	if max == f32::NEG_INFINITY {
 		row.fill(0.0);
 		return;
@@ -699,6 +764,47 @@ mod tests {
 			for (name, got) in &compiled {
 				let same = got.iter().zip(&scalar).all(|(g, s)| g.to_bits() == s.to_bits());
 				assert!(same, "{name} softmax of width {width} differs from the scalar bits");
+			}
+		}
+	}
+
+	#[test]
+	fn scaling_in_the_softmax_gives_the_bits_of_a_separate_pass() {
+		let scale = (1.0 / 32f64.sqrt()) as f32;
+		for width in [1, 7, 17, 128, 131] {
+			let mut rows = pseudo(width * 9, width as u32 + 7);
+			rows.iter_mut().enumerate().for_each(|(i, v)| *v *= 3.0 + (i % 11) as f32);
+			rows[width..2 * width].fill(f32::NEG_INFINITY);
+			rows[2 * width] = -0.0;
+			let mut separate = rows.clone();
+			separate.iter_mut().for_each(|v| *v *= scale);
+			separate
+				.chunks_exact_mut(width)
+				.for_each(std::hint::black_box(softmax_row::<Polynomials> as fn(&mut [f32])));
+			let mut compiled: Vec<(&str, Vec<f32>)> = vec![("dispatched", rows.clone()), ("scalar", rows.clone())];
+			scaled_softmax_rows_with::<Polynomials>(&mut compiled[0].1, width, scale);
+			compiled[1]
+				.1
+				.chunks_exact_mut(width)
+				.for_each(|r| std::hint::black_box(scaled_softmax_row::<Polynomials>)(r, scale));
+			#[cfg(target_arch = "x86_64")]
+			{
+				if std::is_x86_feature_detected!("avx2") {
+					let mut v = rows.clone();
+					// SAFETY: the CPU has AVX2.
+					v.chunks_exact_mut(width).for_each(|r| unsafe { wide::scaled_softmax_row_avx2(r, scale) });
+					compiled.push(("avx2", v));
+				}
+				if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+					let mut v = rows.clone();
+					// SAFETY: the CPU has AVX-512F and VL.
+					v.chunks_exact_mut(width).for_each(|r| unsafe { wide::scaled_softmax_row_avx512(r, scale) });
+					compiled.push(("avx512", v));
+				}
+			}
+			for (name, got) in &compiled {
+				let same = got.iter().zip(&separate).all(|(g, s)| g.to_bits() == s.to_bits());
+				assert!(same, "{name} scaled softmax of width {width} differs from scaling, then softmax");
 			}
 		}
 	}

@@ -259,8 +259,7 @@ fn attention(qkv: &[f32], batch: usize, s: usize, heads: usize, d: usize, scale:
 		let part = |which: usize| &rows[which * h + head * d..];
 		let keys = gemm::PackedPanels::from_rows(part(1), 3 * h, s, d);
 		let mut scores = gemm::matmul_strided(part(0), 3 * h, s, &keys);
-		scores.iter_mut().for_each(|x| *x *= scale);
-		kernels::softmax_rows_with::<Polynomials>(&mut scores, s);
+		kernels::scaled_softmax_rows_with::<Polynomials>(&mut scores, s, scale);
 		slot[0] = gemm::matmul(&scores, s, &gemm::PackedPanels::from_columns_strided(part(2), 3 * h, s, d));
 	});
 	let mut context = vec![0f32; batch * s * h];
