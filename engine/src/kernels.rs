@@ -367,6 +367,12 @@ pub trait Transcendentals {
 	fn erf(x: f32) -> f32;
 	fn tanh(x: f32) -> f32;
 
+	/// BERT's GELU, `0.5·x·(1 + erf(x/√2))` unless the set has a form of its own.
+	#[inline(always)]
+	fn gelu(x: f32) -> f32 {
+		0.5 * x * (1.0 + Self::erf(x * core::f32::consts::FRAC_1_SQRT_2))
+	}
+
 	/// `a` over a slice with these transcendentals.
 	fn activate(x: &mut [f32], a: Activation)
 	where
@@ -425,6 +431,10 @@ impl Transcendentals for Polynomials {
 	#[inline(always)]
 	fn tanh(x: f32) -> f32 {
 		crate::vmath::tanh(x)
+	}
+	#[inline(always)]
+	fn gelu(x: f32) -> f32 {
+		crate::vmath::gelu(x)
 	}
 
 	/// Compiled for the widest vector unit the CPU has (the one [`kernel_variant`] names): the
@@ -580,7 +590,7 @@ pub(crate) fn activate_slice<T: Transcendentals>(x: &mut [f32], a: Activation) {
 		}
 	}
 	match a {
-		Activation::GeluErf => map(x, |x| 0.5 * x * (1.0 + T::erf(x * core::f32::consts::FRAC_1_SQRT_2))),
+		Activation::GeluErf => map(x, T::gelu),
 		Activation::Silu => map(x, |x| x / (1.0 + T::exp(-x))),
 		Activation::Relu => map(x, |x| if x > 0.0 { x } else { 0.0 }),
 		Activation::Sigmoid => map(x, |x| 1.0 / (1.0 + T::exp(-x))),

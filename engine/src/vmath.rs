@@ -1,12 +1,12 @@
-//! `exp`, `erf` and `tanh` for the portable profile's version 2, written with plain multiplies,
-//! adds, divides, compares and selects only.
+//! `exp`, `erf`, `tanh` and GELU for the portable profile's version 2, written with plain
+//! multiplies, adds, divides, compares and selects only.
 //!
 //! Every step is one correctly rounded IEEE-754 operation (Rust never fuses `a * b + c`) and no
 //! branch depends on anything but the element itself, so a loop over a slice vectorises at any
 //! SIMD width and gives the same bits as the scalar code on every CPU. The polynomials are
 //! least-squares fits refined towards minimax (coefficients rounded to `f32`); measured against
 //! `f64` references over the whole `f32` range: `exp` ≤ 1.4 ulp, `tanh` ≤ 1.9 ulp, `erf` ≤ 1.3e-7
-//! absolute.
+//! absolute, GELU's `Φ` ≤ 1e-7 absolute (its fit: `engine/reference/fit_gelu.py`).
 
 /// `1.5 · 2²³`: adding it rounds a float below `2²²` in magnitude to an integer (ties to even),
 /// which then sits in the low bits of the sum's mantissa.
@@ -25,6 +25,25 @@ const ERF_SMALL: [f32; 6] = [1.1283791, -0.37612346, 0.11280973, -0.026747737, 0
 const ERF_LARGE: [f32; 8] =
 	[0.0002534636, 0.55882853, 0.045991432, -0.49365723, 0.55856425, -0.34026682, 0.11464089, -0.016770918];
 const ERF_SATURATED: f32 = 4.0;
+/// `erfc(u) · e^(u²)` as a polynomial in `u` on `0 ≤ u ≤ GELU_SATURATED`, fitted for GELU (see
+/// [`gelu`]).
+const ERFCX: [f32; 13] = [
+	1.,
+	-1.1283778,
+	0.99996436,
+	-0.751891,
+	0.4980971,
+	-0.29493448,
+	0.15455022,
+	-0.069128506,
+	0.024945723,
+	-0.0067772055,
+	0.0012727533,
+	-1.4508913e-04,
+	7.4886384e-06,
+];
+/// `|x|/√2` from which GELU's `Φ(x)` is exactly 0 or 1 (`erfc` is below 1.6e-8 there).
+const GELU_SATURATED: f32 = 4.0;
 /// `tanh(x) / x` as a polynomial in `x²` on `|x| < TANH_SPLIT`.
 const TANH_SPLIT: f32 = 0.625;
 const TANH_SMALL: [f32; 7] = [1.0, -0.3333332, 0.13332972, -0.05392635, 0.021613827, -0.007999869, 0.0020033943];
@@ -69,6 +88,34 @@ pub fn exp(x: f32) -> f32 {
 	let half = ni >> 1;
 	let y = p * pow2(half) * pow2(ni - half);
 	select(x.is_nan(), x, y)
+}
+
+/// [`exp`] of an argument whose result is a normal float (`-87 ≤ x ≤ 88`): the same bits,
+/// without the clamps, the NaN check and the two-step scaling that only other arguments need
+/// (a product by a power of two is exact while it stays normal).
+#[inline(always)]
+fn exp_normal(x: f32) -> f32 {
+	let t = x * LOG2_E + ROUNDER;
+	let n = t - ROUNDER;
+	let r = (x - n * LN2_HI) - n * LN2_LO;
+	let ni = (t.to_bits() as i32).wrapping_sub(ROUNDER.to_bits() as i32);
+	polynomial(&EXP, r) * pow2(ni)
+}
+
+/// GELU, `x · Φ(x)`, `Φ` being the standard normal distribution: `Φ(−|x|) = e^(−u²) ·
+/// erfcx(u) / 2` with `u = |x|/√2`, `erfcx` a polynomial. One branch for every `x`, with no
+/// division (where `0.5 · x · (1 + erf(x/√2))` computes both of `erf`'s branches and divides).
+/// `Φ` is exactly 0 or 1 from `u = 4` on, so `gelu(x) = x` there for positive `x` and `-0` for
+/// negative; `gelu(±0) = ±0`, `gelu(+∞) = +∞`, `gelu(−∞)` and `gelu(NaN)` are NaN.
+#[inline(always)]
+pub fn gelu(x: f32) -> f32 {
+	let u = x.abs() * core::f32::consts::FRAC_1_SQRT_2;
+	let b = select(u < GELU_SATURATED, u, GELU_SATURATED);
+	let tail = 0.5 * (exp_normal(-(b * b)) * polynomial(&ERFCX, b));
+	let negative = x < 0.0;
+	let phi = select(negative, tail, 1.0 - tail);
+	let phi = select(u < GELU_SATURATED, phi, select(negative, 0.0, 1.0));
+	x * phi
 }
 
 /// `erf(x)`, odd, exactly `±1` for `|x| ≥ 4`, NaN for NaN.
@@ -152,6 +199,34 @@ mod tests {
 		}
 		assert_eq!(erf(4.0), 1.0);
 		assert_eq!(tanh(9.5), 1.0);
+	}
+
+	#[test]
+	fn exp_normal_gives_the_bits_of_exp() {
+		for x in grid(1e-8, 87.0, 211).filter(|x| *x <= 88.0) {
+			assert_eq!(exp_normal(x).to_bits(), exp(x).to_bits(), "exp({x})");
+		}
+	}
+
+	#[test]
+	fn gelu_is_close_to_the_true_value() {
+		let mut worst = 0f64;
+		for x in grid(1e-12, 1e4, 37).chain([0.5, 1.0, 2.0, 5.65, 5.66, 5.7, 6.0]) {
+			let reference = x as f64 * 0.5 * libm::erfc(-(x as f64) / std::f64::consts::SQRT_2);
+			// `Φ`'s error times `|x|`, and the product's own rounding.
+			let allowed = 1e-7 * (x as f64).abs() + (reference.abs() * 6e-8);
+			let error = (gelu(x) as f64 - reference).abs();
+			assert!(error <= allowed, "gelu({x}) = {}, want {reference}", gelu(x));
+			worst = worst.max(error / (x as f64).abs());
+		}
+		assert!(worst < 1.5e-7, "worst {worst}");
+		assert_eq!(gelu(0.0).to_bits(), 0.0f32.to_bits());
+		assert_eq!(gelu(-0.0).to_bits(), (-0.0f32).to_bits());
+		assert_eq!(gelu(7.0), 7.0);
+		assert_eq!(gelu(-7.0).to_bits(), (-0.0f32).to_bits());
+		assert_eq!(gelu(f32::INFINITY), f32::INFINITY);
+		assert!(gelu(f32::NEG_INFINITY).is_nan());
+		assert!(gelu(f32::NAN).is_nan());
 	}
 
 	#[test]

@@ -303,10 +303,12 @@ fn time_runs(iters: usize, mut f: impl FnMut() -> AnyResult<()>) -> AnyResult<f6
 /// products.
 fn bench_matmuls(iters: usize) -> AnyResult<()> {
 	use opg_engine::{gemm, kernels};
-	let shapes: [(&str, usize, usize, usize); 9] = [
+	let shapes: [(&str, usize, usize, usize); 11] = [
 		("minilm-17-qkv", 17, 384, 1152),
 		("minilm-17-ffn-up", 17, 384, 1536),
 		("minilm-17-ffn-down", 17, 1536, 384),
+		("minilm-1024-qkv", 1024, 384, 1152),
+		("minilm-1024-attn-out", 1024, 384, 384),
 		("minilm-1024-ffn-up", 1024, 384, 1536),
 		("minilm-1024-ffn-down", 1024, 1536, 384),
 		("mlp-32-hidden", 32, 1024, 1024),
