@@ -32,4 +32,4 @@ for c in c32[-2::-1]:
 worst = np.abs((horner.astype(np.float64) - target) * weight * 0.5).max()
 
 print("const ERFCX: [f32; %d] = [%s];" % (DEGREE + 1, ", ".join(np.format_float_scientific(c, unique=True) if abs(c) < 1e-3 else np.format_float_positional(c, unique=True) for c in c32)))
-print("worst error in Phi: %.2e" % worst)
+print("worst error the polynomial adds to Phi: %.2e" % worst)

@@ -786,6 +786,11 @@ mod tests {
 			rows.iter_mut().enumerate().for_each(|(i, v)| *v *= 3.0 + (i % 11) as f32);
 			rows[width..2 * width].fill(f32::NEG_INFINITY);
 			rows[2 * width] = -0.0;
+			// A zero maximum of either sign, wherever the lanes put it, and a NaN.
+			rows[3 * width..4 * width].iter_mut().for_each(|v| *v = -v.abs());
+			rows[3 * width] = -0.0;
+			rows[4 * width - 1] = 0.0;
+			rows[4 * width + width / 2] = f32::NAN;
 			let mut separate = rows.clone();
 			separate.iter_mut().for_each(|v| *v *= scale);
 			separate
