@@ -1619,8 +1619,7 @@ mod tests {
 			assert!(values(&dense.data).iter().zip(values(&strided.data)).all(|(x, y)| x.to_bits() == y.to_bits()));
 			assert_eq!(dense.data.as_ptr() as usize % 64, 0, "panels start on a cache line");
 			// Columns of a `rows × cols` matrix as `b`: the panels of its transpose's rows.
-			let transposed: Vec<f32> =
-				(0..cols).flat_map(|c| (0..rows).map(move |r| (r, c))).map(|(r, c)| matrix[r * cols + c]).collect();
+			let transposed: Vec<f32> = (0..cols * rows).map(|i| matrix[(i % rows) * cols + i / rows]).collect();
 			let dense = PackedPanels::new(&transposed, cols, rows);
 			let strided = PackedPanels::from_columns_strided(&wide, cols + 2, rows, cols);
 			assert_eq!((dense.n, dense.k), (strided.n, strided.k));

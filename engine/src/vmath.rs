@@ -81,13 +81,9 @@ pub fn exp(x: f32) -> f32 {
 	// Clamping keeps `n` in [-150, 129], where the two-factor scaling below neither wraps nor
 	// loses the subnormal results; past the clamps the true result rounds to 0 or overflows.
 	let c = select(x < -104.0, -104.0, select(x > 89.0, 89.0, x));
-	let t = c * LOG2_E + ROUNDER;
-	let n = t - ROUNDER;
-	let r = (c - n * LN2_HI) - n * LN2_LO;
-	let p = polynomial(&EXP, r);
-	let ni = (t.to_bits() as i32).wrapping_sub(ROUNDER.to_bits() as i32);
-	let half = ni >> 1;
-	let y = p * pow2(half) * pow2(ni - half);
+	let (p, n) = exp_parts(c);
+	let half = n >> 1;
+	let y = p * pow2(half) * pow2(n - half);
 	select(x.is_nan(), x, y)
 }
 
@@ -96,11 +92,18 @@ pub fn exp(x: f32) -> f32 {
 /// a power of two is exact while it stays normal).
 #[inline(always)]
 fn exp_normal(x: f32) -> f32 {
+	let (p, n) = exp_parts(x);
+	p * pow2(n)
+}
+
+/// `eˣ` as `p · 2ⁿ`: `n` the nearest integer to `x · log₂ e`, `p` the polynomial of what remains
+/// of `x` once `n · ln 2` is taken away.
+#[inline(always)]
+fn exp_parts(x: f32) -> (f32, i32) {
 	let t = x * LOG2_E + ROUNDER;
 	let n = t - ROUNDER;
 	let r = (x - n * LN2_HI) - n * LN2_LO;
-	let ni = (t.to_bits() as i32).wrapping_sub(ROUNDER.to_bits() as i32);
-	polynomial(&EXP, r) * pow2(ni)
+	(polynomial(&EXP, r), (t.to_bits() as i32).wrapping_sub(ROUNDER.to_bits() as i32))
 }
 
 /// GELU, `x · Φ(x)`, `Φ` being the standard normal distribution: `Φ(−|x|) = e^(−u²) ·
